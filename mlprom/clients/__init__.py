@@ -1,0 +1,1 @@
+"""Clients of the upstream servers: Prometheus, Alertmanager, Pushgateway, MLflow."""

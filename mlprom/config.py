@@ -1,0 +1,498 @@
+"""YAML -> validated, frozen config: lookup order, built-in defaults, ${VAR}, durations, thresholds.
+
+Every error is a ConfigError naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlprom.errors import ConfigError
+from mlprom.storage.url import StorageURL, parse_storage_url
+
+DEFAULT_CONFIG_NAME = "mlprom.yaml"
+CONFIG_ENV = "MLPROM_CONFIG"
+
+# Model metrics a threshold may name besides the configured queries.
+MODEL_METRICS = frozenset(
+    {
+        "prediction_time",
+        "accuracy",
+        "loss",
+        "precision",
+        "recall",
+        "f1",
+        "mae",
+        "rmse",
+        "error_rate",
+        "drift_psi",
+        "drift_ks_pvalue",
+        "drift_wasserstein",
+        "accuracy_drop",
+    }
+)
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def parse_duration(value: Any) -> float:
+    """Prometheus-style duration ("500ms", "30s", "1h30m", "7d") or a plain number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s or 5m, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected a non-negative finite duration, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _DURATION_FULL.match(text):
+            return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number >= 0:
+            return number
+    raise ValueError(f"invalid duration {value!r}: use a number of seconds or units ms/s/m/h/d/w/y, e.g. 500ms, 30s, 5m")
+
+
+def _parse_threshold_number(value: Any) -> float:
+    """A threshold level: a plain number, or a duration string (for prediction_time: 5s)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"threshold must be finite, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError(f"expected a number or a duration, got {value!r}") from None
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Level = Annotated[float, BeforeValidator(_parse_threshold_number)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSConfig(_Frozen):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class BasicAuth(_Frozen):
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_file: str | None = None
+
+
+class HTTPEndpoint(_Frozen):
+    """Connection options shared by every HTTP upstream."""
+
+    timeout: Duration = 30.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token_file: str | None = None
+    basic_auth: BasicAuth = BasicAuth()
+    tls: TLSConfig = TLSConfig()
+
+
+def _check_http_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    return url.rstrip("/")
+
+
+class StorageConfig(_Frozen):
+    url: str = "./mlprom-data"
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parse_storage_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("storage.url ")) from None
+        return value
+
+
+class PrometheusConfig(HTTPEndpoint):
+    url: str = "http://localhost:9090"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class AlertmanagerConfig(HTTPEndpoint):
+    urls: list[str] = Field(default_factory=lambda: ["http://localhost:9093"])
+    resend_ttl: Duration = 3600.0
+    runbook_url: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _valid_urls(cls, value: list[str]) -> list[str]:
+        return [_check_http_url(u) for u in value]
+
+
+class PushgatewayConfig(HTTPEndpoint):
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+
+class MLflowConfig(_Frozen):
+    tracking_uri: str | None = None
+    experiment: str = "mlprom"
+
+
+class ModelConfig(_Frozen):
+    name: str = "default"
+    latency_threshold: Duration = 10.0
+    sample_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    record_inputs: Literal["none", "digest", "full"] = "digest"
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _MODEL_NAME.match(value):
+            raise ValueError(
+                f"model name {value!r} must start with a letter or digit and contain only letters, digits, '.', '_', '-'"
+            )
+        return value
+
+
+class CorrelateConfig(_Frozen):
+    max_skew: Duration = 300.0
+
+
+class DriftConfig(_Frozen):
+    reference_days: int = Field(default=7, ge=1, le=366)
+    min_samples: int = Field(default=50, ge=2)
+    bins: int = Field(default=10, ge=2, le=1000)
+
+
+class Query(_Frozen):
+    expr: str
+    unit: str | None = None
+    description: str | None = None
+
+    @field_validator("expr")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expr is empty")
+        return value
+
+
+class Threshold(_Frozen):
+    warning: Level | None = None
+    critical: Level | None = None
+    direction: Literal["above", "below"] = "above"
+
+    @model_validator(mode="after")
+    def _has_a_level(self) -> Threshold:
+        if self.warning is None and self.critical is None:
+            raise ValueError("a threshold needs warning, critical or both")
+        if self.warning is not None and self.critical is not None:
+            ordered = self.warning <= self.critical if self.direction == "above" else self.warning >= self.critical
+            if not ordered:
+                raise ValueError(
+                    f"warning {self.warning:g} is past critical {self.critical:g} for direction {self.direction}"
+                )
+        return self
+
+
+def _query_shorthand(value: Any) -> Any:
+    return {"expr": value} if isinstance(value, str) else value
+
+
+def _threshold_shorthand(value: Any) -> Any:
+    # The seed's flat form `cpu_usage: 0.7` means: critical when the value is above 0.7.
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return {"critical": value}
+    return value
+
+
+class Config(_Frozen):
+    storage: StorageConfig = StorageConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    pushgateway: PushgatewayConfig = PushgatewayConfig()
+    mlflow: MLflowConfig = MLflowConfig()
+    model: ModelConfig = ModelConfig()
+    correlate: CorrelateConfig = CorrelateConfig()
+    drift: DriftConfig = DriftConfig()
+    queries: dict[str, Annotated[Query, BeforeValidator(_query_shorthand)]] = Field(default_factory=dict)
+    thresholds: dict[str, Annotated[Threshold, BeforeValidator(_threshold_shorthand)]] = Field(
+        default_factory=dict
+    )
+    source: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _thresholds_name_something(self) -> Config:
+        for name in self.thresholds:
+            if name not in self.queries and name not in MODEL_METRICS:
+                known = ", ".join(sorted(self.queries)) or "none"
+                raise ValueError(
+                    f"threshold {name!r} names no query and no model metric "
+                    f"(queries: {known}; model metrics: {', '.join(sorted(MODEL_METRICS))})"
+                )
+        return self
+
+    @property
+    def storage_url(self) -> StorageURL:
+        # Relative storage paths are relative to the working directory, as a user typing them expects.
+        return parse_storage_url(self.storage.url)
+
+
+DEFAULT_QUERIES: dict[str, str] = {
+    # Usage is 1 - idle; the seed measured idle itself.
+    "cpu_usage": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+    "memory_usage": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+    "disk_read_io": "rate(node_disk_read_bytes_total[1m])",
+    "disk_write_io": "rate(node_disk_written_bytes_total[1m])",
+    "network_receive_io": "rate(node_network_receive_bytes_total[1m])",
+    "network_transmit_io": "rate(node_network_transmit_bytes_total[1m])",
+    "system_load": "node_load1",
+    "http_latency": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
+}
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "cpu_usage": 0.7,
+    "memory_usage": {"warning": 75, "critical": 90},
+    "accuracy": {"critical": 0.8, "direction": "below"},
+    "prediction_time": {"warning": "5s", "critical": "10s"},
+}
+
+_REPLACED_WHOLE = ("queries", "thresholds")
+
+
+def default_document() -> dict[str, Any]:
+    """The built-in configuration as a plain document (what an empty file means)."""
+    return {"queries": dict(DEFAULT_QUERIES), "thresholds": copy.deepcopy(DEFAULT_THRESHOLDS)}
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _LineMap:
+    """Maps a key path (tuple of keys/indexes) in the YAML document to its 1-based line."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(self, node: yaml.Node, path: tuple[Any, ...], source: str) -> None:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key == "<<":
+                    continue
+                if key in seen:
+                    raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+                seen.add(key)
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                self.walk(value_node, (*path, key), source)
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*path, index), source)
+
+    def line_for(self, loc: tuple[Any, ...]) -> int | None:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return None
+
+
+def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], _LineMap]:
+    lines = _LineMap()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}, lines
+    if not isinstance(data, dict) or node is None:
+        raise ConfigError(f"{source}:1: the top level must be a mapping of sections (storage:, prometheus:, ...)")
+    lines.walk(node, (), source)
+    return data, lines
+
+
+def _interpolate(value: Any, path: tuple[Any, ...], env: Mapping[str, str], where: Any) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where(path)}: environment variable {name} is not set (referenced as ${{{name}}})")
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), env, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), env, where) for i, v in enumerate(value)]
+    return value
+
+
+def _merge(defaults: dict[str, Any], override: dict[str, Any], top: bool = True) -> dict[str, Any]:
+    merged = copy.deepcopy(defaults)
+    for key, value in override.items():
+        if top and key in _REPLACED_WHOLE:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, top=False)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds validator names ("function-before[...]", "str", ...) to union/annotated locations.
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "float", "int"})))
+
+
+def _describe_error(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    msg = str(err.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return msg
+
+
+def load_config_text(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> Config:
+    """Validate YAML text against the built-in defaults; `source` names it in error messages."""
+    env = os.environ if env is None else env
+    document, lines = _read_yaml(text, source)
+
+    def where(path: tuple[Any, ...]) -> str:
+        line = lines.line_for(path)
+        return f"{source}:{line}" if line else source
+
+    for key in list(document):
+        if not isinstance(key, str):
+            raise ConfigError(f"{where((key,))}: keys must be strings, got {key!r}")
+    for section in _REPLACED_WHOLE:
+        if section in document and document[section] is None:
+            raise ConfigError(f"{where((section,))}: {section}: is empty; remove it to use the defaults")
+    document = _interpolate(document, (), env, where)
+    merged = _merge(default_document(), document)
+    # Built-in thresholds for queries a file dropped are built-ins, not the user's: drop them too.
+    if "queries" in document and "thresholds" not in document:
+        merged["thresholds"] = {
+            k: v for k, v in merged["thresholds"].items() if k in merged["queries"] or k in MODEL_METRICS
+        }
+    merged["source"] = source
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _clean_loc(tuple(err.get("loc", ())))
+        key = _format_loc(loc) or "(top level)"
+        message = _describe_error(err)
+        if err.get("type") == "extra_forbidden" and len(loc) >= 1:
+            parent = loc[:-1]
+            allowed = _allowed_keys(parent)
+            if allowed:
+                message += f" (allowed here: {', '.join(allowed)})"
+        named = re.match(r"threshold '([^']+)'", message)
+        if not loc and named:
+            # The model-level check of threshold names: point at the threshold's own line.
+            path = ("thresholds", named.group(1))
+            raise ConfigError(f"{where(path)}: thresholds.{named.group(1)}: {message}") from None
+        extra = ""
+        if "input" in err and err.get("type") not in ("extra_forbidden", "value_error", "missing"):
+            extra = f" (got {err['input']!r})" if not isinstance(err["input"], dict | list) else ""
+        raise ConfigError(f"{where(loc)}: {key}: {message}{extra}") from None
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in parent:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return [name for name in model.model_fields if name != "source"]
+
+
+def resolve_config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """--config, else $MLPROM_CONFIG, else ./mlprom.yaml if it exists, else None (built-in defaults)."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.exists() else None
+
+
+def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the config by the contract's lookup order; no file at all means the built-in defaults."""
+    path = resolve_config_path(explicit, env)
+    if path is None:
+        return load_config_text("", "<defaults>", env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.__class__.__name__}") from None
+    return load_config_text(text, str(path), env)

@@ -1,0 +1,43 @@
+"""The one exception family of mlprom; each carries the exit code the CLI maps it to."""
+
+from __future__ import annotations
+
+
+class MlpromError(Exception):
+    """Base of every error mlprom raises on purpose. The message names the culprit."""
+
+    exit_code = 1
+
+
+class ConfigError(MlpromError):
+    """Usage or configuration error: bad flag, invalid YAML, unknown key, bad bucket name, bad date."""
+
+    exit_code = 2
+
+
+class UpstreamError(MlpromError):
+    """An upstream (S3, Prometheus, Alertmanager, Pushgateway, MLflow) unreachable or failing after retries."""
+
+    exit_code = 3
+
+
+class StorageError(UpstreamError):
+    """Storage (S3 or the local directory) refused or failed an operation."""
+
+
+class ObjectNotFound(StorageError):
+    """The key does not exist in storage."""
+
+    def __init__(self, key: str, where: str) -> None:
+        super().__init__(f"{where}: no object at key {key!r}")
+        self.key = key
+
+
+class NoDataError(MlpromError):
+    """No data for the requested date."""
+
+    exit_code = 4
+
+
+class InputError(ConfigError):
+    """The user's input (a file, a row, a model reference) is unusable; a usage error, exit 2."""

@@ -1,0 +1,109 @@
+"""The only place that builds or parses storage keys: stage/dt=YYYY-MM-DD[/model=NAME]/HHMMSS-ID.ext."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+STAGES = ("model", "infra", "reports", "alerts")
+ALERT_STATE_KEY = "alerts/state.json"
+REPORT_NAME = "correlation.json"
+
+_PARTITION = re.compile(r"^(model|infra|reports|alerts)/dt=(\d{4}-\d{2}-\d{2})/")
+_EVENT_KEY = re.compile(
+    r"^model/dt=(\d{4}-\d{2}-\d{2})/model=([A-Za-z0-9][A-Za-z0-9._-]*)/(\d{6})-([0-9a-f]{16})\.jsonl(\.gz)?$"
+)
+_SNAPSHOT_KEY = re.compile(r"^infra/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
+_ALERT_RUN_KEY = re.compile(r"^alerts/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
+_REPORT_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/correlation\.json$")
+
+
+def new_object_id() -> str:
+    """16 random hex digits: two runs writing in the same second never pick the same key."""
+    return secrets.token_hex(8)
+
+
+def _dt(day: date) -> str:
+    return f"dt={day.isoformat()}"
+
+
+def _hhmmss(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%H%M%S")
+
+
+def stage_prefix(stage: str) -> str:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    return f"{stage}/"
+
+
+def partition_prefix(stage: str, day: date, model: str | None = None) -> str:
+    """Prefix of one date partition of a stage (and of one model, for the model stage)."""
+    prefix = f"{stage_prefix(stage)}{_dt(day)}/"
+    if model is not None:
+        if stage != "model":
+            raise ValueError("only the model stage is partitioned by model")
+        prefix += f"model={model}/"
+    return prefix
+
+
+def event_key(day: date, model: str, at: datetime, gzip: bool = False, object_id: str | None = None) -> str:
+    return f"{partition_prefix('model', day, model)}{_hhmmss(at)}-{object_id or new_object_id()}.jsonl" + (
+        ".gz" if gzip else ""
+    )
+
+
+def snapshot_key(day: date, at: datetime, object_id: str | None = None) -> str:
+    return f"{partition_prefix('infra', day)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
+
+
+def report_key(day: date) -> str:
+    return f"{partition_prefix('reports', day)}{REPORT_NAME}"
+
+
+def alert_run_key(day: date, at: datetime, object_id: str | None = None) -> str:
+    return f"{partition_prefix('alerts', day)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    stage: str
+    day: date
+    model: str | None = None
+    kind: str = "partition"  # "event", "snapshot", "report", "alert_run" or "partition" (other key in one)
+
+
+def parse_key(key: str) -> ParsedKey | None:
+    """What a key is in the layout, or None for keys outside it (never touch those)."""
+    for pattern, kind in (
+        (_EVENT_KEY, "event"),
+        (_SNAPSHOT_KEY, "snapshot"),
+        (_ALERT_RUN_KEY, "alert_run"),
+        (_REPORT_KEY, "report"),
+    ):
+        m = pattern.match(key)
+        if m:
+            day = _parse_day(m.group(1))
+            if day is None:
+                return None
+            model = m.group(2) if kind == "event" else None
+            return ParsedKey(key.split("/", 1)[0], day, model, kind)
+    return None
+
+
+def parse_partition(key: str) -> tuple[str, date] | None:
+    """(stage, date) of the partition a key lies in, for any key under stage/dt=YYYY-MM-DD/."""
+    m = _PARTITION.match(key)
+    if not m:
+        return None
+    day = _parse_day(m.group(2))
+    return (m.group(1), day) if day else None
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None

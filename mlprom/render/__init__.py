@@ -1,0 +1,31 @@
+"""Result dataclass -> text, by format name: table (rich), json (stable), markdown (for CI comments).
+
+Every result has `to_dict()` (the JSON form). `table` and `markdown` dispatch on the result type
+(functools.singledispatch in render/table.py and render/markdown.py), with a generic fallback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FORMATS = ("table", "json", "markdown")
+
+
+def render(result: Any, fmt: str) -> None:
+    """Write `result` to stdout in `fmt`."""
+    if fmt == "json":
+        from mlprom.render.json import write_json
+
+        write_json(result)
+    elif fmt == "markdown":
+        from mlprom.render.markdown import to_markdown
+
+        import sys
+
+        sys.stdout.write(to_markdown(result).rstrip("\n") + "\n")
+    else:
+        from rich.console import Console
+
+        from mlprom.render.table import to_table
+
+        Console(soft_wrap=False).print(to_table(result))

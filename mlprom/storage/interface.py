@@ -1,0 +1,68 @@
+"""The storage interface every backend implements, and the records it returns."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    deleted: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (key, reason)
+    requests: int = 0
+
+
+@dataclass
+class RequestCounter:
+    """Counts requests by operation, so tests and benchmarks can check the S3 bill."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, operation: str, n: int = 1) -> None:
+        self.counts[operation] = self.counts.get(operation, 0) + n
+
+
+class Storage(ABC):
+    """Keys are '/'-separated relative paths from mlprom.layout; values are bytes."""
+
+    #: where this store is, without credentials, for messages and reports
+    location: str
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """Write the whole object atomically: readers see the old object, or the new one, never a part."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Read an object; raises ObjectNotFound when it is absent."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Stream the objects whose key starts with prefix, in key order, a page at a time."""
+
+    @abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> DeleteResult:
+        """Delete keys in as few requests as the backend allows; failures are reported per key."""
+
+    @abstractmethod
+    def url_for(self, key: str) -> str:
+        """The full URL of a key, for reports and alert annotations."""
+
+    def exists(self, key: str) -> bool:
+        from mlprom.errors import ObjectNotFound
+
+        try:
+            self.get_bytes(key)
+        except ObjectNotFound:
+            return False
+        return True
