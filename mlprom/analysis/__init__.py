@@ -1,0 +1,1 @@
+"""Pure functions over plain data: thresholds, suspects, drift. No I/O here."""

@@ -1,0 +1,66 @@
+"""The Finding record: one metric series past a threshold (or drifted), as reports and alerts carry it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mlprom.dates import rfc3339
+
+SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # "warning" | "critical"
+    metric: str  # a query name or a model metric (prediction_time, accuracy, drift_psi, ...)
+    labels: dict[str, str]  # the series' identifying labels ({} for model metrics)
+    value: float  # the worst value seen
+    threshold: float  # the level that was crossed
+    direction: str  # "above" | "below"
+    slow_events: int  # slow events it co-occurred with
+    first_seen: datetime
+    last_seen: datetime
+    kind: str = "threshold"  # or "drift"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What makes two findings the same alert: the metric and the series' labels."""
+        return self.metric, tuple(sorted(self.labels.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "severity": self.severity,
+            "metric": self.metric,
+            "labels": self.labels,
+            "value": self.value,
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "slow_events": self.slow_events,
+            "first_seen": rfc3339(self.first_seen),
+            "last_seen": rfc3339(self.last_seen),
+            "kind": self.kind,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        from mlprom.records import parse_ts
+
+        return cls(
+            severity=data["severity"],
+            metric=data["metric"],
+            labels=dict(data.get("labels") or {}),
+            value=float(data["value"]),
+            threshold=float(data["threshold"]),
+            direction=data["direction"],
+            slow_events=int(data.get("slow_events", 0)),
+            first_seen=parse_ts(data["first_seen"]),
+            last_seen=parse_ts(data["last_seen"]),
+            kind=data.get("kind", "threshold"),
+            detail=dict(data.get("detail") or {}),
+        )

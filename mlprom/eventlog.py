@@ -1,0 +1,135 @@
+"""Reading and writing events and snapshots through Storage, in the layout's keys.
+
+Writers buffer and write one object per flush (never one PUT per prediction, never overwriting);
+readers stream partition by partition and skip corrupt objects with a warning naming the key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import orjson
+
+from mlprom import layout
+from mlprom.records import Event, Snapshot
+from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+GZIP_MIN_BYTES = 64 * 1024  # small flushes stay plain JSONL: readable with `cat`, gzip gains little
+
+
+def encode_events(events: list[Event]) -> bytes:
+    return b"".join(orjson.dumps(e.to_dict()) + b"\n" for e in events)
+
+
+def write_events(storage: Storage, events: list[Event], now: datetime | None = None) -> list[str]:
+    """Write events as one object per (date, model) partition; returns the keys written."""
+    now = now or datetime.now(UTC)
+    groups: dict[tuple[date, str], list[Event]] = {}
+    for event in events:
+        groups.setdefault((event.ts.astimezone(UTC).date(), event.model), []).append(event)
+    keys = []
+    for (day, model), group in sorted(groups.items()):
+        body = encode_events(group)
+        compress = len(body) >= GZIP_MIN_BYTES
+        key = layout.event_key(day, model, now, gzip=compress)
+        storage.put_bytes(
+            key,
+            gzip.compress(body, compresslevel=5) if compress else body,
+            "application/gzip" if compress else "application/x-ndjson",
+        )
+        keys.append(key)
+    return keys
+
+
+class EventBuffer:
+    """Thread-safe buffer of events; flush() writes everything buffered as one object per partition."""
+
+    def __init__(self, storage: Storage, max_events: int = 10_000) -> None:
+        self.storage = storage
+        self.max_events = max_events
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self.written_keys: list[str] = []
+        self.written_events = 0
+
+    def add(self, event: Event) -> bool:
+        """Buffer one event; True when the buffer reached max_events and should be flushed."""
+        with self._lock:
+            self._events.append(event)
+            return len(self._events) >= self.max_events
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def flush(self) -> list[str]:
+        with self._flush_lock:
+            with self._lock:
+                events, self._events = self._events, []
+            if not events:
+                return []
+            try:
+                keys = write_events(self.storage, events)
+            except Exception:
+                # Nothing is lost on a failed write: the events go back to the front of the buffer.
+                with self._lock:
+                    self._events[:0] = events
+                raise
+            self.written_keys.extend(keys)
+            self.written_events += len(events)
+            return keys
+
+
+def decode_events(key: str, body: bytes) -> Iterator[Event]:
+    """Events of one object; a corrupt line is skipped with a warning naming the key and line."""
+    if key.endswith(".gz"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            log.warning("skipping %s: not valid gzip", key)
+            return
+    for lineno, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Event.from_dict(orjson.loads(line))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
+
+
+def iter_event_keys(storage: Storage, day: date, model: str | None = None) -> Iterator[str]:
+    for info in storage.list(layout.partition_prefix("model", day, model)):
+        parsed = layout.parse_key(info.key)
+        if parsed is not None and parsed.kind == "event":
+            yield info.key
+
+
+def iter_events(storage: Storage, day: date, model: str | None = None) -> Iterator[Event]:
+    """Stream a date's events object by object (bounded memory: one object at a time)."""
+    for key in iter_event_keys(storage, day, model):
+        yield from decode_events(key, storage.get_bytes(key))
+
+
+def write_snapshot(storage: Storage, snapshot: Snapshot) -> str:
+    key = layout.snapshot_key(snapshot.ts.astimezone(UTC).date(), snapshot.ts, snapshot.id or None)
+    storage.put_bytes(key, orjson.dumps(snapshot.to_dict()))
+    return key
+
+
+def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
+    """Stream a date's snapshots; a corrupt object is skipped with a warning naming its key."""
+    for info in storage.list(layout.partition_prefix("infra", day)):
+        parsed = layout.parse_key(info.key)
+        if parsed is None or parsed.kind != "snapshot":
+            continue
+        try:
+            yield Snapshot.from_dict(orjson.loads(storage.get_bytes(info.key)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping corrupt snapshot %s: %s", info.key, exc.__class__.__name__)
