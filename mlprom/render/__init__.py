@@ -1,7 +1,8 @@
 """Result dataclass -> text, by format name: table (rich), json (stable), markdown (for CI comments).
 
 Every result has `to_dict()` (the JSON form). `table` and `markdown` dispatch on the result type
-(functools.singledispatch in render/table.py and render/markdown.py), with a generic fallback.
+(functools.singledispatch in render/table.py and render/markdown.py, registered by the modules in
+render/views/), with a generic key/value fallback.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ FORMATS = ("table", "json", "markdown")
 
 def render(result: Any, fmt: str) -> None:
     """Write `result` to stdout in `fmt`."""
+    from mlprom.render.views import load_all
+
+    load_all()
     if fmt == "json":
         from mlprom.render.json import write_json
 
         write_json(result)
     elif fmt == "markdown":
-        from mlprom.render.markdown import to_markdown
-
         import sys
+
+        from mlprom.render.markdown import to_markdown
 
         sys.stdout.write(to_markdown(result).rstrip("\n") + "\n")
     else:
