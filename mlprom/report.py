@@ -1,0 +1,96 @@
+"""The correlation report: what `correlate` writes to reports/dt=D/correlation.json and `alert` reads back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from mlprom.analysis.findings import SEVERITY_RANK, Finding
+from mlprom.analysis.suspects import Suspect
+from mlprom.dates import rfc3339
+
+STATUSES = ("ok", "warning", "critical", "no_data")
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    total: int = 0
+    slow: int = 0
+    joined: int = 0  # events with a snapshot within correlate.max_skew
+    slow_joined: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "slow": self.slow,
+            "joined": self.joined,
+            "slow_joined": self.slow_joined,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventCounts:
+        return cls(
+            int(data.get("total", 0)),
+            int(data.get("slow", 0)),
+            int(data.get("joined", 0)),
+            int(data.get("slow_joined", 0)),
+        )
+
+
+def status_of(findings: tuple[Finding, ...] | list[Finding]) -> str:
+    worst = max((SEVERITY_RANK.get(f.severity, 0) for f in findings), default=0)
+    return {0: "ok", 1: "warning", 2: "critical"}[worst]
+
+
+@dataclass(frozen=True)
+class CorrelationReport:
+    date: date
+    generated_at: datetime
+    status: str  # ok | warning | critical | no_data
+    events: EventCounts
+    snapshots: int
+    findings: tuple[Finding, ...] = ()
+    suspects: tuple[Suspect, ...] = ()
+    model: str = ""
+    max_skew_seconds: float = 0.0
+    key: str = ""  # where it was written (not part of the document)
+    url: str = field(default="", compare=False)  # storage URL of `key`
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "generated_at": rfc3339(self.generated_at),
+            "status": self.status,
+            "model": self.model,
+            "max_skew_seconds": self.max_skew_seconds,
+            "events": self.events.to_dict(),
+            "snapshots": self.snapshots,
+            "findings": [f.to_dict() for f in self.findings],
+            "suspects": [s.to_dict() for s in self.suspects],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], key: str = "", url: str = "") -> CorrelationReport:
+        from mlprom.records import parse_ts
+
+        status = data["status"]
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            date=date.fromisoformat(data["date"]),
+            generated_at=parse_ts(data["generated_at"]),
+            status=status,
+            events=EventCounts.from_dict(data.get("events") or {}),
+            snapshots=int(data.get("snapshots", 0)),
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings") or ()),
+            suspects=tuple(Suspect.from_dict(s) for s in data.get("suspects") or ()),
+            model=data.get("model", ""),
+            max_skew_seconds=float(data.get("max_skew_seconds", 0.0)),
+            key=key,
+            url=url,
+        )
+
+    def heartbeat(self) -> dict[str, float]:
+        critical = sum(1 for f in self.findings if f.severity == "critical")
+        return {"mlprom_findings": float(len(self.findings)), "mlprom_findings_critical": float(critical)}
