@@ -1,0 +1,199 @@
+"""Table and Markdown views of the correlation report and of an alert run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlprom.dates import rfc3339
+from mlprom.render.markdown import escape, to_markdown
+from mlprom.render.table import to_table
+from mlprom.report import CorrelationReport
+from mlprom.stages.alert import AlertRun
+
+SUSPECTS_SHOWN = 10
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if not k.startswith("__")) or "-"
+
+
+def _headline(report: CorrelationReport) -> str:
+    e = report.events
+    return (
+        f"{report.date}  status {report.status}  events {e.total} ({e.slow} slow, {e.joined} joined)  "
+        f"snapshots {report.snapshots}  findings {len(report.findings)}"
+    )
+
+
+@to_table.register
+def _report_table(report: CorrelationReport) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    style = {"critical": "bold red", "warning": "yellow", "ok": "green"}.get(report.status, "")
+    parts: list[Any] = [Text(_headline(report), style=style)]
+    findings = Table(title="Findings", show_header=True, header_style="bold")
+    for column in (
+        "severity",
+        "metric",
+        "labels",
+        "value",
+        "threshold",
+        "slow events",
+        "first seen",
+        "last seen",
+    ):
+        findings.add_column(column)
+    for f in report.findings:
+        findings.add_row(
+            Text(f.severity, style="bold red" if f.severity == "critical" else "yellow"),
+            f.metric,
+            _labels(f.labels),
+            f"{f.value:.6g}",
+            f"{'>=' if f.direction == 'above' else '<='} {f.threshold:g}",
+            str(f.slow_events),
+            rfc3339(f.first_seen),
+            rfc3339(f.last_seen),
+        )
+    parts.append(findings if report.findings else Text("No findings."))
+    suspects = Table(title="Suspects (departure from baseline during slow predictions)", header_style="bold")
+    for column in (
+        "#",
+        "metric",
+        "labels",
+        "effect",
+        "median slow",
+        "median baseline",
+        "slow n",
+        "baseline n",
+    ):
+        suspects.add_column(column)
+    for s in report.suspects[:SUSPECTS_SHOWN]:
+        suspects.add_row(
+            str(s.rank),
+            s.metric,
+            _labels(s.labels),
+            f"{s.effect:+.3g}",
+            f"{s.median_slow:.6g}",
+            f"{s.median_baseline:.6g}",
+            str(s.slow_count),
+            str(s.baseline_count),
+        )
+    parts.append(suspects if report.suspects else Text("No suspects (too few observations on a side)."))
+    if report.url:
+        parts.append(Text(f"report: {report.url}", style="dim"))
+    return Group(*parts)
+
+
+@to_markdown.register
+def _report_markdown(report: CorrelationReport) -> str:
+    lines = [f"## mlprom correlation {report.date}: **{report.status}**", "", _headline(report), ""]
+    if report.findings:
+        lines += [
+            "| severity | metric | labels | value | threshold | slow events | first seen | last seen |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in report.findings:
+            op = ">=" if f.direction == "above" else "<="
+            lines.append(
+                f"| {f.severity} | {escape(f.metric)} | {escape(_labels(f.labels))} | {f.value:.6g} | "
+                f"{op} {f.threshold:g} | {f.slow_events} | {rfc3339(f.first_seen)} | {rfc3339(f.last_seen)} |"
+            )
+    else:
+        lines.append("No findings.")
+    lines += ["", "### Suspects", ""]
+    if report.suspects:
+        lines += [
+            "| # | metric | labels | effect | median slow | median baseline | slow n | baseline n |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for s in report.suspects[:SUSPECTS_SHOWN]:
+            lines.append(
+                f"| {s.rank} | {escape(s.metric)} | {escape(_labels(s.labels))} | {s.effect:+.3g} | "
+                f"{s.median_slow:.6g} | {s.median_baseline:.6g} | {s.slow_count} | {s.baseline_count} |"
+            )
+    else:
+        lines.append("No suspects (too few observations on a side).")
+    if report.url:
+        lines += ["", f"Report: `{report.url}`"]
+    return "\n".join(lines)
+
+
+def _alert_rows(run: AlertRun) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for alert, status in zip(run.payload, run.statuses, strict=False):
+        labels = dict(alert["labels"])
+        name = labels.pop("alertname", "")
+        severity = labels.pop("severity", "")
+        metric = labels.pop("metric", "")
+        labels.pop("model", None)
+        rows.append((status, name, severity, metric, _labels(labels)))
+    return rows
+
+
+def _payload_json(run: AlertRun) -> str:
+    import orjson
+
+    return orjson.dumps(list(run.payload), option=orjson.OPT_INDENT_2).decode()
+
+
+@to_table.register
+def _alert_table(run: AlertRun) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = f"{run.date}  {run.firing} firing, {run.resolved} resolved" + (
+        "  (dry run: nothing sent)" if run.dry_run else ""
+    )
+    parts: list[Any] = [Text(head, style="bold")]
+    if run.note:
+        parts.append(Text(run.note))
+    if run.dry_run:
+        # The exact payload, as it would be POSTed.
+        parts.append(Text(_payload_json(run)))
+        return Group(*parts)
+    alerts = Table(title="Alerts", header_style="bold")
+    for column in ("status", "alertname", "severity", "metric", "labels"):
+        alerts.add_column(column)
+    for row in _alert_rows(run):
+        alerts.add_row(*row)
+    if run.payload:
+        parts.append(alerts)
+    deliveries = Table(title="Alertmanagers", header_style="bold")
+    for column in ("url", "accepted", "status", "error"):
+        deliveries.add_column(column)
+    for d in run.deliveries:
+        deliveries.add_row(
+            d.url,
+            Text("yes", style="green") if d.accepted else Text("no", style="red"),
+            str(d.status or "-"),
+            d.error or "",
+        )
+    if run.deliveries:
+        parts.append(deliveries)
+    if run.run_key:
+        parts.append(Text(f"recorded: {run.run_key}", style="dim"))
+    return Group(*parts)
+
+
+@to_markdown.register
+def _alert_markdown(run: AlertRun) -> str:
+    lines = [f"## mlprom alert {run.date}: {run.firing} firing, {run.resolved} resolved", ""]
+    if run.note:
+        lines += [run.note, ""]
+    if run.dry_run:
+        return "\n".join(
+            [*lines, "Dry run: nothing sent. Payload:", "", "```json", _payload_json(run), "```"]
+        )
+    if run.payload:
+        lines += ["| status | alertname | severity | metric | labels |", "| --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in _alert_rows(run)]
+        lines.append("")
+    if run.deliveries:
+        lines += ["| Alertmanager | accepted | status | error |", "| --- | --- | --- | --- |"]
+        for d in run.deliveries:
+            accepted = "yes" if d.accepted else "no"
+            lines.append(f"| {escape(d.url)} | {accepted} | {d.status or '-'} | {escape(d.error or '')} |")
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""alert: send a report's findings to every Alertmanager (API v2), resolve what cleared, record the run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from mlprom import layout
+from mlprom.alert_state import AlertState, Step, StoredAlert, load_state, next_step, save_state
+from mlprom.dates import rfc3339
+from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
+from mlprom.report import CorrelationReport
+
+if TYPE_CHECKING:
+    from mlprom.analysis.findings import Finding
+    from mlprom.clients.alertmanager import AlertmanagerClient, Delivery
+    from mlprom.config import Config
+    from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+# alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
+ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
+RESERVED_LABELS = ("alertname", "severity", "model", "metric")
+
+
+@dataclass(frozen=True)
+class AlertRun:
+    """What one alert run sent (or would send, with --dry-run) and what each Alertmanager answered."""
+
+    date: date
+    dry_run: bool
+    payload: tuple[dict[str, Any], ...]
+    firing: int
+    resolved: int
+    deliveries: tuple[Delivery, ...] = ()
+    report: str = ""  # storage URL of the report read
+    run_key: str | None = None
+    note: str | None = None
+    statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for d in self.deliveries if d.accepted)
+
+    @property
+    def exit_code(self) -> int:
+        # 1 only when there was something to send and no Alertmanager accepted it.
+        if self.dry_run or not self.payload:
+            return 0
+        return 0 if self.accepted else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "dry_run": self.dry_run,
+            "firing": self.firing,
+            "resolved": self.resolved,
+            "report": self.report,
+            "run_key": self.run_key,
+            "note": self.note,
+            "deliveries": [d.to_dict() for d in self.deliveries],
+            "payload": list(self.payload),
+        }
+
+    def heartbeat(self) -> dict[str, float]:
+        return {"mlprom_alerts_firing": float(self.firing), "mlprom_alerts_resolved": float(self.resolved)}
+
+
+def read_report(storage: Storage, day: date) -> CorrelationReport:
+    import orjson
+
+    key = layout.report_key(day)
+    try:
+        body = storage.get_bytes(key)
+    except ObjectNotFound:
+        raise NoDataError(
+            f"no report for {day} at {storage.url_for(key)}: run `mlprom correlate --date {day}`"
+        ) from None
+    try:
+        return CorrelationReport.from_dict(orjson.loads(body), key=key, url=storage.url_for(key))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise NoDataError(
+            f"report {storage.url_for(key)} is unreadable ({exc.__class__.__name__}): "
+            f"re-run `mlprom correlate --date {day}`"
+        ) from None
+
+
+def alert_labels(finding: Finding, model: str) -> dict[str, str]:
+    """alertname, severity, model, metric, then the series' own labels (never values or run ids)."""
+    labels = {
+        "alertname": ALERTNAMES.get(finding.kind, "Mlprom" + finding.kind.title().replace("_", "")),
+        "severity": finding.severity,
+        "model": model,
+        "metric": finding.metric,
+    }
+    for name, value in sorted(finding.labels.items()):
+        if name.startswith("__"):
+            continue  # __name__ and other reserved labels identify nothing the metric label doesn't
+        # A series label clashing with ours becomes exported_<name>, as Prometheus does with honor_labels off.
+        labels["exported_" + name if name in RESERVED_LABELS else name] = value
+    return labels
+
+
+def graph_url(prometheus_url: str, expr: str) -> str:
+    from mlprom.clients.http import redact_url
+
+    return f"{redact_url(prometheus_url)}/graph?g0.expr={quote(expr, safe='')}&g0.tab=1"
+
+
+def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[str, str]:
+    where = finding.labels.get("instance") or finding.labels.get("job") or f"model {model}"
+    summary = (
+        f"{finding.metric} {finding.value:.6g} is {finding.direction} the {finding.severity} "
+        f"level {finding.threshold:g} on {where}"
+    )
+    series = ", ".join(f"{k}={v}" for k, v in sorted(finding.labels.items())) or "model metric"
+    description = (
+        f"{finding.metric} ({series}) was {finding.direction} {finding.threshold:g} from "
+        f"{rfc3339(finding.first_seen)} to {rfc3339(finding.last_seen)} on {report.date}, "
+        f"worst {finding.value:.6g}; "
+        f"{finding.slow_events} slow prediction(s) of model {model} co-occurred."
+    )
+    return summary, description
+
+
+def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> list[StoredAlert]:
+    """One firing alert per finding of the report."""
+    ends_at = now + timedelta(seconds=config.alertmanager.resend_ttl)
+    model = report.model or config.model.name
+    alerts: list[StoredAlert] = []
+    for finding in report.findings:
+        summary, description = _describe(finding, report, model)
+        annotations = {
+            "summary": summary,
+            "description": description,
+            "value": f"{finding.value:.6g}",
+            "threshold": f"{finding.threshold:g}",
+            "report": report.url,
+        }
+        if config.alertmanager.runbook_url:
+            annotations["runbook_url"] = config.alertmanager.runbook_url
+        expr = (
+            config.queries[finding.metric].expr
+            if finding.metric in config.queries
+            else finding.detail.get("expr")
+        )
+        # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
+        generator = graph_url(config.prometheus.url, expr) if expr else ""
+        alerts.append(
+            StoredAlert(
+                labels=alert_labels(finding, model),
+                annotations=annotations,
+                starts_at=finding.first_seen,
+                ends_at=ends_at,
+                generator_url=generator,
+                status="firing",
+                date=report.date,
+                report=report.key,
+            )
+        )
+    return alerts
+
+
+def encode_payload(alerts: tuple[StoredAlert, ...]) -> bytes:
+    import orjson
+
+    return orjson.dumps([a.payload() for a in alerts])
+
+
+def run(
+    config: Config,
+    day: date,
+    dry_run: bool = False,
+    allow_empty: bool = False,
+    storage: Storage | None = None,
+    client: AlertmanagerClient | None = None,
+    now: datetime | None = None,
+) -> AlertRun:
+    """Send the alerts of `day`'s report; advance alerts/state.json only once an Alertmanager accepted."""
+    if storage is None:
+        from mlprom.storage import open_storage
+
+        storage = open_storage(config)
+    now = now or datetime.now(UTC)
+    try:
+        report = read_report(storage, day)
+    except NoDataError:
+        if not allow_empty:
+            raise
+        note = f"no report for {day}; nothing sent"
+        log.info(note)
+        return AlertRun(day, dry_run, (), 0, 0, note=note)
+
+    state = load_state(storage)
+    step = next_step(state, day, build_alerts(config, report, now), now)
+    payload = tuple(a.payload() for a in step.send)
+    statuses = tuple(a.status for a in step.send)
+    result = AlertRun(
+        day, dry_run, payload, len(step.firing), len(step.resolved), report=report.url, statuses=statuses
+    )
+    if dry_run:
+        return result
+    if not step.send:
+        # Nothing to send still prunes alerts resolved long ago.
+        if step.state.alerts != state.alerts:
+            save_state(storage, step.state)
+        return result
+
+    if client is None:
+        from mlprom.clients.alertmanager import AlertmanagerClient
+
+        client = AlertmanagerClient.from_config(config)
+    body = encode_payload(step.send)
+    deliveries = tuple(client.post_alerts(body))
+    run_key = _record_run(storage, day, now, step, deliveries)
+    result = AlertRun(
+        day,
+        False,
+        payload,
+        len(step.firing),
+        len(step.resolved),
+        deliveries,
+        report.url,
+        run_key,
+        None,
+        statuses,
+    )
+    failed = [d for d in deliveries if not d.accepted]
+    if result.accepted:
+        save_state(storage, step.state)
+        for d in failed:
+            log.warning("alerts not delivered to %s: %s", d.url, d.error)
+        log.info(
+            "sent %d firing and %d resolved alert(s) to %d of %d Alertmanager(s)",
+            result.firing,
+            result.resolved,
+            result.accepted,
+            len(deliveries),
+        )
+        return result
+    reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in failed)
+    if not any(d.reachable for d in deliveries):
+        # The state stays as it was, so the next run sends the same alerts again.
+        raise UpstreamError(f"no Alertmanager reachable: {reasons}")
+    log.error("no Alertmanager accepted the alerts: %s", reasons)
+    return result
+
+
+def _record_run(
+    storage: Storage, day: date, now: datetime, step: Step, deliveries: tuple[Delivery, ...]
+) -> str | None:
+    """alerts/dt=D/HHMMSS-ID.json: the payload and each answer; a failed write never hides the outcome."""
+    import orjson
+
+    from mlprom.errors import StorageError
+
+    key = layout.alert_run_key(day, now)
+    record = {
+        "date": day.isoformat(),
+        "sent_at": rfc3339(now),
+        "payload": [a.payload() for a in step.send],
+        "deliveries": [d.to_dict() for d in deliveries],
+    }
+    try:
+        storage.put_bytes(key, orjson.dumps(record, option=orjson.OPT_INDENT_2))
+    except StorageError as exc:
+        log.warning("alert run not recorded: %s", exc)
+        return None
+    return key
+
+
+__all__ = ["AlertRun", "AlertState", "build_alerts", "read_report", "run"]

@@ -1,0 +1,94 @@
+"""Suspect ranking over plain lists: robust effect size, its MAD floor, minimum counts, a planted signal."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from mlprom.analysis.suspects import (
+    MAD_TO_SIGMA,
+    MIN_OBSERVATIONS,
+    SeriesSample,
+    effect_size,
+    median,
+    rank_suspects,
+    weighted_median,
+)
+
+
+def test_weighted_median_equals_plain_median_for_unit_weights() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    assert weighted_median([(1.0, 1), (2.0, 1), (10.0, 5)]) == 10.0
+
+
+def test_effect_is_median_shift_over_scaled_mad() -> None:
+    baseline = [(v, 1) for v in (1.0, 2.0, 3.0, 4.0, 5.0)]  # median 3, MAD 1
+    slow = [(v, 1) for v in (7.0, 7.0, 7.0)]
+    effect, med_slow, med_base, mad = effect_size(slow, baseline)
+    assert (med_slow, med_base, mad) == (7.0, 3.0, 1.0)
+    assert effect == pytest.approx(4.0 / MAD_TO_SIGMA)
+
+
+def test_flat_baseline_gives_a_finite_effect() -> None:
+    effect, _, _, mad = effect_size([(2.0, 1)] * 5, [(1.0, 1)] * 5)
+    assert mad == 0.0
+    assert math.isfinite(effect) and effect == pytest.approx(1.0 / (MAD_TO_SIGMA * 0.02))
+
+
+def test_all_zero_sides_have_zero_effect() -> None:
+    effect, *_ = effect_size([(0.0, 1)] * 5, [(0.0, 1)] * 5)
+    assert effect == 0.0
+
+
+def test_series_with_too_few_observations_are_not_ranked() -> None:
+    few = SeriesSample("cpu", {}, [1.0] * (MIN_OBSERVATIONS - 1), [0.0, 0.1, 0.2, 0.3, 0.4])
+    enough = SeriesSample("mem", {}, [1.0, 1.1, 1.2, 1.3, 1.4], [0.0, 0.1, 0.2, 0.3, 0.4])
+    assert [s.metric for s in rank_suspects([few, enough])] == ["mem"]
+
+
+def test_many_events_on_one_snapshot_are_not_enough_snapshots() -> None:
+    one_snapshot = SeriesSample("cpu", {}, [9.0], [0.0, 0.1, 0.2, 0.3, 0.4], slow_weights=[50])
+    assert rank_suspects([one_snapshot]) == []
+
+
+def test_none_and_nan_values_are_dropped_before_counting() -> None:
+    sample = SeriesSample(
+        "cpu", {}, [1.0, None, math.nan, 1.0, 1.0, 1.0, 1.0], [0.0, 0.1, None, 0.2, 0.3, 0.4]
+    )
+    (suspect,) = rank_suspects([sample])
+    assert (suspect.slow_count, suspect.baseline_count) == (5, 5)
+
+
+def test_planted_metric_ranks_first_among_noise() -> None:
+    rng = random.Random(20261125)
+    samples = []
+    for name in ("disk_read_io", "memory_usage", "network_receive_io", "system_load"):
+        samples.append(
+            SeriesSample(
+                name,
+                {"instance": "a"},
+                [rng.gauss(50, 5) for _ in range(30)],
+                [rng.gauss(50, 5) for _ in range(300)],
+            )
+        )
+    samples.append(
+        SeriesSample(
+            "cpu_usage",
+            {"instance": "a"},
+            [rng.gauss(0.9, 0.03) for _ in range(30)],
+            [rng.gauss(0.4, 0.05) for _ in range(300)],
+        )
+    )
+    ranked = rank_suspects(samples)
+    assert ranked[0].metric == "cpu_usage" and ranked[0].rank == 1 and ranked[0].effect > 5
+    assert all(abs(s.effect) < 2 for s in ranked[1:])
+
+
+def test_ranking_uses_absolute_effect_so_drops_count_too() -> None:
+    up = SeriesSample("up", {}, [1.2] * 5, [1.0, 1.05, 0.95, 1.0, 1.0])
+    down = SeriesSample("down", {}, [0.0] * 5, [1.0, 1.05, 0.95, 1.0, 1.0])
+    ranked = rank_suspects([up, down])
+    assert [s.metric for s in ranked] == ["down", "up"] and ranked[0].effect < 0
