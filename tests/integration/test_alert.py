@@ -1,0 +1,287 @@
+"""alert against a real Alertmanager 0.25 (and Prometheus, moto S3): fire, resolve, faults, dry run."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+import responses
+from typer.testing import CliRunner
+
+from mlprom import layout
+from mlprom.cli import app
+from mlprom.config import load_config
+from mlprom.eventlog import write_events, write_snapshot
+from mlprom.records import Event, QueryResult, Series, Snapshot, number_or_raw
+from mlprom.storage import open_storage
+from tests.fixtures.servers import PrometheusStack, Server, free_port
+
+pytestmark = pytest.mark.integration
+
+CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))'
+DAY = date(2026, 11, 20)
+START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+runner = CliRunner()
+
+
+def _invoke(path: Path, *args: str) -> Any:
+    return runner.invoke(app, ["-c", str(path), *args])
+
+
+def _live_snapshot(prometheus_url: str, at: datetime) -> Snapshot:
+    """A snapshot built from a real instant query, as capture-infra stores it."""
+    body = requests.get(
+        prometheus_url + "/api/v1/query", params={"query": CPU, "time": at.timestamp()}, timeout=10
+    ).json()
+    assert body["status"] == "success", body
+    series = []
+    for item in body["data"]["result"]:
+        value, raw = number_or_raw(item["value"][1])
+        series.append(Series(dict(item["metric"]), value, raw))
+    assert series, "Prometheus returned no cpu_usage series"
+    return Snapshot(
+        at, prometheus_url, {"cpu_usage": QueryResult(CPU, body["data"]["resultType"], tuple(series))}
+    )
+
+
+def _active_alerts(am_url: str, model: str) -> list[dict[str, Any]]:
+    response = requests.get(am_url + "/api/v2/alerts", params={"filter": f'model="{model}"'}, timeout=10)
+    response.raise_for_status()
+    return list(response.json())
+
+
+def _wait_for_alerts(am_url: str, model: str, count: int) -> list[dict[str, Any]]:
+    # Alertmanager stores a POSTed alert asynchronously; poll until it settles (not a timing assertion).
+    deadline = time.monotonic() + 20
+    alerts = _active_alerts(am_url, model)
+    while len(alerts) != count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alerts = _active_alerts(am_url, model)
+    return alerts
+
+
+def _synthetic_setup(
+    write_config: Callable[..., Path], urls: list[str], cpu: float = 0.95, **sections: Any
+) -> tuple[Path, Any, str]:
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    document = {
+        "alertmanager": {"urls": urls, "runbook_url": "https://runbooks.example/mlprom"},
+        "model": {"name": model},
+        "queries": {"cpu_usage": CPU},
+        "thresholds": {"cpu_usage": 0.9},
+    }
+    document.update(sections)
+    path = write_config(document)
+    config = load_config(str(path))
+    storage = open_storage(config)
+    write_snapshot(
+        storage,
+        Snapshot(
+            START,
+            "http://prometheus.test",
+            {"cpu_usage": QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, cpu),))},
+        ),
+    )
+    write_events(storage, [Event(START, model, 12.0, True, 10)])
+    return path, config, model
+
+
+def _raise_threshold(write_config: Callable[..., Path], path: Path, model: str, urls: list[str]) -> Path:
+    import yaml
+
+    document = yaml.safe_load(path.read_text())
+    document["thresholds"] = {"cpu_usage": 1000}
+    document["alertmanager"]["urls"] = urls
+    document.pop("storage", None)
+    return write_config(document)
+
+
+def _dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def test_live_finding_fires_in_alertmanager_then_resolves(
+    prometheus_stack: PrometheusStack,
+    alertmanager: Server,
+    moto_s3: str,
+    s3_bucket: str,
+    write_config: Callable[..., Path],
+) -> None:
+    at = datetime.now(UTC).replace(microsecond=0)
+    day = at.date()
+    model = f"live-{uuid.uuid4().hex[:8]}"
+    document: dict[str, Any] = {
+        "storage": {"url": f"s3://{s3_bucket}/mlprom", "endpoint_url": moto_s3, "region": "us-east-1"},
+        "prometheus": {"url": prometheus_stack.prometheus_url},
+        "alertmanager": {"urls": [alertmanager.url]},
+        "model": {"name": model},
+        "queries": {"cpu_usage": CPU},
+        "thresholds": {"cpu_usage": -1},  # below any live value: always critical
+    }
+    path = write_config(document)
+    config = load_config(str(path))
+    storage = open_storage(config)
+    snapshot = _live_snapshot(prometheus_stack.prometheus_url, at)
+    write_snapshot(storage, snapshot)
+    write_events(storage, [Event(at, model, 12.0, True, 10)])
+
+    correlated = _invoke(path, "-o", "json", "correlate", "--date", day.isoformat())
+    assert correlated.exit_code == 1, correlated.output
+    report = orjson.loads(correlated.stdout)
+    (finding,) = report["findings"]
+    assert (finding["metric"], finding["severity"], finding["slow_events"]) == ("cpu_usage", "critical", 1)
+    instance = finding["labels"]["instance"]
+
+    sent = _invoke(path, "-o", "json", "alert", "--date", day.isoformat())
+    assert sent.exit_code == 0, sent.output
+    assert orjson.loads(sent.stdout)["deliveries"][0]["accepted"] is True
+
+    (alert,) = _wait_for_alerts(alertmanager.url, model, 1)
+    assert alert["labels"] == {
+        "alertname": "MlpromThreshold",
+        "severity": "critical",
+        "model": model,
+        "metric": "cpu_usage",
+        "instance": instance,
+    }
+    annotations = alert["annotations"]
+    assert annotations["report"] == storage.url_for(layout.report_key(day))
+    assert annotations["threshold"] == "-1" and float(annotations["value"]) > -1
+    assert alert["generatorURL"].startswith(prometheus_stack.prometheus_url + "/graph?g0.expr=")
+    assert alert["status"]["state"] == "active"
+    assert alert["startsAt"].startswith(at.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    document["thresholds"] = {"cpu_usage": 1000}
+    path = write_config(document)
+    assert _invoke(path, "-o", "json", "correlate", "--date", day.isoformat()).exit_code == 0
+    resolved = _invoke(path, "-o", "json", "alert", "--date", day.isoformat())
+    assert resolved.exit_code == 0, resolved.output
+    result = orjson.loads(resolved.stdout)
+    assert (result["firing"], result["resolved"]) == (0, 1)
+    # Alertmanager's GET lists only active alerts: a resolved one (endsAt <= now) is gone.
+    assert _wait_for_alerts(alertmanager.url, model, 0) == []
+    state = orjson.loads(storage.get_bytes(layout.ALERT_STATE_KEY))
+    (entry,) = [a for a in state["alerts"] if a["labels"]["model"] == model]
+    assert entry["status"] == "resolved" and entry["resolved_at"] is not None
+    assert entry["date"] == day.isoformat() and entry["report"] == layout.report_key(day)
+    runs = [i.key for i in storage.list(layout.partition_prefix("alerts", day))]
+    assert len(runs) == 2
+
+
+def test_alertmanager_down_exits_3_and_the_next_run_resends(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    path, config, model = _synthetic_setup(write_config, [alertmanager.url])
+    storage = open_storage(config)
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    assert _invoke(path, "alert", "--date", DAY.isoformat()).exit_code == 0
+    assert len(_wait_for_alerts(alertmanager.url, model, 1)) == 1
+
+    path = _raise_threshold(write_config, path, model, [_dead_url()])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 0
+    before = storage.get_bytes(layout.ALERT_STATE_KEY)
+    down = _invoke(path, "alert", "--date", DAY.isoformat())
+    assert down.exit_code == 3
+    assert "no Alertmanager reachable" in down.stderr and "connection refused" in down.stderr
+    assert "Traceback" not in down.output
+    assert storage.get_bytes(layout.ALERT_STATE_KEY) == before  # not advanced
+
+    path = _raise_threshold(write_config, path, model, [alertmanager.url])
+    again = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert again.exit_code == 0, again.output
+    assert orjson.loads(again.stdout)["resolved"] == 1
+    assert _wait_for_alerts(alertmanager.url, model, 0) == []
+
+
+def test_one_of_two_alertmanagers_down_is_exit_0_with_the_failure_shown(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    dead = _dead_url()
+    path, _, model = _synthetic_setup(write_config, [alertmanager.url, dead])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert result.exit_code == 0, result.output
+    deliveries = {d["url"]: d for d in orjson.loads(result.stdout)["deliveries"]}
+    assert deliveries[alertmanager.url + "/api/v2/alerts"]["accepted"] is True
+    failed = deliveries[dead + "/api/v2/alerts"]
+    assert failed["accepted"] is False and "connection refused" in failed["error"]
+    assert dead in result.stderr
+    assert len(_wait_for_alerts(alertmanager.url, model, 1)) == 1
+
+
+@responses.activate
+def test_alertmanager_400_is_shown_and_exit_1(write_config: Callable[..., Path]) -> None:
+    url = "http://alertmanager.test:9093"
+    path, config, _ = _synthetic_setup(write_config, [url])
+    responses.add(
+        responses.POST, url + "/api/v2/alerts", status=400, json={"code": 400, "message": "bad label name"}
+    )
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert result.exit_code == 1
+    (delivery,) = orjson.loads(result.stdout)["deliveries"]
+    assert delivery["status"] == 400 and "bad label name" in delivery["error"]
+    assert "bad label name" in result.stderr
+    assert not open_storage(config).exists(layout.ALERT_STATE_KEY)
+
+
+def test_dry_run_prints_the_payload_and_sends_nothing(write_config: Callable[..., Path]) -> None:
+    path, config, model = _synthetic_setup(
+        write_config, [_dead_url()], thresholds={"cpu_usage": 0.9, "prediction_time": "10s"}
+    )
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat(), "--dry-run")
+    assert result.exit_code == 0, result.output
+    payload = {a["labels"]["metric"]: a for a in orjson.loads(result.stdout)["payload"]}
+    cpu = payload["cpu_usage"]
+    assert cpu["labels"] == {
+        "alertname": "MlpromThreshold",
+        "severity": "critical",
+        "model": model,
+        "metric": "cpu_usage",
+        "instance": "host-a:9100",
+    }
+    assert cpu["startsAt"] == "2026-11-20T10:00:00.000Z"
+    assert cpu["annotations"]["runbook_url"] == "https://runbooks.example/mlprom"
+    assert "generatorURL" in cpu and "generatorURL" not in payload["prediction_time"]
+    storage = open_storage(config)
+    assert not storage.exists(layout.ALERT_STATE_KEY)
+    assert list(storage.list(layout.partition_prefix("alerts", DAY))) == []
+    table = _invoke(path, "-o", "table", "alert", "--date", DAY.isoformat(), "--dry-run")
+    assert table.exit_code == 0 and '"alertname": "MlpromThreshold"' in table.stdout
+    markdown = _invoke(path, "-o", "markdown", "alert", "--date", DAY.isoformat(), "--dry-run")
+    assert markdown.exit_code == 0 and "```json" in markdown.stdout
+
+
+def test_missing_report_exits_4_unless_allow_empty(write_config: Callable[..., Path]) -> None:
+    path = write_config({"alertmanager": {"urls": [_dead_url()]}})
+    missing = _invoke(path, "alert", "--date", "2026-01-02")
+    assert missing.exit_code == 4 and "no report for 2026-01-02" in missing.stderr
+    assert "Traceback" not in missing.output
+    assert _invoke(path, "alert", "--date", "2026-01-02", "--allow-empty").exit_code == 0
+
+
+def test_resolved_alert_is_dropped_after_fifteen_minutes(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    from mlprom.stages import alert
+
+    path, config, model = _synthetic_setup(write_config, [alertmanager.url])
+    _invoke(path, "correlate", "--date", DAY.isoformat())
+    now = datetime.now(UTC)
+    assert alert.run(config, DAY, now=now).firing == 1
+    cleared = load_config(str(_raise_threshold(write_config, path, model, [alertmanager.url])))
+    _invoke(path, "correlate", "--date", DAY.isoformat())
+    assert alert.run(cleared, DAY, now=now + timedelta(minutes=1)).resolved == 1
+    assert alert.run(cleared, DAY, now=now + timedelta(minutes=10)).resolved == 1
+    last = alert.run(cleared, DAY, now=now + timedelta(minutes=17))
+    assert (last.firing, last.resolved, last.payload) == (0, 0, ())
+    state = orjson.loads(open_storage(config).get_bytes(layout.ALERT_STATE_KEY))
+    assert state["alerts"] == []
