@@ -131,5 +131,5 @@ def evaluate(
     """The worst breach among (unix_time, value[, slow_events]) observations, or None."""
     tracker = BreachTracker(levels)
     for item in values:
-        tracker.add(item[1], item[0], item[2] if len(item) > 2 else 0)  # type: ignore[misc]
+        tracker.add(item[1], item[0], item[2] if len(item) > 2 else 0)
     return tracker.breach()

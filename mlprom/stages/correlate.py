@@ -36,21 +36,18 @@ class SnapshotTable:
     times: list[float]
     series: list[SeriesKey]
     values: list[list[float | None]]
-    exprs: dict[str, str]
 
 
 def load_snapshots(storage: Storage, day: date) -> SnapshotTable:
     """Read the date's snapshots once, sort them by time once."""
     index: dict[SeriesKey, int] = {}
     rows: list[tuple[float, dict[int, float | None]]] = []
-    exprs: dict[str, str] = {}
     failed: dict[str, int] = {}
     from mlprom.eventlog import iter_snapshots
 
     for snapshot in iter_snapshots(storage, day):
         row: dict[int, float | None] = {}
         for name, result in snapshot.queries.items():
-            exprs.setdefault(name, result.expr)
             if result.error is not None:
                 failed[name] = failed.get(name, 0) + 1
                 continue
@@ -65,11 +62,9 @@ def load_snapshots(storage: Storage, day: date) -> SnapshotTable:
         log.warning("query %s failed in %d snapshot(s) of %s; those are left out", name, count, day)
     rows.sort(key=lambda r: r[0])
     times = [t for t, _ in rows]
-    series = [None] * len(index)  # type: list[Any]
-    for key, k in index.items():
-        series[k] = key
+    keys = sorted(index, key=index.__getitem__)
     values = [[row.get(k) for _, row in rows] for k in range(len(index))]
-    return SnapshotTable(times, series, values, exprs)
+    return SnapshotTable(times, keys, values)
 
 
 # (unix seconds, slow, prediction_time_seconds, the event's JSON object)
