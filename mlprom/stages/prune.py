@@ -1,0 +1,497 @@
+"""Retention: delete whole date partitions older than --keep-days, never one a firing alert cites.
+
+Keys outside the layout and alerts/state.json are never deleted. See docs/retention.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mlprom import layout
+from mlprom.errors import ConfigError, ObjectNotFound, StorageError
+from mlprom.storage.interface import RequestCounter, Storage
+
+if TYPE_CHECKING:
+    from mlprom.config import Config
+
+log = logging.getLogger("mlprom")
+
+DELETE_BATCH = 1000  # keys per delete_many call: one S3 DeleteObjects request each
+HOLD_KEYS_MAX = 100_000  # keys kept from the listing for deletion; past it, expired partitions are re-listed
+REPORTED_MAX = 1000  # failed or unknown keys listed in the result; the counts are always exact
+
+PartitionId = tuple[str, date]
+
+
+@dataclass(frozen=True)
+class PartitionSummary:
+    stage: str
+    day: date
+    objects: int
+    bytes: int
+    status: str  # would_delete | deleted | failed | not_attempted | cancelled | kept_firing_alert
+    failed: int = 0
+
+    @property
+    def prefix(self) -> str:
+        return layout.partition_prefix(self.stage, self.day)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "stage": self.stage,
+            "date": self.day.isoformat(),
+            "prefix": self.prefix,
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "status": self.status,
+        }
+        if self.failed:
+            out["failed"] = self.failed
+        return out
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    location: str
+    keep_days: int
+    cutoff: date  # the oldest date kept; partitions dated before it are expired
+    stages: tuple[str, ...]
+    dry_run: bool
+    cancelled: bool
+    partitions: tuple[PartitionSummary, ...]  # expired partitions and what happened to each
+    protected: tuple[PartitionSummary, ...]  # expired, but kept because a firing alert cites the date
+    protected_dates: tuple[date, ...]
+    objects: int  # deleted (would be deleted, on a dry run)
+    bytes: int
+    failures: tuple[tuple[str, str], ...] = ()  # (key, reason), at most REPORTED_MAX
+    failed_count: int = 0
+    not_attempted: int = 0  # keys left after the store refused a whole batch
+    unknown_keys: tuple[str, ...] = ()  # keys under a stage prefix but outside the layout, left alone
+    unknown_count: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        # Some keys are still there: an upstream failure, and a re-run picks them up.
+        return 3 if self.failed_count or self.not_attempted else 0
+
+    @property
+    def status(self) -> str:
+        if self.dry_run:
+            return "dry_run"
+        if self.cancelled:
+            return "cancelled"
+        return "partial" if self.exit_code else "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "location": self.location,
+            "keep_days": self.keep_days,
+            "cutoff": self.cutoff.isoformat(),
+            "stages": list(self.stages),
+            "dry_run": self.dry_run,
+            "partitions": [p.to_dict() for p in self.partitions],
+            "protected": [p.to_dict() for p in self.protected],
+            "protected_dates": [d.isoformat() for d in self.protected_dates],
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "failures": [{"key": k, "reason": r} for k, r in self.failures],
+            "failed_count": self.failed_count,
+            "not_attempted": self.not_attempted,
+            "unknown_keys": list(self.unknown_keys),
+            "unknown_count": self.unknown_count,
+        }
+
+    def heartbeat(self) -> dict[str, float]:
+        return {
+            "mlprom_prune_deleted_objects": 0.0 if self.dry_run else float(self.objects),
+            "mlprom_prune_deleted_bytes": 0.0 if self.dry_run else float(self.bytes),
+            "mlprom_prune_failed_objects": float(self.failed_count + self.not_attempted),
+        }
+
+
+# ---------------------------------------------------------------- firing alerts
+
+
+def firing_alert_dates(storage: Storage) -> frozenset[date]:
+    """Dates cited by alerts still firing in alerts/state.json; no file means none.
+
+    A file that cannot be read as the alert stage writes it raises StorageError: pruning blind
+    could delete the evidence behind an alert someone is looking at.
+    """
+    import orjson
+
+    try:
+        body = storage.get_bytes(layout.ALERT_STATE_KEY)
+    except ObjectNotFound:
+        return frozenset()
+    where = storage.url_for(layout.ALERT_STATE_KEY)
+
+    def corrupt(why: str) -> StorageError:
+        return StorageError(
+            f"{where}: {why}; refusing to prune while the firing alerts are unknown "
+            "(fix the file, or let `mlprom alert` rewrite it)"
+        )
+
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise corrupt("not valid JSON") from None
+    if not isinstance(document, dict):
+        raise corrupt("expected a JSON object with an 'alerts' list")
+    alerts = document.get("alerts", [])
+    if not isinstance(alerts, list):
+        raise corrupt("'alerts' is not a list")
+    dates: set[date] = set()
+    for index, alert in enumerate(alerts):
+        if not isinstance(alert, dict):
+            raise corrupt(f"alerts[{index}] is not an object")
+        status = alert.get("status")
+        if status == "resolved":
+            continue
+        if status != "firing":
+            raise corrupt(f"alerts[{index}].status is {status!r}, expected 'firing' or 'resolved'")
+        cited = _cited_dates(alert)
+        if not cited:
+            raise corrupt(f"alerts[{index}] is firing but names no valid 'date' or 'report'")
+        dates.update(cited)
+    return frozenset(dates)
+
+
+def _cited_dates(alert: dict[str, Any]) -> set[date]:
+    cited: set[date] = set()
+    text = alert.get("date")
+    if isinstance(text, str):
+        try:
+            cited.add(date.fromisoformat(text))
+        except ValueError:
+            pass  # judged below: a firing alert must cite at least one valid date
+    report = alert.get("report")
+    if isinstance(report, str):
+        # The report may be given as a key or as its full storage URL; the partition is what counts.
+        marker = report.find("reports/dt=")
+        parsed = layout.parse_partition(report[marker:]) if marker >= 0 else None
+        if parsed is not None:
+            cited.add(parsed[1])
+    return cited
+
+
+# ---------------------------------------------------------------- progress
+
+
+class _Progress:
+    """A rich progress bar on stderr when it is a terminal; a no-op otherwise (cron, CI, pipes)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(kind, exc, tb)
+
+    def task(self, description: str, total: int | None = None) -> Any:
+        return None if self._bar is None else self._bar.add_task(description, total=total)
+
+    def advance(self, task: Any, n: int = 1) -> None:
+        if self._bar is not None and task is not None:
+            self._bar.advance(task, n)
+
+    def done(self, task: Any) -> None:
+        if self._bar is not None and task is not None:
+            self._bar.update(task, visible=False)
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass
+class _Plan:
+    """What the listing found; internal and mutable while the listing streams in."""
+
+    expired: dict[PartitionId, list[int]] = field(default_factory=dict)  # -> [objects, bytes]
+    protected: dict[PartitionId, list[int]] = field(default_factory=dict)
+    held: list[tuple[str, int]] | None = field(default_factory=list)  # None once past HOLD_KEYS_MAX
+    unknown: list[str] = field(default_factory=list)
+    unknown_count: int = 0
+
+    @property
+    def objects(self) -> int:
+        return sum(v[0] for v in self.expired.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(v[1] for v in self.expired.values())
+
+
+def _plan(
+    storage: Storage,
+    stages: tuple[str, ...],
+    cutoff: date,
+    protected_dates: frozenset[date],
+    hold_keys_max: int,
+    progress: _Progress,
+) -> _Plan:
+    plan = _Plan()
+    held_count = 0
+    for stage in stages:
+        task = progress.task(f"listing {stage}/")
+        for info in storage.list(layout.stage_prefix(stage)):
+            progress.advance(task)
+            if info.key == layout.ALERT_STATE_KEY:
+                continue
+            where = layout.parse_partition(info.key)
+            if where is None or where[0] != stage:
+                plan.unknown_count += 1
+                if len(plan.unknown) < REPORTED_MAX:
+                    plan.unknown.append(info.key)
+                continue
+            day = where[1]
+            if day >= cutoff:
+                continue
+            if day in protected_dates:
+                plan.protected.setdefault(where, [0, 0])
+                plan.protected[where][0] += 1
+                plan.protected[where][1] += info.size
+                continue
+            totals = plan.expired.setdefault(where, [0, 0])
+            totals[0] += 1
+            totals[1] += info.size
+            if plan.held is not None:
+                held_count += 1
+                if held_count > hold_keys_max:
+                    # Too many to hold: forget them and re-list the expired partitions when deleting.
+                    plan.held = None
+                else:
+                    plan.held.append((info.key, info.size))
+        progress.done(task)
+    return plan
+
+
+def _keys_to_delete(storage: Storage, plan: _Plan) -> Iterator[tuple[str, int]]:
+    if plan.held is not None:
+        yield from plan.held
+        return
+    for stage, day in plan.expired:
+        for info in storage.list(layout.partition_prefix(stage, day)):
+            # The prefix guarantees it, but a deletion is the one place a second check is cheap.
+            if info.key != layout.ALERT_STATE_KEY and layout.parse_partition(info.key) == (stage, day):
+                yield info.key, info.size
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def summary_text(
+    location: str, plan_objects: int, plan_bytes: int, partitions: int, cutoff: date, protected: int
+) -> str:
+    text = (
+        f"Delete {partitions} partition(s) ({plan_objects} objects, {human_bytes(plan_bytes)}) "
+        f"dated before {cutoff.isoformat()} from {location}?"
+    )
+    if protected:
+        text += f" ({protected} expired partition(s) kept: a firing alert cites their date)"
+    return text
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def run(
+    config: Config,
+    keep_days: int,
+    stages: list[str] | tuple[str, ...] | None = None,
+    dry_run: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    *,
+    storage: Storage | None = None,
+    counter: RequestCounter | None = None,
+    today: date | None = None,
+    progress: bool | None = None,
+    hold_keys_max: int = HOLD_KEYS_MAX,
+) -> PruneResult:
+    """Delete (or, with dry_run, list) the partitions dated before today − keep_days (UTC).
+
+    The partition dated exactly today − keep_days is kept: --keep-days N keeps N whole days plus today.
+    `confirm(summary)` is asked before anything is deleted, even when nothing is due, so a cron line
+    lacking --yes fails on its first run rather than on the first day data expires.
+    """
+    if keep_days < 1:
+        raise ConfigError(
+            f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
+        )
+    chosen = tuple(stages) if stages else layout.STAGES
+    for stage in chosen:
+        if stage not in layout.STAGES:
+            raise ConfigError(f"--stage {stage!r}: expected one of {', '.join(layout.STAGES)}")
+    if storage is None:
+        from mlprom.storage import open_storage
+
+        storage = open_storage(config, counter=counter)
+    if today is None:
+        from mlprom.dates import utcnow
+
+        today = utcnow().date()
+    cutoff = today - timedelta(days=keep_days)
+    protected_dates = firing_alert_dates(storage)
+    show = sys.stderr.isatty() if progress is None else progress
+
+    with _Progress(show) as bar:
+        plan = _plan(storage, chosen, cutoff, protected_dates, hold_keys_max, bar)
+        base = {
+            "location": storage.location,
+            "keep_days": keep_days,
+            "cutoff": cutoff,
+            "stages": chosen,
+            "protected": tuple(
+                PartitionSummary(s, d, v[0], v[1], "kept_firing_alert")
+                for (s, d), v in plan.protected.items()
+            ),
+            "protected_dates": tuple(sorted(protected_dates)),
+            "unknown_keys": tuple(plan.unknown),
+            "unknown_count": plan.unknown_count,
+        }
+        if plan.unknown_count:
+            log.warning(
+                "left alone %d key(s) outside the layout in %s, e.g. %s",
+                plan.unknown_count,
+                storage.location,
+                ", ".join(plan.unknown[:3]),
+            )
+        if dry_run:
+            return PruneResult(
+                **base,
+                dry_run=True,
+                cancelled=False,
+                partitions=tuple(
+                    PartitionSummary(s, d, v[0], v[1], "would_delete") for (s, d), v in plan.expired.items()
+                ),
+                objects=plan.objects,
+                bytes=plan.bytes,
+            )
+        summary = summary_text(
+            storage.location, plan.objects, plan.bytes, len(plan.expired), cutoff, len(plan.protected)
+        )
+        if confirm is not None and not confirm(summary):
+            return PruneResult(
+                **base,
+                dry_run=False,
+                cancelled=True,
+                partitions=tuple(
+                    PartitionSummary(s, d, v[0], v[1], "cancelled") for (s, d), v in plan.expired.items()
+                ),
+                objects=0,
+                bytes=0,
+            )
+        return _delete(storage, plan, bar, base)
+
+
+def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: dict[str, Any]) -> PruneResult:
+    done: dict[PartitionId, list[int]] = {pid: [0, 0, 0] for pid in plan.expired}  # deleted, bytes, failed
+    failures: list[tuple[str, str]] = []
+    aborted = False
+    task = bar.task("deleting", total=plan.objects)
+    batch: list[tuple[str, int]] = []
+
+    def flush() -> bool:
+        """Delete one batch; False when the store refused every key of it (stop: it refuses us)."""
+        if not batch:
+            return True
+        sizes = dict(batch)
+        outcome = storage.delete_many(list(sizes))
+        for key in outcome.deleted:
+            tally = done[_partition_of(key)]
+            tally[0] += 1
+            tally[1] += sizes.get(key, 0)
+        for key, reason in outcome.failed:
+            done[_partition_of(key)][2] += 1
+            if len(failures) < REPORTED_MAX:
+                failures.append((key, reason))
+        bar.advance(task, len(batch))
+        refused_all = len(outcome.failed) == len(batch)
+        batch.clear()
+        return not refused_all
+
+    for key, size in _keys_to_delete(storage, plan):
+        batch.append((key, size))
+        if len(batch) == DELETE_BATCH and not flush():
+            aborted = True
+            break
+    if not aborted:
+        flush()
+    bar.done(task)
+
+    partitions = []
+    not_attempted = 0
+    for (stage, day), (deleted, nbytes, failed) in done.items():
+        # After an abort, what the listing found and no batch reached is still there.
+        left = max(plan.expired[(stage, day)][0] - deleted - failed, 0) if aborted else 0
+        not_attempted += left
+        status = "failed" if failed else "not_attempted" if left else "deleted"
+        partitions.append(PartitionSummary(stage, day, deleted, nbytes, status, failed + left))
+    failed_count = sum(t[2] for t in done.values())
+    if failed_count or not_attempted:
+        first_key, first_reason = failures[0] if failures else ("", "")
+        log.error(
+            "%d key(s) not deleted from %s%s; re-run prune to finish (first: %s: %s)",
+            failed_count + not_attempted,
+            storage.location,
+            f", {not_attempted} not attempted after the store refused a whole batch" if not_attempted else "",
+            first_key,
+            first_reason,
+        )
+    return PruneResult(
+        **base,
+        dry_run=False,
+        cancelled=False,
+        partitions=tuple(partitions),
+        objects=sum(t[0] for t in done.values()),
+        bytes=sum(t[1] for t in done.values()),
+        failures=tuple(failures),
+        failed_count=failed_count,
+        not_attempted=not_attempted,
+    )
+
+
+def _partition_of(key: str) -> PartitionId:
+    where = layout.parse_partition(key)
+    assert where is not None  # only keys inside a partition are ever handed to delete_many
+    return where
