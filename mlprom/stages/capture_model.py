@@ -1,0 +1,566 @@
+"""capture-model: run a model over an input file batch by batch, time and score it, record events, log one MLflow run.
+
+Order of work: input header and label column, model, MLflow run (fail fast: nothing written), then the batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import math
+import os
+import random
+import sys
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, percentile
+from mlprom.errors import ConfigError, InputError, MlpromError, UpstreamError
+
+if TYPE_CHECKING:
+    from mlprom.config import Config
+    from mlprom.inputs import Batch, InputFile
+    from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+OUTPUTS_CAP = 1000  # numeric outputs kept per event: enough for drift statistics, bounded in size
+FLUSH_INTERVAL = 60.0  # seconds between event flushes of a long capture, so a crash loses little
+PLAIN_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when stderr is not a terminal
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    model: str
+    date: date
+    input: str
+    rows: int
+    batches: int
+    slow_batches: int
+    sampled_batches: int
+    events: int
+    event_keys: tuple[str, ...]
+    latency: dict[str, float]  # seconds per batch: p50, p95, p99, max, mean
+    quality: dict[str, float]  # over every labelled row of the input
+    task: str | None
+    latency_threshold: float
+    mlflow_run_id: str
+    tracking_uri: str  # without credentials
+    model_version: str | None = None
+    snapshots: tuple[str, ...] = ()
+    infra_errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        # The capture itself is complete; a failed infra snapshot is still an upstream failure.
+        return 3 if self.infra_errors else 0
+
+    def heartbeat(self) -> dict[str, float]:
+        out = {
+            "rows": float(self.rows),
+            "batches": float(self.batches),
+            "slow_batches": float(self.slow_batches),
+            "events": float(self.events),
+        }
+        if "p95" in self.latency:
+            out["prediction_time_p95_seconds"] = self.latency["p95"]
+        for name in ("accuracy", "rmse"):
+            if name in self.quality:
+                out[name] = self.quality[name]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "date": self.date.isoformat(),
+            "input": self.input,
+            "rows": self.rows,
+            "batches": self.batches,
+            "slow_batches": self.slow_batches,
+            "sampled_batches": self.sampled_batches,
+            "events": self.events,
+            "event_keys": list(self.event_keys),
+            "latency_seconds": self.latency,
+            "latency_threshold_seconds": self.latency_threshold,
+            "task": self.task,
+            "quality": self.quality,
+            "mlflow_run_id": self.mlflow_run_id,
+            "tracking_uri": self.tracking_uri,
+            "snapshots": list(self.snapshots),
+            "infra_errors": list(self.infra_errors),
+            "warnings": list(self.warnings),
+        }
+
+
+# ---------------------------------------------------------------- models
+
+
+def load_model_ref(ref: str) -> Callable[[Any], Any]:
+    """`module:attr` (attr may be dotted) -> a predict function: the object's .predict, or the callable itself."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise InputError(f"--model {ref!r}: expected module:attr, e.g. mypkg.models:classifier")
+    # The console script does not put the working directory on sys.path; `python -m` does. Be like the latter.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InputError(f"--model {ref!r}: cannot import {module_name}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise InputError(f"--model {ref!r}: {module_name} has no attribute {attr}") from None
+    if isinstance(obj, type):
+        raise InputError(f"--model {ref!r} is a class; name an instance or a function")
+    predict = getattr(obj, "predict", None)
+    if callable(predict):
+        return predict  # type: ignore[no-any-return]
+    if callable(obj):
+        return obj  # type: ignore[no-any-return]
+    raise InputError(f"--model {ref!r} is neither callable nor has a .predict method")
+
+
+def as_prediction_list(output: Any, rows: int) -> list[Any] | None:
+    """A model's output as one value per row, or None when it has another shape (several columns)."""
+    import numpy as np
+    import pandas as pd
+
+    values: Any
+    if isinstance(output, pd.DataFrame):
+        if output.shape[1] == 1:
+            values = output.iloc[:, 0].tolist()
+        else:
+            named = [c for c in ("prediction", "predictions", "label") if c in output.columns]
+            if not named:
+                return None
+            values = output[named[0]].tolist()
+    elif isinstance(output, pd.Series):
+        values = output.tolist()
+    elif isinstance(output, np.ndarray):
+        if output.ndim == 2 and output.shape[1] == 1:
+            output = output[:, 0]
+        if output.ndim != 1:
+            return None
+        values = output.tolist()
+    elif isinstance(output, list | tuple):
+        values = list(output)
+    else:
+        return None
+    return values if len(values) == rows else None
+
+
+def numeric_outputs(values: list[Any], cap: int = OUTPUTS_CAP) -> tuple[float, ...] | None:
+    """Finite numbers among the first `cap` outputs, or None when the outputs are not numbers (class names)."""
+    out: list[float] = []
+    for value in values[:cap]:
+        if isinstance(value, bool):
+            out.append(float(value))
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if math.isfinite(number):
+            out.append(number)
+    return tuple(out)
+
+
+def input_digest(frame: Any) -> str:
+    """sha256 of the batch's canonical JSON: {"columns": [...], "rows": [[...], ...]}, NaN as null."""
+    import orjson
+
+    body = orjson.dumps(
+        {"columns": [str(c) for c in frame.columns], "rows": frame.to_numpy(dtype=object).tolist()},
+        default=str,
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def input_rows(frame: Any) -> list[dict[str, Any]]:
+    import orjson
+
+    # Round-trip through JSON so timestamps, numpy scalars and NaN are plain JSON values in the event.
+    return orjson.loads(  # type: ignore[no-any-return]
+        orjson.dumps(frame.to_dict(orient="records"), default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    )
+
+
+# ---------------------------------------------------------------- progress
+
+
+@contextmanager
+def progress_display(source: InputFile) -> Iterator[Callable[[int, int], None]]:
+    """Yields update(rows, batches): a transient rich bar on a terminal, a log line every 30 s otherwise."""
+    if log.getEffectiveLevel() > logging.INFO:
+        yield lambda rows, batches: None
+        return
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = [TextColumn("capture-model"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows")]
+        with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("capture", total=source.size, rows=0)
+
+            def update(rows: int, batches: int) -> None:
+                bar.update(task, completed=source.consumed, rows=rows)
+
+            yield update
+        return
+    started = last = time.monotonic()
+
+    def plain(rows: int, batches: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PLAIN_PROGRESS_INTERVAL:
+            last = now
+            share = f" ({100 * source.consumed / source.size:.0f}% of the input)" if source.size else ""
+            log.info("capture-model: %d rows in %d batches after %.0fs%s", rows, batches, now - started, share)
+
+    yield plain
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def run(
+    config: Config,
+    *,
+    input_path: str,
+    model_uri: str | None = None,
+    model_ref: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 100,
+    day: date | None = None,
+    sample_rate: float | None = None,
+    with_infra: bool = False,
+    storage: Storage | None = None,
+    predict: Callable[[Any], Any] | None = None,
+    rng: random.Random | None = None,
+) -> CaptureResult:
+    """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_uri, load_pyfunc
+    from mlprom.inputs import open_input
+
+    given = sum(x is not None for x in (model_uri, model_ref, predict))
+    if given != 1:
+        raise ConfigError("give exactly one of --model-uri and --model")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
+    rate = config.model.sample_rate if sample_rate is None else sample_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
+    started_at = datetime.now(UTC)
+    day = day or started_at.date()
+    # A past --date replays an input into that partition: timestamps keep their time of day.
+    shift = timedelta(days=(day - started_at.date()).days)
+    if with_infra and shift:
+        raise ConfigError(f"--with-infra snapshots Prometheus now; it cannot be combined with --date {day}")
+    snapshot_fn = _infra_snapshotter() if with_infra else None
+
+    source = open_input(input_path, config)
+    try:
+        if label_column is not None and label_column not in (source.columns or []):
+            known = ", ".join(source.columns or []) or "none"
+            raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
+        version: str | None = None
+        if predict is None:
+            if model_uri is not None:
+                predict, version = load_pyfunc(model_uri, config)
+            else:
+                assert model_ref is not None
+                predict = load_model_ref(model_ref)
+        if storage is None:
+            from mlprom.storage import open_storage
+
+            storage = open_storage(config)
+        params = {
+            "model_uri": model_uri,
+            "model_ref": model_ref,
+            "model_name": config.model.name,
+            "model_version": version,
+            "input": input_path,
+            "label_column": label_column,
+            "batch_size": batch_size,
+            "latency_threshold_seconds": config.model.latency_threshold,
+            "sample_rate": rate,
+            "record_inputs": config.model.record_inputs,
+            "task": config.model.task,
+            "date": day.isoformat(),
+            "with_infra": with_infra,
+            "storage": storage.location,
+        }
+        tags = {"mlprom.command": "capture-model", "mlprom.model": config.model.name, "mlprom.date": day.isoformat()}
+        tracker = MlflowRun.start(config, params, tags)
+        capture = _Capture(
+            config=config,
+            storage=storage,
+            predict=predict,
+            tracker=tracker,
+            label_column=label_column,
+            rate=rate,
+            shift=shift,
+            version=version,
+            rng=rng or random.Random(),
+            snapshot_fn=snapshot_fn,
+        )
+        capture.consume(source, batch_size)
+    finally:
+        source.close()
+    return capture.result(day, input_path, describe_uri(tracker.uri))
+
+
+def _infra_snapshotter() -> Callable[..., Any]:
+    try:
+        from mlprom.infra import capture_snapshot
+    except ImportError as exc:
+        raise ConfigError(f"--with-infra is not available in this build: {exc}") from None
+    return capture_snapshot  # type: ignore[no-any-return]
+
+
+class _Capture:
+    """The batch loop's state: timings, quality, the event buffer, the MLflow run, the infra rate limit."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        storage: Storage,
+        predict: Callable[[Any], Any],
+        tracker: Any,
+        label_column: str | None,
+        rate: float,
+        shift: timedelta,
+        version: str | None,
+        rng: random.Random,
+        snapshot_fn: Callable[..., Any] | None,
+    ) -> None:
+        from mlprom.eventlog import EventBuffer
+
+        self.config = config
+        self.storage = storage
+        self.predict = predict
+        self.tracker = tracker
+        self.label_column = label_column
+        self.rate = rate
+        self.shift = shift
+        self.version = version
+        self.rng = rng
+        self.snapshot_fn = snapshot_fn
+        self.threshold = config.model.latency_threshold
+        self.buffer = EventBuffer(storage)
+        self.latencies = array("d")
+        self.rows = 0
+        self.slow = 0
+        self.sampled = 0
+        self.quality: QualityAccumulator | None = None
+        self.task: Task | None = None
+        self.warnings: list[str] = []
+        self.snapshots: list[str] = []
+        self.infra_errors: list[str] = []
+        self._last_snapshot: float | None = None
+        self._last_flush = time.monotonic()
+        self._shape_warned = False
+
+    def consume(self, source: InputFile, batch_size: int) -> None:
+        finished = False
+        try:
+            with progress_display(source) as update:
+                for batch in source.batches(batch_size):
+                    self.one_batch(batch, source.location)
+                    update(self.rows, len(self.latencies))
+                    if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+                        self._flush()
+            finished = True
+        finally:
+            self._close(finished)
+
+    def _flush(self) -> None:
+        self.buffer.flush()
+        self._last_flush = time.monotonic()
+
+    def _close(self, finished: bool) -> None:
+        """Flush events and end the MLflow run; after a failure, keep what was captured and re-raise that failure."""
+        if not finished:
+            try:
+                self._flush()
+            except MlpromError as exc:
+                log.warning("events of this run not written: %s", exc)
+            try:
+                self.tracker.flush()
+            except UpstreamError as exc:
+                log.warning("%s", exc)
+            self.tracker.abort()
+            return
+        try:
+            self._flush()
+        except MlpromError:
+            self.tracker.abort()
+            raise
+        self.tracker.finish(self.summary_metrics())
+
+    def one_batch(self, batch: Batch, location: str) -> None:
+        frame = batch.frame
+        labels = None
+        if self.label_column is not None:
+            if self.label_column not in frame.columns:
+                raise InputError(
+                    f"{location}: line {batch.first_line}: no label column {self.label_column!r} in this batch"
+                )
+            labels = frame[self.label_column].tolist()
+            frame = frame.drop(columns=[self.label_column])
+        rows = len(frame)
+        started = time.perf_counter()
+        try:
+            output = self.predict(frame)
+        except Exception as exc:  # noqa: BLE001 - any model failure is reported with the rows it failed on
+            last_line = batch.first_line + rows - 1
+            raise InputError(
+                f"{location}: lines {batch.first_line}-{last_line}: the model failed on batch {batch.index}: "
+                f"{exc.__class__.__name__}: {exc}"
+            ) from None
+        elapsed = time.perf_counter() - started
+        ts = datetime.now(UTC) + self.shift
+        self.latencies.append(elapsed)
+        self.rows += rows
+
+        predictions = as_prediction_list(output, rows)
+        if predictions is None and not self._shape_warned:
+            self._shape_warned = True
+            message = f"the model's output ({type(output).__name__}) is not one value per row: no quality metrics"
+            self.warnings.append(message)
+            log.warning("%s", message)
+        metrics: dict[str, float] = {}
+        if labels is not None and predictions is not None:
+            if self.quality is None:
+                # model.task auto is settled on the first batch, so every batch is scored the same way.
+                self.task = infer_task(labels) if self.config.model.task == "auto" else self.config.model.task
+                self.quality = QualityAccumulator(self.task)
+            metrics = self.quality.add(labels, predictions)
+
+        step = batch.index
+        self.tracker.log_metrics(
+            {"batch_prediction_time_seconds": elapsed, **{f"batch_{k}": v for k, v in metrics.items()}},
+            step=step,
+        )
+        slow = elapsed > self.threshold
+        sampled = not slow and self.rate > 0 and self.rng.random() < self.rate
+        if not (slow or sampled):
+            return
+        self.slow += slow
+        self.sampled += sampled
+        self._record(batch, frame, rows, elapsed, ts, slow, metrics, predictions)
+        if slow and self.snapshot_fn is not None:
+            self._snapshot(ts)
+
+    def _record(
+        self,
+        batch: Batch,
+        frame: Any,
+        rows: int,
+        elapsed: float,
+        ts: datetime,
+        slow: bool,
+        metrics: dict[str, float],
+        predictions: list[Any] | None,
+    ) -> None:
+        from mlprom.records import Event
+
+        mode = self.config.model.record_inputs
+        event = Event(
+            ts=ts,
+            model=self.config.model.name,
+            prediction_time_seconds=elapsed,
+            slow=slow,
+            rows=rows,
+            model_version=self.version,
+            accuracy=metrics.get("accuracy"),
+            loss=metrics.get("loss"),
+            metrics=metrics,
+            mlflow_run_id=self.tracker.run_id,
+            input_digest=input_digest(frame) if mode != "none" else None,
+            sampled=not slow,
+            source="capture-model",
+            batch=batch.index,
+            outputs=numeric_outputs(predictions) if predictions is not None else None,
+            inputs=input_rows(frame) if mode == "full" else None,
+        )
+        if self.buffer.add(event):
+            self._flush()
+
+    def _snapshot(self, at: datetime) -> None:
+        # At most one snapshot per correlate.max_skew: any event in that window can join it.
+        now = time.monotonic()
+        if self._last_snapshot is not None and now - self._last_snapshot < self.config.correlate.max_skew:
+            return
+        self._last_snapshot = now
+        assert self.snapshot_fn is not None
+        try:
+            _snapshot, key = self.snapshot_fn(self.config, self.storage, at=at)
+        except UpstreamError as exc:
+            self.infra_errors.append(str(exc))
+            log.warning("infra snapshot failed: %s", exc)
+            return
+        self.snapshots.append(key)
+
+    def latency_summary(self) -> dict[str, float]:
+        if not self.latencies:
+            return {}
+        values = list(self.latencies)
+        return {
+            "p50": percentile(values, 50),
+            "p95": percentile(values, 95),
+            "p99": percentile(values, 99),
+            "max": max(values),
+            "mean": sum(values) / len(values),
+        }
+
+    def summary_metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {
+            "rows": float(self.rows),
+            "batches": float(len(self.latencies)),
+            "slow_batches": float(self.slow),
+            "sampled_batches": float(self.sampled),
+            "events": float(self.buffer.written_events),
+        }
+        for name, value in self.latency_summary().items():
+            out[f"prediction_time_{name}_seconds"] = value
+        if self.quality is not None:
+            out.update(self.quality.summary())
+        if self.snapshot_fn is not None:
+            out["infra_snapshots"] = float(len(self.snapshots))
+        return out
+
+    def result(self, day: date, input_path: str, tracking_uri: str) -> CaptureResult:
+        return CaptureResult(
+            model=self.config.model.name,
+            date=day,
+            input=input_path,
+            rows=self.rows,
+            batches=len(self.latencies),
+            slow_batches=self.slow,
+            sampled_batches=self.sampled,
+            events=self.buffer.written_events,
+            event_keys=tuple(self.buffer.written_keys),
+            latency=self.latency_summary(),
+            quality=self.quality.summary() if self.quality is not None else {},
+            task=self.task,
+            latency_threshold=self.threshold,
+            mlflow_run_id=self.tracker.run_id,
+            tracking_uri=tracking_uri,
+            model_version=self.version,
+            snapshots=tuple(self.snapshots),
+            infra_errors=tuple(self.infra_errors),
+            warnings=tuple(self.warnings),
+        )
