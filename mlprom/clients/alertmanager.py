@@ -38,8 +38,8 @@ class Delivery:
 class AlertmanagerClient:
     """Posts to every URL: each replica gets every alert, as Prometheus does, and they deduplicate."""
 
-    def __init__(self, session: requests.Session, urls: list[str], timeout: float = 30.0) -> None:
-        self.session = session
+    def __init__(self, http: requests.Session, urls: list[str], timeout: float = 30.0) -> None:
+        self.http = http
         self.urls = [u.rstrip("/") for u in urls]
         self.timeout = timeout
 
@@ -47,8 +47,8 @@ class AlertmanagerClient:
     def from_config(cls, config: Config) -> AlertmanagerClient:
         from mlprom.clients.http import build_session
 
-        session = build_session(config.alertmanager, "alertmanager")
-        return cls(session, list(config.alertmanager.urls), config.alertmanager.timeout)
+        http = build_session(config.alertmanager, "alertmanager")
+        return cls(http, list(config.alertmanager.urls), config.alertmanager.timeout)
 
     def post_alerts(self, body: bytes) -> list[Delivery]:
         """POST the JSON list `body` to every replica; never raises for one replica's failure."""
@@ -58,9 +58,9 @@ class AlertmanagerClient:
         url = base + ALERTS_PATH
         shown = redact_url(url)
         try:
-            # The session retries connection errors and 5xx with backoff; what comes back is final.
+            # The HTTP client retries connection errors and 5xx with backoff; what comes back is final.
             response = request(
-                self.session,
+                self.http,
                 "POST",
                 url,
                 "Alertmanager",
