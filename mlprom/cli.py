@@ -62,9 +62,8 @@ class Globals:
     quiet: bool
 
     def fmt(self) -> str:
-        if self.output:
-            return self.output
-        return "table" if sys.stdout.isatty() else "json"
+        # Table everywhere by default (plain text when not a terminal); scripts ask for -o json.
+        return self.output or "table"
 
 
 def _version(value: bool) -> None:
@@ -92,7 +91,7 @@ def main_options(
     ] = None,
     output: Annotated[
         OutputFormat | None,
-        typer.Option("-o", "--output", help="Output format; default table on a terminal, json otherwise."),
+        typer.Option("-o", "--output", help="Output format: table (default), json (stable, for scripts), markdown (for CI comments)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")] = False,

@@ -1,0 +1,115 @@
+"""Prometheus HTTP API client (also Thanos, Mimir, Cortex, VictoriaMetrics): instant queries and readiness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mlprom.clients.http import build_session, redact_url, request, split_credentials
+from mlprom.errors import UpstreamError
+from mlprom.records import QueryResult, Series, number_or_raw
+
+if TYPE_CHECKING:
+    import requests
+
+    from mlprom.config import PrometheusConfig
+
+
+class QueryError(Exception):
+    """Prometheus answered, but refused this one query (bad PromQL, timeout, too many samples)."""
+
+
+@dataclass(frozen=True)
+class ParsedResult:
+    result_type: str
+    series: tuple[Series, ...]
+    warnings: tuple[str, ...]
+
+
+def _sample(value: Any) -> tuple[float | None, str | None]:
+    # A sample is [unix_ts, "text"]; the text may be "NaN", "+Inf" or "-Inf", which JSON cannot hold.
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"malformed sample {value!r}")
+    return number_or_raw(value[1])
+
+
+def parse_query_data(data: Any) -> tuple[str, tuple[Series, ...]]:
+    """The `data` of a successful /api/v1/query answer -> (resultType, series)."""
+    if not isinstance(data, dict) or "resultType" not in data:
+        raise ValueError("answer has no data.resultType")
+    kind = data["resultType"]
+    result = data.get("result")
+    if kind == "vector":
+        out = []
+        for item in result or ():
+            value, raw = _sample(item.get("value"))
+            out.append(Series(dict(item.get("metric") or {}), value, raw))
+        return kind, tuple(out)
+    if kind == "matrix":
+        # An instant query of a range selector: keep each series' latest sample.
+        out = []
+        for item in result or ():
+            values = item.get("values") or []
+            value, raw = _sample(values[-1]) if values else (None, None)
+            out.append(Series(dict(item.get("metric") or {}), value, raw))
+        return kind, tuple(out)
+    if kind == "scalar":
+        value, raw = _sample(result)
+        return kind, (Series({}, value, raw),)
+    if kind == "string":
+        if not isinstance(result, list) or len(result) != 2:
+            raise ValueError(f"malformed string result {result!r}")
+        return kind, (Series({}, None, str(result[1])),)
+    raise ValueError(f"unknown resultType {kind!r}")
+
+
+class PrometheusClient:
+    def __init__(self, url: str, session: requests.Session, timeout: float = 30.0) -> None:
+        clean, creds = split_credentials(url)
+        if creds and session.auth is None:
+            session.auth = creds  # credentials in the URL go to auth, never into messages or records
+        self.base_url = clean.rstrip("/")
+        self.source = redact_url(self.base_url)
+        self.session = session
+        self.timeout = timeout
+
+    @classmethod
+    def from_config(cls, config: PrometheusConfig, pool_size: int = 10) -> PrometheusClient:
+        return cls(config.url, build_session(config, "prometheus", pool_size=pool_size), config.timeout)
+
+    def _what(self) -> str:
+        return "Prometheus"
+
+    def ready(self) -> None:
+        """GET /-/ready; raises UpstreamError unless it answers 200."""
+        url = f"{self.base_url}/-/ready"
+        response = request(self.session, "GET", url, self._what(), self.timeout)
+        if response.status_code != 200:
+            raise UpstreamError(f"Prometheus at {redact_url(url)}: not ready (HTTP {response.status_code})")
+
+    def query(self, expr: str, at: datetime) -> ParsedResult:
+        """Instant query at `at`. QueryError: Prometheus refused the query; UpstreamError: it could not be asked."""
+        url = f"{self.base_url}/api/v1/query"
+        form = {"query": expr, "time": f"{at.timestamp():.3f}", "timeout": f"{max(self.timeout - 1, 1):g}s"}
+        response = request(self.session, "POST", url, self._what(), self.timeout, data=form)
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status >= 500 and not (isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")):
+            raise UpstreamError(f"Prometheus at {redact_url(url)}: HTTP {status} after retries")
+        if not isinstance(body, dict):
+            if status >= 400:
+                raise UpstreamError(f"Prometheus at {redact_url(url)}: HTTP {status} with a body that is not JSON")
+            raise UpstreamError(f"Prometheus at {redact_url(url)}: answer is not valid JSON (HTTP {status})")
+        warnings = tuple(str(w) for w in body.get("warnings") or ())
+        if body.get("status") != "success":
+            # The error envelope: {"status": "error", "errorType": "bad_data", "error": "..."}
+            raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', f'HTTP {status}')}")
+        try:
+            kind, series = parse_query_data(body.get("data"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UpstreamError(f"Prometheus at {redact_url(url)}: malformed answer: {exc}") from None
+        return ParsedResult(kind, series, warnings)

@@ -1,0 +1,164 @@
+"""check: the config is valid and every configured endpoint answers; one line per target."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlprom.clients.http import RetryPolicy, build_session, redact_url, request
+from mlprom.errors import MlpromError, UpstreamError
+from mlprom.layout import new_object_id
+
+if TYPE_CHECKING:
+    from mlprom.config import Config, HTTPEndpoint
+
+PROBE_PREFIX = "_mlprom_check/"
+# check is for smoke tests: fail in seconds, not after a long backoff.
+CHECK_RETRY = RetryPolicy(total=1, backoff_factor=0.2)
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    target: str
+    endpoint: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "endpoint": self.endpoint, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    items: tuple[CheckItem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.items)
+
+    def heartbeat(self) -> dict[str, float]:
+        return {"mlprom_check_failures": float(sum(not i.ok for i in self.items))}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [item.to_dict() for item in self.items]}
+
+
+def _check_storage(config: Config) -> str:
+    from mlprom.storage import open_storage
+
+    storage = open_storage(config)
+    key = f"{PROBE_PREFIX}probe-{new_object_id()}"
+    payload = b'{"probe": true}'
+    storage.put_bytes(key, payload)
+    try:
+        if storage.get_bytes(key) != payload:
+            raise UpstreamError(f"{storage.location}: probe object {key} read back different bytes")
+    finally:
+        result = storage.delete_many([key])
+        if result.failed:
+            raise UpstreamError(f"{storage.location}: cannot delete probe {key}: {result.failed[0][1]}")
+    return "write, read and delete of a probe object"
+
+
+def _check_prometheus(config: Config) -> str:
+    from datetime import UTC, datetime
+
+    from mlprom.clients.prometheus import PrometheusClient, QueryError
+
+    client = PrometheusClient(config.prometheus.url, build_session(config.prometheus, "prometheus", CHECK_RETRY))
+    client.timeout = min(config.prometheus.timeout, 10.0)
+    client.ready()
+    try:
+        result = client.query("vector(1)", datetime.now(UTC))
+    except QueryError as exc:
+        raise UpstreamError(f"Prometheus at {client.source}: trivial query refused: {exc}") from None
+    if not result.series or result.series[0].value != 1.0:
+        raise UpstreamError(f"Prometheus at {client.source}: vector(1) did not return 1")
+    return "ready; vector(1) = 1"
+
+
+def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Callable[[Config], str]:
+    def probe(_: Config) -> str:
+        session = build_session(endpoint, name, CHECK_RETRY)
+        ready = url.rstrip("/") + "/-/ready"
+        response = request(session, "GET", ready, what, min(endpoint.timeout, 10.0))
+        if response.status_code != 200:
+            raise UpstreamError(f"{what} at {redact_url(ready)}: not ready (HTTP {response.status_code})")
+        return "ready"
+
+    return probe
+
+
+def _mlflow_uri(config: Config) -> str | None:
+    return config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def _check_mlflow(config: Config) -> str:
+    uri = _mlflow_uri(config)
+    assert uri is not None
+    if uri.startswith(("http://", "https://")):
+        import requests
+
+        session = requests.Session()
+        try:
+            response = session.get(uri.rstrip("/") + "/health", timeout=10)
+        except requests.RequestException:
+            raise UpstreamError(f"MLflow at {redact_url(uri)}: unreachable") from None
+        if response.status_code != 200:
+            raise UpstreamError(f"MLflow at {redact_url(uri)}: /health answered HTTP {response.status_code}")
+        return "tracking server healthy"
+    try:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except ImportError:
+        raise UpstreamError("MLflow: the mlflow package is not installed") from None
+    except Exception as exc:  # noqa: BLE001 - any store failure is reported as this target failing
+        raise UpstreamError(f"MLflow at {redact_url(uri)}: {exc.__class__.__name__}") from None
+    return "tracking store answers"
+
+
+def _targets(config: Config) -> list[tuple[str, str, Callable[[Config], str]]]:
+    from mlprom.storage import open_storage  # noqa: F401 - imported here so a broken boto3 shows as storage
+
+    targets: list[tuple[str, str, Callable[[Config], str]]] = [
+        ("storage", str(config.storage_url), _check_storage),
+        ("prometheus", redact_url(config.prometheus.url), _check_prometheus),
+    ]
+    for url in config.alertmanager.urls:
+        targets.append(
+            ("alertmanager", redact_url(url), _check_ready(config.alertmanager, url, "alertmanager", "Alertmanager"))
+        )
+    if config.pushgateway.url:
+        targets.append(
+            (
+                "pushgateway",
+                redact_url(config.pushgateway.url),
+                _check_ready(config.pushgateway, config.pushgateway.url, "pushgateway", "Pushgateway"),
+            )
+        )
+    uri = _mlflow_uri(config)
+    if uri:
+        targets.append(("mlflow", redact_url(uri) if "://" in uri else uri, _check_mlflow))
+    return targets
+
+
+def _probe(config: Config, target: tuple[str, str, Callable[[Config], str]]) -> CheckItem:
+    name, endpoint, probe = target
+    try:
+        return CheckItem(name, endpoint, True, probe(config))
+    except MlpromError as exc:
+        return CheckItem(name, endpoint, False, str(exc))
+
+
+def run(config: Config) -> CheckResult:
+    """Probe every configured target concurrently; the config itself was valid or we would not be here."""
+    config_item = CheckItem("config", config.source or "<defaults>", True, f"{len(config.queries)} queries, "
+                            f"{len(config.thresholds)} thresholds")
+    targets = _targets(config)
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        items = list(pool.map(lambda t: _probe(config, t), targets))
+    return CheckResult((config_item, *items))
