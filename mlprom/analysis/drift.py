@@ -1,0 +1,206 @@
+"""Distribution drift over plain numbers: reservoir samples, PSI, KS, Wasserstein and the finding rule.
+
+No I/O; see docs/drift.md for the statistics and why the default rule is what it is.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SAMPLE_SIZE = 50_000  # values kept per distribution per side
+PSI_EPSILON = 1e-4  # proportion given to an empty bin, so ln(c/r) stays finite
+
+DEFAULT_PSI_WARNING = 0.1
+DEFAULT_PSI_CRITICAL = 0.25
+DEFAULT_KS_PVALUE = 0.001
+
+DRIFT_METRICS = ("drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop")
+
+
+class Reservoir:
+    """A uniform random sample of at most `size` values from a stream of any length (Li's Algorithm L).
+
+    Memory is `size` floats whatever the stream's length; `extend` skips over the values that are not
+    sampled without touching them, so feeding millions of values costs O(size · log(n / size)) draws.
+    Count and mean are exact over every value seen, not just the sample. Non-finite values are dropped.
+    """
+
+    __slots__ = ("size", "values", "seen", "total", "_rng", "_w", "_next")
+
+    def __init__(self, size: int = SAMPLE_SIZE, seed: int = 0) -> None:
+        if size < 1:
+            raise ValueError("reservoir size must be at least 1")
+        self.size = size
+        self.values: list[float] = []
+        self.seen = 0
+        self.total = 0.0
+        self._rng = random.Random(seed)  # fixed seed: the same data gives the same report
+        self._w = 1.0
+        self._next = 0
+
+    def _draw(self) -> float:
+        u = self._rng.random()
+        while u == 0.0:
+            u = self._rng.random()
+        return u
+
+    def _skip(self) -> None:
+        # Index (0-based, in the whole stream) of the next value to enter the reservoir.
+        self._w *= math.exp(math.log(self._draw()) / self.size)
+        w = min(self._w, 1.0 - 1e-16)
+        self._next += int(math.log(self._draw()) / math.log1p(-w)) + 1
+
+    def add(self, value: float) -> None:
+        self.extend((value,))
+
+    def extend(self, values: Iterable[float]) -> None:
+        finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+        if not finite:
+            return
+        self.total += math.fsum(finite)
+        start = self.seen
+        self.seen += len(finite)
+        i = 0
+        if len(self.values) < self.size:
+            take = min(self.size - len(self.values), len(finite))
+            self.values.extend(finite[:take])
+            i = take
+            if len(self.values) == self.size:
+                self._next = self.size - 1
+                self._skip()
+        while True:
+            offset = self._next - start
+            if offset >= len(finite) or offset < i:
+                break
+            self.values[self._rng.randrange(self.size)] = finite[offset]
+            self._skip()
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.seen if self.seen else None
+
+
+def flatten_numbers(value: Any) -> list[float]:
+    """Numbers of a nested list/tuple (multi-output models); strings and None are not distributions."""
+    if isinstance(value, bool):
+        return [float(value)]
+    if isinstance(value, int | float):
+        return [float(value)] if math.isfinite(value) else []
+    if isinstance(value, list | tuple):
+        out: list[float] = []
+        for item in value:
+            out.extend(flatten_numbers(item))
+        return out
+    return []
+
+
+def psi(reference: list[float], current: list[float], bins: int = 10, epsilon: float = PSI_EPSILON) -> float:
+    """Population Stability Index of `current` against `reference`.
+
+    Bin edges are the reference's quantiles, so each bin holds about 1/bins of the reference; the outer
+    bins are open-ended so every current value lands somewhere. Repeated quantiles (discrete outputs such
+    as class ids) collapse into one edge, giving one bin per distinct value. Empty bins get `epsilon`.
+    """
+    import numpy as np
+
+    ref = np.asarray(reference, dtype=float)
+    cur = np.asarray(current, dtype=float)
+    if ref.size == 0 or cur.size == 0:
+        raise ValueError("psi needs values on both sides")
+    edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    # side="left": a value equal to an edge belongs to the bin the edge closes, so a discrete value
+    # and its quantile edge share one bin.
+    ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=edges.size + 1)
+    cur_counts = np.bincount(np.searchsorted(edges, cur, side="left"), minlength=edges.size + 1)
+    r = np.maximum(ref_counts / ref.size, epsilon)
+    c = np.maximum(cur_counts / cur.size, epsilon)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    psi: float
+    ks_statistic: float
+    ks_pvalue: float
+    wasserstein: float
+
+
+def compare(reference: list[float], current: list[float], bins: int = 10) -> Comparison:
+    """PSI, two-sample Kolmogorov–Smirnov and Wasserstein distance of two samples."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    ks = ks_2samp(reference, current)
+    return Comparison(
+        psi=psi(reference, current, bins),
+        ks_statistic=float(ks.statistic),
+        ks_pvalue=float(ks.pvalue),
+        wasserstein=float(wasserstein_distance(reference, current)),
+    )
+
+
+# ---------------------------------------------------------------- the finding rule
+
+
+class Levels(Protocol):
+    @property
+    def warning(self) -> float | None: ...
+
+    @property
+    def critical(self) -> float | None: ...
+
+    @property
+    def direction(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    severity: str  # warning | critical
+    metric: str  # drift_psi | drift_ks_pvalue | drift_wasserstein | accuracy_drop
+    value: float
+    threshold: float
+    direction: str
+
+
+def judge(
+    comparison: Comparison,
+    thresholds: Mapping[str, Levels],
+    accuracy_drop: float | None = None,
+) -> list[Verdict]:
+    """Which drift levels a comparison crosses.
+
+    With no drift threshold configured, the built-in rule: PSI at or above 0.1 (warning) / 0.25
+    (critical), counted only when the KS p-value is below 0.001 too. PSI measures how far the
+    distribution moved, KS whether the move is more than sampling noise: PSI alone flags noise on small
+    samples (its expectation under no change is about (bins-1)(1/n+1/m)), KS alone flags tiny,
+    harmless moves on huge ones. With any drift threshold configured, exactly the configured ones apply,
+    each on its own, like every other threshold.
+    """
+    from mlprom.analysis.thresholds import crossed
+
+    configured = {name: thresholds[name] for name in DRIFT_METRICS if name in thresholds}
+    if not configured:
+        if comparison.ks_pvalue >= DEFAULT_KS_PVALUE:
+            return []
+        level = crossed(comparison.psi, DEFAULT_PSI_WARNING, DEFAULT_PSI_CRITICAL, "above")
+        if level is None:
+            return []
+        return [Verdict(level[0], "drift_psi", comparison.psi, level[1], "above")]
+    values = {
+        "drift_psi": comparison.psi,
+        "drift_ks_pvalue": comparison.ks_pvalue,
+        "drift_wasserstein": comparison.wasserstein,
+        "accuracy_drop": accuracy_drop,
+    }
+    verdicts = []
+    for name, levels in configured.items():
+        value = values[name]
+        if value is None or not math.isfinite(value):
+            continue
+        level = crossed(value, levels.warning, levels.critical, levels.direction)
+        if level is not None:
+            verdicts.append(Verdict(level[0], name, value, level[1], levels.direction))
+    return verdicts

@@ -1,0 +1,223 @@
+"""Drift of one date against the previous `drift.reference_days` days: reads events, returns a DriftReport.
+
+The I/O half of drift detection; the statistics live in mlprom.analysis.drift. See docs/drift.md.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlprom.analysis.drift import DRIFT_METRICS, SAMPLE_SIZE, Reservoir, compare, flatten_numbers, judge
+from mlprom.analysis.findings import Finding
+from mlprom.eventlog import iter_events
+
+if TYPE_CHECKING:
+    from mlprom.config import Config
+    from mlprom.records import Event
+    from mlprom.storage.interface import Storage
+
+DISTRIBUTIONS = ("prediction_time", "outputs", "accuracy")
+STATUSES = ("ok", "drift", "insufficient_reference", "insufficient_current")
+
+
+@dataclass(frozen=True)
+class DistributionDrift:
+    """One distribution compared: sizes, statistics (None when a side has too few values) and status."""
+
+    name: str
+    status: str  # ok | drift | insufficient_reference | insufficient_current
+    n_current: int  # values seen on the date (the statistics use a sample of at most `sample_size`)
+    n_reference: int
+    mean_current: float | None  # exact, over every value seen
+    mean_reference: float | None
+    psi: float | None = None
+    ks_statistic: float | None = None
+    ks_pvalue: float | None = None
+    wasserstein: float | None = None
+    accuracy_drop: float | None = None  # accuracy only: mean_reference - mean_current
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "status": self.status,
+            "n_current": self.n_current,
+            "n_reference": self.n_reference,
+            "mean_current": self.mean_current,
+            "mean_reference": self.mean_reference,
+            "psi": self.psi,
+            "ks_statistic": self.ks_statistic,
+            "ks_pvalue": self.ks_pvalue,
+            "wasserstein": self.wasserstein,
+        }
+        if self.name == "accuracy":
+            out["accuracy_drop"] = self.accuracy_drop
+        return out
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    date: date
+    model: str
+    status: str  # ok | drift | insufficient_reference | insufficient_current
+    reference_start: date
+    reference_end: date
+    distributions: dict[str, DistributionDrift]
+    findings: list[Finding] = field(default_factory=list)
+    rule: str = (
+        "default"  # "default" (built-in PSI + KS rule) or "configured" (the config's drift thresholds)
+    )
+    min_samples: int = 0
+    sample_size: int = SAMPLE_SIZE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "model": self.model,
+            "status": self.status,
+            "reference": {"start": self.reference_start.isoformat(), "end": self.reference_end.isoformat()},
+            "rule": self.rule,
+            "min_samples": self.min_samples,
+            "sample_size": self.sample_size,
+            "distributions": {name: d.to_dict() for name, d in self.distributions.items()},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _accuracy(event: Event) -> float | None:
+    value = event.accuracy if event.accuracy is not None else event.metrics.get("accuracy")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass
+class _Side:
+    """Reservoirs of one side (the date, or the reference window) plus the time span of its events."""
+
+    reservoirs: dict[str, Reservoir]
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @classmethod
+    def new(cls, side: str, size: int) -> _Side:
+        # A fixed seed per distribution and side: samples are independent of each other, and a
+        # re-run over the same data gives the same numbers.
+        return cls({n: Reservoir(size, zlib.crc32(f"{n}:{side}".encode())) for n in DISTRIBUTIONS})
+
+    def add(self, event: Event) -> None:
+        self.reservoirs["prediction_time"].add(event.prediction_time_seconds)
+        if event.outputs is not None:
+            self.reservoirs["outputs"].extend(flatten_numbers(list(event.outputs)))
+        accuracy = _accuracy(event)
+        if accuracy is not None:
+            self.reservoirs["accuracy"].add(accuracy)
+        if self.first is None or event.ts < self.first:
+            self.first = event.ts
+        if self.last is None or event.ts > self.last:
+            self.last = event.ts
+
+
+def _read(storage: Storage, days: list[date], model: str, side: str, size: int) -> _Side:
+    collected = _Side.new(side, size)
+    for day in days:
+        for event in iter_events(storage, day, model=model):
+            if event.model == model:
+                collected.add(event)
+    return collected
+
+
+def drift_report(
+    storage: Storage, config: Config, day: date, *, sample_size: int = SAMPLE_SIZE
+) -> DriftReport:
+    """Compare `day`'s events of config.model.name with the `drift.reference_days` days before it."""
+    model = config.model.name
+    settings = config.drift
+    reference_days = [day - timedelta(days=n) for n in range(settings.reference_days, 0, -1)]
+    current = _read(storage, [day], model, "current", sample_size)
+    reference = _read(storage, reference_days, model, "reference", sample_size)
+    configured = any(name in config.thresholds for name in DRIFT_METRICS)
+    start_of_day = datetime.combine(day, time(0, 0), UTC)
+    first_seen = current.first or start_of_day
+    last_seen = current.last or start_of_day
+
+    distributions: dict[str, DistributionDrift] = {}
+    findings: list[Finding] = []
+    for name in DISTRIBUTIONS:
+        cur, ref = current.reservoirs[name], reference.reservoirs[name]
+        base = {
+            "name": name,
+            "n_current": cur.seen,
+            "n_reference": ref.seen,
+            "mean_current": cur.mean,
+            "mean_reference": ref.mean,
+        }
+        # Too few values is a fact about the data, not an error: reported, never a finding.
+        if ref.seen < settings.min_samples:
+            distributions[name] = DistributionDrift(status="insufficient_reference", **base)
+            continue
+        if cur.seen < settings.min_samples:
+            distributions[name] = DistributionDrift(status="insufficient_current", **base)
+            continue
+        stats = compare(ref.values, cur.values, settings.bins)
+        drop = None
+        if name == "accuracy" and ref.mean is not None and cur.mean is not None:
+            drop = ref.mean - cur.mean
+        verdicts = judge(stats, config.thresholds, drop)
+        distributions[name] = DistributionDrift(
+            status="drift" if verdicts else "ok",
+            psi=stats.psi,
+            ks_statistic=stats.ks_statistic,
+            ks_pvalue=stats.ks_pvalue,
+            wasserstein=stats.wasserstein,
+            accuracy_drop=drop,
+            **base,
+        )
+        for verdict in verdicts:
+            findings.append(
+                Finding(
+                    severity=verdict.severity,
+                    metric=verdict.metric,
+                    labels={"distribution": name},
+                    value=verdict.value,
+                    threshold=verdict.threshold,
+                    direction=verdict.direction,
+                    slow_events=0,  # drift is a property of the whole day, not of slow predictions
+                    first_seen=first_seen,
+                    last_seen=last_seen,
+                    kind="drift",
+                    detail={
+                        "psi": stats.psi,
+                        "ks_statistic": stats.ks_statistic,
+                        "ks_pvalue": stats.ks_pvalue,
+                        "wasserstein": stats.wasserstein,
+                        "n_current": cur.seen,
+                        "n_reference": ref.seen,
+                        "mean_current": cur.mean,
+                        "mean_reference": ref.mean,
+                        "reference_start": reference_days[0].isoformat(),
+                        "reference_end": reference_days[-1].isoformat(),
+                        "rule": "configured" if configured else "default",
+                    },
+                )
+            )
+    return DriftReport(
+        date=day,
+        model=model,
+        status=_overall(distributions),
+        reference_start=reference_days[0],
+        reference_end=reference_days[-1],
+        distributions=distributions,
+        findings=findings,
+        rule="configured" if configured else "default",
+        min_samples=settings.min_samples,
+        sample_size=sample_size,
+    )
+
+
+def _overall(distributions: dict[str, DistributionDrift]) -> str:
+    statuses = {d.status for d in distributions.values()}
+    # Drift anywhere wins; then any comparison made; then the reason none could be made.
+    for status in ("drift", "ok", "insufficient_reference", "insufficient_current"):
+        if status in statuses:
+            return status
+    return "insufficient_current"
