@@ -32,4 +32,4 @@ def render(result: Any, fmt: str) -> None:
 
         from mlprom.render.table import to_table
 
-        Console(soft_wrap=False).print(to_table(result))
+        Console(soft_wrap=True).print(to_table(result))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
@@ -33,13 +34,14 @@ def _infra_markdown(result: InfraResult) -> str:
 
 @to_table.register
 def _check_table(result: CheckResult) -> Any:
-    table = Table(show_header=False, box=None, pad_edge=False)
-    for _ in range(4):
-        table.add_column(overflow="fold")
+    # One unwrapped line per target, so CI logs and grep see "FAIL alertmanager ..." whole.
+    width = max(len(item.target) for item in result.items)
+    text = Text()
     for item in result.items:
-        status = "[green]ok[/green]" if item.ok else "[red]FAIL[/red]"
-        table.add_row(status, item.target, item.endpoint, item.detail)
-    return table
+        text.append("ok  " if item.ok else "FAIL", style="green" if item.ok else "bold red")
+        text.append(f" {item.target:<{width}}  {item.endpoint}  {item.detail}\n")
+    text.rstrip()
+    return text
 
 
 @to_markdown.register

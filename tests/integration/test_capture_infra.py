@@ -1,0 +1,231 @@
+"""capture-infra against a real Prometheus scraping a real node-exporter, into moto S3 and a local dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlprom.cli import app
+from tests.fixtures.fakes import ScriptedServer
+from tests.fixtures.servers import PrometheusStack, free_port, list_s3_keys, s3_client
+
+runner = CliRunner()
+
+CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))'
+
+
+def _invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in (result.output + (result.stderr or "")), result.output
+    return result
+
+
+def _local_snapshots(root: Path) -> list[Path]:
+    return sorted((root / "infra").rglob("*.json")) if (root / "infra").exists() else []
+
+
+def _assert_cpu_usage(snapshot: dict) -> None:
+    cpu = snapshot["queries"]["cpu_usage"]
+    assert cpu["error"] is None
+    assert cpu["result_type"] == "vector"
+    assert cpu["series"], "cpu_usage returned no series"
+    for series in cpu["series"]:
+        assert "instance" in series["labels"]
+        assert 0.0 <= series["value"] <= 1.0
+
+
+def test_capture_infra_stores_snapshot_in_local_dir(prometheus_stack: PrometheusStack, write_config, tmp_path):
+    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}})
+    result = _invoke("-c", str(cfg), "-o", "json", "capture-infra")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    files = _local_snapshots(tmp_path / "data")
+    assert len(files) == 1
+    assert files[0].relative_to(tmp_path / "data").as_posix() == out["key"]
+    snapshot = json.loads(files[0].read_text())
+    _assert_cpu_usage(snapshot)
+    assert snapshot["source"] == prometheus_stack.prometheus_url
+    # The default queries all ran; http_latency has no such metric here, which is an empty result, not an error.
+    assert set(snapshot["queries"]) >= {"cpu_usage", "memory_usage", "system_load", "http_latency"}
+    assert snapshot["queries"]["http_latency"]["series"] == []
+    assert snapshot["queries"]["http_latency"]["error"] is None
+
+
+def test_capture_infra_stores_snapshot_in_moto_s3(prometheus_stack: PrometheusStack, moto_s3, s3_bucket, write_config):
+    cfg = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}/team-a", "endpoint_url": moto_s3},
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+        }
+    )
+    result = _invoke("-c", str(cfg), "capture-infra", "--at", "2026-11-24T12:30:00Z")
+    assert result.exit_code == 0, result.output
+    keys = list_s3_keys(moto_s3, s3_bucket)
+    assert len(keys) == 1
+    assert keys[0].startswith("team-a/infra/dt=2026-11-24/123000-")
+    body = s3_client(moto_s3).get_object(Bucket=s3_bucket, Key=keys[0])["Body"].read()
+    snapshot = json.loads(body)
+    assert snapshot["ts"] == "2026-11-24T12:30:00.000Z"
+    # Prometheus has no data that old: the queries answer empty, and the snapshot says so.
+    assert snapshot["queries"]["cpu_usage"]["series"] == []
+
+
+def test_capture_infra_live_snapshot_in_s3_has_cpu_usage(prometheus_stack, moto_s3, s3_bucket, write_config):
+    cfg = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}", "endpoint_url": moto_s3},
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+        }
+    )
+    assert _invoke("-c", str(cfg), "capture-infra").exit_code == 0
+    (key,) = list_s3_keys(moto_s3, s3_bucket)
+    _assert_cpu_usage(json.loads(s3_client(moto_s3).get_object(Bucket=s3_bucket, Key=key)["Body"].read()))
+
+
+def test_prometheus_down_exits_3_and_writes_nothing(write_config, tmp_path):
+    cfg = write_config({"prometheus": {"url": f"http://127.0.0.1:{free_port()}"}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 3
+    assert "Prometheus at http://127.0.0.1:" in result.stderr
+    assert "connection refused" in result.stderr
+    assert _local_snapshots(tmp_path / "data") == []
+
+
+def test_bad_promql_among_good_keeps_the_good_ones(prometheus_stack, write_config, tmp_path):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "queries": {"cpu_usage": CPU, "broken": "rate(node_cpu_seconds_total[1m]", "load": "node_load1"},
+        }
+    )
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 0, result.output
+    (path,) = _local_snapshots(tmp_path / "data")
+    snapshot = json.loads(path.read_text())
+    _assert_cpu_usage(snapshot)
+    assert snapshot["queries"]["load"]["series"]
+    broken = snapshot["queries"]["broken"]
+    assert broken["series"] == [] and broken["result_type"] is None
+    assert broken["error"].startswith("bad_data:")
+    assert "query broken failed" in result.stderr
+
+
+def test_all_queries_bad_exits_3_and_writes_nothing(prometheus_stack, write_config, tmp_path):
+    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}, "queries": {"a": "sum(", "b": ")"}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 3
+    assert "every query failed" in result.stderr
+    assert _local_snapshots(tmp_path / "data") == []
+
+
+def test_nan_and_inf_are_kept_as_null_with_raw(prometheus_stack, write_config, tmp_path):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "queries": {"nan": "vector(0) / 0", "inf": "vector(1) / 0", "neg": "scalar(vector(-1)) / 0"},
+        }
+    )
+    assert _invoke("-c", str(cfg), "capture-infra").exit_code == 0
+    (path,) = _local_snapshots(tmp_path / "data")
+    text = path.read_text()
+    assert "NaN" not in text.replace('"NaN"', "")  # never a bare NaN token: the file stays valid JSON
+    q = json.loads(text)["queries"]
+    assert q["nan"]["series"][0] == {"labels": {}, "value": None, "raw": "NaN"}
+    assert q["inf"]["series"][0] == {"labels": {}, "value": None, "raw": "+Inf"}
+    assert q["neg"]["result_type"] == "scalar"
+    assert q["neg"]["series"][0] == {"labels": {}, "value": None, "raw": "-Inf"}
+
+
+def test_503_then_success_is_retried(scripted_server: ScriptedServer, write_config, tmp_path):
+    ok = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"instance": "a:9100"}, "value": [1764000000, "0.25"]}]}}
+    scripted_server.script = [(503, b"overloaded"), (503, b"overloaded"), (200, ok)]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 0, result.output
+    assert [r[1] for r in scripted_server.requests] == ["/api/v1/query"] * 3
+    form = scripted_server.requests[-1][2].decode()
+    assert "time=" in form and "timeout=" in form and "query=" in form
+    (path,) = _local_snapshots(tmp_path / "data")
+    assert json.loads(path.read_text())["queries"]["cpu_usage"]["series"][0]["value"] == 0.25
+
+
+def test_persistent_5xx_exits_3(scripted_server: ScriptedServer, write_config, tmp_path):
+    scripted_server.script = [(502, b"bad gateway")]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 3
+    assert "HTTP 502" in result.stderr
+    assert len(scripted_server.requests) == 4  # the first try and three retries
+    assert _local_snapshots(tmp_path / "data") == []
+
+
+def test_malformed_json_answer_exits_3(scripted_server: ScriptedServer, write_config, tmp_path):
+    scripted_server.script = [(200, b"{not json")]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 3
+    assert "not valid JSON" in result.stderr
+    assert _local_snapshots(tmp_path / "data") == []
+
+
+def test_warnings_are_surfaced_and_kept(scripted_server: ScriptedServer, write_config, tmp_path):
+    body = {"status": "success", "warnings": ["PromQL info: metric might not be a counter"],
+            "data": {"resultType": "vector", "result": []}}
+    scripted_server.script = [(200, body)]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"q": "rate(x[1m])"}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 0
+    assert "might not be a counter" in result.stderr
+    (path,) = _local_snapshots(tmp_path / "data")
+    assert json.loads(path.read_text())["queries"]["q"]["warnings"] == ["PromQL info: metric might not be a counter"]
+
+
+def test_credentials_never_in_output_or_stored_source(prometheus_stack, write_config, tmp_path):
+    host = prometheus_stack.prometheus_url.removeprefix("http://")
+    password_file = tmp_path / "pw"
+    password_file.write_text("file-secret-123\n")
+    token_file = tmp_path / "token"
+    token_file.write_text("token-secret-456")
+    cfg = write_config(
+        {
+            "prometheus": {
+                "url": f"http://alice:url-secret-789@{host}",
+                "bearer_token_file": str(token_file),
+                "headers": {"X-Scope-OrgID": "team-a"},
+            }
+        }
+    )
+    result = _invoke("-c", str(cfg), "-v", "-o", "json", "capture-infra")
+    assert result.exit_code == 0, result.output
+    (path,) = _local_snapshots(tmp_path / "data")
+    stored = path.read_text()
+    for secret in ("url-secret-789", "token-secret-456", "alice"):
+        assert secret not in stored
+        assert secret not in result.output
+        assert secret not in (result.stderr or "")
+    assert json.loads(stored)["source"] == f"http://{host}"
+
+
+def test_credentials_not_in_error_messages(write_config):
+    cfg = write_config({"prometheus": {"url": f"http://bob:hunter2@127.0.0.1:{free_port()}"}})
+    result = _invoke("-c", str(cfg), "capture-infra")
+    assert result.exit_code == 3
+    assert "hunter2" not in result.output + result.stderr and "bob" not in result.stderr
+
+
+def test_date_must_match_at(write_config):
+    cfg = write_config({})
+    result = _invoke("-c", str(cfg), "capture-infra", "--at", "2026-11-24T23:59:00Z", "--date", "2026-11-25")
+    assert result.exit_code == 2
+    assert "does not match" in result.stderr
+
+
+@pytest.mark.parametrize("at", ["yesterday-ish", "2026-11-24T10:00:00", "-5"])
+def test_bad_at_is_a_usage_error(write_config, at):
+    result = _invoke("-c", str(write_config({})), "capture-infra", "--at", at)
+    assert result.exit_code == 2
+    assert "--at" in result.stderr

@@ -1,0 +1,95 @@
+"""check reaches every configured endpoint: real Prometheus, Alertmanager, Pushgateway, moto S3."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from mlprom.cli import app
+from tests.fixtures.servers import free_port, list_s3_keys
+
+runner = CliRunner()
+
+
+def test_check_all_ok_against_the_real_stack(prometheus_stack, alertmanager, moto_s3, s3_bucket, write_config):
+    cfg = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}/x", "endpoint_url": moto_s3},
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "pushgateway": {"url": prometheus_stack.pushgateway_url},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 0, result.output
+    checks = {c["target"]: c for c in json.loads(result.stdout)["checks"]}
+    assert set(checks) == {"config", "storage", "prometheus", "alertmanager", "pushgateway"}
+    assert all(c["ok"] for c in checks.values())
+    assert list_s3_keys(moto_s3, s3_bucket) == []  # the probe object was deleted
+
+
+def test_check_prints_one_line_per_target_and_exits_3_on_failure(prometheus_stack, write_config):
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}, "alertmanager": {"urls": [dead]}})
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 3
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 4  # config, storage, prometheus, alertmanager
+    assert lines[0].startswith("ok") and "config" in lines[0]
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert len(failed) == 1 and "alertmanager" in failed[0] and dead in failed[0]
+
+
+def test_check_missing_bucket_names_the_bucket(moto_s3, write_config, prometheus_stack, alertmanager):
+    cfg = write_config(
+        {
+            "storage": {"url": "s3://no-such-bucket-here", "endpoint_url": moto_s3},
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 3
+    storage = next(c for c in json.loads(result.stdout)["checks"] if c["target"] == "storage")
+    assert not storage["ok"] and "no-such-bucket-here" in storage["detail"]
+
+
+def test_check_invalid_config_exits_2(write_config):
+    cfg = write_config({"prometheus": {"url": "not a url"}})
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 2
+    assert "prometheus.url" in result.stderr
+
+
+def test_stage_pushes_heartbeat_to_pushgateway(prometheus_stack, write_config):
+    import requests
+
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "pushgateway": {"url": prometheus_stack.pushgateway_url},
+            "model": {"name": "churn"},
+        }
+    )
+    assert runner.invoke(app, ["-c", str(cfg), "capture-infra"]).exit_code == 0
+    groups = requests.get(prometheus_stack.pushgateway_url + "/api/v1/metrics", timeout=5).json()["data"]
+    group = next(g for g in groups if g["labels"].get("stage") == "capture-infra")
+    assert group["labels"] == {"job": "mlprom", "stage": "capture-infra", "model": "churn"}
+    assert "mlprom_last_success_timestamp_seconds" in group
+    assert "mlprom_last_run_duration_seconds" in group
+    series = float(group["mlprom_infra_series"]["metrics"][0]["value"])
+    assert series > 0
+
+
+def test_heartbeat_failure_is_exit_3_after_the_work_is_stored(prometheus_stack, write_config, tmp_path):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "pushgateway": {"url": f"http://127.0.0.1:{free_port()}"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "capture-infra"])
+    assert result.exit_code == 3
+    assert "heartbeat not pushed" in result.stderr and "Pushgateway" in result.stderr
+    assert list((tmp_path / "data" / "infra").rglob("*.json"))
