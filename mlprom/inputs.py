@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -276,3 +277,24 @@ def csv_frame(columns: list[str], rows: list[list[str]]) -> pd.DataFrame:
 def open_input(location: str, config: Config | None = None) -> InputFile:
     """Open a local path, file:// URL or s3://bucket/key and read its header (fails fast on a bad input)."""
     return InputFile(location, config).open()
+
+
+def batch_digest(frame: Any) -> str:
+    """sha256 of the batch's canonical JSON: {"columns": [...], "rows": [[...], ...]}, NaN as null."""
+    import orjson
+
+    body = orjson.dumps(
+        {"columns": [str(c) for c in frame.columns], "rows": frame.to_numpy(dtype=object).tolist()},
+        default=str,
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def batch_rows(frame: Any) -> list[dict[str, Any]]:
+    import orjson
+
+    # Round-trip through JSON so timestamps, numpy scalars and NaN are plain JSON values in the event.
+    return orjson.loads(  # type: ignore[no-any-return]
+        orjson.dumps(frame.to_dict(orient="records"), default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    )

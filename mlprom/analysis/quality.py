@@ -17,6 +17,8 @@ Task = Literal["classification", "regression"]
 # Integer labels with at most this many distinct values are taken as classes, not quantities.
 MAX_CLASSES_FOR_AUTO = 20
 
+OUTPUTS_CAP = 1000  # numeric outputs kept per event: enough for drift statistics, bounded in size
+
 # Labels that mean "the positive class" when a binary problem has them.
 _POSITIVE_NAMES = ("1", "true", "yes", "y", "positive", "pos")
 
@@ -201,3 +203,19 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def numeric_outputs(values: list[Any], cap: int = OUTPUTS_CAP) -> tuple[float, ...] | None:
+    """Finite numbers among the first `cap` outputs, or None when outputs are not numbers (class names)."""
+    out: list[float] = []
+    for value in values[:cap]:
+        if isinstance(value, bool):
+            out.append(float(value))
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if math.isfinite(number):
+            out.append(number)
+    return tuple(out)

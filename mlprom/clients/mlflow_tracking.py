@@ -50,7 +50,7 @@ def resolve_tracking_uri(config: Config) -> str:
 
 
 def quiet_mlflow() -> None:
-    """MLflow and the libraries it drives log at INFO to stderr; only their warnings and errors matter here."""
+    """MLflow and the libraries it drives log at INFO on stderr; only their warnings and errors matter."""
     for name in ("mlflow", "alembic", "urllib3.connectionpool"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

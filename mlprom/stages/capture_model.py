@@ -1,14 +1,12 @@
-"""capture-model: run a model over an input file batch by batch, time and score it, record events, log one MLflow run.
+"""capture-model: run a model over an input batch by batch, time and score it, record events, one MLflow run.
 
-Order of work: input header and label column, model, MLflow run (fail fast: nothing written), then the batches.
+Order: input header and label column, model, MLflow run (fail fast: nothing written), then the batches.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
-import math
 import os
 import random
 import sys
@@ -20,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, percentile
+from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
 from mlprom.errors import ConfigError, InputError, MlpromError, UpstreamError
 
 if TYPE_CHECKING:
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlprom")
 
-OUTPUTS_CAP = 1000  # numeric outputs kept per event: enough for drift statistics, bounded in size
 FLUSH_INTERVAL = 60.0  # seconds between event flushes of a long capture, so a crash loses little
 PLAIN_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when stderr is not a terminal
 
@@ -104,7 +101,7 @@ class CaptureResult:
 
 
 def load_model_ref(ref: str) -> Callable[[Any], Any]:
-    """`module:attr` (attr may be dotted) -> a predict function: the object's .predict, or the callable itself."""
+    """`module:attr` (attr may be dotted) -> the object's .predict, or the callable itself."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise InputError(f"--model {ref!r}: expected module:attr, e.g. mypkg.models:classifier")
@@ -159,43 +156,6 @@ def as_prediction_list(output: Any, rows: int) -> list[Any] | None:
     return values if len(values) == rows else None
 
 
-def numeric_outputs(values: list[Any], cap: int = OUTPUTS_CAP) -> tuple[float, ...] | None:
-    """Finite numbers among the first `cap` outputs, or None when the outputs are not numbers (class names)."""
-    out: list[float] = []
-    for value in values[:cap]:
-        if isinstance(value, bool):
-            out.append(float(value))
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return None
-        if math.isfinite(number):
-            out.append(number)
-    return tuple(out)
-
-
-def input_digest(frame: Any) -> str:
-    """sha256 of the batch's canonical JSON: {"columns": [...], "rows": [[...], ...]}, NaN as null."""
-    import orjson
-
-    body = orjson.dumps(
-        {"columns": [str(c) for c in frame.columns], "rows": frame.to_numpy(dtype=object).tolist()},
-        default=str,
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
-    return "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-def input_rows(frame: Any) -> list[dict[str, Any]]:
-    import orjson
-
-    # Round-trip through JSON so timestamps, numpy scalars and NaN are plain JSON values in the event.
-    return orjson.loads(  # type: ignore[no-any-return]
-        orjson.dumps(frame.to_dict(orient="records"), default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-    )
-
-
 # ---------------------------------------------------------------- progress
 
 
@@ -209,7 +169,12 @@ def progress_display(source: InputFile) -> Iterator[Callable[[int, int], None]]:
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-        columns = [TextColumn("capture-model"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows")]
+        columns = [
+            TextColumn("capture-model"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+        ]
         with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("capture", total=source.size, rows=0)
 
@@ -226,7 +191,9 @@ def progress_display(source: InputFile) -> Iterator[Callable[[int, int], None]]:
         if now - last >= PLAIN_PROGRESS_INTERVAL:
             last = now
             share = f" ({100 * source.consumed / source.size:.0f}% of the input)" if source.size else ""
-            log.info("capture-model: %d rows in %d batches after %.0fs%s", rows, batches, now - started, share)
+            log.info(
+                "capture-model: %d rows in %d batches after %.0fs%s", rows, batches, now - started, share
+            )
 
     yield plain
 
@@ -301,7 +268,11 @@ def run(
             "with_infra": with_infra,
             "storage": storage.location,
         }
-        tags = {"mlprom.command": "capture-model", "mlprom.model": config.model.name, "mlprom.date": day.isoformat()}
+        tags = {
+            "mlprom.command": "capture-model",
+            "mlprom.model": config.model.name,
+            "mlprom.date": day.isoformat(),
+        }
         tracker = MlflowRun.start(config, params, tags)
         capture = _Capture(
             config=config,
@@ -391,7 +362,7 @@ class _Capture:
         self._last_flush = time.monotonic()
 
     def _close(self, finished: bool) -> None:
-        """Flush events and end the MLflow run; after a failure, keep what was captured and re-raise that failure."""
+        """Flush events, end the MLflow run; after a failure, keep what was captured and let it propagate."""
         if not finished:
             try:
                 self._flush()
@@ -416,7 +387,8 @@ class _Capture:
         if self.label_column is not None:
             if self.label_column not in frame.columns:
                 raise InputError(
-                    f"{location}: line {batch.first_line}: no label column {self.label_column!r} in this batch"
+                    f"{location}: line {batch.first_line}: "
+                    f"no label column {self.label_column!r} in this batch"
                 )
             labels = frame[self.label_column].tolist()
             frame = frame.drop(columns=[self.label_column])
@@ -438,7 +410,8 @@ class _Capture:
         predictions = as_prediction_list(output, rows)
         if predictions is None and not self._shape_warned:
             self._shape_warned = True
-            message = f"the model's output ({type(output).__name__}) is not one value per row: no quality metrics"
+            kind = type(output).__name__
+            message = f"the model's output ({kind}) is not one value per row: no quality metrics"
             self.warnings.append(message)
             log.warning("%s", message)
         metrics: dict[str, float] = {}
@@ -475,6 +448,7 @@ class _Capture:
         metrics: dict[str, float],
         predictions: list[Any] | None,
     ) -> None:
+        from mlprom.inputs import batch_digest, batch_rows
         from mlprom.records import Event
 
         mode = self.config.model.record_inputs
@@ -489,12 +463,12 @@ class _Capture:
             loss=metrics.get("loss"),
             metrics=metrics,
             mlflow_run_id=self.tracker.run_id,
-            input_digest=input_digest(frame) if mode != "none" else None,
+            input_digest=batch_digest(frame) if mode != "none" else None,
             sampled=not slow,
             source="capture-model",
             batch=batch.index,
             outputs=numeric_outputs(predictions) if predictions is not None else None,
-            inputs=input_rows(frame) if mode == "full" else None,
+            inputs=batch_rows(frame) if mode == "full" else None,
         )
         if self.buffer.add(event):
             self._flush()

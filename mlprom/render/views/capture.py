@@ -23,10 +23,14 @@ def _rows(result: CaptureResult) -> list[tuple[str, str]]:
             else "-",
         ),
         ("slow batches", f"{result.slow_batches} (over {result.latency_threshold:g}s)"),
-        ("events written", f"{result.events} ({result.sampled_batches} sampled) in {len(result.event_keys)} objects"),
+        (
+            "events written",
+            f"{result.events} ({result.sampled_batches} sampled) in {len(result.event_keys)} objects",
+        ),
     ]
     if result.quality:
-        rows.append((f"quality ({result.task})", "  ".join(f"{k} {v:.4g}" for k, v in result.quality.items())))
+        scores = "  ".join(f"{k} {v:.4g}" for k, v in result.quality.items())
+        rows.append((f"quality ({result.task})", scores))
     rows.append(("mlflow run", f"{result.mlflow_run_id} at {result.tracking_uri}"))
     if result.snapshots or result.infra_errors:
         rows.append(("infra snapshots", f"{len(result.snapshots)} taken, {len(result.infra_errors)} failed"))

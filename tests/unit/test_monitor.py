@@ -1,0 +1,75 @@
+"""Monitor: outputs pass through unchanged, slow calls become events, many threads, flush at close."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+from mlprom.config import Config
+from mlprom.eventlog import iter_events
+from mlprom.monitor import Monitor
+from mlprom.storage.local import LocalStorage
+
+
+def config(tmp_path: Path, **model: object) -> Config:
+    return Config.model_validate(
+        {"storage": {"url": str(tmp_path / "data")}, "model": {"name": "svc", "sample_rate": 0.0, **model}}
+    )
+
+
+def today_events(tmp_path: Path) -> list:  # type: ignore[type-arg]
+    return list(iter_events(LocalStorage(tmp_path / "data"), date.today(), "svc"))
+
+
+class Doubler:
+    def predict(self, X: list[float]) -> list[float]:
+        if X and X[0] < 0:
+            time.sleep(0.3)  # "slow" calls, far above the 0.1 s threshold below
+        return [2 * x for x in X]
+
+
+def test_predict_returns_the_model_output_unchanged(tmp_path: Path) -> None:
+    sentinel = object()
+    with Monitor(lambda X: sentinel, config(tmp_path)) as monitor:
+        assert monitor.predict([1]) is sentinel
+
+
+def test_slow_calls_are_recorded_with_quality_and_fast_ones_are_not(tmp_path: Path) -> None:
+    with Monitor(Doubler(), config(tmp_path, latency_threshold="100ms")) as monitor:
+        assert monitor.predict([1.0, 2.0]) == [2.0, 4.0]
+        monitor.predict([-1.0, 3.0], y_true=[-2.0, 0.0])
+    (event,) = today_events(tmp_path)
+    assert event.slow and event.source == "monitor" and event.rows == 2
+    assert event.outputs == (-2.0, 6.0)
+    assert event.metrics["accuracy"] == 0.5
+    assert event.input_digest and event.input_digest.startswith("sha256:")
+
+
+def test_many_threads_lose_no_events(tmp_path: Path) -> None:
+    monitor = Monitor(lambda X: X, config(tmp_path, latency_threshold=0), flush_interval=0.05, max_events=50)
+    threads = [threading.Thread(target=lambda: [monitor.predict([i]) for i in range(200)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monitor.close()
+    assert len(today_events(tmp_path)) == 1600
+    assert monitor.events_written == 1600
+
+
+def test_close_flushes_what_is_buffered_and_is_idempotent(tmp_path: Path) -> None:
+    monitor = Monitor(lambda X: X, config(tmp_path, latency_threshold=0), flush_interval=3600)
+    monitor.predict([1])
+    assert today_events(tmp_path) == []  # nothing written before the flush
+    monitor.close()
+    monitor.close()
+    assert len(today_events(tmp_path)) == 1
+
+
+def test_sampled_fast_calls_are_flagged(tmp_path: Path) -> None:
+    with Monitor(lambda X: X, config(tmp_path, sample_rate=1.0)) as monitor:
+        monitor.predict([1])
+    (event,) = today_events(tmp_path)
+    assert event.sampled and not event.slow
