@@ -245,7 +245,7 @@ def run(
     reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in failed)
     if not any(d.reachable for d in deliveries):
         # The state stays as it was, so the next run sends the same alerts again.
-        raise UpstreamError(f"no Alertmanager reachable: {reasons}")
+        raise UpstreamError(f"no Alertmanager reachable and working after retries: {reasons}")
     log.error("no Alertmanager accepted the alerts: %s", reasons)
     return result
 

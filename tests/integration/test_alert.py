@@ -114,7 +114,9 @@ def test_live_finding_fires_in_alertmanager_then_resolves(
     s3_bucket: str,
     write_config: Callable[..., Path],
 ) -> None:
-    at = datetime.now(UTC).replace(microsecond=0)
+    # rate() needs two scrapes inside its window: wait until the query answers, then snapshot "now".
+    prometheus_stack.wait_for(CPU)
+    at = datetime.now(UTC)
     day = at.date()
     model = f"live-{uuid.uuid4().hex[:8]}"
     document: dict[str, Any] = {
@@ -285,3 +287,28 @@ def test_resolved_alert_is_dropped_after_fifteen_minutes(
     assert (last.firing, last.resolved, last.payload) == (0, 0, ())
     state = orjson.loads(open_storage(config).get_bytes(layout.ALERT_STATE_KEY))
     assert state["alerts"] == []
+
+
+@responses.activate
+def test_alertmanager_5xx_after_retries_is_exit_3(write_config: Callable[..., Path]) -> None:
+    url = "http://alertmanager.test:9093"
+    path, config, _ = _synthetic_setup(write_config, [url])
+    endpoint = responses.add(responses.POST, url + "/api/v2/alerts", status=503, body="overloaded")
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    result = _invoke(path, "alert", "--date", DAY.isoformat())
+    assert result.exit_code == 3 and "answered 503" in result.stderr
+    assert endpoint.call_count > 1  # retried before giving up
+    assert not open_storage(config).exists(layout.ALERT_STATE_KEY)
+
+
+def test_sent_alerts_render_as_table_and_markdown(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    path, _, _ = _synthetic_setup(write_config, [alertmanager.url])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    table = _invoke(path, "-o", "table", "alert", "--date", DAY.isoformat())
+    assert table.exit_code == 0, table.output
+    assert "1 firing, 0 resolved" in table.stdout and "Alertmanagers" in table.stdout
+    markdown = _invoke(path, "-o", "markdown", "alert", "--date", DAY.isoformat())
+    assert markdown.exit_code == 0
+    assert "| firing | MlpromThreshold | critical | cpu_usage | instance=host-a:9100 |" in markdown.stdout
