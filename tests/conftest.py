@@ -4,3 +4,4 @@ from tests.fixtures.configs import *  # noqa: F403
 from tests.fixtures.fakes import *  # noqa: F403
 from tests.fixtures.servers import *  # noqa: F403
 from tests.fixtures.mlflow_server import *  # noqa: F403
+from tests.fixtures.mlflow_server import *  # noqa: F403
