@@ -38,7 +38,7 @@ def _invoke(path: Path, *args: str) -> Any:
 def _live_snapshot(prometheus_url: str, at: datetime) -> Snapshot:
     """A snapshot built from a real instant query, as capture-infra stores it."""
     body = requests.get(
-        prometheus_url + "/api/v1/query", params={"query": CPU, "time": at.timestamp()}, timeout=10
+        prometheus_url + "/api/v1/query", params={"query": CPU, "time": str(at.timestamp())}, timeout=10
     ).json()
     assert body["status"] == "success", body
     series = []

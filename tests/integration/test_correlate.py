@@ -265,7 +265,7 @@ def test_planted_metric_ranks_first_among_suspects(write_config: Callable[..., P
     hot = {m + d for m in slow_minutes for d in (-1, 0, 1)}
     for minute in range(0, 1440, 1):
         at = START + timedelta(minutes=minute)
-        values = {
+        values: dict[str, float | None] = {
             "cpu_usage": rng.gauss(0.85, 0.03) if minute in hot else rng.gauss(0.35, 0.05),
             "memory_usage": rng.gauss(60, 5),
             "system_load": rng.gauss(2.0, 0.4),
