@@ -295,6 +295,6 @@ def batch_rows(frame: Any) -> list[dict[str, Any]]:
     import orjson
 
     # Round-trip through JSON so timestamps, numpy scalars and NaN are plain JSON values in the event.
-    return orjson.loads(  # type: ignore[no-any-return]
+    return orjson.loads(
         orjson.dumps(frame.to_dict(orient="records"), default=str, option=orjson.OPT_SERIALIZE_NUMPY)
     )

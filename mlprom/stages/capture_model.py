@@ -121,9 +121,9 @@ def load_model_ref(ref: str) -> Callable[[Any], Any]:
         raise InputError(f"--model {ref!r} is a class; name an instance or a function")
     predict = getattr(obj, "predict", None)
     if callable(predict):
-        return predict  # type: ignore[no-any-return]
+        return predict
     if callable(obj):
-        return obj  # type: ignore[no-any-return]
+        return obj
     raise InputError(f"--model {ref!r} is neither callable nor has a .predict method")
 
 
@@ -297,7 +297,7 @@ def _infra_snapshotter() -> Callable[..., Any]:
         from mlprom.infra import capture_snapshot
     except ImportError as exc:
         raise ConfigError(f"--with-infra is not available in this build: {exc}") from None
-    return capture_snapshot  # type: ignore[no-any-return]
+    return capture_snapshot
 
 
 class _Capture:
