@@ -19,7 +19,8 @@ from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
 from mlprom.eventlog import write_events, write_snapshot
-from mlprom.records import Event, QueryResult, Series, Snapshot, number_or_raw
+from mlprom.infra import capture_snapshot
+from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage import open_storage
 from tests.fixtures.servers import PrometheusStack, Server, free_port
 
@@ -33,22 +34,6 @@ runner = CliRunner()
 
 def _invoke(path: Path, *args: str) -> Any:
     return runner.invoke(app, ["-c", str(path), *args])
-
-
-def _live_snapshot(prometheus_url: str, at: datetime) -> Snapshot:
-    """A snapshot built from a real instant query, as capture-infra stores it."""
-    body = requests.get(
-        prometheus_url + "/api/v1/query", params={"query": CPU, "time": str(at.timestamp())}, timeout=10
-    ).json()
-    assert body["status"] == "success", body
-    series = []
-    for item in body["data"]["result"]:
-        value, raw = number_or_raw(item["value"][1])
-        series.append(Series(dict(item["metric"]), value, raw))
-    assert series, "Prometheus returned no cpu_usage series"
-    return Snapshot(
-        at, prometheus_url, {"cpu_usage": QueryResult(CPU, body["data"]["resultType"], tuple(series))}
-    )
 
 
 def _active_alerts(am_url: str, model: str) -> list[dict[str, Any]]:
@@ -130,8 +115,8 @@ def test_live_finding_fires_in_alertmanager_then_resolves(
     path = write_config(document)
     config = load_config(str(path))
     storage = open_storage(config)
-    snapshot = _live_snapshot(prometheus_stack.prometheus_url, at)
-    write_snapshot(storage, snapshot)
+    snapshot, _ = capture_snapshot(config, storage, at)  # a real instant query, stored as capture-infra does
+    assert snapshot.queries["cpu_usage"].series, "Prometheus returned no cpu_usage series"
     write_events(storage, [Event(at, model, 12.0, True, 10)])
 
     correlated = _invoke(path, "-o", "json", "correlate", "--date", day.isoformat())
