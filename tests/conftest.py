@@ -2,6 +2,5 @@
 
 from tests.fixtures.configs import *  # noqa: F403
 from tests.fixtures.fakes import *  # noqa: F403
+from tests.fixtures.mlflow_server import *  # noqa: F403
 from tests.fixtures.servers import *  # noqa: F403
-from tests.fixtures.mlflow_server import *  # noqa: F403
-from tests.fixtures.mlflow_server import *  # noqa: F403
