@@ -6,8 +6,9 @@ The I/O half of drift detection; the statistics live in mlprom.analysis.drift. S
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from datetime import date as datetime_date  # `date` is also a field name of DriftReport
 from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.drift import DRIFT_METRICS, SAMPLE_SIZE, Reservoir, compare, flatten_numbers, judge
@@ -58,11 +59,11 @@ class DistributionDrift:
 
 @dataclass(frozen=True)
 class DriftReport:
-    date: date
+    date: datetime_date
     model: str
     status: str  # ok | drift | insufficient_reference | insufficient_current
-    reference_start: date
-    reference_end: date
+    reference_start: datetime_date
+    reference_end: datetime_date
     distributions: dict[str, DistributionDrift]
     findings: list[Finding] = field(default_factory=list)
     rule: str = (
@@ -144,33 +145,27 @@ def drift_report(
     findings: list[Finding] = []
     for name in DISTRIBUTIONS:
         cur, ref = current.reservoirs[name], reference.reservoirs[name]
-        base = {
-            "name": name,
-            "n_current": cur.seen,
-            "n_reference": ref.seen,
-            "mean_current": cur.mean,
-            "mean_reference": ref.mean,
-        }
+        base = DistributionDrift(name, "insufficient_reference", cur.seen, ref.seen, cur.mean, ref.mean)
         # Too few values is a fact about the data, not an error: reported, never a finding.
         if ref.seen < settings.min_samples:
-            distributions[name] = DistributionDrift(status="insufficient_reference", **base)
+            distributions[name] = base
             continue
         if cur.seen < settings.min_samples:
-            distributions[name] = DistributionDrift(status="insufficient_current", **base)
+            distributions[name] = replace(base, status="insufficient_current")
             continue
         stats = compare(ref.values, cur.values, settings.bins)
         drop = None
         if name == "accuracy" and ref.mean is not None and cur.mean is not None:
             drop = ref.mean - cur.mean
         verdicts = judge(stats, config.thresholds, drop)
-        distributions[name] = DistributionDrift(
+        distributions[name] = replace(
+            base,
             status="drift" if verdicts else "ok",
             psi=stats.psi,
             ks_statistic=stats.ks_statistic,
             ks_pvalue=stats.ks_pvalue,
             wasserstein=stats.wasserstein,
             accuracy_drop=drop,
-            **base,
         )
         for verdict in verdicts:
             findings.append(

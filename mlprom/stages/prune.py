@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -376,19 +376,24 @@ def run(
 
     with _Progress(show) as bar:
         plan = _plan(storage, chosen, cutoff, protected_dates, hold_keys_max, bar)
-        base = {
-            "location": storage.location,
-            "keep_days": keep_days,
-            "cutoff": cutoff,
-            "stages": chosen,
-            "protected": tuple(
+        base = PruneResult(
+            location=storage.location,
+            keep_days=keep_days,
+            cutoff=cutoff,
+            stages=chosen,
+            dry_run=dry_run,
+            cancelled=False,
+            partitions=(),
+            protected=tuple(
                 PartitionSummary(s, d, v[0], v[1], "kept_firing_alert")
                 for (s, d), v in plan.protected.items()
             ),
-            "protected_dates": tuple(sorted(protected_dates)),
-            "unknown_keys": tuple(plan.unknown),
-            "unknown_count": plan.unknown_count,
-        }
+            protected_dates=tuple(sorted(protected_dates)),
+            objects=0,
+            bytes=0,
+            unknown_keys=tuple(plan.unknown),
+            unknown_count=plan.unknown_count,
+        )
         if plan.unknown_count:
             log.warning(
                 "left alone %d key(s) outside the layout in %s, e.g. %s",
@@ -397,10 +402,8 @@ def run(
                 ", ".join(plan.unknown[:3]),
             )
         if dry_run:
-            return PruneResult(
-                **base,
-                dry_run=True,
-                cancelled=False,
+            return replace(
+                base,
                 partitions=tuple(
                     PartitionSummary(s, d, v[0], v[1], "would_delete") for (s, d), v in plan.expired.items()
                 ),
@@ -411,20 +414,17 @@ def run(
             storage.location, plan.objects, plan.bytes, len(plan.expired), cutoff, len(plan.protected)
         )
         if confirm is not None and not confirm(summary):
-            return PruneResult(
-                **base,
-                dry_run=False,
+            return replace(
+                base,
                 cancelled=True,
                 partitions=tuple(
                     PartitionSummary(s, d, v[0], v[1], "cancelled") for (s, d), v in plan.expired.items()
                 ),
-                objects=0,
-                bytes=0,
             )
         return _delete(storage, plan, bar, base)
 
 
-def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: dict[str, Any]) -> PruneResult:
+def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) -> PruneResult:
     done: dict[PartitionId, list[int]] = {pid: [0, 0, 0] for pid in plan.expired}  # deleted, bytes, failed
     failures: list[tuple[str, str]] = []
     aborted = False
@@ -478,10 +478,8 @@ def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: dict[str, Any])
             first_key,
             first_reason,
         )
-    return PruneResult(
-        **base,
-        dry_run=False,
-        cancelled=False,
+    return replace(
+        base,
         partitions=tuple(partitions),
         objects=sum(t[0] for t in done.values()),
         bytes=sum(t[1] for t in done.values()),

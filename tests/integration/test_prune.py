@@ -275,7 +275,11 @@ def test_prune_dry_run_lists_and_deletes_nothing(tmp_path: Path) -> None:
     _fill(LocalStorage(root), keys)
     asked: list[str] = []
 
-    result = prune.run(_config(str(root)), keep_days=3, dry_run=True, confirm=asked.append, today=TODAY)
+    def confirm(summary: str) -> bool:
+        asked.append(summary)
+        return True
+
+    result = prune.run(_config(str(root)), keep_days=3, dry_run=True, confirm=confirm, today=TODAY)
 
     assert _local_keys(root) == set(keys) and not asked
     assert result.objects == len(_expired(keys, 3))
@@ -288,7 +292,11 @@ def test_prune_deletes_nothing_when_the_user_declines(tmp_path: Path) -> None:
     _fill(LocalStorage(root), keys)
     asked: list[str] = []
 
-    result = prune.run(_config(str(root)), keep_days=3, confirm=lambda s: bool(asked.append(s)), today=TODAY)
+    def decline(summary: str) -> bool:
+        asked.append(summary)
+        return False
+
+    result = prune.run(_config(str(root)), keep_days=3, confirm=decline, today=TODAY)
 
     assert _local_keys(root) == set(keys) and result.cancelled and result.objects == 0
     assert "dated before 2026-02-26" in asked[0] and f"{len(_expired(keys, 3))} objects" in asked[0]
@@ -309,3 +317,16 @@ def test_prune_limits_itself_to_the_given_stages(tmp_path: Path) -> None:
 def test_prune_refuses_less_than_one_day(tmp_path: Path, days: int) -> None:
     with pytest.raises(ConfigError, match="--keep-days must be at least 1"):
         prune.run(_config(str(tmp_path)), keep_days=days, confirm=lambda _: True, today=TODAY)
+
+
+def test_prune_draws_its_progress_bar_on_stderr_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "data"
+    keys = _layout_keys(TODAY, 10, events_per_model=1, snapshots=1)
+    _fill(LocalStorage(root), keys)
+
+    result = prune.run(_config(str(root)), keep_days=3, confirm=lambda _: True, today=TODAY, progress=True)
+
+    assert result.objects == len(_expired(keys, 3))
+    assert capsys.readouterr().out == ""

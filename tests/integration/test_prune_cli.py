@@ -28,7 +28,8 @@ def _runner() -> CliRunner:
 def _seed(storage: Any) -> tuple[set[str], set[str]]:
     """Partitions 0-3 and 30-33 days old: a run crossing UTC midnight changes nothing at --keep-days 10."""
     today = datetime.now(UTC).date()
-    old, new = set(), set()
+    old: set[str] = set()
+    new: set[str] = set()
     for age in (0, 1, 2, 3, 30, 31, 32, 33):
         day = today - timedelta(days=age)
         at = datetime.combine(day, time(8, 0), UTC)
