@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -35,19 +35,19 @@ PANEL_WHEN = "When"
 PANEL_BEHAVIOUR = "Behaviour"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     warning = "warning"
     critical = "critical"
     never = "never"
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     model = "model"
     infra = "infra"
     reports = "reports"
@@ -89,11 +89,17 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("-c", "--config", help="Config file (else $MLPROM_CONFIG, else ./mlprom.yaml, else defaults)."),
+        typer.Option(
+            "-c", "--config", help="Config file (else $MLPROM_CONFIG, else ./mlprom.yaml, else defaults)."
+        ),
     ] = None,
     output: Annotated[
         OutputFormat | None,
-        typer.Option("-o", "--output", help="Output format: table (default), json (stable, for scripts), markdown (for CI comments)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output format: table (default), json (stable, for scripts), markdown (for CI comments).",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")] = False,
@@ -157,7 +163,10 @@ def _heartbeat(config: Config, stage: str, duration: float, result: Any, code: i
 
 
 DateOpt = Annotated[
-    str, typer.Option("--date", help="UTC date partition: YYYY-MM-DD, today or yesterday.", rich_help_panel=PANEL_WHEN)
+    str,
+    typer.Option(
+        "--date", help="UTC date partition: YYYY-MM-DD, today or yesterday.", rich_help_panel=PANEL_WHEN
+    ),
 ]
 
 
@@ -166,11 +175,15 @@ def capture_infra(
     ctx: typer.Context,
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Evaluation time: RFC3339 or unix seconds (default now).", rich_help_panel=PANEL_WHEN),
+        typer.Option(
+            "--at", help="Evaluation time: RFC3339 or unix seconds (default now).", rich_help_panel=PANEL_WHEN
+        ),
     ] = None,
     date: Annotated[
         str | None,
-        typer.Option("--date", help="Must match --at's UTC date when both are given.", rich_help_panel=PANEL_WHEN),
+        typer.Option(
+            "--date", help="Must match --at's UTC date when both are given.", rich_help_panel=PANEL_WHEN
+        ),
     ] = None,
 ) -> None:
     """Run every configured PromQL query at one time and store one snapshot."""
@@ -199,13 +212,19 @@ def capture_model(
         str | None, typer.Option("--model", help="module:attr of a callable or an object with .predict.")
     ] = None,
     label_column: Annotated[
-        str | None, typer.Option("--label-column", help="Column holding the true labels (enables quality metrics).")
+        str | None,
+        typer.Option("--label-column", help="Column holding the true labels (enables quality metrics)."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per predict call.")] = 100,
     date: DateOpt = "today",
     sample_rate: Annotated[
         float | None,
-        typer.Option("--sample-rate", min=0.0, max=1.0, help="Share of fast batches recorded (default model.sample_rate)."),
+        typer.Option(
+            "--sample-rate",
+            min=0.0,
+            max=1.0,
+            help="Share of fast batches recorded (default model.sample_rate).",
+        ),
     ] = None,
     with_infra: Annotated[
         bool, typer.Option("--with-infra", help="Also snapshot Prometheus when a slow batch occurs.")
@@ -240,7 +259,8 @@ def correlate(
     ctx: typer.Context,
     date: DateOpt = "today",
     fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Exit 1 at or above this severity.", rich_help_panel=PANEL_BEHAVIOUR)
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 at or above this severity.", rich_help_panel=PANEL_BEHAVIOUR),
     ] = FailOn.critical,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="No data is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR)
@@ -269,10 +289,14 @@ def alert(
     ctx: typer.Context,
     date: DateOpt = "today",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the exact payload; send nothing.", rich_help_panel=PANEL_BEHAVIOUR)
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the exact payload; send nothing.", rich_help_panel=PANEL_BEHAVIOUR
+        ),
     ] = False,
     allow_empty: Annotated[
-        bool, typer.Option("--allow-empty", help="No report is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR)
+        bool,
+        typer.Option("--allow-empty", help="No report is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR),
     ] = False,
 ) -> None:
     """Send the date's findings to Alertmanager (API v2) and resolve the ones that cleared."""
@@ -294,7 +318,9 @@ def prune(
         list[Stage] | None, typer.Option("--stage", help="Limit to these stages (repeatable).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal).")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal).")
+    ] = False,
 ) -> None:
     """Delete whole date partitions older than --keep-days."""
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlprom.errors import ConfigError
 from mlprom.storage.url import StorageURL, parse_storage_url
@@ -41,7 +49,15 @@ MODEL_METRICS = frozenset(
     }
 )
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,7 +82,9 @@ def parse_duration(value: Any) -> float:
             number = math.nan
         if math.isfinite(number) and number >= 0:
             return number
-    raise ValueError(f"invalid duration {value!r}: use a number of seconds or units ms/s/m/h/d/w/y, e.g. 500ms, 30s, 5m")
+    raise ValueError(
+        f"invalid duration {value!r}: use a number of seconds or units ms/s/m/h/d/w/y, e.g. 500ms, 30s, 5m"
+    )
 
 
 def _parse_threshold_number(value: Any) -> float:
@@ -186,7 +204,7 @@ class ModelConfig(_Frozen):
     def _valid_name(cls, value: str) -> str:
         if not _MODEL_NAME.match(value):
             raise ValueError(
-                f"model name {value!r} must start with a letter or digit and contain only letters, digits, '.', '_', '-'"
+                f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
             )
         return value
 
@@ -224,7 +242,9 @@ class Threshold(_Frozen):
         if self.warning is None and self.critical is None:
             raise ValueError("a threshold needs warning, critical or both")
         if self.warning is not None and self.critical is not None:
-            ordered = self.warning <= self.critical if self.direction == "above" else self.warning >= self.critical
+            ordered = (
+                self.warning <= self.critical if self.direction == "above" else self.warning >= self.critical
+            )
             if not ordered:
                 raise ValueError(
                     f"warning {self.warning:g} is past critical {self.critical:g} for direction {self.direction}"
@@ -351,7 +371,9 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], _LineMap]:
     if data is None:
         return {}, lines
     if not isinstance(data, dict) or node is None:
-        raise ConfigError(f"{source}:1: the top level must be a mapping of sections (storage:, prometheus:, ...)")
+        raise ConfigError(
+            f"{source}:1: the top level must be a mapping of sections (storage:, prometheus:, ...)"
+        )
     lines.walk(node, (), source)
     return data, lines
 
@@ -365,7 +387,9 @@ def _interpolate(value: Any, path: tuple[Any, ...], env: Mapping[str, str], wher
                 return env[name]
             if default is not None:
                 return default
-            raise ConfigError(f"{where(path)}: environment variable {name} is not set (referenced as ${{{name}}})")
+            raise ConfigError(
+                f"{where(path)}: environment variable {name} is not set (referenced as ${{{name}}})"
+            )
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):

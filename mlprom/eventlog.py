@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
 
@@ -87,8 +88,8 @@ class EventBuffer:
             return keys
 
 
-def decode_events(key: str, body: bytes) -> Iterator[Event]:
-    """Events of one object; a corrupt line is skipped with a warning naming the key and line."""
+def decode_lines(key: str, body: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) of one event object; gzip undone, corrupt lines skipped with a warning."""
     if key.endswith(".gz"):
         try:
             body = gzip.decompress(body)
@@ -99,8 +100,22 @@ def decode_events(key: str, body: bytes) -> Iterator[Event]:
         if not line.strip():
             continue
         try:
-            yield Event.from_dict(orjson.loads(line))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            log.warning("skipping %s line %d: not valid JSON", key, lineno)
+            continue
+        if not isinstance(data, dict):
+            log.warning("skipping %s line %d: not a JSON object", key, lineno)
+            continue
+        yield lineno, data
+
+
+def decode_events(key: str, body: bytes) -> Iterator[Event]:
+    """Events of one object; a line that is not a valid event is skipped with a warning naming it."""
+    for lineno, data in decode_lines(key, body):
+        try:
+            yield Event.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
             log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
 
 
@@ -109,6 +124,18 @@ def iter_event_keys(storage: Storage, day: date, model: str | None = None) -> It
         parsed = layout.parse_key(info.key)
         if parsed is not None and parsed.kind == "event":
             yield info.key
+
+
+def iter_event_objects(
+    storage: Storage, day: date, model: str | None = None
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(key, line number, JSON object) of a date's events: the fast path for readers that need a few fields.
+
+    At a million events a day, building an Event (and its datetimes) per line is most of a reader's cost.
+    """
+    for key in iter_event_keys(storage, day, model):
+        for lineno, data in decode_lines(key, storage.get_bytes(key)):
+            yield key, lineno, data
 
 
 def iter_events(storage: Storage, day: date, model: str | None = None) -> Iterator[Event]:

@@ -40,7 +40,9 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
         raise UpstreamError("no queries configured: nothing to snapshot")
     at = at.astimezone(UTC)
     names = list(queries)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql"
+    ) as pool:
         outcomes = list(pool.map(lambda name: _run_one(client, queries[name], at), names))
     results: dict[str, QueryResult] = {}
     transport_errors: list[UpstreamError] = []

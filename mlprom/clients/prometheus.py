@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom.clients.http import build_session, redact_url, request, split_credentials
 from mlprom.errors import UpstreamError
-from mlprom.records import QueryResult, Series, number_or_raw
+from mlprom.records import Series, number_or_raw
 
 if TYPE_CHECKING:
     import requests
@@ -98,11 +98,15 @@ class PrometheusClient:
             body = response.json()
         except ValueError:
             body = None
-        if status >= 500 and not (isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")):
+        if status >= 500 and not (
+            isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")
+        ):
             raise UpstreamError(f"Prometheus at {redact_url(url)}: HTTP {status} after retries")
         if not isinstance(body, dict):
             if status >= 400:
-                raise UpstreamError(f"Prometheus at {redact_url(url)}: HTTP {status} with a body that is not JSON")
+                raise UpstreamError(
+                    f"Prometheus at {redact_url(url)}: HTTP {status} with a body that is not JSON"
+                )
             raise UpstreamError(f"Prometheus at {redact_url(url)}: answer is not valid JSON (HTTP {status})")
         warnings = tuple(str(w) for w in body.get("warnings") or ())
         if body.get("status") != "success":

@@ -68,7 +68,9 @@ def _check_prometheus(config: Config) -> str:
 
     from mlprom.clients.prometheus import PrometheusClient, QueryError
 
-    client = PrometheusClient(config.prometheus.url, build_session(config.prometheus, "prometheus", CHECK_RETRY))
+    client = PrometheusClient(
+        config.prometheus.url, build_session(config.prometheus, "prometheus", CHECK_RETRY)
+    )
     client.timeout = min(config.prometheus.timeout, 10.0)
     client.ready()
     try:
@@ -130,7 +132,11 @@ def _targets(config: Config) -> list[tuple[str, str, Callable[[Config], str]]]:
     ]
     for url in config.alertmanager.urls:
         targets.append(
-            ("alertmanager", redact_url(url), _check_ready(config.alertmanager, url, "alertmanager", "Alertmanager"))
+            (
+                "alertmanager",
+                redact_url(url),
+                _check_ready(config.alertmanager, url, "alertmanager", "Alertmanager"),
+            )
         )
     if config.pushgateway.url:
         targets.append(
@@ -156,8 +162,12 @@ def _probe(config: Config, target: tuple[str, str, Callable[[Config], str]]) -> 
 
 def run(config: Config) -> CheckResult:
     """Probe every configured target concurrently; the config itself was valid or we would not be here."""
-    config_item = CheckItem("config", config.source or "<defaults>", True, f"{len(config.queries)} queries, "
-                            f"{len(config.thresholds)} thresholds")
+    config_item = CheckItem(
+        "config",
+        config.source or "<defaults>",
+        True,
+        f"{len(config.queries)} queries, {len(config.thresholds)} thresholds",
+    )
     targets = _targets(config)
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         items = list(pool.map(lambda t: _probe(config, t), targets))

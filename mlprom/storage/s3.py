@@ -63,7 +63,9 @@ class S3Storage(Storage):
             err = exc.response.get("Error", {})
             code = err.get("Code", "Unknown")
             if code in ("NoSuchBucket",):
-                return StorageError(f"s3://{self.bucket}: bucket does not exist (while trying to {action} {key})")
+                return StorageError(
+                    f"s3://{self.bucket}: bucket does not exist (while trying to {action} {key})"
+                )
             if code in ("AccessDenied", "403", "AllAccessDisabled"):
                 return StorageError(f"{where}: access denied while trying to {action}")
             return StorageError(f"{where}: {action} failed: {code} {err.get('Message', '')}".rstrip())
@@ -75,7 +77,9 @@ class S3Storage(Storage):
 
         try:
             # A single PutObject is atomic: S3 never shows a partial object.
-            self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=content_type)
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._full(key), Body=data, ContentType=content_type
+            )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("write", key, exc) from None
 
@@ -126,7 +130,10 @@ class S3Storage(Storage):
                 failed.extend((k, reason) for k in batch)
                 batch.clear()
                 return
-            errors = {self._rel(e["Key"]): f"{e.get('Code', 'Error')}: {e.get('Message', '')}" for e in response.get("Errors", ())}
+            errors = {
+                self._rel(e["Key"]): f"{e.get('Code', 'Error')}: {e.get('Message', '')}"
+                for e in response.get("Errors", ())
+            }
             for k in batch:
                 if k in errors:
                     failed.append((k, errors[k]))

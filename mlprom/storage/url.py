@@ -32,9 +32,11 @@ def bucket_name_problem(name: str) -> str | None:
         return "must be 3 to 63 characters long"
     if not _BUCKET_CHARS.match(name):
         bad = sorted({c for c in name if not re.match(r"[a-z0-9.-]", c)})
-        return "may contain only lowercase letters, digits, dots and hyphens (found " + " ".join(
-            repr(c) for c in bad
-        ) + ")"
+        return (
+            "may contain only lowercase letters, digits, dots and hyphens (found "
+            + " ".join(repr(c) for c in bad)
+            + ")"
+        )
     if not (name[0].isalnum() and name[-1].isalnum()):
         return "must begin and end with a letter or digit"
     if ".." in name:
@@ -74,7 +76,9 @@ def parse_storage_url(url: str, base_dir: Path | None = None) -> StorageURL:
             if parts.netloc not in ("", "localhost"):
                 raise ConfigError(f"storage.url {url!r}: file URLs take no host (file:///abs/path)")
             return StorageURL("file", None, "", Path(parts.path).resolve())
-        raise ConfigError(f"storage.url {url!r}: unsupported scheme {parts.scheme!r} (use s3://, file:// or a path)")
+        raise ConfigError(
+            f"storage.url {url!r}: unsupported scheme {parts.scheme!r} (use s3://, file:// or a path)"
+        )
     path = Path(url).expanduser()
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path

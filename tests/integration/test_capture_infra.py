@@ -37,7 +37,9 @@ def _assert_cpu_usage(snapshot: dict) -> None:
         assert 0.0 <= series["value"] <= 1.0
 
 
-def test_capture_infra_stores_snapshot_in_local_dir(prometheus_stack: PrometheusStack, write_config, tmp_path):
+def test_capture_infra_stores_snapshot_in_local_dir(
+    prometheus_stack: PrometheusStack, write_config, tmp_path
+):
     cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}})
     result = _invoke("-c", str(cfg), "-o", "json", "capture-infra")
     assert result.exit_code == 0, result.output
@@ -54,7 +56,9 @@ def test_capture_infra_stores_snapshot_in_local_dir(prometheus_stack: Prometheus
     assert snapshot["queries"]["http_latency"]["error"] is None
 
 
-def test_capture_infra_stores_snapshot_in_moto_s3(prometheus_stack: PrometheusStack, moto_s3, s3_bucket, write_config):
+def test_capture_infra_stores_snapshot_in_moto_s3(
+    prometheus_stack: PrometheusStack, moto_s3, s3_bucket, write_config
+):
     cfg = write_config(
         {
             "storage": {"url": f"s3://{s3_bucket}/team-a", "endpoint_url": moto_s3},
@@ -114,7 +118,9 @@ def test_bad_promql_among_good_keeps_the_good_ones(prometheus_stack, write_confi
 
 
 def test_all_queries_bad_exits_3_and_writes_nothing(prometheus_stack, write_config, tmp_path):
-    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}, "queries": {"a": "sum(", "b": ")"}})
+    cfg = write_config(
+        {"prometheus": {"url": prometheus_stack.prometheus_url}, "queries": {"a": "sum(", "b": ")"}}
+    )
     result = _invoke("-c", str(cfg), "capture-infra")
     assert result.exit_code == 3
     assert "every query failed" in result.stderr
@@ -140,8 +146,13 @@ def test_nan_and_inf_are_kept_as_null_with_raw(prometheus_stack, write_config, t
 
 
 def test_503_then_success_is_retried(scripted_server: ScriptedServer, write_config, tmp_path):
-    ok = {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": {"instance": "a:9100"}, "value": [1764000000, "0.25"]}]}}
+    ok = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": {"instance": "a:9100"}, "value": [1764000000, "0.25"]}],
+        },
+    }
     scripted_server.script = [(503, b"overloaded"), (503, b"overloaded"), (200, ok)]
     cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
     result = _invoke("-c", str(cfg), "capture-infra")
@@ -173,15 +184,20 @@ def test_malformed_json_answer_exits_3(scripted_server: ScriptedServer, write_co
 
 
 def test_warnings_are_surfaced_and_kept(scripted_server: ScriptedServer, write_config, tmp_path):
-    body = {"status": "success", "warnings": ["PromQL info: metric might not be a counter"],
-            "data": {"resultType": "vector", "result": []}}
+    body = {
+        "status": "success",
+        "warnings": ["PromQL info: metric might not be a counter"],
+        "data": {"resultType": "vector", "result": []},
+    }
     scripted_server.script = [(200, body)]
     cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"q": "rate(x[1m])"}})
     result = _invoke("-c", str(cfg), "capture-infra")
     assert result.exit_code == 0
     assert "might not be a counter" in result.stderr
     (path,) = _local_snapshots(tmp_path / "data")
-    assert json.loads(path.read_text())["queries"]["q"]["warnings"] == ["PromQL info: metric might not be a counter"]
+    assert json.loads(path.read_text())["queries"]["q"]["warnings"] == [
+        "PromQL info: metric might not be a counter"
+    ]
 
 
 def test_credentials_never_in_output_or_stored_source(prometheus_stack, write_config, tmp_path):

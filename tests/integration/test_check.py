@@ -12,7 +12,9 @@ from tests.fixtures.servers import free_port, list_s3_keys
 runner = CliRunner()
 
 
-def test_check_all_ok_against_the_real_stack(prometheus_stack, alertmanager, moto_s3, s3_bucket, write_config):
+def test_check_all_ok_against_the_real_stack(
+    prometheus_stack, alertmanager, moto_s3, s3_bucket, write_config
+):
     cfg = write_config(
         {
             "storage": {"url": f"s3://{s3_bucket}/x", "endpoint_url": moto_s3},
@@ -31,7 +33,9 @@ def test_check_all_ok_against_the_real_stack(prometheus_stack, alertmanager, mot
 
 def test_check_prints_one_line_per_target_and_exits_3_on_failure(prometheus_stack, write_config):
     dead = f"http://127.0.0.1:{free_port()}"
-    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}, "alertmanager": {"urls": [dead]}})
+    cfg = write_config(
+        {"prometheus": {"url": prometheus_stack.prometheus_url}, "alertmanager": {"urls": [dead]}}
+    )
     result = runner.invoke(app, ["-c", str(cfg), "check"])
     assert result.exit_code == 3
     lines = [line for line in result.stdout.splitlines() if line.strip()]

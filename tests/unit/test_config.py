@@ -109,7 +109,16 @@ def test_env_interpolation_and_fallback() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("7d", 604800), ("1h30m", 5400), (12, 12), ("2.5", 2.5)],
+    [
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("7d", 604800),
+        ("1h30m", 5400),
+        (12, 12),
+        ("2.5", 2.5),
+    ],
 )
 def test_durations(text, seconds) -> None:
     assert parse_duration(text) == seconds
@@ -204,8 +213,11 @@ def test_cli_reports_config_errors_with_exit_2_and_no_traceback(tmp_path: Path) 
     cfg.write_text("prometheus:\n  url: http://x:9090\n  timout: 5s\n")
     result = CliRunner().invoke(app, ["-c", str(cfg), "check"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"mlprom: error: {cfg}:3: prometheus.timout: unknown key (allowed here: timeout, " \
+    assert (
+        result.stderr.strip()
+        == f"mlprom: error: {cfg}:3: prometheus.timout: unknown key (allowed here: timeout, "
         "headers, bearer_token_file, basic_auth, tls, url)"
+    )
     assert "Traceback" not in result.output
 
 

@@ -12,7 +12,7 @@ from mlprom.clients.http import redact_url, split_credentials
 from mlprom.clients.prometheus import parse_query_data
 from mlprom.dates import parse_date, parse_time, rfc3339
 from mlprom.errors import ConfigError, ObjectNotFound
-from mlprom.records import Event, Series, Snapshot, QueryResult
+from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage.local import LocalStorage
 from mlprom.storage.url import bucket_name_problem, parse_storage_url
 
@@ -38,8 +38,12 @@ def test_parse_key_round_trips_and_rejects_strangers() -> None:
     parsed = layout.parse_key(key)
     assert parsed == layout.ParsedKey("model", DAY, "churn", "event")
     assert layout.parse_key(layout.report_key(DAY)).kind == "report"
-    for stranger in ("notes.txt", "infra/dt=2026-13-01/000000-0000000000000000.json", "model/dt=2026-11-25/x.json",
-                     layout.ALERT_STATE_KEY):
+    for stranger in (
+        "notes.txt",
+        "infra/dt=2026-13-01/000000-0000000000000000.json",
+        "model/dt=2026-11-25/x.json",
+        layout.ALERT_STATE_KEY,
+    ):
         assert layout.parse_key(stranger) is None
     assert layout.parse_partition("infra/dt=2026-11-25/whatever") == ("infra", DAY)
     assert layout.parse_partition("infra/2026-11-25/whatever") is None
@@ -47,8 +51,17 @@ def test_parse_key_round_trips_and_rejects_strangers() -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("ml-historical-metrics", True), ("a.b.c", True), ("ML_historical_metrics", False), ("ab", False),
-     ("-abc", False), ("a..b", False), ("192.168.1.1", False), ("xn--abc", False), ("abc-s3alias", False)],
+    [
+        ("ml-historical-metrics", True),
+        ("a.b.c", True),
+        ("ML_historical_metrics", False),
+        ("ab", False),
+        ("-abc", False),
+        ("a..b", False),
+        ("192.168.1.1", False),
+        ("xn--abc", False),
+        ("abc-s3alias", False),
+    ],
 )
 def test_bucket_rules(name: str, ok: bool) -> None:
     assert (bucket_name_problem(name) is None) is ok
@@ -82,8 +95,10 @@ def test_local_storage_is_atomic_and_lists_in_order(tmp_path: Path) -> None:
     store.put_bytes("infra/dt=2026-11-25/b.json", b"2")
     store.put_bytes("infra/dt=2026-11-25/a.json", b"1")
     store.put_bytes("infra/dt=2026-11-24/c.json", b"3")
-    assert [o.key for o in store.list("infra/dt=2026-11-25/")] == ["infra/dt=2026-11-25/a.json",
-                                                                   "infra/dt=2026-11-25/b.json"]
+    assert [o.key for o in store.list("infra/dt=2026-11-25/")] == [
+        "infra/dt=2026-11-25/a.json",
+        "infra/dt=2026-11-25/b.json",
+    ]
     assert [o.key for o in store.list("infra/")][0] == "infra/dt=2026-11-24/c.json"
     assert not list(tmp_path.rglob(".tmp-*"))
     with pytest.raises(ObjectNotFound):
@@ -110,20 +125,36 @@ def test_local_storage_write_failure_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_prometheus_result_types() -> None:
-    vector = {"resultType": "vector", "result": [{"metric": {"instance": "a"}, "value": [1, "0.5"]},
-                                                 {"metric": {"instance": "b"}, "value": [1, "NaN"]}]}
-    assert parse_query_data(vector) == ("vector", (Series({"instance": "a"}, 0.5), Series({"instance": "b"}, None, "NaN")))
+    vector = {
+        "resultType": "vector",
+        "result": [
+            {"metric": {"instance": "a"}, "value": [1, "0.5"]},
+            {"metric": {"instance": "b"}, "value": [1, "NaN"]},
+        ],
+    }
+    assert parse_query_data(vector) == (
+        "vector",
+        (Series({"instance": "a"}, 0.5), Series({"instance": "b"}, None, "NaN")),
+    )
     matrix = {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "+Inf"]]}]}
     assert parse_query_data(matrix) == ("matrix", (Series({}, None, "+Inf"),))
-    assert parse_query_data({"resultType": "scalar", "result": [1, "-Inf"]}) == ("scalar", (Series({}, None, "-Inf"),))
-    assert parse_query_data({"resultType": "string", "result": [1, "hi"]}) == ("string", (Series({}, None, "hi"),))
+    assert parse_query_data({"resultType": "scalar", "result": [1, "-Inf"]}) == (
+        "scalar",
+        (Series({}, None, "-Inf"),),
+    )
+    assert parse_query_data({"resultType": "string", "result": [1, "hi"]}) == (
+        "string",
+        (Series({}, None, "hi"),),
+    )
     for bad in (None, {}, {"resultType": "vector", "result": [{"value": [1]}]}, {"resultType": "histogram"}):
         with pytest.raises((ValueError, TypeError, AttributeError)):
             parse_query_data(bad)
 
 
 def test_records_round_trip() -> None:
-    snapshot = Snapshot(AT, "http://p:9090", {"q": QueryResult("up", "vector", (Series({"a": "b"}, None, "NaN"),))}, "id")
+    snapshot = Snapshot(
+        AT, "http://p:9090", {"q": QueryResult("up", "vector", (Series({"a": "b"}, None, "NaN"),))}, "id"
+    )
     assert Snapshot.from_dict(snapshot.to_dict()) == snapshot
     event = Event(AT, "m", 1.5, True, 10, metrics={"accuracy": 0.5}, accuracy=0.5, outputs=(1.0, 0.0))
     assert Event.from_dict(event.to_dict()) == event

@@ -25,10 +25,16 @@ def _infra_table(result: InfraResult) -> Any:
 
 @to_markdown.register
 def _infra_markdown(result: InfraResult) -> str:
-    lines = [f"Snapshot `{result.url}` at {result.to_dict()['ts']}", "", "| query | type | series | error |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        f"Snapshot `{result.url}` at {result.to_dict()['ts']}",
+        "",
+        "| query | type | series | error |",
+        "| --- | --- | --- | --- |",
+    ]
     for name, q in result.snapshot.queries.items():
-        lines.append(f"| {escape(name)} | {q.result_type or '-'} | {len(q.series)} | {escape(q.error or '')} |")
+        lines.append(
+            f"| {escape(name)} | {q.result_type or '-'} | {len(q.series)} | {escape(q.error or '')} |"
+        )
     return "\n".join(lines)
 
 
