@@ -5,6 +5,7 @@ The I/O half of drift detection; the statistics live in mlprom.analysis.drift. S
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.drift import DRIFT_METRICS, SAMPLE_SIZE, Reservoir, compare, flatten_numbers, judge
 from mlprom.analysis.findings import Finding
-from mlprom.eventlog import iter_events
+from mlprom.eventlog import iter_event_objects
+from mlprom.records import parse_ts
 
 if TYPE_CHECKING:
     from mlprom.config import Config
-    from mlprom.records import Event
     from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
 
 DISTRIBUTIONS = ("prediction_time", "outputs", "accuracy")
 STATUSES = ("ok", "drift", "insufficient_reference", "insufficient_current")
@@ -86,60 +89,82 @@ class DriftReport:
         }
 
 
-def _accuracy(event: Event) -> float | None:
-    value = event.accuracy if event.accuracy is not None else event.metrics.get("accuracy")
+def _accuracy(data: dict[str, Any]) -> float | None:
+    value = data.get("accuracy")
+    if value is None:
+        value = (data.get("metrics") or {}).get("accuracy")
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass
-class _Side:
-    """Reservoirs of one side (the date, or the reference window) plus the time span of its events."""
+class DriftSide:
+    """Reservoirs of one side (the date, or the reference window) plus the time span of its events.
+
+    Fed one event JSON object at a time, so correlate can fill the date's side during its own pass.
+    """
 
     reservoirs: dict[str, Reservoir]
-    first: datetime | None = None
-    last: datetime | None = None
+    first: float | None = None  # unix seconds
+    last: float | None = None
 
     @classmethod
-    def new(cls, side: str, size: int) -> _Side:
+    def new(cls, side: str, size: int = SAMPLE_SIZE) -> DriftSide:
         # A fixed seed per distribution and side: samples are independent of each other, and a
         # re-run over the same data gives the same numbers.
         return cls({n: Reservoir(size, zlib.crc32(f"{n}:{side}".encode())) for n in DISTRIBUTIONS})
 
-    def add(self, event: Event) -> None:
-        self.reservoirs["prediction_time"].add(event.prediction_time_seconds)
-        if event.outputs is not None:
-            self.reservoirs["outputs"].extend(flatten_numbers(list(event.outputs)))
-        accuracy = _accuracy(event)
+    def add(self, data: dict[str, Any], at: float) -> None:
+        """One event: its JSON object and its time in unix seconds."""
+        prediction_time = data.get("prediction_time_seconds")
+        if isinstance(prediction_time, int | float) and not isinstance(prediction_time, bool):
+            self.reservoirs["prediction_time"].add(float(prediction_time))
+        outputs = data.get("outputs")
+        if outputs is not None:
+            self.reservoirs["outputs"].extend(flatten_numbers(outputs))
+        accuracy = _accuracy(data)
         if accuracy is not None:
             self.reservoirs["accuracy"].add(accuracy)
-        if self.first is None or event.ts < self.first:
-            self.first = event.ts
-        if self.last is None or event.ts > self.last:
-            self.last = event.ts
+        if self.first is None or at < self.first:
+            self.first = at
+        if self.last is None or at > self.last:
+            self.last = at
 
 
-def _read(storage: Storage, days: list[date], model: str, side: str, size: int) -> _Side:
-    collected = _Side.new(side, size)
+def _read(storage: Storage, days: list[date], model: str, side: str, size: int) -> DriftSide:
+    collected = DriftSide.new(side, size)
     for day in days:
-        for event in iter_events(storage, day, model=model):
-            if event.model == model:
-                collected.add(event)
+        for key, lineno, data in iter_event_objects(storage, day, model=model):
+            try:
+                at = parse_ts(data["ts"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                log.warning("skipping %s line %d: no valid ts", key, lineno)
+                continue
+            collected.add(data, at)
     return collected
 
 
 def drift_report(
-    storage: Storage, config: Config, day: date, *, sample_size: int = SAMPLE_SIZE
+    storage: Storage,
+    config: Config,
+    day: date,
+    *,
+    sample_size: int = SAMPLE_SIZE,
+    current: DriftSide | None = None,
 ) -> DriftReport:
-    """Compare `day`'s events of config.model.name with the `drift.reference_days` days before it."""
+    """Compare `day`'s events of config.model.name with the `drift.reference_days` days before it.
+
+    `current` is the date's side when the caller already collected it (correlate does, in its pass).
+    """
     model = config.model.name
     settings = config.drift
     reference_days = [day - timedelta(days=n) for n in range(settings.reference_days, 0, -1)]
-    current = _read(storage, [day], model, "current", sample_size)
+    if current is None:
+        current = _read(storage, [day], model, "current", sample_size)
     reference = _read(storage, reference_days, model, "reference", sample_size)
     configured = any(name in config.thresholds for name in DRIFT_METRICS)
     start_of_day = datetime.combine(day, time(0, 0), UTC)
-    first_seen = current.first or start_of_day
-    last_seen = current.last or start_of_day
+    first_seen = datetime.fromtimestamp(current.first, UTC) if current.first is not None else start_of_day
+    last_seen = datetime.fromtimestamp(current.last, UTC) if current.last is not None else start_of_day
 
     distributions: dict[str, DistributionDrift] = {}
     findings: list[Finding] = []

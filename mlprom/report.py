@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
+
+if TYPE_CHECKING:
+    from mlprom.drift_window import DriftReport
 
 STATUSES = ("ok", "warning", "critical", "no_data")
 
@@ -56,6 +59,8 @@ class CorrelationReport:
     max_skew_seconds: float = 0.0
     key: str = ""  # where it was written (not part of the document)
     url: str = field(default="", compare=False)  # storage URL of `key`
+    # The drift section as computed; a report read back keeps it as its JSON dict (alert needs only findings).
+    drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +73,7 @@ class CorrelationReport:
             "snapshots": self.snapshots,
             "findings": [f.to_dict() for f in self.findings],
             "suspects": [s.to_dict() for s in self.suspects],
+            "drift": self.drift if isinstance(self.drift, dict | None) else self.drift.to_dict(),
         }
 
     @classmethod
@@ -89,6 +95,7 @@ class CorrelationReport:
             max_skew_seconds=float(data.get("max_skew_seconds", 0.0)),
             key=key,
             url=url,
+            drift=data.get("drift"),
         )
 
     def heartbeat(self) -> dict[str, float]:

@@ -17,6 +17,7 @@ from mlprom import layout
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import SeriesSample, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
+from mlprom.drift_window import DriftSide, drift_report
 from mlprom.errors import NoDataError
 from mlprom.report import CorrelationReport, EventCounts, status_of
 
@@ -137,8 +138,11 @@ def run(
     prediction_tracker = trackers.pop("prediction_time", None)
     other_trackers = list(trackers.items())
 
+    # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
+    drift_current = DriftSide.new("current")
     total = slow_total = joined = slow_joined = 0
     for at, slow, prediction_time, data in iter_event_rows(storage, day, config.model.name):
+        drift_current.add(data, at)
         total += 1
         if slow:
             slow_total += 1
@@ -211,6 +215,8 @@ def run(
             )
         )
 
+    drift = drift_report(storage, config, day, current=drift_current)
+    findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
     suspects = rank_suspects(samples)
     status = "no_data" if total == 0 and n_snap == 0 else status_of(findings)
@@ -227,6 +233,7 @@ def run(
         max_skew_seconds=skew,
         key=key,
         url=storage.url_for(key),
+        drift=drift,
     )
     write_report(storage, report)
     log.info(

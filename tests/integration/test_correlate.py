@@ -203,7 +203,8 @@ def test_json_output_parses_and_is_stable(write_config: Callable[..., Path]) -> 
         outputs.append(document)
     assert outputs[0] == outputs[1]
     assert set(outputs[0]) >= {"date", "status", "events", "snapshots", "findings", "suspects"}
-    assert "drift" not in outputs[0]
+    # No events on the date or before it: drift is reported as not comparable, not as an error.
+    assert outputs[0]["drift"]["status"] == "insufficient_reference"
 
 
 def test_markdown_and_table_outputs(write_config: Callable[..., Path]) -> None:

@@ -185,3 +185,36 @@ def test_drift_reports_render_in_every_format(
 def test_an_empty_store_is_insufficient_reference(storage: LocalStorage) -> None:
     report = drift_report(storage, _config(storage.root), DAY)
     assert report.status == "insufficient_reference" and report.findings == []
+
+
+def test_correlate_reports_drift_findings_and_fails_on_them(storage: LocalStorage, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlprom.cli import app
+
+    _history(storage, random.Random(1), output_shift=0.8)
+    config_path = tmp_path / "mlprom.yaml"
+    config_path.write_text(f"storage: {{url: '{storage.root}'}}\n")
+
+    result = CliRunner().invoke(app, ["-c", str(config_path), "-o", "json", "correlate", "--date", DAY.isoformat()])
+
+    assert result.exit_code == 1, result.output  # the drift finding is critical
+    document = orjson.loads(result.stdout)
+    assert document["status"] == "critical"
+    drift_findings = [f for f in document["findings"] if f["kind"] == "drift"]
+    assert [(f["metric"], f["labels"]) for f in drift_findings] == [("drift_psi", {"distribution": "outputs"})]
+    assert document["drift"]["status"] == "drift"
+    assert document["drift"]["distributions"]["outputs"]["n_current"] == 200 * 5
+
+
+def test_correlates_single_pass_sample_matches_a_separate_read(storage: LocalStorage) -> None:
+    from mlprom.stages.correlate import run
+
+    _history(storage, random.Random(3), output_shift=0.8)
+    config = _config(storage.root)
+
+    via_correlate = run(config, DAY, storage=storage).drift
+    on_its_own = drift_report(storage, config, DAY)
+
+    assert isinstance(via_correlate, DriftReport)
+    assert via_correlate.to_dict() == on_its_own.to_dict()

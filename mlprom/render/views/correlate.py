@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlprom.dates import rfc3339
+from mlprom.drift_window import DriftReport
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
 from mlprom.report import CorrelationReport
@@ -81,6 +82,8 @@ def _report_table(report: CorrelationReport) -> Any:
             str(s.baseline_count),
         )
     parts.append(suspects if report.suspects else Text("No suspects (too few observations on a side)."))
+    if isinstance(report.drift, DriftReport):
+        parts.append(to_table(report.drift))
     if report.url:
         parts.append(Text(f"report: {report.url}", style="dim"))
     return Group(*parts)
@@ -115,6 +118,8 @@ def _report_markdown(report: CorrelationReport) -> str:
             )
     else:
         lines.append("No suspects (too few observations on a side).")
+    if isinstance(report.drift, DriftReport):
+        lines += ["", "### Drift", "", to_markdown(report.drift)]
     if report.url:
         lines += ["", f"Report: `{report.url}`"]
     return "\n".join(lines)
