@@ -28,8 +28,13 @@ def render(result: Any, fmt: str) -> None:
 
         sys.stdout.write(to_markdown(result).rstrip("\n") + "\n")
     else:
+        import os
+        import sys
+
         from rich.console import Console
 
         from mlprom.render.table import to_table
 
-        Console(soft_wrap=True).print(to_table(result))
+        # Off a terminal rich assumes 80 columns and squeezes tables; logs and pipes can take wider lines.
+        width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+        Console(soft_wrap=True, width=width).print(to_table(result))

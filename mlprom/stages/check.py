@@ -95,31 +95,29 @@ def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Call
 
 
 def _mlflow_uri(config: Config) -> str | None:
+    # Only checked when configured: MLflow's own default (./mlruns) is not an endpoint to reach.
     return config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
 
 
 def _check_mlflow(config: Config) -> str:
+    from mlprom.clients.mlflow_tracking import describe_uri, mlflow_call, quiet_mlflow
+
     uri = _mlflow_uri(config)
     assert uri is not None
     if uri.startswith(("http://", "https://")):
-        import requests
+        # /health answers without importing mlflow here (2 s) or touching the store.
+        from mlprom.config import HTTPEndpoint
 
-        session = requests.Session()
-        try:
-            response = session.get(uri.rstrip("/") + "/health", timeout=10)
-        except requests.RequestException:
-            raise UpstreamError(f"MLflow at {redact_url(uri)}: unreachable") from None
+        session = build_session(HTTPEndpoint(), "mlflow", CHECK_RETRY)
+        response = request(session, "GET", uri.rstrip("/") + "/health", "MLflow", 10.0)
         if response.status_code != 200:
-            raise UpstreamError(f"MLflow at {redact_url(uri)}: /health answered HTTP {response.status_code}")
+            raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered HTTP {response.status_code}")
         return "tracking server healthy"
-    try:
+    quiet_mlflow()
+    with mlflow_call("listing experiments", uri):
         from mlflow.tracking import MlflowClient
 
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    except ImportError:
-        raise UpstreamError("MLflow: the mlflow package is not installed") from None
-    except Exception as exc:  # noqa: BLE001 - any store failure is reported as this target failing
-        raise UpstreamError(f"MLflow at {redact_url(uri)}: {exc.__class__.__name__}") from None
     return "tracking store answers"
 
 
@@ -148,7 +146,9 @@ def _targets(config: Config) -> list[tuple[str, str, Callable[[Config], str]]]:
         )
     uri = _mlflow_uri(config)
     if uri:
-        targets.append(("mlflow", redact_url(uri) if "://" in uri else uri, _check_mlflow))
+        from mlprom.clients.mlflow_tracking import describe_uri
+
+        targets.append(("mlflow", describe_uri(uri), _check_mlflow))
     return targets
 
 

@@ -97,3 +97,34 @@ def test_heartbeat_failure_is_exit_3_after_the_work_is_stored(prometheus_stack, 
     assert result.exit_code == 3
     assert "heartbeat not pushed" in result.stderr and "Pushgateway" in result.stderr
     assert list((tmp_path / "data" / "infra").rglob("*.json"))
+
+
+def test_check_reaches_a_sqlite_mlflow_store_and_shows_its_uri(write_config, tmp_path, prometheus_stack, alertmanager):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "mlflow": {"tracking_uri": uri},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 0, result.output
+    mlflow = next(c for c in json.loads(result.stdout)["checks"] if c["target"] == "mlflow")
+    assert mlflow == {"target": "mlflow", "endpoint": uri, "ok": True, "detail": "tracking store answers"}
+
+
+def test_check_mlflow_server_down_fails_its_line(write_config, prometheus_stack, alertmanager):
+    dead = f"http://user:pw-secret@127.0.0.1:{free_port()}"
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "mlflow": {"tracking_uri": dead},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 3
+    mlflow = next(c for c in json.loads(result.stdout)["checks"] if c["target"] == "mlflow")
+    assert not mlflow["ok"] and "connection refused" in mlflow["detail"]
+    assert "pw-secret" not in result.output
