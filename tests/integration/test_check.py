@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from mlprom.cli import app
 from tests.fixtures.servers import free_port, list_s3_keys
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI process-wide; these tests configure MLflow explicitly.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 def test_check_all_ok_against_the_real_stack(
