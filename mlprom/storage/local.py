@@ -100,4 +100,7 @@ class LocalStorage(Storage):
         return DeleteResult(tuple(deleted), tuple(failed), requests=len(deleted) + len(failed))
 
     def url_for(self, key: str) -> str:
-        return (self.root / key).as_uri()
+        from urllib.parse import quote
+
+        # Path.as_uri() would escape the "=" of dt=...; it is legal in a file URL and easier to read.
+        return "file://" + quote(str(self.root / key), safe="/=")

@@ -163,3 +163,8 @@ def test_records_round_trip() -> None:
 def test_redaction() -> None:
     assert redact_url("https://u:p@h.example:8443/path?token=x") == "https://h.example:8443/path"
     assert split_credentials("http://u:p@h:9090/x") == ("http://h:9090/x", ("u", "p"))
+
+
+def test_local_urls_keep_partitions_readable(tmp_path: Path) -> None:
+    url = LocalStorage(tmp_path).url_for("reports/dt=2026-11-25/correlation.json")
+    assert url == f"file://{tmp_path}/reports/dt=2026-11-25/correlation.json"
