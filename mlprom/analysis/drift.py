@@ -55,7 +55,22 @@ class Reservoir:
         self._next += int(math.log(self._draw()) / math.log1p(-w)) + 1
 
     def add(self, value: float) -> None:
-        self.extend((value,))
+        # One value per event is the common case: the same draws and sums as extend((value,)),
+        # without its lists: at a million events a day, drift sampling was half of correlate's time.
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return
+        value = float(value)
+        self.total += value
+        index = self.seen
+        self.seen = index + 1
+        if len(self.values) < self.size:
+            self.values.append(value)
+            if len(self.values) == self.size:
+                self._next = self.size - 1
+                self._skip()
+        elif self._next == index:
+            self.values[self._rng.randrange(self.size)] = value
+            self._skip()
 
     def extend(self, values: Iterable[float]) -> None:
         finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
@@ -93,7 +108,12 @@ def flatten_numbers(value: Any) -> list[float]:
     if isinstance(value, list | tuple):
         out: list[float] = []
         for item in value:
-            out.extend(flatten_numbers(item))
+            # Flat lists of floats are the common case: no recursive call per element.
+            if type(item) is float:
+                if math.isfinite(item):
+                    out.append(item)
+            else:
+                out.extend(flatten_numbers(item))
         return out
     return []
 
