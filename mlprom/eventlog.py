@@ -51,9 +51,13 @@ def write_events(storage: Storage, events: list[Event], now: datetime | None = N
 class EventBuffer:
     """Thread-safe buffer of events; flush() writes everything buffered as one object per partition."""
 
-    def __init__(self, storage: Storage, max_events: int = 10_000) -> None:
+    def __init__(self, storage: Storage, max_events: int = 10_000, max_buffered: int | None = None) -> None:
         self.storage = storage
         self.max_events = max_events
+        # While storage keeps failing, a long-lived process would buffer without end; past max_buffered the
+        # oldest events are dropped and counted (None: never drop, for runs that end and report the error).
+        self.max_buffered = max_buffered
+        self.dropped_events = 0
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -64,6 +68,10 @@ class EventBuffer:
         """Buffer one event; True when the buffer reached max_events and should be flushed."""
         with self._lock:
             self._events.append(event)
+            if self.max_buffered is not None and len(self._events) > self.max_buffered:
+                excess = len(self._events) - self.max_buffered
+                del self._events[:excess]
+                self.dropped_events += excess
             return len(self._events) >= self.max_events
 
     def __len__(self) -> int:
@@ -82,6 +90,10 @@ class EventBuffer:
                 # Nothing is lost on a failed write: the events go back to the front of the buffer.
                 with self._lock:
                     self._events[:0] = events
+                    if self.max_buffered is not None and len(self._events) > self.max_buffered:
+                        excess = len(self._events) - self.max_buffered
+                        del self._events[:excess]
+                        self.dropped_events += excess
                 raise
             self.written_keys.extend(keys)
             self.written_events += len(events)

@@ -24,6 +24,7 @@ log = logging.getLogger("mlprom")
 
 DEFAULT_FLUSH_INTERVAL = 10.0  # seconds: events reach storage at most this late
 DEFAULT_MAX_EVENTS = 10_000  # events per object; with the interval, bounds PUTs per event
+DEFAULT_MAX_BUFFERED = 100_000  # while storage is down: beyond this the oldest events are dropped, counted
 
 
 class Monitor:
@@ -43,6 +44,7 @@ class Monitor:
         storage: Storage | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         max_events: int = DEFAULT_MAX_EVENTS,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
         model_version: str | None = None,
         mlflow_run_id: str | None = None,
     ) -> None:
@@ -68,7 +70,7 @@ class Monitor:
         self.threshold = self.config.model.latency_threshold
         self.sample_rate = self.config.model.sample_rate
         self.storage = storage if storage is not None else open_storage(self.config)
-        self.buffer: EventBuffer = EventBuffer(self.storage, max_events=max_events)
+        self.buffer: EventBuffer = EventBuffer(self.storage, max_events=max_events, max_buffered=max_buffered)
         self.flush_interval = flush_interval
         self.flush_errors = 0
         self._random = random.random  # the module's generator: thread-safe and cheap
@@ -149,8 +151,10 @@ class Monitor:
             self.buffer.flush()
         except Exception as exc:  # noqa: BLE001 - the events stay buffered; the next flush retries
             self.flush_errors += 1
-            kept = len(self.buffer)
-            log.warning("mlprom monitor %s: flush failed, %d events kept: %s", self.name, kept, exc)
+            kept, dropped = len(self.buffer), self.buffer.dropped_events
+            log.warning(
+                "mlprom monitor %s: flush failed, %d events kept, %d dropped so far: %s", self.name, kept, dropped, exc
+            )
 
     def flush(self) -> list[str]:
         """Write every buffered event now; returns the keys written. Raises the storage error, if any."""
@@ -177,6 +181,11 @@ class Monitor:
     @property
     def events_written(self) -> int:
         return self.buffer.written_events
+
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped because storage failed for longer than the buffer could hold."""
+        return self.buffer.dropped_events
 
 
 def _as_list(value: Any) -> list[Any] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlprom.config import Config
@@ -20,7 +20,7 @@ def config(tmp_path: Path, **model: object) -> Config:
 
 
 def today_events(tmp_path: Path) -> list:  # type: ignore[type-arg]
-    return list(iter_events(LocalStorage(tmp_path / "data"), date.today(), "svc"))
+    return list(iter_events(LocalStorage(tmp_path / "data"), datetime.now(UTC).date(), "svc"))
 
 
 class Doubler:
@@ -73,3 +73,32 @@ def test_sampled_fast_calls_are_flagged(tmp_path: Path) -> None:
         monitor.predict([1])
     (event,) = today_events(tmp_path)
     assert event.sampled and not event.slow
+
+
+class FlakyStorage(LocalStorage):
+    """Local storage whose writes fail while `down` is set."""
+
+    down = True
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        if self.down:
+            from mlprom.errors import StorageError
+
+            raise StorageError(f"{self.location}: cannot write {key}: injected outage")
+        super().put_bytes(key, data, content_type)
+
+
+def test_storage_outage_keeps_newest_events_up_to_the_cap_and_counts_the_rest(tmp_path: Path) -> None:
+    storage = FlakyStorage(tmp_path / "data")
+    monitor = Monitor(lambda X: X, config(tmp_path, sample_rate=1.0), storage=storage, max_buffered=50)
+    try:
+        for i in range(80):
+            monitor.predict([float(i)])
+        monitor._flush_quietly()  # the flusher's own path: the failure is logged, nothing raised
+        assert monitor.flush_errors >= 1
+        assert len(monitor.buffer) == 50 and monitor.events_dropped == 30
+        storage.down = False
+    finally:
+        monitor.close()
+    outputs = sorted(e.outputs[0] for e in today_events(tmp_path) if e.outputs)
+    assert outputs == [float(i) for i in range(30, 80)]
