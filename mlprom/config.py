@@ -171,6 +171,8 @@ class AlertmanagerConfig(HTTPEndpoint):
     urls: list[str] = Field(default_factory=lambda: ["http://localhost:9093"])
     resend_ttl: Duration = 3600.0
     runbook_url: str | None = None
+    # A report covers a whole day; without this a 03:00 spike keeps firing until the day ends.
+    clear_after: Duration | None = None
 
     @field_validator("urls")
     @classmethod

@@ -128,11 +128,16 @@ def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[
 
 
 def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> list[StoredAlert]:
-    """One firing alert per finding of the report."""
+    """One firing alert per finding of the report, except those not seen within alertmanager.clear_after."""
     ends_at = now + timedelta(seconds=config.alertmanager.resend_ttl)
+    clear_after = config.alertmanager.clear_after
     model = report.model or config.model.name
     alerts: list[StoredAlert] = []
     for finding in report.findings:
+        # Drift describes the whole day, so it has no "last seen a while ago" to clear on.
+        if clear_after is not None and finding.kind != "drift":
+            if (now - finding.last_seen).total_seconds() > clear_after:
+                continue
         summary, description = _describe(finding, report, model)
         annotations = {
             "summary": summary,
