@@ -162,13 +162,21 @@ def write_snapshot(storage: Storage, snapshot: Snapshot) -> str:
     return key
 
 
+SNAPSHOT_READERS = 8  # concurrent GETs: a day is 1,440 small objects, and S3 answers each in 10-30 ms
+
+
 def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
-    """Stream a date's snapshots; a corrupt object is skipped with a warning naming its key."""
+    """Stream a date's snapshots in key order; a corrupt object is skipped with a warning naming its key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = []
     for info in storage.list(layout.partition_prefix("infra", day)):
         parsed = layout.parse_key(info.key)
-        if parsed is None or parsed.kind != "snapshot":
-            continue
-        try:
-            yield Snapshot.from_dict(orjson.loads(storage.get_bytes(info.key)))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping corrupt snapshot %s: %s", info.key, exc.__class__.__name__)
+        if parsed is not None and parsed.kind == "snapshot":
+            keys.append(info.key)
+    with ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get") as pool:
+        for key, body in zip(keys, pool.map(storage.get_bytes, keys), strict=True):
+            try:
+                yield Snapshot.from_dict(orjson.loads(body))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping corrupt snapshot %s: %s", key, exc.__class__.__name__)
