@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 STAGES = ("model", "infra", "reports", "alerts")
 ALERT_STATE_KEY = "alerts/state.json"
 REPORT_NAME = "correlation.json"
+DRIFT_SAMPLE_NAME = "drift-sample.json"
 
 _PARTITION = re.compile(r"^(model|infra|reports|alerts)/dt=(\d{4}-\d{2}-\d{2})/")
 _EVENT_KEY = re.compile(
@@ -18,6 +19,7 @@ _EVENT_KEY = re.compile(
 _SNAPSHOT_KEY = re.compile(r"^infra/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
 _ALERT_RUN_KEY = re.compile(r"^alerts/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
 _REPORT_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/correlation\.json$")
+_DRIFT_SAMPLE_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/drift-sample\.json$")
 
 
 def new_object_id() -> str:
@@ -63,6 +65,11 @@ def report_key(day: date) -> str:
     return f"{partition_prefix('reports', day)}{REPORT_NAME}"
 
 
+def drift_sample_key(day: date) -> str:
+    """The date's drift sample, next to its report: pruned with the reports partition, replaced on a re-run."""
+    return f"{partition_prefix('reports', day)}{DRIFT_SAMPLE_NAME}"
+
+
 def alert_run_key(day: date, at: datetime, object_id: str | None = None) -> str:
     return f"{partition_prefix('alerts', day)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
 
@@ -72,7 +79,8 @@ class ParsedKey:
     stage: str
     day: date
     model: str | None = None
-    kind: str = "partition"  # "event", "snapshot", "report", "alert_run" or "partition" (other key in one)
+    # "event", "snapshot", "report", "drift_sample", "alert_run" or "partition" (other key in one)
+    kind: str = "partition"
 
 
 def parse_key(key: str) -> ParsedKey | None:
@@ -82,6 +90,7 @@ def parse_key(key: str) -> ParsedKey | None:
         (_SNAPSHOT_KEY, "snapshot"),
         (_ALERT_RUN_KEY, "alert_run"),
         (_REPORT_KEY, "report"),
+        (_DRIFT_SAMPLE_KEY, "drift_sample"),
     ):
         m = pattern.match(key)
         if m:

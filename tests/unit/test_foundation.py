@@ -168,3 +168,11 @@ def test_redaction() -> None:
 def test_local_urls_keep_partitions_readable(tmp_path: Path) -> None:
     url = LocalStorage(tmp_path).url_for("reports/dt=2026-11-25/correlation.json")
     assert url == f"file://{tmp_path}/reports/dt=2026-11-25/correlation.json"
+
+
+def test_drift_sample_key_lies_in_the_reports_partition() -> None:
+    key = layout.drift_sample_key(DAY)
+    assert key == "reports/dt=2026-11-25/drift-sample.json"
+    assert layout.parse_key(key) == layout.ParsedKey("reports", DAY, None, "drift_sample")
+    assert layout.parse_partition(key) == ("reports", DAY)
+    assert layout.parse_key("reports/dt=2026-11-25/drift-sample.json.tmp") is None
