@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,6 +97,84 @@ class Reservoir:
     @property
     def mean(self) -> float | None:
         return self.total / self.seen if self.seen else None
+
+    def sample(self) -> Sample:
+        return Sample(tuple(self.values), self.seen, self.total)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A uniform sample of one distribution, with the exact count and sum of every value it stands for."""
+
+    values: tuple[float, ...]
+    seen: int
+    total: float
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.seen if self.seen else None
+
+
+def allocate(seen: Sequence[int], size: int) -> list[int]:
+    """Shares of `size` in proportion to `seen`, summing to min(size, sum(seen)) (largest remainder).
+
+    Plain rounding of each share can overshoot `size` by half a value per part; the largest-remainder
+    method hands out the leftover units to the biggest fractions instead, ties to the earlier part.
+    """
+    whole = sum(seen)
+    if whole <= size:
+        return list(seen)
+    exact = [size * n / whole for n in seen]
+    shares = [math.floor(x) for x in exact]
+    by_fraction = sorted(range(len(seen)), key=lambda i: (shares[i] - exact[i], i))
+    for i in by_fraction[: size - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+class Combiner:
+    """Folds per-day samples into one fair sample of their union, holding at most `size` values.
+
+    Each part keeps a share of `size` in proportion to its `seen` count (stratified sampling): a day
+    with ten times the events stands for ten times the values, whatever the size of its stored sample.
+    Shares are recomputed as each part arrives and a part is cut down to its new share by a seeded
+    uniform subsample (a uniform subsample of a uniform sample is a uniform sample of the same day), so
+    memory is `size` values plus the part being added, however many days are combined. Count and sum
+    stay exact; the seed makes the subsampling repeatable.
+    """
+
+    def __init__(self, size: int = SAMPLE_SIZE, seed: int = 0) -> None:
+        if size < 1:
+            raise ValueError("sample size must be at least 1")
+        self.size = size
+        self._rng = random.Random(seed)
+        self._parts: list[list[float]] = []
+        self._seen: list[int] = []
+        self._totals: list[float] = []
+
+    def add(self, sample: Sample) -> None:
+        self._parts.append(list(sample.values))
+        self._seen.append(sample.seen)
+        self._totals.append(sample.total)
+        if sum(len(p) for p in self._parts) <= self.size:
+            return  # every value held still fits: nothing to give up yet
+        for i, share in enumerate(allocate(self._seen, self.size)):
+            part = self._parts[i]
+            # A part holding less than its share (a smaller stored sample) gives all it has.
+            if len(part) > share:
+                self._parts[i] = self._rng.sample(part, share)
+
+    def result(self) -> Sample:
+        values = tuple(v for part in self._parts for v in part)
+        return Sample(values, sum(self._seen), math.fsum(self._totals))
+
+
+def combine(samples: Iterable[Sample], size: int = SAMPLE_SIZE, seed: int = 0) -> Sample:
+    """One fair sample of the union of `samples` (see Combiner)."""
+    combiner = Combiner(size, seed)
+    for sample in samples:
+        combiner.add(sample)
+    return combiner.result()
 
 
 def flatten_numbers(value: Any) -> list[float]:

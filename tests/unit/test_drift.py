@@ -7,7 +7,18 @@ import random
 
 import pytest
 
-from mlprom.analysis.drift import Comparison, Reservoir, compare, flatten_numbers, judge, psi
+from mlprom.analysis.drift import (
+    Combiner,
+    Comparison,
+    Reservoir,
+    Sample,
+    allocate,
+    combine,
+    compare,
+    flatten_numbers,
+    judge,
+    psi,
+)
 from mlprom.analysis.thresholds import ThresholdLevels
 
 
@@ -39,6 +50,79 @@ def test_reservoir_is_deterministic_for_a_seed_and_drops_non_finite_values() -> 
 
     assert a.values == b.values
     assert a.seen == 10_000
+
+
+def _day(values: list[float], size: int, seed: int) -> Sample:
+    reservoir = Reservoir(size, seed)
+    reservoir.extend(values)
+    return reservoir.sample()
+
+
+def test_allocate_is_proportional_and_sums_to_the_size() -> None:
+    assert allocate([10, 20, 30], 100) == [10, 20, 30]  # everything fits: all of it
+    assert allocate([1, 1, 1], 2) == [1, 1, 0]  # ties go to the earlier part
+    shares = allocate([100_000, 10_000, 3, 0], 1_000)
+    assert sum(shares) == 1_000 and shares[3] == 0
+    assert shares[0] == pytest.approx(1_000 * 100_000 / 110_003, abs=1)
+    assert shares[1] == pytest.approx(1_000 * 10_000 / 110_003, abs=1)
+
+
+def test_combining_samples_that_fit_keeps_the_whole_union_and_exact_sums() -> None:
+    days = [_day([float(i + 10 * d) for i in range(10)], 100, d) for d in range(3)]
+
+    combined = combine(days, size=100, seed=1)
+
+    assert sorted(combined.values) == [float(i) for i in range(30)]
+    assert combined.seen == 30 and combined.total == math.fsum(range(30))
+    assert combined.mean == pytest.approx(14.5)
+
+
+def test_each_day_weighs_in_proportion_to_its_seen_count_not_its_sample_size() -> None:
+    # Both days store a full 1,000-value sample, but the first stands for ten times the values.
+    busy = _day([0.0] * 100_000, 1_000, 1)
+    quiet = _day([1.0] * 10_000, 1_000, 2)
+
+    combined = combine([busy, quiet], size=1_000, seed=3)
+
+    assert len(combined.values) == 1_000
+    assert combined.values.count(1.0) == round(1_000 * 10_000 / 110_000)
+    assert combined.seen == 110_000 and combined.mean == pytest.approx(10_000 / 110_000)
+
+
+def test_a_combined_sample_matches_one_reservoir_over_every_day() -> None:
+    rng = random.Random(5)
+    streams = [[rng.gauss(d * 0.1, 1.0) for _ in range(rng.randint(2_000, 20_000))] for d in range(7)]
+    whole = Reservoir(2_000, 9)
+    for stream in streams:
+        whole.extend(stream)
+
+    combined = combine((_day(s, 2_000, d) for d, s in enumerate(streams)), size=2_000, seed=4)
+
+    assert len(combined.values) == 2_000 and combined.seen == whole.seen
+    assert combined.mean == pytest.approx(whole.mean, rel=1e-12)
+    stats = compare(whole.values, list(combined.values))
+    assert stats.ks_pvalue > 0.01 and stats.psi < 0.02  # two samples of the same union
+
+
+def test_combining_is_deterministic_and_never_holds_more_than_its_size() -> None:
+    days = [_day([float(i) for i in range(d * 1_000, d * 1_000 + 5_000)], 500, d) for d in range(30)]
+    combiner = Combiner(size=500, seed=2)
+    for day in days:
+        combiner.add(day)
+        assert sum(len(part) for part in combiner._parts) <= 500
+
+    assert combiner.result() == combine(days, size=500, seed=2)
+    assert combine(days, size=500, seed=2) != combine(days, size=500, seed=3)
+
+
+def test_a_part_smaller_than_its_share_gives_all_it_has() -> None:
+    thin = Sample((5.0,) * 10, seen=10_000, total=50_000.0)  # stored with a smaller sample size
+    full = _day([1.0] * 1_000, 1_000, 1)
+
+    combined = combine([thin, full], size=1_000, seed=1)
+
+    assert combined.values.count(5.0) == 10
+    assert combined.seen == 11_000 and combined.total == 51_000.0
 
 
 def test_flatten_numbers_flattens_multi_output_and_skips_non_numbers() -> None:
