@@ -85,7 +85,12 @@ def test_stage_pushes_heartbeat_to_pushgateway(prometheus_stack, write_config):
     )
     assert runner.invoke(app, ["-c", str(cfg), "capture-infra"]).exit_code == 0
     groups = requests.get(prometheus_stack.pushgateway_url + "/api/v1/metrics", timeout=5).json()["data"]
-    group = next(g for g in groups if g["labels"].get("stage") == "capture-infra")
+    # The Pushgateway is shared by the session's tests: pick this model's group (one group per model).
+    group = next(
+        g
+        for g in groups
+        if g["labels"].get("stage") == "capture-infra" and g["labels"].get("model") == "churn"
+    )
     assert group["labels"] == {"job": "mlprom", "stage": "capture-infra", "model": "churn"}
     assert "mlprom_last_success_timestamp_seconds" in group
     assert "mlprom_last_run_duration_seconds" in group
@@ -106,7 +111,9 @@ def test_heartbeat_failure_is_exit_3_after_the_work_is_stored(prometheus_stack, 
     assert list((tmp_path / "data" / "infra").rglob("*.json"))
 
 
-def test_check_reaches_a_sqlite_mlflow_store_and_shows_its_uri(write_config, tmp_path, prometheus_stack, alertmanager):
+def test_check_reaches_a_sqlite_mlflow_store_and_shows_its_uri(
+    write_config, tmp_path, prometheus_stack, alertmanager
+):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     cfg = write_config(
         {
