@@ -1,19 +1,34 @@
 """Drift of one date against the previous `drift.reference_days` days: reads events, returns a DriftReport.
 
 The I/O half of drift detection; the statistics live in mlprom.analysis.drift. See docs/drift.md.
+Each reference day comes from its stored drift sample (reports/dt=D/drift-sample.json, written by
+correlate) when there is a usable one, else from its events; either way it becomes one per-day side,
+and the days are combined into the reference by mlprom.analysis.drift.Combiner.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import date as datetime_date  # `date` is also a field name of DriftReport
 from typing import TYPE_CHECKING, Any
 
-from mlprom.analysis.drift import DRIFT_METRICS, SAMPLE_SIZE, Reservoir, compare, flatten_numbers, judge
+from mlprom import layout
+from mlprom.analysis.drift import (
+    DRIFT_METRICS,
+    SAMPLE_SIZE,
+    Combiner,
+    Reservoir,
+    Sample,
+    compare,
+    flatten_numbers,
+    judge,
+)
 from mlprom.analysis.findings import Finding
+from mlprom.errors import ObjectNotFound
 from mlprom.eventlog import iter_event_objects
 from mlprom.records import parse_ts
 
@@ -25,6 +40,7 @@ log = logging.getLogger("mlprom")
 
 DISTRIBUTIONS = ("prediction_time", "outputs", "accuracy")
 STATUSES = ("ok", "drift", "insufficient_reference", "insufficient_current")
+SAMPLE_VERSION = 1  # of the stored drift sample document; another version is read from events instead
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,7 @@ def _accuracy(data: dict[str, Any]) -> float | None:
 
 @dataclass
 class DriftSide:
-    """Reservoirs of one side (the date, or the reference window) plus the time span of its events.
+    """Reservoirs of one date's events plus their time span: the date's side, or one reference day.
 
     Fed one event JSON object at a time, so correlate can fill the date's side during its own pass.
     """
@@ -112,6 +128,19 @@ class DriftSide:
         # A fixed seed per distribution and side: samples are independent of each other, and a
         # re-run over the same data gives the same numbers.
         return cls({n: Reservoir(size, zlib.crc32(f"{n}:{side}".encode())) for n in DISTRIBUTIONS})
+
+    @classmethod
+    def for_day(cls, day: date, size: int = SAMPLE_SIZE) -> DriftSide:
+        """One date's side. Seeded by the date, so correlate's pass and a later read of the same events
+        sample alike (a stored sample and a fallback read agree), and different days sample independently."""
+        return cls.new(f"dt={day.isoformat()}", size)
+
+    @property
+    def size(self) -> int:
+        return self.reservoirs[DISTRIBUTIONS[0]].size
+
+    def samples(self) -> dict[str, Sample]:
+        return {name: reservoir.sample() for name, reservoir in self.reservoirs.items()}
 
     def add(self, data: dict[str, Any], at: float) -> None:
         """One event: its JSON object and its time in unix seconds."""
@@ -130,17 +159,164 @@ class DriftSide:
             self.last = at
 
 
-def _read(storage: Storage, days: list[date], model: str, side: str, size: int) -> DriftSide:
-    collected = DriftSide.new(side, size)
-    for day in days:
-        for key, lineno, data in iter_event_objects(storage, day, model=model):
-            try:
-                at = parse_ts(data["ts"]).timestamp()
-            except (KeyError, TypeError, ValueError):
-                log.warning("skipping %s line %d: no valid ts", key, lineno)
-                continue
-            collected.add(data, at)
+def read_side(storage: Storage, day: date, model: str, size: int = SAMPLE_SIZE) -> DriftSide:
+    """One date's side from its events."""
+    collected = DriftSide.for_day(day, size)
+    for key, lineno, data in iter_event_objects(storage, day, model=model):
+        try:
+            at = parse_ts(data["ts"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            log.warning("skipping %s line %d: no valid ts", key, lineno)
+            continue
+        collected.add(data, at)
     return collected
+
+
+# ---------------------------------------------------------------- the stored per-day sample
+
+
+@dataclass(frozen=True)
+class DaySample:
+    """A date's drift side as stored: per distribution a bounded sample with exact count and sum."""
+
+    day: date
+    model: str
+    sample_size: int
+    samples: dict[str, Sample]
+    first: float | None  # unix seconds of the date's first and last event
+    last: float | None
+
+
+class _UnusableSample(Exception):
+    """A stored drift sample that cannot stand for its day; caught here, the day is read from events."""
+
+
+def write_drift_sample(storage: Storage, model: str, day: date, side: DriftSide) -> str:
+    """Store `side` (the date's, as correlate collected it) at reports/dt=D/drift-sample.json.
+
+    One key per date, replaced atomically on a re-run. Compact JSON: a day is at most
+    3 x sample_size floats, about 3 MB at the default 50,000.
+    """
+    import orjson
+
+    key = layout.drift_sample_key(day)
+    distributions = {
+        name: {"seen": r.seen, "sum": r.total, "mean": r.mean, "values": r.values}
+        for name, r in side.reservoirs.items()
+    }
+    document = {
+        "version": SAMPLE_VERSION,
+        "date": day.isoformat(),
+        "model": model,
+        "sample_size": side.size,
+        "first": side.first,
+        "last": side.last,
+        "distributions": distributions,
+    }
+    storage.put_bytes(key, orjson.dumps(document))
+    log.debug("drift sample of %s written to %s", day, storage.url_for(key))
+    return key
+
+
+def read_drift_sample(storage: Storage, model: str, day: date, sample_size: int) -> DaySample | None:
+    """The date's stored drift sample, or None when there is none usable (the caller reads events).
+
+    Missing is normal (the date was never correlated); another sample size is a caller's choice; both
+    fall back quietly. A corrupt file, another version, date or model is worth a warning naming the key.
+    """
+    import orjson
+
+    key = layout.drift_sample_key(day)
+    try:
+        body = storage.get_bytes(key)
+    except ObjectNotFound:
+        return None
+    where = storage.url_for(key)
+    try:
+        document = orjson.loads(body)
+        if not isinstance(document, dict):
+            raise _UnusableSample("not a JSON object")
+        if document.get("version") != SAMPLE_VERSION:
+            raise _UnusableSample(f"version {document.get('version')!r}, expected {SAMPLE_VERSION}")
+        stored_size = document.get("sample_size")
+        if stored_size != sample_size and _is_int(stored_size):
+            log.info(
+                "drift sample %s holds %s values per distribution, not %d; reading %s's events instead",
+                where,
+                stored_size,
+                sample_size,
+                day,
+            )
+            return None
+        return _parse_sample(document, model, day, sample_size)
+    except (orjson.JSONDecodeError, _UnusableSample) as exc:
+        log.warning("unusable drift sample %s (%s); reading %s's events instead", where, exc, day)
+        return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: int) -> DaySample:
+    if document.get("sample_size") != sample_size:
+        raise _UnusableSample(f"sample_size {document.get('sample_size')!r}")
+    if document.get("date") != day.isoformat():
+        raise _UnusableSample(f"date {document.get('date')!r}, expected {day.isoformat()}")
+    if document.get("model") != model:
+        raise _UnusableSample(f"model {document.get('model')!r}, expected {model!r}")
+    first, last = document.get("first"), document.get("last")
+    if not all(t is None or _is_number(t) for t in (first, last)):
+        raise _UnusableSample("first/last is not a number or null")
+    distributions = document.get("distributions")
+    if not isinstance(distributions, dict):
+        raise _UnusableSample("no 'distributions' object")
+    samples: dict[str, Sample] = {}
+    for name in DISTRIBUTIONS:
+        entry = distributions.get(name)
+        if not isinstance(entry, dict):
+            raise _UnusableSample(f"no distribution {name!r}")
+        seen, total, values = entry.get("seen"), entry.get("sum"), entry.get("values")
+        if not _is_int(seen) or seen < 0 or not _is_number(total) or not isinstance(values, list):
+            raise _UnusableSample(f"{name}: 'seen', 'sum' or 'values' missing or of the wrong type")
+        # A reservoir holds every value until it is full: any other length is a truncated or edited file.
+        if len(values) != min(seen, sample_size):
+            raise _UnusableSample(f"{name}: {len(values)} values for seen={seen}")
+        if not all(type(v) is float for v in values):  # JSON cannot hold NaN/Inf: floats are finite
+            raise _UnusableSample(f"{name}: a value is not a float")
+        samples[name] = Sample(tuple(values), seen, float(total))
+    return DaySample(day, model, sample_size, samples, first, last)
+
+
+def _reference(storage: Storage, model: str, day: date, days: list[date], size: int) -> dict[str, Sample]:
+    """The reference side: each day from its stored sample or its events, combined in proportion."""
+    combiners = {
+        n: Combiner(size, zlib.crc32(f"{n}:reference:dt={day.isoformat()}".encode())) for n in DISTRIBUTIONS
+    }
+    stored = 0
+    for reference_day in days:
+        found = read_drift_sample(storage, model, reference_day, size)
+        if found is not None:
+            stored += 1
+            samples = found.samples
+        else:
+            # Read only, never written back: a sample is only as complete as the last correlate of
+            # its date, and only that run knows it saw the whole date (docs/drift.md).
+            samples = read_side(storage, reference_day, model, size).samples()
+        for name in DISTRIBUTIONS:
+            combiners[name].add(samples[name])
+    log.info(
+        "drift reference %s..%s: %d day(s) from stored samples, %d from events",
+        days[0],
+        days[-1],
+        stored,
+        len(days) - stored,
+    )
+    return {name: combiner.result() for name, combiner in combiners.items()}
 
 
 def drift_report(
@@ -159,8 +335,9 @@ def drift_report(
     settings = config.drift
     reference_days = [day - timedelta(days=n) for n in range(settings.reference_days, 0, -1)]
     if current is None:
-        current = _read(storage, [day], model, "current", sample_size)
-    reference = _read(storage, reference_days, model, "reference", sample_size)
+        current = read_side(storage, day, model, sample_size)
+    reference = _reference(storage, model, day, reference_days, sample_size)
+    current_samples = current.samples()
     configured = any(name in config.thresholds for name in DRIFT_METRICS)
     start_of_day = datetime.combine(day, time(0, 0), UTC)
     first_seen = datetime.fromtimestamp(current.first, UTC) if current.first is not None else start_of_day
@@ -169,7 +346,7 @@ def drift_report(
     distributions: dict[str, DistributionDrift] = {}
     findings: list[Finding] = []
     for name in DISTRIBUTIONS:
-        cur, ref = current.reservoirs[name], reference.reservoirs[name]
+        cur, ref = current_samples[name], reference[name]
         base = DistributionDrift(name, "insufficient_reference", cur.seen, ref.seen, cur.mean, ref.mean)
         # Too few values is a fact about the data, not an error: reported, never a finding.
         if ref.seen < settings.min_samples:

@@ -196,7 +196,9 @@ def flatten_numbers(value: Any) -> list[float]:
     return []
 
 
-def psi(reference: list[float], current: list[float], bins: int = 10, epsilon: float = PSI_EPSILON) -> float:
+def psi(
+    reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = PSI_EPSILON
+) -> float:
     """Population Stability Index of `current` against `reference`.
 
     Bin edges are the reference's quantiles, so each bin holds about 1/bins of the reference; the outer
@@ -227,7 +229,7 @@ class Comparison:
     wasserstein: float
 
 
-def compare(reference: list[float], current: list[float], bins: int = 10) -> Comparison:
+def compare(reference: Sequence[float], current: Sequence[float], bins: int = 10) -> Comparison:
     """PSI, two-sample Kolmogorov–Smirnov and Wasserstein distance of two samples."""
     from scipy.stats import ks_2samp, wasserstein_distance
 

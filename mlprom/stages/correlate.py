@@ -17,7 +17,7 @@ from mlprom import layout
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import SeriesSample, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
-from mlprom.drift_window import DriftSide, drift_report
+from mlprom.drift_window import DriftSide, drift_report, write_drift_sample
 from mlprom.errors import NoDataError
 from mlprom.report import CorrelationReport, EventCounts, status_of
 
@@ -139,7 +139,7 @@ def run(
     other_trackers = list(trackers.items())
 
     # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
-    drift_current = DriftSide.new("current")
+    drift_current = DriftSide.for_day(day)
     total = slow_total = joined = slow_joined = 0
     for at, slow, prediction_time, data in iter_event_rows(storage, day, config.model.name):
         drift_current.add(data, at)
@@ -236,6 +236,11 @@ def run(
         drift=drift,
     )
     write_report(storage, report)
+    # Stored for the next days' runs, which read it instead of this date's events. A date without
+    # events gets none: reading it costs one listing, and an empty sample most often means a run made
+    # before the events arrived.
+    if total:
+        write_drift_sample(storage, config.model.name, day, drift_current)
     log.info(
         "correlated %d events (%d slow) with %d snapshots: %s, %d finding(s); report at %s",
         total,

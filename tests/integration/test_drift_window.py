@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
+from mlprom import layout
+from mlprom.analysis.drift import SAMPLE_SIZE
 from mlprom.config import load_config_text
-from mlprom.drift_window import DriftReport, drift_report
-from mlprom.eventlog import write_events
+from mlprom.drift_window import DriftReport, drift_report, read_side, write_drift_sample
+from mlprom.eventlog import iter_event_keys, write_events
 from mlprom.records import Event
 from mlprom.storage.local import LocalStorage
 
@@ -218,3 +221,189 @@ def test_correlates_single_pass_sample_matches_a_separate_read(storage: LocalSto
 
     assert isinstance(via_correlate, DriftReport)
     assert via_correlate.to_dict() == on_its_own.to_dict()
+
+
+# ---------------------------------------------------------------- stored per-day drift samples
+
+REFERENCE = [DAY - timedelta(days=n) for n in range(7, 0, -1)]
+
+
+def _correlate_days(storage: LocalStorage, config: Any, days: list[date]) -> None:
+    """What a daily cron leaves behind: each of `days` correlated once, its drift sample stored."""
+    from mlprom.stages.correlate import run
+
+    for day in days:
+        run(config, day, storage=storage, allow_empty=True)
+
+
+def _drop_events(storage: LocalStorage, days: list[date]) -> None:
+    """Delete the days' events, so a report that still sees them can only have read their samples."""
+    for day in days:
+        storage.delete_many(list(iter_event_keys(storage, day, "default")))
+
+
+@pytest.fixture
+def warnings_seen(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    # The CLI stops the mlprom logger propagating (it has its own handler); caplog listens at the root.
+    monkeypatch.setattr(logging.getLogger("mlprom"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="mlprom")
+    return caplog
+
+
+def test_correlate_stores_the_dates_drift_sample_under_its_layout_key(storage: LocalStorage) -> None:
+    from mlprom.stages.correlate import run
+
+    _history(storage, random.Random(1), output_shift=0.8)
+    config = _config(storage.root)
+
+    run(config, DAY, storage=storage)
+    run(config, DAY, storage=storage)  # a re-run replaces it
+
+    key = layout.drift_sample_key(DAY)
+    assert layout.parse_key(key) == layout.ParsedKey("reports", DAY, None, "drift_sample")
+    assert sorted(info.key for info in storage.list(layout.partition_prefix("reports", DAY))) == [
+        layout.report_key(DAY),
+        key,
+    ]
+    document = orjson.loads(storage.get_bytes(key))
+    assert (document["version"], document["date"], document["model"]) == (1, DAY.isoformat(), "default")
+    assert document["sample_size"] == SAMPLE_SIZE
+    outputs = document["distributions"]["outputs"]
+    assert outputs["seen"] == 200 * 5 and len(outputs["values"]) == 200 * 5
+    assert all(type(v) is float for v in outputs["values"])
+    assert outputs["mean"] == pytest.approx(outputs["sum"] / 1000) and outputs["mean"] == pytest.approx(
+        0.8, abs=0.1
+    )
+    assert document["first"] == datetime.combine(DAY, time(1, 0), UTC).timestamp()
+    assert document["last"] == document["first"] + 60 * 199
+
+
+@pytest.mark.parametrize(("seed", "shift", "status"), [(1, 0.8, "drift"), (3, 0.0, "ok")])
+def test_reference_days_from_samples_give_what_their_events_give(
+    storage: LocalStorage, warnings_seen: pytest.LogCaptureFixture, seed: int, shift: float, status: str
+) -> None:
+    _history(storage, random.Random(seed), output_shift=shift)
+    config = _config(storage.root)
+    from_events = drift_report(storage, config, DAY)
+
+    _correlate_days(storage, config, REFERENCE)
+    _drop_events(storage, REFERENCE)
+    from_samples = drift_report(storage, config, DAY)
+
+    assert from_samples.status == status
+    # A day read from events becomes the very side correlate stored for it: not close, identical.
+    assert from_samples.to_dict() == from_events.to_dict()
+    assert from_samples.distributions["outputs"].n_reference == 7 * 200 * 5
+    assert "7 day(s) from stored samples, 0 from events" in warnings_seen.text
+
+
+def test_subsampled_days_combine_the_same_from_samples_as_from_events(storage: LocalStorage) -> None:
+    # 1,000 output values a day against a 300-value sample: each day's share is a subsample of its own.
+    _history(storage, random.Random(8), n=200, output_shift=0.8)
+    config = _config(storage.root)
+    from_events = drift_report(storage, config, DAY, sample_size=300)
+
+    for day in REFERENCE:
+        write_drift_sample(storage, "default", day, read_side(storage, day, "default", 300))
+    _drop_events(storage, REFERENCE)
+    from_samples = drift_report(storage, config, DAY, sample_size=300)
+
+    assert from_samples.to_dict() == from_events.to_dict()
+    outputs = from_samples.distributions["outputs"]
+    assert (outputs.n_reference, outputs.status) == (7000, "drift")
+    assert outputs.mean_reference == pytest.approx(0.0, abs=0.05)
+
+
+def test_some_days_from_samples_and_some_from_events(
+    storage: LocalStorage, warnings_seen: pytest.LogCaptureFixture
+) -> None:
+    _history(storage, random.Random(1), output_shift=0.8)
+    config = _config(storage.root)
+    from_events = drift_report(storage, config, DAY)
+
+    _correlate_days(storage, config, REFERENCE[::2])  # four days stored, three missing
+    mixed = drift_report(storage, config, DAY)
+
+    assert mixed.to_dict() == from_events.to_dict()
+    assert "4 day(s) from stored samples, 3 from events" in warnings_seen.text
+
+
+def _tampered(document: dict[str, Any], change: str) -> bytes:
+    if change == "not json":
+        return b'{"version": 1, "distributions": '
+    if change == "version":
+        document["version"] = 2
+    elif change == "truncated":
+        document["distributions"]["outputs"]["values"].pop()
+    elif change == "model":
+        document["model"] = "someone-else"
+    elif change == "string value":
+        document["distributions"]["accuracy"]["values"][0] = "0.9"
+    return orjson.dumps(document)
+
+
+@pytest.mark.parametrize("change", ["not json", "version", "truncated", "model", "string value"])
+def test_an_unusable_sample_falls_back_to_events_with_a_warning_naming_its_key(
+    storage: LocalStorage, warnings_seen: pytest.LogCaptureFixture, change: str
+) -> None:
+    _history(storage, random.Random(1), output_shift=0.8)
+    config = _config(storage.root)
+    from_events = drift_report(storage, config, DAY)
+    _correlate_days(storage, config, REFERENCE)
+    key = layout.drift_sample_key(REFERENCE[3])
+    storage.put_bytes(key, _tampered(orjson.loads(storage.get_bytes(key)), change))
+    warnings_seen.clear()
+
+    report = drift_report(storage, config, DAY)
+
+    assert report.to_dict() == from_events.to_dict()
+    [warning] = [r for r in warnings_seen.records if r.levelno == logging.WARNING]
+    assert key in warning.getMessage() and "reading" in warning.getMessage()
+    assert "6 day(s) from stored samples, 1 from events" in warnings_seen.text
+
+
+def test_a_sample_of_another_size_is_read_from_events_without_a_warning(
+    storage: LocalStorage, warnings_seen: pytest.LogCaptureFixture
+) -> None:
+    _history(storage, random.Random(8), output_shift=0.8)
+    config = _config(storage.root)
+    from_events = drift_report(storage, config, DAY, sample_size=300)
+    _correlate_days(storage, config, REFERENCE)  # stored with the default sample size
+    warnings_seen.clear()
+
+    report = drift_report(storage, config, DAY, sample_size=300)
+
+    assert report.to_dict() == from_events.to_dict()
+    assert not [r for r in warnings_seen.records if r.levelno >= logging.WARNING]
+    assert "0 day(s) from stored samples, 7 from events" in warnings_seen.text
+
+
+def test_correlates_drift_matches_drift_report_with_stored_reference_samples(storage: LocalStorage) -> None:
+    from mlprom.stages.correlate import run
+
+    _history(storage, random.Random(3), output_shift=0.8)
+    config = _config(storage.root)
+    _correlate_days(storage, config, REFERENCE)
+
+    via_correlate = run(config, DAY, storage=storage).drift
+
+    assert isinstance(via_correlate, DriftReport) and via_correlate.status == "drift"
+    assert via_correlate.to_dict() == drift_report(storage, config, DAY).to_dict()
+
+
+def test_prune_deletes_an_old_dates_drift_sample_with_its_reports_partition(storage: LocalStorage) -> None:
+    from mlprom.stages import prune
+
+    _history(storage, random.Random(1))
+    config = _config(storage.root)
+    old, kept = REFERENCE[0], REFERENCE[-1]
+    _correlate_days(storage, config, [old, kept])
+    assert storage.exists(layout.drift_sample_key(old))
+
+    result = prune.run(config, keep_days=3, storage=storage, today=DAY, progress=False)
+
+    assert result.unknown_count == 0  # the sample is a layout key, not a stranger
+    assert not storage.exists(layout.drift_sample_key(old)) and not storage.exists(layout.report_key(old))
+    assert storage.exists(layout.drift_sample_key(kept)) and storage.exists(layout.report_key(kept))
