@@ -2,6 +2,12 @@
 
 Run: python bench/correlate_scale.py                       (small sizes, local storage, about a minute)
      python bench/correlate_scale.py --sizes 250000,500000,1000000 --s3-sizes 250000
+     python bench/correlate_scale.py --sizes 1000000 --s3-sizes '' --reference-days 7 --repeat 1
+
+With --reference-days N the date's events are stored again under the N dates before it. The date is
+then correlated once with no drift samples (the first run: every reference day read from its events),
+each reference day is correlated oldest first as a daily cron would (storing its drift sample), and
+the date is correlated again --repeat times (the steady state: reference days read from samples).
 """
 
 from __future__ import annotations
@@ -158,10 +164,12 @@ def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     sys.exit("moto_server did not start")
 
 
-def correlate_once(config: Path, env: dict[str, str], tmp: Path) -> tuple[float, float, dict[str, object]]:
+def correlate_once(
+    config: Path, env: dict[str, str], tmp: Path, day: date = DAY
+) -> tuple[float, float, dict[str, object]]:
     """One `mlprom correlate` in a child process: (wall seconds, peak RSS MiB, the JSON report)."""
     argv = [sys.executable, "-m", "mlprom", "-c", str(config), "-q", "-o", "json"]
-    argv += ["correlate", "--date", DAY.isoformat(), "--fail-on", "never"]
+    argv += ["correlate", "--date", day.isoformat(), "--fail-on", "never"]
     out_path, err_path = tmp / "correlate.out", tmp / "correlate.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
@@ -186,7 +194,13 @@ def cpu_model() -> str:
 
 
 def measure(
-    backend: str, storage: Storage, storage_yaml: str, sizes: list[int], args: argparse.Namespace, tmp: Path
+    backend: str,
+    storage: Storage,
+    storage_yaml: str,
+    sizes: list[int],
+    args: argparse.Namespace,
+    tmp: Path,
+    reference_rows: list[str],
 ) -> list[str]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     started = time.perf_counter()
@@ -206,6 +220,11 @@ def measure(
         copy_to_reference_days(storage, model, args.reference_days)
         config = tmp / f"{backend}-{n}.yaml"
         config.write_text(f"{storage_yaml}\nmodel: {{name: {model}}}\n")
+        if args.reference_days:
+            reference_rows.append(
+                reference_window(backend, storage, config, env, tmp, n, args.reference_days)
+            )
+            print(reference_rows[-1], file=sys.stderr)
         walls, rss = [], []
         report: dict[str, object] = {}
         for _ in range(args.repeat):
@@ -224,6 +243,23 @@ def measure(
         )
         print(rows[-1], file=sys.stderr)
     return rows
+
+
+def reference_window(
+    backend: str, storage: Storage, config: Path, env: dict[str, str], tmp: Path, n: int, days: int
+) -> str:
+    """First run (reference from events), then the cron's runs of the reference days, then one steady run."""
+    first, first_rss, _ = correlate_once(config, env, tmp)
+    started = time.perf_counter()
+    for back in range(days, 0, -1):
+        correlate_once(config, env, tmp, DAY - timedelta(days=back))
+    seeding = time.perf_counter() - started
+    sample_bytes = len(storage.get_bytes(layout.drift_sample_key(DAY - timedelta(days=1))))
+    steady, steady_rss, _ = correlate_once(config, env, tmp)
+    return (
+        f"| {backend} | {n:,} | {days} | {first:.2f} | {first_rss:.0f} | {seeding / days:.2f} "
+        f"| {steady:.2f} | {steady_rss:.0f} | {sample_bytes / 1e6:.1f} |"
+    )
 
 
 def main() -> None:
@@ -245,13 +281,15 @@ def main() -> None:
     s3_sizes = [int(s) for s in args.s3_sizes.split(",") if s.strip()]
 
     rows: list[str] = []
+    reference_rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlprom-bench-") as name:
         tmp = Path(name)
         if sizes:
             from mlprom.storage.local import LocalStorage
 
             root = tmp / "data"
-            rows += measure("local", LocalStorage(root), f"storage: {{url: '{root}'}}", sizes, args, tmp)
+            local = LocalStorage(root)
+            rows += measure("local", local, f"storage: {{url: '{root}'}}", sizes, args, tmp, reference_rows)
         if s3_sizes:
             from mlprom.storage.s3 import S3Storage
 
@@ -262,7 +300,7 @@ def main() -> None:
                 storage = S3Storage("bench", "mlprom", endpoint_url=endpoint, region="us-east-1")
                 storage.client.create_bucket(Bucket="bench")
                 yaml = f"storage: {{url: 's3://bench/mlprom', endpoint_url: '{endpoint}', region: us-east-1}}"
-                rows += measure("s3 (moto)", storage, yaml, s3_sizes, args, tmp)
+                rows += measure("s3 (moto)", storage, yaml, s3_sizes, args, tmp, reference_rows)
             finally:
                 process.terminate()
                 process.wait(timeout=10)
@@ -277,6 +315,18 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for row in rows:
         print(row)
+    if reference_rows:
+        print(
+            "\nreference window: first run reads every reference day's events; each reference day is then "
+            "correlated once (oldest first), storing its drift sample; steady state reads the samples\n"
+        )
+        print(
+            "| storage | events a day | reference days | first run s | RSS MiB | per reference day s "
+            "| steady s | RSS MiB | sample MB |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in reference_rows:
+            print(row)
 
 
 if __name__ == "__main__":
