@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+
+from scaffold import machine_line
 
 from mlprom.config import Config, Query
 from mlprom.infra import MAX_PARALLEL_QUERIES, take_snapshot
@@ -64,16 +63,6 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the server takes per answer")
@@ -109,7 +98,7 @@ def main() -> None:
         server.shutdown()
         server.server_close()
 
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
+    print(machine_line())
     print(
         f"server: ThreadingHTTPServer on 127.0.0.1, {args.delay * 1000:.0f} ms per answer, 20 series; "
         f"{args.queries} queries; median of {args.repeat}\n"

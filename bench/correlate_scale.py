@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from scaffold import machine_line, start_moto
 
 from mlprom import layout
 from mlprom.eventlog import iter_event_keys, write_events, write_snapshot
@@ -135,35 +134,6 @@ def copy_to_reference_days(storage: Storage, model: str, days: int) -> None:
             storage.put_bytes(target, storage.get_bytes(key))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import requests
-
-    binary = shutil.which("moto_server")
-    if binary is None:
-        sys.exit("moto_server not found: pip install 'moto[server]'")
-    port = free_port()
-    log = open(workdir / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/moto-api/", timeout=1).status_code == 200:
-                return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.terminate()
-    sys.exit("moto_server did not start")
-
-
 def correlate_once(
     config: Path, env: dict[str, str], tmp: Path, day: date = DAY
 ) -> tuple[float, float, dict[str, object]]:
@@ -181,16 +151,6 @@ def correlate_once(
     if process.returncode != 0:
         sys.exit(f"correlate failed ({process.returncode}): {err_path.read_text(errors='replace')}")
     return elapsed, usage.ru_maxrss / 1024, json.loads(out_path.read_bytes())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(
@@ -305,7 +265,7 @@ def main() -> None:
                 process.terminate()
                 process.wait(timeout=10)
 
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
+    print(machine_line())
     print(
         f"day: {SNAPSHOTS} snapshots x {len(QUERIES)} queries x {SERIES} series; 1% slow events; "
         f"{args.chunk:,} events per object; {args.reference_days} reference day(s) of the same events "

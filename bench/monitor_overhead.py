@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from scaffold import free_port, machine_line
 
 
 def model(X: list[float]) -> list[float]:
@@ -67,12 +67,6 @@ def mlflow_per_prediction_ns(tmp: Path, calls: int) -> float:
     return best_ns_per_call(old_predict, [1.0], calls, repeats=1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def puts_per_10k_events(tmp: Path) -> dict[str, int]:
     import boto3
     import requests
@@ -114,23 +108,13 @@ def puts_per_10k_events(tmp: Path) -> dict[str, int]:
         server.wait(timeout=10)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--mlflow-calls", type=int, default=200)
     parser.add_argument("--no-s3", action="store_true")
     args = parser.parse_args()
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
+    print(machine_line())
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         bare = best_ns_per_call(model, [1.0], args.calls)

@@ -9,9 +9,6 @@ import argparse
 import math
 import os
 import platform
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 
-import requests
+from scaffold import start_moto
 
 from mlprom import layout
 from mlprom.config import load_config_text
@@ -30,33 +27,6 @@ from mlprom.storage import RequestCounter
 from mlprom.storage.s3 import S3Storage
 
 TODAY = date(2026, 3, 1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("moto_server")
-    if binary is None:
-        sys.exit("moto_server not found: pip install 'moto[server]'")
-    port = _free_port()
-    log = open(workdir / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/moto-api/", timeout=1).status_code == 200:
-                return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.terminate()
-    sys.exit("moto_server did not start")
 
 
 def _keys(n: int, first_age: int) -> list[str]:
@@ -79,7 +49,7 @@ def main() -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
     with tempfile.TemporaryDirectory() as tmp:
-        process, endpoint = _start_moto(Path(tmp))
+        process, endpoint = start_moto(Path(tmp))
         try:
             bucket = f"bench-{uuid.uuid4().hex[:8]}"
             writer = S3Storage(bucket, "mlprom", endpoint_url=endpoint, region="us-east-1")

@@ -10,15 +10,13 @@ import argparse
 import csv
 import math
 import os
-import platform
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from scaffold import machine_line, start_moto
 
 GOAL_PUTS = 10
 
@@ -28,45 +26,6 @@ MODEL_MODULE = '''"""A tiny model for the S3 cost benchmark: the first feature, 
 def predict(frame):
     return [round(x) for x in frame["x"].tolist()]
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import requests
-
-    binary = shutil.which("moto_server")
-    if binary is None:
-        sys.exit("moto_server not found: pip install 'moto[server]'")
-    port = free_port()
-    log = open(workdir / "moto.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/moto-api/", timeout=1).status_code == 200:
-                return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.terminate()
-    sys.exit("moto_server did not start")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -134,7 +93,7 @@ def main() -> None:
 
     puts = counts.get("PutObject", 0)
     per_10k = puts * 10_000 / max(result.events, 1)
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
+    print(machine_line())
     print(
         f"capture-model --model s3_cost_model:predict --batch-size {args.batch_size}: {rows:,} rows, "
         f"{result.batches:,} batches, {result.events:,} events recorded (latency_threshold 0), "

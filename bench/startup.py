@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -15,6 +14,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from scaffold import machine_line
 
 HEAVY = ("mlflow", "boto3", "botocore", "pandas", "numpy", "scipy", "sklearn", "pyarrow")
 GOAL = 1.3
@@ -70,16 +71,6 @@ def imported_top_level(argv: list[str]) -> set[str]:
     return names
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21, help="runs of each command (interleaved)")
@@ -104,7 +95,7 @@ def main() -> None:
         for name, argv in commands.items():
             times[name].append(wall(argv))
 
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}")
+    print(machine_line())
     print(f"script: {script}; {args.runs} interleaved runs each\n")
     base = statistics.median(times["python -c 'import typer'"])
     print("| command | median ms | best ms | median vs import typer |")
