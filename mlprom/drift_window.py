@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import date as datetime_date  # `date` is also a field name of DriftReport
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from mlprom import layout
 from mlprom.analysis.drift import (
@@ -254,11 +254,11 @@ def read_drift_sample(storage: Storage, model: str, day: date, sample_size: int)
         return None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/python -m ruff check mlprom tests bench examples
+.venv/bin/python -m mypy mlprom
 .venv/bin/python -m pytest -q "$@"

@@ -9,7 +9,10 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlprom.analysis.thresholds import Levels
 
 SAMPLE_SIZE = 50_000  # values kept per distribution per side
 PSI_EPSILON = 1e-4  # proportion given to an empty bin, so ln(c/r) stays finite
@@ -243,17 +246,6 @@ def compare(reference: Sequence[float], current: Sequence[float], bins: int = 10
 
 
 # ---------------------------------------------------------------- the finding rule
-
-
-class Levels(Protocol):
-    @property
-    def warning(self) -> float | None: ...
-
-    @property
-    def critical(self) -> float | None: ...
-
-    @property
-    def direction(self) -> str: ...
 
 
 @dataclass(frozen=True)
