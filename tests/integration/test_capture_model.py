@@ -288,3 +288,77 @@ def test_with_infra_takes_at_most_one_snapshot_per_skew_window(
     )
     assert result.slow_batches == 3
     assert len(calls) == 1 and len(result.snapshots) == 1  # three slow batches within one 5m window
+
+
+def test_input_streamed_from_s3_over_http(
+    tmp_path: Path, moto_s3: str, s3_bucket: str, write_config: Callable[..., Path], mlflow_sqlite_uri: str
+) -> None:
+    from tests.fixtures.servers import s3_client
+
+    data = write_csv(tmp_path / "in.csv", 30)
+    s3_client(moto_s3).put_object(
+        Bucket=s3_bucket, Key="inputs/today.csv", Body=(tmp_path / "in.csv").read_bytes()
+    )
+    path = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}/store", "endpoint_url": moto_s3},
+            "mlflow": {"tracking_uri": mlflow_sqlite_uri, "experiment": "capture-s3-input"},
+            "model": {"name": "churn", "latency_threshold": "200ms", "sample_rate": 1.0},
+        }
+    )
+    config = load_config(str(path))
+    result = capture_model.run(
+        config,
+        input_path=f"s3://{s3_bucket}/inputs/today.csv",
+        model_ref=MODEL_REF,
+        label_column="label",
+        batch_size=10,
+    )
+    expected = sum(int(x1 + x2 > 1) == label for x1, x2, label in data) / len(data)
+    assert result.rows == 30 and result.quality["accuracy"] == pytest.approx(expected)
+    assert len(list(iter_events(open_storage(config), DAY, "churn"))) == 3
+
+
+def test_input_missing_s3_object_is_a_usage_error(
+    moto_s3: str, s3_bucket: str, write_config: Callable[..., Path], mlflow_sqlite_uri: str
+) -> None:
+    path = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}/store", "endpoint_url": moto_s3},
+            "mlflow": {"tracking_uri": mlflow_sqlite_uri},
+        }
+    )
+    result = CliRunner().invoke(
+        app, ["-c", str(path), "capture-model", "--input", f"s3://{s3_bucket}/nope.csv", "--model", MODEL_REF]
+    )
+    assert result.exit_code == 2
+    assert f"s3://{s3_bucket}/nope.csv: no such object" in result.stderr
+    assert list_s3_keys(moto_s3, s3_bucket) == []
+
+
+def test_with_infra_snapshots_the_real_prometheus_when_a_batch_is_slow(
+    tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str, prometheus_stack: Any
+) -> None:
+    write_csv(tmp_path / "in.csv", 30, slow_rows={12})
+    path = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "mlflow": {"tracking_uri": mlflow_sqlite_uri, "experiment": "capture-infra-real"},
+            "model": {"name": "churn", "latency_threshold": "30ms", "sample_rate": 0.0},
+        }
+    )
+    config = load_config(str(path))
+    result = capture_model.run(
+        config, input_path=str(tmp_path / "in.csv"), model_ref=MODEL_REF, batch_size=10, with_infra=True
+    )
+    assert result.slow_batches == 1
+    snapshots = sorted((tmp_path / "data" / "infra").rglob("*.json"))
+    assert len(snapshots) == 1
+    snapshot = orjson.loads(snapshots[0].read_bytes())
+    cpu = snapshot["queries"]["cpu_usage"]
+    assert cpu["error"] is None and cpu["series"] and "instance" in cpu["series"][0]["labels"]
+    (slow_event,) = [e for e in iter_events(open_storage(config), DAY, "churn") if e.slow]
+    # The snapshot was taken right after the slow batch: well within correlate.max_skew of its event.
+    from mlprom.records import parse_ts
+
+    assert abs((parse_ts(snapshot["ts"]) - slow_event.ts).total_seconds()) < config.correlate.max_skew
