@@ -344,7 +344,7 @@ def test_with_infra_snapshots_the_real_prometheus_when_a_batch_is_slow(
         {
             "prometheus": {"url": prometheus_stack.prometheus_url},
             "mlflow": {"tracking_uri": mlflow_sqlite_uri, "experiment": "capture-infra-real"},
-            "model": {"name": "churn", "latency_threshold": "30ms", "sample_rate": 0.0},
+            "model": {"name": "churn", "latency_threshold": "200ms", "sample_rate": 0.0},
         }
     )
     config = load_config(str(path))
