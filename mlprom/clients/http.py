@@ -139,3 +139,11 @@ def request(
         return session.request(method, url, timeout=(min(timeout, 10.0), timeout), **kwargs)
     except requests.exceptions.RequestException as exc:
         raise UpstreamError(f"{what} at {redact_url(url)}: {describe_exception(exc)}") from None
+
+
+def probe_ready(session: requests.Session, base_url: str, what: str, timeout: float) -> None:
+    """GET {base_url}/-/ready, the readiness endpoint of Prometheus, Alertmanager and Pushgateway."""
+    url = base_url.rstrip("/") + "/-/ready"
+    response = request(session, "GET", url, what, timeout)
+    if response.status_code != 200:
+        raise UpstreamError(f"{what} at {redact_url(url)}: not ready (HTTP {response.status_code})")

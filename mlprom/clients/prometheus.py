@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlprom.clients.http import build_session, redact_url, request, split_credentials
+from mlprom.clients.http import build_session, probe_ready, redact_url, request, split_credentials
 from mlprom.errors import UpstreamError
 from mlprom.records import Series, number_or_raw
 
@@ -83,10 +83,7 @@ class PrometheusClient:
 
     def ready(self) -> None:
         """GET /-/ready; raises UpstreamError unless it answers 200."""
-        url = f"{self.base_url}/-/ready"
-        response = request(self.session, "GET", url, self._what(), self.timeout)
-        if response.status_code != 200:
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: not ready (HTTP {response.status_code})")
+        probe_ready(self.session, self.base_url, self._what(), self.timeout)
 
     def query(self, expr: str, at: datetime) -> ParsedResult:
         """Instant query at `at`. QueryError: Prometheus refused the query; UpstreamError: it could not be asked."""

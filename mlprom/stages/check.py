@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlprom.clients.http import RetryPolicy, build_session, redact_url, request
+from mlprom.clients.http import RetryPolicy, build_session, probe_ready, redact_url, request
 from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
 
@@ -68,10 +68,8 @@ def _check_prometheus(config: Config) -> str:
 
     from mlprom.clients.prometheus import PrometheusClient, QueryError
 
-    client = PrometheusClient(
-        config.prometheus.url, build_session(config.prometheus, "prometheus", CHECK_RETRY)
-    )
-    client.timeout = min(config.prometheus.timeout, 10.0)
+    session = build_session(config.prometheus, "prometheus", CHECK_RETRY)
+    client = PrometheusClient(config.prometheus.url, session, min(config.prometheus.timeout, 10.0))
     client.ready()
     try:
         result = client.query("vector(1)", datetime.now(UTC))
@@ -84,11 +82,7 @@ def _check_prometheus(config: Config) -> str:
 
 def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Callable[[Config], str]:
     def probe(_: Config) -> str:
-        session = build_session(endpoint, name, CHECK_RETRY)
-        ready = url.rstrip("/") + "/-/ready"
-        response = request(session, "GET", ready, what, min(endpoint.timeout, 10.0))
-        if response.status_code != 200:
-            raise UpstreamError(f"{what} at {redact_url(ready)}: not ready (HTTP {response.status_code})")
+        probe_ready(build_session(endpoint, name, CHECK_RETRY), url, what, min(endpoint.timeout, 10.0))
         return "ready"
 
     return probe
