@@ -57,3 +57,12 @@ class Storage(ABC):
     @abstractmethod
     def url_for(self, key: str) -> str:
         """The full URL of a key, for reports and alert annotations."""
+
+    def exists(self, key: str) -> bool:
+        from mlprom.errors import ObjectNotFound
+
+        try:
+            self.get_bytes(key)
+        except ObjectNotFound:
+            return False
+        return True
