@@ -5,6 +5,8 @@ Nothing heavy is imported at module level, so `mlprom --help` stays as fast as T
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import sys
 import time
@@ -73,7 +75,8 @@ def _version(value: bool) -> None:
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    # -q: nothing on a clean run, but warnings and errors still reach stderr.
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s" if verbose else "%(message)s"))
     root = logging.getLogger("mlprom")
@@ -84,25 +87,95 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
+PANEL_GLOBAL = "Global options (also accepted before the command)"
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="Config file (else $MLPROM_CONFIG, else ./mlprom.yaml, else defaults).",
+        rich_help_panel=PANEL_GLOBAL,
+    ),
+]
+OutputOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Output format: table (default), json (stable, for scripts), markdown (for CI comments).",
+        rich_help_panel=PANEL_GLOBAL,
+    ),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Debug logs on stderr.", rich_help_panel=PANEL_GLOBAL)
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "-q",
+        "--quiet",
+        help="Nothing at all on a clean run; warnings and errors still go to stderr.",
+        rich_help_panel=PANEL_GLOBAL,
+    ),
+]
+
+_GLOBAL_PARAMS = (
+    ("global_config", ConfigOpt, None),
+    ("global_output", OutputOpt, None),
+    ("global_verbose", VerboseOpt, False),
+    ("global_quiet", QuietOpt, False),
+)
+
+
+def global_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Let -c/-o/-v/-q follow the subcommand too: `mlprom alert --dry-run -o json` works like `mlprom -o json alert`.
+
+    The command gets the options as extra keyword parameters; the wrapper folds them into ctx.obj (a value
+    given after the subcommand wins over one given before it) and calls the command without them.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _GLOBAL_PARAMS
+    ]
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    params += [p for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        config = kwargs.pop("global_config", None)
+        output = kwargs.pop("global_output", None)
+        verbose = kwargs.pop("global_verbose", False)
+        quiet = kwargs.pop("global_quiet", False)
+        ctx: typer.Context = kwargs["ctx"]  # every command takes the context first
+        g: Globals = ctx.obj if isinstance(ctx.obj, Globals) else Globals(None, None, False, False)
+        g = Globals(
+            config if config is not None else g.config_path,
+            output.value if output is not None else g.output,
+            verbose or g.verbose,
+            quiet or g.quiet,
+        )
+        if verbose or quiet:
+            _setup_logging(g.verbose, g.quiet)
+        ctx.obj = g
+        command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        **{name: annotation for name, annotation, _ in _GLOBAL_PARAMS},
+    }
+    return wrapper
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "-c", "--config", help="Config file (else $MLPROM_CONFIG, else ./mlprom.yaml, else defaults)."
-        ),
-    ] = None,
-    output: Annotated[
-        OutputFormat | None,
-        typer.Option(
-            "-o",
-            "--output",
-            help="Output format: table (default), json (stable, for scripts), markdown (for CI comments).",
-        ),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs on stderr.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")] = False,
+    config: ConfigOpt = None,
+    output: OutputOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -134,7 +207,8 @@ def _run_stage(
         config = load_config(g.config_path)
         result = body(config)
         code = exit_code(result)
-        if result is not None:
+        # -q on a clean run prints nothing at all, not even the result: cron mails only when it matters.
+        if result is not None and not (g.quiet and code == 0):
             from mlprom.render import render
 
             render(result, g.fmt())
@@ -171,6 +245,7 @@ DateOpt = Annotated[
 
 
 @app.command("capture-infra")
+@global_options
 def capture_infra(
     ctx: typer.Context,
     at: Annotated[
@@ -202,6 +277,7 @@ def capture_infra(
 
 
 @app.command("capture-model")
+@global_options
 def capture_model(
     ctx: typer.Context,
     input: Annotated[str, typer.Option("--input", help="CSV or JSON Lines file, local path or s3://.")],
@@ -255,6 +331,7 @@ def capture_model(
 
 
 @app.command("correlate")
+@global_options
 def correlate(
     ctx: typer.Context,
     date: DateOpt = "today",
@@ -285,6 +362,7 @@ def correlate(
 
 
 @app.command("alert")
+@global_options
 def alert(
     ctx: typer.Context,
     date: DateOpt = "today",
@@ -311,6 +389,7 @@ def alert(
 
 
 @app.command("prune")
+@global_options
 def prune(
     ctx: typer.Context,
     keep_days: Annotated[int, typer.Option("--keep-days", help="Keep this many days (>= 1), delete older.")],
@@ -343,6 +422,7 @@ def prune(
 
 
 @app.command("check")
+@global_options
 def check(ctx: typer.Context) -> None:
     """Validate the config and reach every configured endpoint; one line each."""
 
