@@ -74,17 +74,49 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# Libraries whose INFO and WARNING lines (and Python warnings, as py.warnings) reach stderr only with -v:
+# mlprom's own message says what failed, and cron mails must not fill with a library's chatter.
+LIBRARY_LOGGERS = ("urllib3", "botocore", "boto3", "s3transfer", "mlflow", "alembic", "git", "py.warnings")
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines never carry a secret (URL userinfo, tokens) or a terminal control sequence from data."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        from mlprom.clients.http import redact_text
+        from mlprom.render import literal
+
+        return "\n".join(literal(line) for line in redact_text(super().formatMessage(record)).split("\n"))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        from mlprom.clients.http import redact_text
+
+        return redact_text(super().formatException(ei))
+
+
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     # -q: nothing on a clean run, but warnings and errors still reach stderr.
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s" if verbose else "%(message)s"))
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(message)s" if verbose else "%(message)s"))
     root = logging.getLogger("mlprom")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # urllib3 logs each retry at WARNING; our own message after the last retry says what failed.
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.setLevel(logging.DEBUG if verbose else logging.ERROR)
+        if name == "py.warnings":
+            library.handlers[:] = [handler]
+            library.propagate = False
+    import os
+
+    # MLflow sets its own logger up when imported (later, inside a stage): tell it the level now, and
+    # keep its artifact download bars off unless someone watches a terminal.
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "DEBUG" if verbose else "ERROR"
+    if quiet or not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 PANEL_GLOBAL = "Global options (also accepted before the command)"
@@ -185,9 +217,25 @@ def main_options(
     ctx.obj = Globals(config, output.value if output else None, verbose, quiet)
 
 
+def _line(text: str) -> str:
+    """One line for stderr: no secret, no control character, no line break, bounded length."""
+    from mlprom.clients.http import redact_text
+    from mlprom.render import literal
+
+    shown = literal(redact_text(text))
+    return shown if len(shown) <= 2000 else shown[:2000] + "..."
+
+
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"mlprom: error: {message}", err=True)
+    typer.echo(f"mlprom: error: {_line(message)}", err=True)
     return typer.Exit(code)
+
+
+# The only exit codes mlprom ever returns (CONTRACT.md plus 130/143 for signals; docs/reliability.md).
+EXIT_CODES = frozenset({0, 1, 2, 3, 4, 130, 143})
+# An exception nothing anticipated: a bug, most likely met on input no check refused yet. Exit 2 (not
+# 1, which means findings; not 3, which sends people to look at upstreams) so cron mails and nobody retries.
+INTERNAL_ERROR_EXIT = 2
 
 
 def _run_stage(
@@ -195,12 +243,41 @@ def _run_stage(
     stage: str,
     body: Callable[[Config], Any],
     exit_code: Callable[[Any], int] = lambda _: 0,
+    heartbeat: bool = True,
 ) -> None:
-    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code."""
-    from mlprom.errors import MlpromError
+    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code.
+
+    SIGTERM/SIGINT end the run with 143/130 and one line on stderr, after the stage saved what it
+    measured; `heartbeat=False` (dry runs) pushes nothing, since a dry run is not the job being done.
+    """
+    from mlprom import interrupts
 
     g: Globals = ctx.obj
     started = time.monotonic()
+    with interrupts.handling():
+        code = _guarded(g, stage, body, exit_code, heartbeat, started)
+    raise typer.Exit(code)
+
+
+def _interrupted_line(signum: int, detail: str = "") -> int:
+    import signal
+
+    name = signal.Signals(signum).name
+    typer.echo(f"mlprom: interrupted by {name}" + (f": {_line(detail)}" if detail else ""), err=True)
+    return 128 + signum
+
+
+def _guarded(
+    g: Globals,
+    stage: str,
+    body: Callable[[Config], Any],
+    exit_code: Callable[[Any], int],
+    heartbeat: bool,
+    started: float,
+) -> int:
+    from mlprom import interrupts
+    from mlprom.errors import Interrupted, MlpromError
+
     try:
         from mlprom.config import load_config
 
@@ -212,26 +289,53 @@ def _run_stage(
             from mlprom.render import render
 
             render(result, g.fmt())
-    except MlpromError as exc:
-        raise _fail(str(exc), exc.exit_code) from None
+        if heartbeat and interrupts.received() is None:
+            code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
+    except Interrupted as exc:
+        return _interrupted_line(exc.signum, exc.detail)
     except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
-    code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
-    raise typer.Exit(code)
+        # Raised by code itself (our SIGINT handler raises Interrupted): still an interrupt for the caller.
+        import signal
+
+        return _interrupted_line(interrupts.received() or signal.SIGINT)
+    except MlpromError as exc:
+        if interrupts.received() is not None:
+            return _interrupted_line(interrupts.received() or 0, str(exc))
+        typer.echo(f"mlprom: error: {_line(str(exc))}", err=True)
+        return exc.exit_code
+    except (Exception, SystemExit, GeneratorExit) as exc:  # noqa: BLE001 - the last resort: never a traceback
+        if interrupts.received() is not None:
+            return _interrupted_line(interrupts.received() or 0)
+        log.debug("internal error", exc_info=True)
+        what = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        typer.echo(
+            f"mlprom: error: internal error in {stage}: {_line(what)} (a bug: -v shows where; nothing half-written)",
+            err=True,
+        )
+        return INTERNAL_ERROR_EXIT
+    signum = interrupts.received()
+    if signum is not None:
+        # The stage finished and its output is complete, but the process was asked to stop: say so.
+        return _interrupted_line(signum, "after the work was done and stored")
+    return code
 
 
 def _heartbeat(config: Config, stage: str, duration: float, result: Any, code: int) -> int:
-    """Push the stage's heartbeat when pushgateway.url is set; its failure is exit 3 for an otherwise clean run."""
+    """Push the stage's heartbeat when pushgateway.url is set; its failure is exit 3 for an otherwise clean run.
+
+    Partial failures (exit 3 with the work stored) are counted in mlprom_partial_failures.
+    """
     if not config.pushgateway.url:
         return 0
     from mlprom.clients.pushgateway import push_heartbeat
-    from mlprom.errors import UpstreamError
+    from mlprom.errors import MlpromError
 
-    extra = result.heartbeat() if hasattr(result, "heartbeat") else {}
+    extra = dict(result.heartbeat()) if hasattr(result, "heartbeat") else {}
+    extra["mlprom_partial_failures"] = float(getattr(result, "partial_failures", 0))
     try:
         push_heartbeat(config, stage, duration, extra)
-    except UpstreamError as exc:
-        typer.echo(f"mlprom: warning: heartbeat not pushed: {exc}", err=True)
+    except MlpromError as exc:
+        typer.echo(f"mlprom: warning: heartbeat not pushed: {_line(str(exc))}", err=True)
         return 3 if code == 0 else 0
     return 0
 
@@ -273,7 +377,8 @@ def capture_infra(
             raise ConfigError(f"--date {date} does not match --at {at} (UTC date {when.date()})")
         return stage.run(config, stage.default_adapters(config), when)
 
-    _run_stage(ctx, "capture-infra", body)
+    # A query Prometheus refused while others answered: the snapshot is stored, and exit 3 says so.
+    _run_stage(ctx, "capture-infra", body, lambda r: getattr(r, "exit_code", 0))
 
 
 @app.command("capture-model")
@@ -291,7 +396,9 @@ def capture_model(
         str | None,
         typer.Option("--label-column", help="Column holding the true labels (enables quality metrics)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per predict call.")] = 100,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows per predict call (at most 10,000,000).")
+    ] = 100,
     date: DateOpt = "today",
     sample_rate: Annotated[
         float | None,
@@ -385,14 +492,18 @@ def alert(
 
         return stage.run(config, parse_date(date), dry_run=dry_run, allow_empty=allow_empty)
 
-    _run_stage(ctx, "alert", body, lambda r: getattr(r, "exit_code", 0))
+    # A dry run's heartbeat would tell the staleness alert that a dead alerting cron is alive.
+    _run_stage(ctx, "alert", body, lambda r: getattr(r, "exit_code", 0), heartbeat=not dry_run)
 
 
 @app.command("prune")
 @global_options
 def prune(
     ctx: typer.Context,
-    keep_days: Annotated[int, typer.Option("--keep-days", help="Keep this many days (>= 1), delete older.")],
+    keep_days: Annotated[
+        int,
+        typer.Option("--keep-days", help="Keep this many days (1 to 36500), delete older."),
+    ],
     stage_filter: Annotated[
         list[Stage] | None, typer.Option("--stage", help="Limit to these stages (repeatable).")
     ] = None,
@@ -416,9 +527,17 @@ def prune(
             return typer.confirm(summary, default=False, err=True)
 
         stages = [s.value for s in stage_filter] if stage_filter else None
-        return stage.run(config, keep_days=keep_days, stages=stages, dry_run=dry_run, confirm=confirm)
+        quiet = isinstance(ctx.obj, Globals) and ctx.obj.quiet
+        return stage.run(
+            config,
+            keep_days=keep_days,
+            stages=stages,
+            dry_run=dry_run,
+            confirm=confirm,
+            progress=False if quiet else None,  # -q: no progress bar, even on a terminal
+        )
 
-    _run_stage(ctx, "prune", body, lambda r: getattr(r, "exit_code", 0))
+    _run_stage(ctx, "prune", body, lambda r: getattr(r, "exit_code", 0), heartbeat=not dry_run)
 
 
 @app.command("check")
@@ -435,7 +554,19 @@ def check(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: signals outside a stage (while parsing flags or importing) end the run cleanly too."""
+    from mlprom import interrupts
+    from mlprom.errors import Interrupted
+
+    try:
+        with interrupts.handling():
+            app()
+    except Interrupted as exc:
+        sys.exit(_interrupted_line(exc.signum))
+    except KeyboardInterrupt:
+        import signal
+
+        sys.exit(_interrupted_line(signal.SIGINT))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """YAML -> validated, frozen config: lookup order, built-in defaults, ${VAR}, durations, thresholds.
 
-Every error is a ConfigError naming the file, the line and the key.
+Every error is a ConfigError naming the file, the line and the key, never a secret. The YAML reader is
+bounded (size, nesting, aliases; docs/reliability.md): a config is a page of settings, not a program.
 """
 
 from __future__ import annotations
@@ -61,30 +62,59 @@ _DURATION_UNITS = {
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "name\\n" is not a name
+
+# Bounds of the YAML reader: a real config is a few KB with a handful of anchors.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+MAX_YAML_ALIASES = 256
+MAX_YAML_NODES = 100_000  # nodes of the document with every alias expanded
+# Bounds of values (docs/reliability.md).
+MAX_DURATION = 366 * 86400.0  # a year (and a day): beyond, date arithmetic meets the calendar's end
+MAX_TIMEOUT = 3600.0
+# Control characters other than tab and newline (and lone surrogates) have no business in a config value.
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def parse_duration(value: Any) -> float:
-    """Prometheus-style duration ("500ms", "30s", "1h30m", "7d") or a plain number of seconds -> seconds."""
+    """Prometheus-style duration ("500ms", "30s", "1h30m", "7d") or a plain number of seconds -> seconds.
+
+    At most MAX_DURATION (366 days).
+    """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like 30s or 5m, got {value!r}")
+    seconds = math.nan
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected a non-negative finite duration, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         text = value.strip()
         if _DURATION_FULL.match(text):
-            return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and number >= 0:
-            return number
-    raise ValueError(
-        f"invalid duration {value!r}: use a number of seconds or units ms/s/m/h/d/w/y, e.g. 500ms, 30s, 5m"
-    )
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = math.nan
+            if not (math.isfinite(seconds) and seconds >= 0):
+                seconds = math.nan
+    if math.isnan(seconds):
+        raise ValueError(
+            f"invalid duration {value!r}: use a number of seconds or units ms/s/m/h/d/w/y, e.g. 500ms, 30s, 5m"
+        )
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than the maximum of 366d")
+    return seconds
+
+
+def parse_timeout(value: Any) -> float:
+    """A duration above zero and at most an hour: 0 would fail every request, a day hides a hang."""
+    seconds = parse_duration(value)
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError(f"timeout {value!r} must be above 0 and at most 1h")
+    return seconds
 
 
 def _parse_threshold_number(value: Any) -> float:
@@ -104,6 +134,7 @@ def _parse_threshold_number(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Timeout = Annotated[float, BeforeValidator(parse_timeout)]
 Level = Annotated[float, BeforeValidator(_parse_threshold_number)]
 
 
@@ -127,19 +158,44 @@ class BasicAuth(_Frozen):
 class HTTPEndpoint(_Frozen):
     """Connection options shared by every HTTP upstream."""
 
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
     headers: dict[str, str] = Field(default_factory=dict)
     bearer_token_file: str | None = None
     basic_auth: BasicAuth = BasicAuth()
     tls: TLSConfig = TLSConfig()
 
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if any(c in text for c in "\r\n\x00"):
+                # The value may be a credential: name the header, never echo the value.
+                raise ValueError(f"header {name}: the value contains a line break or NUL")
+        return value
+
 
 def _check_http_url(url: str) -> str:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    from mlprom.clients.http import redact_url
+
+    shown = redact_url(url)  # messages never carry user:password@ or tokens, valid URL or not
+    if any(c.isspace() for c in url):
+        raise ValueError(f"URL {shown!r} contains whitespace")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        reason = "port out of range 1-65535" if "Port" in str(exc) else "not a valid URL"
+        raise ValueError(f"URL {shown!r}: {reason}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+        raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+    if not parts.hostname:
+        raise ValueError(f"URL {shown!r} names no host")
+    if port == 0:
+        raise ValueError(f"URL {shown!r}: port out of range 1-65535")
     return url.rstrip("/")
 
 
@@ -204,7 +260,7 @@ class ModelConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _MODEL_NAME.match(value):
+        if not _MODEL_NAME.fullmatch(value):
             raise ValueError(
                 f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
             )
@@ -217,7 +273,7 @@ class CorrelateConfig(_Frozen):
 
 class DriftConfig(_Frozen):
     reference_days: int = Field(default=7, ge=1, le=366)
-    min_samples: int = Field(default=50, ge=2)
+    min_samples: int = Field(default=50, ge=2, le=1_000_000_000)
     bins: int = Field(default=10, ge=2, le=1000)
 
 
@@ -358,9 +414,82 @@ class _LineMap:
         return None
 
 
+def _check_bounds(text: str, source: str) -> None:
+    """Refuse, from the event stream and before anything is built, what would take unbounded time or memory:
+    deep nesting (the composer recurses), many aliases, and alias bombs (nested anchors whose expansion
+    is exponential; walking or copying the document would expand them)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: config is larger than {MAX_CONFIG_BYTES // 1024} KiB; refusing to read it"
+        )
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its node (absent while the node is open)
+    open_anchors: set[str] = set()
+    stack: list[list[Any]] = []  # open collections: [expanded size so far, anchor]
+    aliases = 0
+
+    def add(size: int, mark: Any) -> None:
+        if stack:
+            stack[-1][0] += size
+            if stack[-1][0] > MAX_YAML_NODES:
+                fail(mark, f"expands to more than {MAX_YAML_NODES} values (nested aliases?)")
+
+    def fail(mark: Any, why: str) -> None:
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(f"{where}: refusing the config: {why}")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                fail(mark, f"more than {MAX_YAML_ALIASES} aliases")
+            if event.anchor in open_anchors:
+                fail(mark, f"alias *{event.anchor} refers to a node that contains it (a cycle)")
+            add(sizes.get(str(event.anchor), 1), mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+            add(1, mark)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_YAML_DEPTH:
+                fail(mark, f"nested deeper than {MAX_YAML_DEPTH} levels")
+            if event.anchor is not None:
+                open_anchors.add(event.anchor)
+            stack.append([1, event.anchor])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = stack.pop()
+            if anchor is not None:
+                open_anchors.discard(anchor)
+                sizes[anchor] = size
+            add(size, mark)
+
+
+def _bad_string(value: Any, path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    """The first string (key or value) holding a control character or a lone surrogate, with why."""
+    if isinstance(value, str):
+        found = _BAD_CHARS.search(value)
+        if found:
+            char = found.group()
+            kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else f"control character {char!r}"
+            return path, f"contains {kind}"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            bad = _bad_string(key, (*path, key)) or _bad_string(item, (*path, key))
+            if bad:
+                return bad
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            bad = _bad_string(item, (*path, index))
+            if bad:
+                return bad
+    return None
+
+
 def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], _LineMap]:
     lines = _LineMap()
     try:
+        _check_bounds(text, source)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -370,6 +499,9 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], _LineMap]:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # The safe constructor's own limits: an integer of more than 4300 digits, a date out of range.
+        raise ConfigError(f"{source}: invalid YAML: {exc.__class__.__name__}: {str(exc)[:200]}") from None
     if data is None:
         return {}, lines
     if not isinstance(data, dict) or node is None:
@@ -377,6 +509,11 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], _LineMap]:
             f"{source}:1: the top level must be a mapping of sections (storage:, prometheus:, ...)"
         )
     lines.walk(node, (), source)
+    bad = _bad_string(data, ())
+    if bad:
+        path, why = bad
+        line = lines.line_for(path)
+        raise ConfigError(f"{source}:{line or 1}: {_format_loc(path) or '(top level)'}: {why}")
     return data, lines
 
 
@@ -411,6 +548,9 @@ def _merge(defaults: dict[str, Any], override: dict[str, Any], top: bool = True)
         else:
             merged[key] = value
     return merged
+
+
+_SECRET_KEY = re.compile(r"(?i)password|token|secret|headers|auth")
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -455,6 +595,9 @@ def load_config_text(text: str, source: str = "<string>", env: Mapping[str, str]
         if section in document and document[section] is None:
             raise ConfigError(f"{where((section,))}: {section}: is empty; remove it to use the defaults")
     document = _interpolate(document, (), env, where)
+    bad = _bad_string(document, ())
+    if bad:
+        raise ConfigError(f"{where(bad[0])}: {_format_loc(bad[0])}: {bad[1]} (after ${{VAR}} substitution)")
     merged = _merge(default_document(), document)
     # Built-in thresholds for queries a file dropped are built-ins, not the user's: drop them too.
     if "queries" in document and "thresholds" not in document:
@@ -480,9 +623,14 @@ def load_config_text(text: str, source: str = "<string>", env: Mapping[str, str]
             path = ("thresholds", named.group(1))
             raise ConfigError(f"{where(path)}: thresholds.{named.group(1)}: {message}") from None
         extra = ""
+        secret = any(isinstance(p, str) and _SECRET_KEY.search(p) for p in loc)
         if "input" in err and err.get("type") not in ("extra_forbidden", "value_error", "missing"):
-            extra = f" (got {err['input']!r})" if not isinstance(err["input"], dict | list) else ""
-        raise ConfigError(f"{where(loc)}: {key}: {message}{extra}") from None
+            # Never echo what a secret-bearing key holds (a password given as a number is still a password).
+            if not secret and not isinstance(err["input"], dict | list):
+                extra = f" (got {err['input']!r})"
+        from mlprom.clients.http import redact_text
+
+        raise ConfigError(redact_text(f"{where(loc)}: {key}: {message}{extra}")) from None
 
 
 def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
@@ -514,11 +662,24 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     if path is None:
         return load_config_text("", "<defaults>", env)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # Read one byte past the bound: /dev/zero or a 5 GB file is refused without being read.
+            body = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.__class__.__name__}") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read config file: {exc.strerror or exc.__class__.__name__}"
+        ) from None
+    if len(body) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: config is larger than {MAX_CONFIG_BYTES // 1024} KiB; refusing to read it"
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: config file is not UTF-8 text") from None
     return load_config_text(text, str(path), env)

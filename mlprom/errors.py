@@ -41,3 +41,20 @@ class NoDataError(MlpromError):
 
 class InputError(ConfigError):
     """The user's input (a file, a row, a model reference) is unusable; a usage error, exit 2."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT reached the CLI. A BaseException, like KeyboardInterrupt, so `except Exception`
+    in a model or a library does not swallow it. Exit code 128 + the signal number: 143 and 130."""
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        self.detail = detail  # what was kept, filled in by the stage that stopped
+        super().__init__(self.name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

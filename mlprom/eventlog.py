@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from mlprom import layout
-from mlprom.records import Event, Snapshot
+from mlprom.records import Event, Snapshot, event_problem
 from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -25,7 +25,26 @@ GZIP_MIN_BYTES = 64 * 1024  # small flushes stay plain JSONL: readable with `cat
 
 
 def encode_events(events: list[Event]) -> bytes:
-    return b"".join(orjson.dumps(e.to_dict()) + b"\n" for e in events)
+    """JSON Lines; checked as readers check them, so nothing is written that a reader would skip."""
+    lines = []
+    for event in events:
+        document = event.to_dict()
+        problem = event_problem(document)
+        if problem:
+            log.warning(
+                "not writing an event of model %s at %s: %s", event.model, document.get("ts"), problem
+            )
+            continue
+        try:
+            lines.append(orjson.dumps(document))
+        except TypeError as exc:  # orjson.JSONEncodeError: raw inputs that are not JSON
+            if document.pop("inputs", None) is None:
+                raise
+            log.warning(
+                "event of model %s at %s written without its inputs: %s", event.model, document["ts"], exc
+            )
+            lines.append(orjson.dumps(document))
+    return b"".join(line + b"\n" for line in lines)
 
 
 def write_events(storage: Storage, events: list[Event], now: datetime | None = None) -> list[str]:
@@ -100,12 +119,36 @@ class EventBuffer:
             return keys
 
 
-def decode_lines(key: str, body: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+class _Skipped:
+    """Lines of one object skipped as unusable: one warning per object, naming its key and the first line."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.count = 0
+        self.first = ""
+
+    def add(self, lineno: int, why: str) -> None:
+        self.count += 1
+        if not self.first:
+            self.first = f"line {lineno}: {why}"
+
+    def report(self) -> None:
+        if self.count == 1:
+            log.warning("skipping %s %s", self.key, self.first)
+        elif self.count:
+            log.warning("skipping %d lines of %s (first: %s)", self.count, self.key, self.first)
+
+
+def decode_lines(
+    key: str, body: bytes, skipped: _Skipped | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, JSON object) of one event object; gzip undone, corrupt lines skipped with a warning."""
+    own = skipped is None
+    skipped = skipped or _Skipped(key)
     if key.endswith(".gz"):
         try:
             body = gzip.decompress(body)
-        except (OSError, EOFError):
+        except (OSError, EOFError, ValueError):
             log.warning("skipping %s: not valid gzip", key)
             return
     for lineno, line in enumerate(body.splitlines(), start=1):
@@ -114,21 +157,25 @@ def decode_lines(key: str, body: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             data = orjson.loads(line)
         except orjson.JSONDecodeError:
-            log.warning("skipping %s line %d: not valid JSON", key, lineno)
+            skipped.add(lineno, "not valid JSON")
             continue
         if not isinstance(data, dict):
-            log.warning("skipping %s line %d: not a JSON object", key, lineno)
+            skipped.add(lineno, "not a JSON object")
             continue
         yield lineno, data
+    if own:
+        skipped.report()
 
 
 def decode_events(key: str, body: bytes) -> Iterator[Event]:
     """Events of one object; a line that is not a valid event is skipped with a warning naming it."""
-    for lineno, data in decode_lines(key, body):
+    skipped = _Skipped(key)
+    for lineno, data in decode_lines(key, body, skipped):
         try:
             yield Event.from_dict(data)
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
+            skipped.add(lineno, str(exc))
+    skipped.report()
 
 
 def iter_event_keys(storage: Storage, day: date, model: str | None = None) -> Iterator[str]:
@@ -146,8 +193,15 @@ def iter_event_objects(
     At a million events a day, building an Event (and its datetimes) per line is most of a reader's cost.
     """
     for key in iter_event_keys(storage, day, model):
-        for lineno, data in decode_lines(key, storage.get_bytes(key)):
+        # Every line is checked against the event's types here, so no reader meets a string for a number.
+        skipped = _Skipped(key)
+        for lineno, data in decode_lines(key, storage.get_bytes(key), skipped):
+            problem = event_problem(data)
+            if problem:
+                skipped.add(lineno, problem)
+                continue
             yield key, lineno, data
+        skipped.report()
 
 
 def iter_events(storage: Storage, day: date, model: str | None = None) -> Iterator[Event]:
@@ -177,6 +231,11 @@ def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
     with ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get") as pool:
         for key, body in zip(keys, pool.map(storage.get_bytes, keys), strict=True):
             try:
-                yield Snapshot.from_dict(orjson.loads(body))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                log.warning("skipping corrupt snapshot %s: %s", key, exc.__class__.__name__)
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                log.warning("skipping corrupt snapshot %s: not valid JSON", key)
+                continue
+            try:
+                yield Snapshot.from_dict(document, where=key)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping corrupt snapshot %s: %s", key, exc)

@@ -1,15 +1,24 @@
 """Monitor: wrap a model in a serving process; slow and sampled calls become events, written in background.
 
 The fast path (under the threshold, not sampled) costs one perf_counter pair, a comparison and a random draw.
+
+At exit: buffered events are written at interpreter exit (atexit), and on SIGTERM when nobody else
+handles it: if the process has no SIGTERM handler of its own (SIG_DFL) when the first Monitor is made
+in the main thread, Monitor installs one that writes every Monitor's buffer (for at most
+SIGTERM_FLUSH_SECONDS) and then dies of SIGTERM as it would have. A server that handles SIGTERM itself
+(gunicorn, uvicorn, ...) keeps its handler and exits through atexit. docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import random
+import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +34,39 @@ log = logging.getLogger("mlprom")
 DEFAULT_FLUSH_INTERVAL = 10.0  # seconds: events reach storage at most this late
 DEFAULT_MAX_EVENTS = 10_000  # events per object; with the interval, bounds PUTs per event
 DEFAULT_MAX_BUFFERED = 100_000  # while storage is down: beyond this the oldest events are dropped, counted
+# Kubernetes' default grace period is 30 s, systemd's 90 s: a flush gets a third of the shorter.
+SIGTERM_FLUSH_SECONDS = 10.0
+
+_live: weakref.WeakSet[Monitor] = weakref.WeakSet()
+_sigterm_installed = False
+
+
+def _flush_all() -> None:
+    for monitor in list(_live):
+        monitor._flush_quietly()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Write what every Monitor buffered, then die of SIGTERM exactly as without mlprom."""
+    # A second SIGTERM, or a kill while we flush, ends the process at once, as it always did.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The flush runs in a thread: the interrupted main thread may hold a buffer's lock, and waiting on
+    # it here would hang; after SIGTERM_FLUSH_SECONDS the process dies with what could not be written.
+    writer = threading.Thread(target=_flush_all, name="mlprom-monitor-sigterm", daemon=True)
+    writer.start()
+    writer.join(SIGTERM_FLUSH_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_flush() -> None:
+    """Only where it cannot intrude: the main thread, and no SIGTERM handler set by the host process."""
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _sigterm_installed = True
 
 
 class Monitor:
@@ -81,6 +123,8 @@ class Monitor:
         self._thread = threading.Thread(target=self._flusher, name=f"mlprom-monitor-{self.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+        _live.add(self)
+        _install_sigterm_flush()
 
     # The hot path: keep it free of locks, allocation and attribute chains beyond the minimum.
     def predict(self, X: Any, y_true: Any = None) -> Any:
@@ -153,7 +197,11 @@ class Monitor:
             self.flush_errors += 1
             kept, dropped = len(self.buffer), self.buffer.dropped_events
             log.warning(
-                "mlprom monitor %s: flush failed, %d events kept, %d dropped so far: %s", self.name, kept, dropped, exc
+                "mlprom monitor %s: flush failed, %d events kept, %d dropped so far: %s",
+                self.name,
+                kept,
+                dropped,
+                exc,
             )
 
     def flush(self) -> list[str]:

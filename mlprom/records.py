@@ -1,20 +1,39 @@
 """Records that cross module boundaries and their JSON forms: Event, Series, QueryResult, Snapshot.
 
 Contract fields are always present; extra fields are allowed and ignored by readers that don't know them.
+Validated both ways: a record that breaks its types cannot be built (so it is never written), and
+`from_dict` raises ValueError naming the field for stored data that breaks them, so readers skip the
+object or line with a warning naming the key instead of crashing (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mlprom.dates import rfc3339
 
+log = logging.getLogger("mlprom")
 
-def parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+def parse_ts(text: Any) -> datetime:
+    """RFC3339 with a time zone -> an aware UTC datetime; ValueError for anything else (naive times too)."""
+    if not isinstance(text, str):
+        raise ValueError(f"timestamp is {type(text).__name__}, not a string")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"timestamp {text[:40]!r} is not RFC3339") from None
+    if parsed.tzinfo is None:
+        # Guessing local time would shift it by the reader's offset; comparing it with aware times crashes.
+        raise ValueError(f"timestamp {text[:40]!r} has no time zone")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {text[:40]!r} is out of range") from None
 
 
 def number_or_raw(raw: str) -> tuple[float | None, str | None]:
@@ -28,11 +47,33 @@ def number_or_raw(raw: str) -> tuple[float | None, str | None]:
     return None, raw
 
 
+def is_number(value: Any) -> bool:
+    """A JSON number that is a measurement: int or float, not bool, finite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_labels(labels: Any) -> None:
+    if not isinstance(labels, dict):
+        raise ValueError(f"labels are {type(labels).__name__}, not an object")
+    for name, value in labels.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(f"label {str(name)[:40]!r} has a {type(value).__name__} value, not a string")
+
+
 @dataclass(frozen=True)
 class Series:
     labels: dict[str, str]
     value: float | None
     raw: str | None = None  # "NaN", "+Inf", "-Inf", or a string result, when value is None
+
+    def __post_init__(self) -> None:
+        check_labels(self.labels)
+        if self.value is not None:
+            if not is_number(self.value):
+                raise ValueError(f"value {self.value!r} is not a finite number")
+            object.__setattr__(self, "value", float(self.value))
+        if self.raw is not None and not isinstance(self.raw, str):
+            raise ValueError(f"raw is {type(self.raw).__name__}, not a string")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"labels": self.labels, "value": self.value}
@@ -41,8 +82,11 @@ class Series:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Series:
-        return cls(dict(data.get("labels") or {}), data.get("value"), data.get("raw"))
+    def from_dict(cls, data: Any) -> Series:
+        if not isinstance(data, dict):
+            raise ValueError(f"a series is {type(data).__name__}, not an object")
+        labels = data.get("labels")
+        return cls({} if labels is None else labels, data.get("value"), data.get("raw"))
 
 
 @dataclass(frozen=True)
@@ -65,14 +109,32 @@ class QueryResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QueryResult:
-        return cls(
-            data.get("expr", ""),
-            data.get("result_type"),
-            tuple(Series.from_dict(s) for s in data.get("series") or ()),
-            data.get("error"),
-            tuple(data.get("warnings") or ()),
-        )
+    def from_dict(cls, data: Any, where: str = "") -> QueryResult:
+        """Stored form -> QueryResult; a malformed series is skipped with a warning naming `where`."""
+        if not isinstance(data, dict):
+            raise ValueError(f"is {type(data).__name__}, not an object")
+        expr, result_type, error = data.get("expr", ""), data.get("result_type"), data.get("error")
+        if not isinstance(expr, str):
+            raise ValueError("expr is not a string")
+        if result_type is not None and not isinstance(result_type, str):
+            raise ValueError("result_type is not a string")
+        if error is not None and not isinstance(error, str):
+            raise ValueError("error is not a string")
+        stored = data.get("series")
+        if stored is None:
+            stored = []
+        if not isinstance(stored, list):
+            raise ValueError(f"series is {type(stored).__name__}, not a list")
+        series = []
+        for index, item in enumerate(stored):
+            try:
+                series.append(Series.from_dict(item))
+            except ValueError as exc:
+                log.warning("skipping %s series[%d]: %s", where or "a snapshot query", index, exc)
+        warnings = data.get("warnings") or ()
+        if not isinstance(warnings, list | tuple):
+            warnings = ()
+        return cls(expr, result_type, tuple(series), error, tuple(str(w) for w in warnings))
 
 
 @dataclass(frozen=True)
@@ -81,6 +143,10 @@ class Snapshot:
     source: str  # the Prometheus URL without credentials
     queries: dict[str, QueryResult]
     id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError("snapshot time has no time zone")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,13 +157,83 @@ class Snapshot:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+    def from_dict(cls, data: Any, where: str = "") -> Snapshot:
+        """Stored form -> Snapshot; a malformed query or series is skipped with a warning naming `where`."""
+        if not isinstance(data, dict):
+            raise ValueError(f"is {type(data).__name__}, not an object")
+        if "ts" not in data:
+            raise ValueError("no ts")
+        ts = parse_ts(data["ts"])
+        queries = data.get("queries")
+        if queries is None:
+            queries = {}
+        if not isinstance(queries, dict):
+            raise ValueError(f"queries is {type(queries).__name__}, not an object")
+        parsed: dict[str, QueryResult] = {}
+        for name, query in queries.items():
+            at = f"{where} query {name!r}" if where else f"query {name!r}"
+            try:
+                parsed[name] = QueryResult.from_dict(query, at)
+            except ValueError as exc:
+                log.warning("skipping %s: %s", at, exc)
+        source, ident = data.get("source", ""), data.get("id", "")
         return cls(
-            parse_ts(data["ts"]),
-            data.get("source", ""),
-            {name: QueryResult.from_dict(q) for name, q in (data.get("queries") or {}).items()},
-            data.get("id", ""),
+            ts, source if isinstance(source, str) else "", parsed, ident if isinstance(ident, str) else ""
         )
+
+
+def event_problem(data: dict[str, Any]) -> str | None:
+    """Why a stored event object breaks the record's types (naming the field), or None when it is usable.
+
+    Cheap enough for the readers' fast path: a few type checks per line; `ts` is checked for a zone
+    suffix here and parsed by whoever needs the datetime.
+    """
+    ts = data.get("ts")
+    if (
+        not isinstance(ts, str)
+        or len(ts) < 20
+        or ts[10] not in "Tt "
+        or not (ts.endswith(("Z", "z")) or ts[-6] in "+-")
+    ):
+        return "field 'ts' is not an RFC3339 time with a zone"
+    if not isinstance(data.get("model"), str):
+        return "field 'model' is not a string"
+    seconds: Any = data.get("prediction_time_seconds")
+    if not is_number(seconds) or seconds < 0:
+        return "field 'prediction_time_seconds' is not a non-negative number"
+    if not isinstance(data.get("slow"), bool):
+        return "field 'slow' is not true or false"
+    rows = data.get("rows", 0)
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        return "field 'rows' is not a non-negative integer"
+    for name in ("accuracy", "loss"):
+        value = data.get(name)
+        if value is not None and not is_number(value):
+            return f"field {name!r} is not a number"
+    metrics = data.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            return "field 'metrics' is not an object"
+        for name, value in metrics.items():
+            if value is not None and not is_number(value):
+                return f"metrics[{name[:40]!r}] is not a number"
+    outputs = data.get("outputs")
+    if outputs is not None:
+        if not isinstance(outputs, list):
+            return "field 'outputs' is not a list"
+        for value in outputs:
+            if value is not None and not is_number(value):
+                return "field 'outputs' holds something other than numbers"
+    for name in ("model_version", "mlflow_run_id", "input_digest", "source"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"field {name!r} is not a string"
+    if not isinstance(data.get("sampled", False), bool):
+        return "field 'sampled' is not true or false"
+    batch = data.get("batch")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool)):
+        return "field 'batch' is not an integer"
+    return None
 
 
 @dataclass(frozen=True)
@@ -120,6 +256,13 @@ class Event:
     batch: int | None = None
     outputs: tuple[float, ...] | None = None  # numeric model outputs of the batch (capped), for drift
     inputs: Any = None  # the raw rows, only when model.record_inputs is "full"
+
+    def __post_init__(self) -> None:
+        # What every reader relies on; the writers never produce anything else, so a failure here is a bug.
+        if self.ts.tzinfo is None:
+            raise ValueError("event time has no time zone")
+        if not is_number(self.prediction_time_seconds) or self.prediction_time_seconds < 0:
+            raise ValueError(f"prediction_time_seconds {self.prediction_time_seconds!r} is not a duration")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -148,21 +291,24 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
+        problem = event_problem(data) if isinstance(data, dict) else "not an object"
+        if problem:
+            raise ValueError(problem)
         outputs = data.get("outputs")
         return cls(
             ts=parse_ts(data["ts"]),
             model=data["model"],
             prediction_time_seconds=float(data["prediction_time_seconds"]),
-            slow=bool(data["slow"]),
-            rows=int(data.get("rows", 0)),
+            slow=data["slow"],
+            rows=data.get("rows", 0),
             model_version=data.get("model_version"),
             accuracy=data.get("accuracy"),
             loss=data.get("loss"),
             metrics=dict(data.get("metrics") or {}),
             mlflow_run_id=data.get("mlflow_run_id"),
             input_digest=data.get("input_digest"),
-            sampled=bool(data.get("sampled", False)),
-            source=data.get("source", "capture-model"),
+            sampled=data.get("sampled", False),
+            source=data.get("source") or "capture-model",
             batch=data.get("batch"),
             outputs=tuple(outputs) if outputs is not None else None,
             inputs=data.get("inputs"),

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
+from mlprom.records import is_number
 
 if TYPE_CHECKING:
     from mlprom.drift_window import DriftReport
 
 STATUSES = ("ok", "warning", "critical", "no_data")
+
+log = logging.getLogger("mlprom")
+T = TypeVar("T")
+
+
+def _each(items: Any, parse: Callable[[Any], T], key: str, field_name: str) -> list[T]:
+    """Parse each element of a stored list; a bad one is skipped with a warning naming key and index."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        log.warning("%s: %s is not a list; ignored", key or "report", field_name)
+        return []
+    parsed = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            log.warning("skipping %s %s[%d]: %s", key or "report", field_name, index, exc)
+    return parsed
+
+
+def _suspect(data: Any) -> Suspect:
+    from mlprom.records import check_labels
+
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    if not isinstance(data.get("metric"), str):
+        raise ValueError("metric is not a string")
+    check_labels(data.get("labels") or {})
+    return Suspect.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -78,24 +111,44 @@ class CorrelationReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], key: str = "", url: str = "") -> CorrelationReport:
+        """Stored form -> report. ValueError when the report as a whole is unusable (no date, status or
+        generation time); a malformed finding or suspect is skipped with a warning naming the key and index."""
         from mlprom.records import parse_ts
 
-        status = data["status"]
+        if not isinstance(data, dict):
+            raise ValueError("the report is not a JSON object")
+        status = data.get("status")
         if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+            raise ValueError(f"unknown status {str(status)[:40]!r}")
+        if not isinstance(data.get("date"), str):
+            raise ValueError("date is not a string")
+        try:
+            day = date.fromisoformat(data["date"])
+        except ValueError:
+            raise ValueError(f"date {data['date'][:40]!r} is not YYYY-MM-DD") from None
+        counts = data.get("events") or {}
+        snapshots = data.get("snapshots", 0)
+        skew = data.get("max_skew_seconds", 0.0)
+        model = data.get("model", "")
+        try:
+            events = EventCounts.from_dict(counts if isinstance(counts, dict) else {})
+        except (TypeError, ValueError, OverflowError):
+            log.warning("%s: events counts unreadable; shown as 0", key or "report")
+            events = EventCounts()
+        drift = data.get("drift")
         return cls(
-            date=date.fromisoformat(data["date"]),
-            generated_at=parse_ts(data["generated_at"]),
+            date=day,
+            generated_at=parse_ts(data.get("generated_at")),
             status=status,
-            events=EventCounts.from_dict(data.get("events") or {}),
-            snapshots=int(data.get("snapshots", 0)),
-            findings=tuple(Finding.from_dict(f) for f in data.get("findings") or ()),
-            suspects=tuple(Suspect.from_dict(s) for s in data.get("suspects") or ()),
-            model=data.get("model", ""),
-            max_skew_seconds=float(data.get("max_skew_seconds", 0.0)),
+            events=events,
+            snapshots=snapshots if isinstance(snapshots, int) and not isinstance(snapshots, bool) else 0,
+            findings=tuple(_each(data.get("findings"), Finding.from_dict, key, "findings")),
+            suspects=tuple(_each(data.get("suspects"), _suspect, key, "suspects")),
+            model=model if isinstance(model, str) else "",
+            max_skew_seconds=float(skew) if is_number(skew) else 0.0,
             key=key,
             url=url,
-            drift=data.get("drift"),
+            drift=drift if isinstance(drift, dict) else None,
         )
 
     def heartbeat(self) -> dict[str, float]:

@@ -49,8 +49,28 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
-        from mlprom.records import parse_ts
+        """Stored form -> Finding; ValueError naming the field when stored data breaks the types."""
+        from mlprom.records import check_labels, is_number, parse_ts
 
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("severity") not in ("warning", "critical"):
+            raise ValueError(f"severity {str(data.get('severity'))[:40]!r} is not warning or critical")
+        if data.get("direction") not in ("above", "below"):
+            raise ValueError(f"direction {str(data.get('direction'))[:40]!r} is not above or below")
+        if not isinstance(data.get("metric"), str):
+            raise ValueError("metric is not a string")
+        for name in ("value", "threshold"):
+            if not is_number(data.get(name)):
+                raise ValueError(f"{name} is not a finite number")
+        check_labels(data.get("labels") or {})
+        slow_events = data.get("slow_events", 0)
+        if not isinstance(slow_events, int) or isinstance(slow_events, bool):
+            raise ValueError("slow_events is not an integer")
+        if not isinstance(data.get("kind", "threshold"), str) or not isinstance(
+            data.get("detail") or {}, dict
+        ):
+            raise ValueError("kind or detail has the wrong type")
         return cls(
             severity=data["severity"],
             metric=data["metric"],

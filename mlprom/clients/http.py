@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,14 +19,34 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 def redact_url(url: str) -> str:
-    """The URL without user:password@ and without a query string (tokens live there too)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    if ":" in (parts.hostname or "") and not host.startswith("["):
-        host = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """The URL without user:password@ and without a query string (tokens live there too). Never raises:
+    an invalid URL (bad port, bad host) is redacted as text."""
+    if "://" not in url:
+        return redact_text(url)  # not a URL with a host: whatever it is, keep secrets out of it
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return redact_text(urlunsplit((parts.scheme, host, parts.path, "", "")))
+    except ValueError:
+        return redact_text(url)
+
+
+# scheme://user:password@ and scheme://token@ ; the scheme-less user:password@host form too.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@'\"]*@")
+_BARE_USERINFO = re.compile(r"(?<![\w/.:-])[\w.%+-]+:[^\s/@'\"]+@(?=[\w\[])")
+_SECRET_PARAMS = re.compile(
+    r"(?i)\b(access_token|token|api[_-]?key|apikey|key|password|passwd|pwd|secret|signature|sig|auth|"
+    r"x-amz-signature|x-amz-credential|x-amz-security-token|client_secret)=([^&\s'\"]+)"
+)
+_AUTH_HEADER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact_text(text: str) -> str:
+    """Any message, URL or not: userinfo, secret query parameters and Authorization values replaced by ***."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    text = _BARE_USERINFO.sub("***@", text)
+    text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", text)
+    return _AUTH_HEADER.sub(lambda m: f"{m.group(1)} ***", text)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """MLflow tracking and model loading: one run per capture, metrics sent in batches, errors as UpstreamError.
 
-MLflow's own logging and prints are kept off stdout (stdout carries mlprom's data only).
+MLflow's own logging and prints are kept off stdout (stdout carries mlprom's data only); they reach
+stderr only with -v. Model code MLflow runs (a pyfunc's loader) prints to stderr.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import contextlib
 import logging
 import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -49,18 +49,25 @@ def resolve_tracking_uri(config: Config) -> str:
     return str(mlflow.get_tracking_uri())
 
 
+def _verbose() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
+
+
 def quiet_mlflow() -> None:
-    """MLflow and the libraries it drives log at INFO on stderr; only their warnings and errors matter."""
+    """MLflow and the libraries it drives log at INFO on stderr; without -v only their errors show."""
+    level = logging.DEBUG if _verbose() else logging.ERROR
     for name in ("mlflow", "alembic", "urllib3.connectionpool"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(level)
 
 
 @contextlib.contextmanager
 def mlflow_call(what: str, uri: str) -> Iterator[None]:
-    """Run MLflow code with its prints on stderr and its failures as UpstreamError naming the URI."""
+    """Run MLflow code with its prints off stdout (on stderr with -v) and its failures as UpstreamError."""
+    from mlprom.stdio import stdout_redirected
+
     where = describe_uri(uri)
     try:
-        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        with stdout_redirected("stderr" if _verbose() else "devnull"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     except UpstreamError:
@@ -170,11 +177,11 @@ class MlflowRun:
             self.client.set_terminated(self.run_id, status=status)
             self.calls += 1
 
-    def abort(self) -> None:
-        """Mark the run FAILED without raising: used while another error is already on its way."""
+    def abort(self, status: str = "FAILED") -> None:
+        """Mark the run FAILED (or KILLED) without raising: used while another error is already on its way."""
         try:
             with mlflow_call("ending the run", self.uri):
-                self.client.set_terminated(self.run_id, status="FAILED")
+                self.client.set_terminated(self.run_id, status=status)
         except UpstreamError as exc:
             log.warning("%s", exc)
 
@@ -202,26 +209,38 @@ def _experiment_id(client: Any, name: str) -> str:
 
 def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], str | None]:
     """mlflow.pyfunc.load_model(model_uri) -> (predict, model version or None); a bad URI is InputError."""
+    from mlprom.clients.http import redact_url
+    from mlprom.errors import Interrupted
+    from mlprom.stdio import stdout_redirected
+
     quiet_mlflow()
+    shown = redact_url(model_uri)  # a model URI may carry user:password@ or a token: never in a message
     if "://" not in model_uri and ":/" not in model_uri and not os.path.exists(os.path.expanduser(model_uri)):
-        raise InputError(f"--model-uri {model_uri}: no such model directory")
+        raise InputError(f"--model-uri {shown}: no such model directory")
     uri = resolve_tracking_uri(config)
     try:
-        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        # Loading runs the model's own code (a loader, load_context): its prints go to stderr.
+        with stdout_redirected("stderr"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import mlflow
             import mlflow.pyfunc
 
             mlflow.set_tracking_uri(uri)  # runs:/ and models:/ resolve against the configured server
             model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a bad or unreachable model
-        raise _load_error(model_uri, uri, exc) from None
+    except Interrupted:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - MLflow and the model's code raise anything, sys.exit() too
+        raise _load_error(shown, uri, exc) from None
     version = _model_version(model_uri, model)
     return model.predict, version
 
 
-def _load_error(model_uri: str, tracking_uri: str, exc: Exception) -> Exception:
-    cause = _cause(exc, tracking_uri)
+def _load_error(model_uri: str, tracking_uri: str, exc: BaseException) -> Exception:
+    from mlprom.clients.http import redact_text
+
+    if isinstance(exc, SystemExit):
+        return InputError(f"--model-uri {model_uri}: loading the model called sys.exit({exc.code!r})")
+    cause = redact_text(_cause(exc, tracking_uri))
     code = getattr(exc, "error_code", "")
     unreachable = cause in ("connection refused", "unreachable after retries") or isinstance(
         exc, ConnectionError | TimeoutError

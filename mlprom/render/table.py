@@ -16,7 +16,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         import orjson
 
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=str).decode()
     return str(value)
 
 

@@ -47,6 +47,11 @@ class AlertRun:
         return sum(1 for d in self.deliveries if d.accepted)
 
     @property
+    def partial_failures(self) -> int:
+        """Alertmanagers that did not accept what others accepted."""
+        return sum(1 for d in self.deliveries if not d.accepted) if self.accepted else 0
+
+    @property
     def exit_code(self) -> int:
         # 1 only when there was something to send and no Alertmanager accepted it.
         if self.dry_run or not self.payload:

@@ -30,6 +30,15 @@ class InfraResult:
     def failed_queries(self) -> list[str]:
         return [name for name, q in self.snapshot.queries.items() if q.error]
 
+    @property
+    def partial_failures(self) -> int:
+        return len(self.failed_queries)
+
+    @property
+    def exit_code(self) -> int:
+        # Stored, but some queries failed (each named in a warning): a partial failure, exit 3.
+        return 3 if self.failed_queries else 0
+
     def heartbeat(self) -> dict[str, float]:
         return {"mlprom_infra_series": float(self.series_count)}
 

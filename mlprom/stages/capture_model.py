@@ -1,6 +1,10 @@
 """capture-model: run a model over an input batch by batch, time and score it, record events, one MLflow run.
 
 Order: input header and label column, model, MLflow run (fail fast: nothing written), then the batches.
+
+Operators' hands (docs/reliability.md): what the model prints goes to stderr, never into the result;
+a model that raises, or exits, at import or on a batch is a model failure (exit 2) with what was
+measured kept and the run FAILED; SIGTERM/SIGINT keep what was measured and end the run KILLED.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlprom import interrupts
 from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
-from mlprom.errors import ConfigError, InputError, MlpromError, UpstreamError
+from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError
+from mlprom.stdio import stdout_redirected
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlprom")
 
 FLUSH_INTERVAL = 60.0  # seconds between event flushes of a long capture, so a crash loses little
+MAX_BATCH_SIZE = 10_000_000
 PLAIN_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when stderr is not a terminal
 
 
@@ -58,6 +65,10 @@ class CaptureResult:
     def exit_code(self) -> int:
         # The capture itself is complete; a failed infra snapshot is still an upstream failure.
         return 3 if self.infra_errors else 0
+
+    @property
+    def partial_failures(self) -> int:
+        return len(self.infra_errors)
 
     def heartbeat(self) -> dict[str, float]:
         out = {
@@ -109,14 +120,28 @@ def load_model_ref(ref: str) -> Callable[[Any], Any]:
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
+        # The module's own code runs here: its prints go to stderr like the model's.
+        with stdout_redirected("stderr"):
+            obj: Any = importlib.import_module(module_name)
+    except Interrupted:
+        raise
+    except ModuleNotFoundError as exc:
         raise InputError(f"--model {ref!r}: cannot import {module_name}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - the model's code: SyntaxError, ValueError, sys.exit() alike
+        raise InputError(
+            f"--model {ref!r}: importing {module_name} failed: {describe_failure(exc)}"
+        ) from None
+    finally:
+        interrupts.reassert()  # a module that installed its own SIGTERM handler does not get to keep it
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise InputError(f"--model {ref!r}: {module_name} has no attribute {attr}") from None
+        except Exception as exc:  # noqa: BLE001 - a module __getattr__ is the model's code too
+            raise InputError(
+                f"--model {ref!r}: {module_name}.{part} failed: {describe_failure(exc)}"
+            ) from None
     if isinstance(obj, type):
         raise InputError(f"--model {ref!r} is a class; name an instance or a function")
     predict = getattr(obj, "predict", None)
@@ -127,8 +152,25 @@ def load_model_ref(ref: str) -> Callable[[Any], Any]:
     raise InputError(f"--model {ref!r} is neither callable nor has a .predict method")
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line about an exception raised by a model's code: its type, message, and where for a SyntaxError."""
+    if isinstance(exc, SystemExit):
+        return f"the model's code called sys.exit({exc.code!r})"
+    text = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+    if isinstance(exc, SyntaxError) and exc.filename:
+        text += f" ({exc.filename}:{exc.lineno})"
+    return " ".join(text.split())[:500]
+
+
 def as_prediction_list(output: Any, rows: int) -> list[Any] | None:
     """A model's output as one value per row, or None when it has another shape (several columns)."""
+    try:
+        return _as_prediction_list(output, rows)
+    except Exception:  # noqa: BLE001 - an odd output object (a len() that raises, a broken tolist()) is not one value per row
+        return None
+
+
+def _as_prediction_list(output: Any, rows: int) -> list[Any] | None:
     import numpy as np
     import pandas as pd
 
@@ -217,14 +259,15 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
+    from mlprom.clients.http import redact_url
     from mlprom.clients.mlflow_tracking import MlflowRun, describe_uri, load_pyfunc
     from mlprom.inputs import open_input
 
     given = sum(x is not None for x in (model_uri, model_ref, predict))
     if given != 1:
         raise ConfigError("give exactly one of --model-uri and --model")
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"--batch-size {batch_size}: must be from 1 to {MAX_BATCH_SIZE:,}")
     rate = config.model.sample_rate if sample_rate is None else sample_rate
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
@@ -245,6 +288,7 @@ def run(
         if predict is None:
             if model_uri is not None:
                 predict, version = load_pyfunc(model_uri, config)
+                interrupts.reassert()
             else:
                 assert model_ref is not None
                 predict = load_model_ref(model_ref)
@@ -253,7 +297,7 @@ def run(
 
             storage = open_storage(config)
         params = {
-            "model_uri": model_uri,
+            "model_uri": redact_url(model_uri) if model_uri else None,
             "model_ref": model_ref,
             "model_name": config.model.name,
             "model_version": version,
@@ -273,20 +317,24 @@ def run(
             "mlprom.model": config.model.name,
             "mlprom.date": day.isoformat(),
         }
-        tracker = MlflowRun.start(config, params, tags)
-        capture = _Capture(
-            config=config,
-            storage=storage,
-            predict=predict,
-            tracker=tracker,
-            label_column=label_column,
-            rate=rate,
-            shift=shift,
-            version=version,
-            rng=rng or random.Random(),
-            snapshot_fn=snapshot_fn,
-        )
-        capture.consume(source, batch_size)
+        # From the run's creation on, a signal waits for a point where stopping loses nothing (the model
+        # call itself is still cut short): the run then always ends KILLED, never left RUNNING.
+        with interrupts.deferred():
+            tracker = MlflowRun.start(config, params, tags)
+            capture = _Capture(
+                config=config,
+                storage=storage,
+                predict=predict,
+                tracker=tracker,
+                label_column=label_column,
+                rate=rate,
+                shift=shift,
+                version=version,
+                rng=rng or random.Random(),
+                snapshot_fn=snapshot_fn,
+                model_desc=f"--model-uri {redact_url(model_uri)}" if model_uri else f"--model {model_ref}",
+            )
+            capture.consume(source, batch_size)
     finally:
         source.close()
     return capture.result(day, input_path, describe_uri(tracker.uri))
@@ -316,6 +364,7 @@ class _Capture:
         version: str | None,
         rng: random.Random,
         snapshot_fn: Callable[..., Any] | None,
+        model_desc: str = "the model",
     ) -> None:
         from mlprom.eventlog import EventBuffer
 
@@ -329,6 +378,7 @@ class _Capture:
         self.version = version
         self.rng = rng
         self.snapshot_fn = snapshot_fn
+        self.model_desc = model_desc
         self.threshold = config.model.latency_threshold
         self.buffer = EventBuffer(storage)
         self.latencies = array("d")
@@ -345,17 +395,47 @@ class _Capture:
         self._shape_warned = False
 
     def consume(self, source: InputFile, batch_size: int) -> None:
-        finished = False
         try:
-            with progress_display(source) as update:
-                for batch in source.batches(batch_size):
+            with interrupts.deferred(), progress_display(source) as update:
+                batches = source.batches(batch_size)
+                while True:
+                    interrupts.checkpoint()  # a signal received during bookkeeping stops here
+                    batch = interrupts.interruptibly(next, batches, None)
+                    if batch is None:
+                        break
                     self.one_batch(batch, source.location)
                     update(self.rows, len(self.latencies))
                     if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
                         self._flush()
-            finished = True
-        finally:
-            self._close(finished)
+                interrupts.checkpoint()
+        except Interrupted as exc:
+            exc.detail = self._stop()
+            raise
+        except BaseException:
+            if interrupts.received() is not None:
+                self._stop()  # the model turned the signal into another error: still a kill
+            else:
+                self._close(False)
+            raise
+        self._close(True)
+
+    def _stop(self) -> str:
+        """After SIGTERM/SIGINT: write the events measured so far, end the run KILLED; say what was kept."""
+        with interrupts.cleanup():
+            kept = f"{len(self.latencies)} batch(es) measured"
+            try:
+                self._flush()
+                kept += f", {self.buffer.written_events} event(s) written"
+            except MlpromError as exc:
+                kept += f", events NOT written ({exc})"
+                log.warning("events of this run not written: %s", exc)
+            try:
+                self.tracker.finish(self.summary_metrics(), status="KILLED")
+                kept += f"; MLflow run {self.tracker.run_id} ended KILLED"
+            except UpstreamError as exc:
+                kept += f"; MLflow run {self.tracker.run_id} not ended ({exc})"
+                log.warning("%s", exc)
+            return kept
 
     def _flush(self) -> None:
         self.buffer.flush()
@@ -363,6 +443,10 @@ class _Capture:
 
     def _close(self, finished: bool) -> None:
         """Flush events, end the MLflow run; after a failure, keep what was captured and let it propagate."""
+        with interrupts.cleanup():
+            self._close_now(finished)
+
+    def _close_now(self, finished: bool) -> None:
         if not finished:
             try:
                 self._flush()
@@ -393,16 +477,20 @@ class _Capture:
             labels = frame[self.label_column].tolist()
             frame = frame.drop(columns=[self.label_column])
         rows = len(frame)
-        started = time.perf_counter()
         try:
-            output = self.predict(frame)
-        except Exception as exc:  # noqa: BLE001 - any model failure is reported with the rows it failed on
+            # stdout is the result's: the model's prints (Python or C) go to stderr while it runs.
+            with stdout_redirected("stderr"):
+                started = time.perf_counter()
+                output = interrupts.interruptibly(self.predict, frame)
+                elapsed = time.perf_counter() - started
+        except Interrupted:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any model failure, sys.exit() included, is reported with its rows
             last_line = batch.first_line + rows - 1
             raise InputError(
-                f"{location}: lines {batch.first_line}-{last_line}: the model failed on batch {batch.index}: "
-                f"{exc.__class__.__name__}: {exc}"
+                f"{location}: lines {batch.first_line}-{last_line}: {self.model_desc} failed on batch "
+                f"{batch.index}: {describe_failure(exc)}"
             ) from None
-        elapsed = time.perf_counter() - started
         ts = datetime.now(UTC) + self.shift
         self.latencies.append(elapsed)
         self.rows += rows
@@ -420,7 +508,13 @@ class _Capture:
                 # model.task auto is settled on the first batch, so every batch is scored the same way.
                 self.task = infer_task(labels) if self.config.model.task == "auto" else self.config.model.task
                 self.quality = QualityAccumulator(self.task)
-            metrics = self.quality.add(labels, predictions)
+            try:
+                metrics = self.quality.add(labels, predictions)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                # Labels and predictions that cannot be compared: the batch is timed, not scored.
+                message = f"batch {batch.index} not scored: {exc.__class__.__name__}: {exc}"
+                self.warnings.append(message)
+                log.warning("%s", message)
 
         step = batch.index
         self.tracker.log_metrics(

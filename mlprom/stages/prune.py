@@ -24,6 +24,7 @@ log = logging.getLogger("mlprom")
 
 DELETE_BATCH = 1000  # keys per delete_many call: one S3 DeleteObjects request each
 HOLD_KEYS_MAX = 100_000  # keys kept from the listing for deletion; past it, expired partitions are re-listed
+MAX_KEEP_DAYS = 36500
 REPORTED_MAX = 1000  # failed or unknown keys listed in the result; the counts are always exact
 
 PartitionId = tuple[str, date]
@@ -79,6 +80,10 @@ class PruneResult:
     def exit_code(self) -> int:
         # Some keys are still there: an upstream failure, and a re-run picks them up.
         return 3 if self.failed_count or self.not_attempted else 0
+
+    @property
+    def partial_failures(self) -> int:
+        return self.failed_count + self.not_attempted
 
     @property
     def status(self) -> str:
@@ -358,6 +363,9 @@ def run(
         raise ConfigError(
             f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
         )
+    if keep_days > MAX_KEEP_DAYS:
+        # today - 999999 days is before year 1: refuse rather than overflow (docs/reliability.md).
+        raise ConfigError(f"--keep-days {keep_days}: at most {MAX_KEEP_DAYS} (100 years)")
     chosen = tuple(stages) if stages else layout.STAGES
     for stage in chosen:
         if stage not in layout.STAGES:

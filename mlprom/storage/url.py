@@ -57,27 +57,41 @@ def bucket_name_problem(name: str) -> str | None:
 
 def parse_storage_url(url: str, base_dir: Path | None = None) -> StorageURL:
     """Parse a storage URL; relative paths resolve against `base_dir` (default: the working directory)."""
+    from mlprom.clients.http import redact_text
+
     if not url or not url.strip():
         raise ConfigError("storage.url is empty")
     url = url.strip()
+    # Messages show the URL without credentials, whatever else is wrong with it.
+    shown = redact_text(url)
+    if "\x00" in url:
+        raise ConfigError(f"storage.url {shown!r} contains a NUL character")
     if url.startswith("s3:") or "://" in url:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ConfigError(f"storage.url {shown!r} is not a valid URL") from None
+        if "@" in parts.netloc:
+            raise ConfigError(
+                f"storage.url {shown!r}: credentials do not belong in the URL; "
+                "use the AWS credential chain (environment, profile, instance role)"
+            )
         if parts.scheme == "s3":
             if not url.startswith("s3://"):
-                raise ConfigError(f"storage.url {url!r} is not an S3 URL: expected s3://BUCKET[/PREFIX]")
+                raise ConfigError(f"storage.url {shown!r} is not an S3 URL: expected s3://BUCKET[/PREFIX]")
             bucket = parts.netloc
             if not bucket:
-                raise ConfigError(f"storage.url {url!r} names no bucket: expected s3://BUCKET[/PREFIX]")
+                raise ConfigError(f"storage.url {shown!r} names no bucket: expected s3://BUCKET[/PREFIX]")
             problem = bucket_name_problem(bucket)
             if problem:
-                raise ConfigError(f"storage.url {url!r}: bucket name {bucket!r} is invalid: it {problem}")
+                raise ConfigError(f"storage.url {shown!r}: bucket name {bucket!r} is invalid: it {problem}")
             return StorageURL("s3", bucket, parts.path.strip("/"), None)
         if parts.scheme == "file":
             if parts.netloc not in ("", "localhost"):
-                raise ConfigError(f"storage.url {url!r}: file URLs take no host (file:///abs/path)")
+                raise ConfigError(f"storage.url {shown!r}: file URLs take no host (file:///abs/path)")
             return StorageURL("file", None, "", Path(parts.path).resolve())
         raise ConfigError(
-            f"storage.url {url!r}: unsupported scheme {parts.scheme!r} (use s3://, file:// or a path)"
+            f"storage.url {shown!r}: unsupported scheme {parts.scheme!r} (use s3://, file:// or a path)"
         )
     path = Path(url).expanduser()
     if not path.is_absolute():

@@ -6,7 +6,8 @@ from typing import Any
 
 from mlprom.dates import rfc3339
 from mlprom.drift_window import DriftReport
-from mlprom.render.markdown import escape, to_markdown
+from mlprom.render import literal
+from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
 from mlprom.report import CorrelationReport
 from mlprom.stages.alert import AlertRun
@@ -85,7 +86,7 @@ def _report_table(report: CorrelationReport) -> Any:
     if isinstance(report.drift, DriftReport):
         parts.append(to_table(report.drift))
     if report.url:
-        parts.append(Text(f"report: {report.url}", style="dim"))
+        parts.append(Text(f"report: {literal(report.url)}", style="dim"))
     return Group(*parts)
 
 
@@ -121,7 +122,7 @@ def _report_markdown(report: CorrelationReport) -> str:
     if isinstance(report.drift, DriftReport):
         lines += ["", "### Drift", "", to_markdown(report.drift)]
     if report.url:
-        lines += ["", f"Report: `{report.url}`"]
+        lines += ["", f"Report: {escape(report.url)}"]
     return "\n".join(lines)
 
 
@@ -154,7 +155,7 @@ def _alert_table(run: AlertRun) -> Any:
     )
     parts: list[Any] = [Text(head, style="bold")]
     if run.note:
-        parts.append(Text(run.note))
+        parts.append(Text(literal(run.note)))
     if run.dry_run:
         # The exact payload, as it would be POSTed.
         parts.append(Text(_payload_json(run)))
@@ -179,7 +180,7 @@ def _alert_table(run: AlertRun) -> Any:
     if run.deliveries:
         parts.append(deliveries)
     if run.run_key:
-        parts.append(Text(f"recorded: {run.run_key}", style="dim"))
+        parts.append(Text(f"recorded: {literal(run.run_key)}", style="dim"))
     return Group(*parts)
 
 
@@ -187,11 +188,11 @@ def _alert_table(run: AlertRun) -> Any:
 def _alert_markdown(run: AlertRun) -> str:
     lines = [f"## mlprom alert {run.date}: {run.firing} firing, {run.resolved} resolved", ""]
     if run.note:
-        lines += [run.note, ""]
+        lines += [escape(run.note), ""]
     if run.dry_run:
-        return "\n".join(
-            [*lines, "Dry run: nothing sent. Payload:", "", "```json", _payload_json(run), "```"]
-        )
+        payload = _payload_json(run)
+        marks = fence(payload)  # longer than any backtick run in the payload: data cannot close it
+        return "\n".join([*lines, "Dry run: nothing sent. Payload:", "", marks + "json", payload, marks])
     if run.payload:
         lines += ["| status | alertname | severity | metric | labels |", "| --- | --- | --- | --- | --- |"]
         lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in _alert_rows(run)]

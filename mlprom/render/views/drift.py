@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlprom.drift_window import DistributionDrift, DriftReport
+from mlprom.render import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
 
@@ -65,7 +66,7 @@ def _drift_table(report: DriftReport) -> Any:
         table.add_column(name, justify="left" if name in ("distribution", "status") else "right")
     for d in report.distributions.values():
         table.add_row(*_row(d))
-    return Group(table, *(Text(line) for line in _finding_text(report)))
+    return Group(table, *(Text(literal(line)) for line in _finding_text(report)))
 
 
 @to_markdown.register

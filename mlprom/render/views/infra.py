@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from mlprom.render import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
 from mlprom.stages.capture_infra import InfraResult
@@ -26,14 +27,14 @@ def _infra_table(result: InfraResult) -> Any:
 @to_markdown.register
 def _infra_markdown(result: InfraResult) -> str:
     lines = [
-        f"Snapshot `{result.url}` at {result.to_dict()['ts']}",
+        f"Snapshot {escape(result.url)} at {result.to_dict()['ts']}",
         "",
         "| query | type | series | error |",
         "| --- | --- | --- | --- |",
     ]
     for name, q in result.snapshot.queries.items():
         lines.append(
-            f"| {escape(name)} | {q.result_type or '-'} | {len(q.series)} | {escape(q.error or '')} |"
+            f"| {escape(name)} | {escape(q.result_type or '-')} | {len(q.series)} | {escape(q.error or '')} |"
         )
     return "\n".join(lines)
 
@@ -45,7 +46,7 @@ def _check_table(result: CheckResult) -> Any:
     text = Text()
     for item in result.items:
         text.append("ok  " if item.ok else "FAIL", style="green" if item.ok else "bold red")
-        text.append(f" {item.target:<{width}}  {item.endpoint}  {item.detail}\n")
+        text.append(f" {item.target:<{width}}  {literal(item.endpoint)}  {literal(item.detail)}\n")
     text.rstrip()
     return text
 
@@ -55,6 +56,7 @@ def _check_markdown(result: CheckResult) -> str:
     lines = ["| status | target | endpoint | detail |", "| --- | --- | --- | --- |"]
     for item in result.items:
         lines.append(
-            f"| {'ok' if item.ok else 'FAIL'} | {item.target} | {escape(item.endpoint)} | {escape(item.detail)} |"
+            f"| {'ok' if item.ok else 'FAIL'} | {escape(item.target)} | "
+            f"{escape(item.endpoint)} | {escape(item.detail)} |"
         )
     return "\n".join(lines)

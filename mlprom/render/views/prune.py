@@ -67,5 +67,5 @@ def _prune_markdown(result: PruneResult) -> str:
         lines += [f"| {escape(k)} | {escape(r)} |" for k, r in result.failures]
     if result.unknown_keys:
         lines += ["", f"{result.unknown_count} key(s) outside the layout, left alone:", ""]
-        lines += [f"- `{k}`" for k in result.unknown_keys]
+        lines += [f"- {escape(k)}" for k in result.unknown_keys]
     return "\n".join(lines)

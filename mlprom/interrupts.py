@@ -1,0 +1,139 @@
+"""SIGTERM and SIGINT for the CLI: turned into an Interrupted exception at points where stopping loses nothing.
+
+The CLI installs the handlers (`handling()`); stages mark what must not be cut in half. By default a
+signal raises Interrupted at once: correlate, capture-infra, alert and prune write each object whole
+(see docs/reliability.md). Inside `deferred()` a signal is only recorded, and raised at the next
+`checkpoint()` or inside `interruptibly(...)`: capture-model runs its batch loop that way, so a batch the
+model finished is always recorded, and the model call itself (or a blocking read) is still cut short.
+Inside `cleanup()` further signals are noted and ignored while what was measured is flushed.
+
+Without the CLI's handlers (library use) every function here is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TypeVar
+
+from mlprom.errors import Interrupted
+
+log = logging.getLogger("mlprom")
+
+T = TypeVar("T")
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _State:
+    installed = False
+    received: int | None = None  # the first signal received, if any
+    defer_depth = 0  # > 0: inside deferred()
+    islands = 0  # > 0: inside interruptibly() (only meaningful when deferred)
+    cleaning = False  # inside cleanup(): flush what was measured, ignore further signals
+    raised = False
+
+
+_state = _State()
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    first = _state.received is None
+    if first:
+        _state.received = signum
+    if _state.cleaning or _state.raised:
+        # Already stopping: a second signal must not cut the unwinding or the flush in half.
+        if not first:
+            log.warning("%s received again: still saving what was measured", signal.Signals(signum).name)
+        return
+    if _state.defer_depth > 0:
+        # In a deferred region only a call marked interruptible is cut short; its own frame (the call is
+        # about to start, or has just returned a finished batch) waits for the next checkpoint.
+        in_island = _state.islands > 0 and (frame is None or frame.f_code is not _ISLAND_CODE)
+        if not in_island:
+            return
+    _raise(signum)
+
+
+def _raise(signum: int) -> None:
+    _state.raised = True
+    raise Interrupted(signum)
+
+
+@contextmanager
+def handling() -> Iterator[None]:
+    """Install the handlers for the duration of a CLI run (main thread only), then restore the old ones."""
+    if _state.installed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    _state.installed = True
+    _state.received = None
+    _state.defer_depth = _state.islands = 0
+    _state.cleaning = _state.raised = False
+    for sig in SIGNALS:
+        signal.signal(sig, _handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        _state.installed = False
+
+
+def reassert() -> None:
+    """Re-install the handlers if user code (a model's import) replaced them while they were active."""
+    if not _state.installed or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in SIGNALS:
+        if signal.getsignal(sig) is not _handler:
+            log.debug("restoring mlprom's %s handler replaced by the model's code", signal.Signals(sig).name)
+            signal.signal(sig, _handler)
+
+
+def received() -> int | None:
+    """The signal received during this run, if any (even one that some code caught and swallowed)."""
+    return _state.received if _state.installed else None
+
+
+def checkpoint() -> None:
+    """Raise Interrupted now if a signal arrived (also one swallowed by user code); a no-op otherwise."""
+    if _state.installed and _state.received is not None and not _state.cleaning:
+        _raise(_state.received)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Signals are recorded, not raised, except inside interruptibly(); raise at checkpoint()."""
+    _state.defer_depth += 1
+    try:
+        yield
+    finally:
+        _state.defer_depth -= 1
+
+
+def interruptibly(fn: Callable[..., T], *args: Any) -> T:
+    """Call fn(*args) so that a signal interrupts it (a slow model, a blocking read) even when deferred."""
+    _state.islands += 1
+    try:
+        return fn(*args)
+    finally:
+        _state.islands -= 1
+
+
+_ISLAND_CODE = interruptibly.__code__
+
+
+@contextmanager
+def cleanup() -> Iterator[None]:
+    """Saving what was measured after a failure or a signal: further signals are noted, never raised."""
+    was = _state.cleaning
+    _state.cleaning = True
+    try:
+        yield
+    finally:
+        _state.cleaning = was
