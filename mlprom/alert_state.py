@@ -88,6 +88,11 @@ class StoredAlert:
         status = data.get("status", "firing")
         if status not in ("firing", "resolved"):
             raise ValueError(f"unknown status {status!r}")
+        from mlprom.dates import latest_date
+
+        if date.fromisoformat(data["date"]) > latest_date():
+            # Written by an unbounded --date 9999-12-31: it would outrank every real report's alerts.
+            raise ValueError(f"alert dated {data['date']}, after tomorrow")
         return cls(
             labels=labels,
             annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},

@@ -560,13 +560,27 @@ def main() -> None:
 
     try:
         with interrupts.handling():
-            app()
-    except Interrupted as exc:
-        sys.exit(_interrupted_line(exc.signum))
-    except KeyboardInterrupt:
-        import signal
+            try:
+                app()
+            except Interrupted as exc:
+                sys.exit(_interrupted_line(exc.signum))
+            except KeyboardInterrupt:
+                import signal
 
-        sys.exit(_interrupted_line(signal.SIGINT))
+                sys.exit(_interrupted_line(signal.SIGINT))
+    except SystemExit as exc:
+        if exc.code in (130, 143):
+            # Asked to stop, and what was measured is saved: do not wait at exit for requests still in
+            # flight in worker threads (up to their deadline); end now, after the output is out.
+            import os
+
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass  # a closed pipe: nothing more can reach it
+            os._exit(exc.code)
+        raise
 
 
 if __name__ == "__main__":

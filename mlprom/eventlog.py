@@ -228,7 +228,8 @@ def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
         parsed = layout.parse_key(info.key)
         if parsed is not None and parsed.kind == "snapshot":
             keys.append(info.key)
-    with ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get") as pool:
+    pool = ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get")
+    try:
         for key, body in zip(keys, pool.map(storage.get_bytes, keys), strict=True):
             try:
                 document = orjson.loads(body)
@@ -239,3 +240,6 @@ def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
                 yield Snapshot.from_dict(document, where=key)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("skipping corrupt snapshot %s: %s", key, exc)
+    finally:
+        # A reader that stops early (or a signal) does not wait for the reads still in flight.
+        pool.shutdown(wait=False, cancel_futures=True)

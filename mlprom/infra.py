@@ -40,10 +40,12 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
         raise UpstreamError("no queries configured: nothing to snapshot")
     at = at.astimezone(UTC)
     names = list(queries)
-    with ThreadPoolExecutor(
-        max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql"
-    ) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql")
+    try:
         outcomes = list(pool.map(lambda name: _run_one(client, queries[name], at), names))
+    finally:
+        # On SIGTERM the answers no longer matter: do not wait for queries still in flight.
+        pool.shutdown(wait=False, cancel_futures=True)
     results: dict[str, QueryResult] = {}
     transport_errors: list[UpstreamError] = []
     for name, outcome in zip(names, outcomes, strict=True):

@@ -24,6 +24,31 @@ _saved_stdout: Any = None
 _devnull: IO[str] | None = None
 
 
+class _Redacting:
+    """stderr for Python-level prints of others' code: MLflow prints its tracking URL, userinfo and all."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from mlprom.clients.http import redact_text
+
+        self._stream.write(redact_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        _flush(self._stream)
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _flush_c_stdio() -> None:
     # printf() from C code sits in libc's buffer; flush it while fd 1 still points at the redirect.
     try:
@@ -50,7 +75,7 @@ def _enter(target: Target) -> None:
         _devnull = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed in _exit
         replacement: Any = _devnull
     else:
-        replacement = sys.stderr
+        replacement = _Redacting(sys.stderr)
     sys.stdout = replacement
     try:
         _saved_fd = os.dup(1)

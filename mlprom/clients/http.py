@@ -56,10 +56,26 @@ class RetryPolicy:
 
 
 def _read_secret(path: str, what: str) -> str:
+    """A token or password file: one line of printable text (it goes into an HTTP header)."""
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        with open(path, "rb") as handle:
+            body = handle.read(64 * 1024 + 1)
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
+    try:
+        text = body.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path}: not UTF-8 text (a binary file?)") from None
+    # Never echo the content: it is the secret.
+    if len(body) > 64 * 1024 or not text or any(not c.isprintable() for c in text):
+        raise ConfigError(f"{what} {path}: expected one line of printable text")
+    return text
+
+
+def _check_file(path: str, what: str) -> str:
+    if not Path(path).is_file():
+        raise ConfigError(f"{what} {path}: no such file")
+    return path
 
 
 def build_session(
@@ -101,9 +117,10 @@ def build_session(
     if tls.insecure_skip_verify:
         session.verify = False
     elif tls.ca_file:
-        session.verify = tls.ca_file
+        session.verify = _check_file(tls.ca_file, f"{name}.tls.ca_file")
     if tls.cert_file:
-        session.cert = (tls.cert_file, tls.key_file) if tls.key_file else tls.cert_file
+        cert = _check_file(tls.cert_file, f"{name}.tls.cert_file")
+        session.cert = (cert, _check_file(tls.key_file, f"{name}.tls.key_file")) if tls.key_file else cert
     return session
 
 
