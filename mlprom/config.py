@@ -594,6 +594,11 @@ def load_config_text(text: str, source: str = "<string>", env: Mapping[str, str]
     for section in _REPLACED_WHOLE:
         if section in document and document[section] is None:
             raise ConfigError(f"{where((section,))}: {section}: is empty; remove it to use the defaults")
+    for section, value in document.items():
+        if section in Config.model_fields and section != "source" and not isinstance(value, dict):
+            raise ConfigError(
+                f"{where((section,))}: {section}: expected a mapping of keys, got {type(value).__name__}"
+            )
     document = _interpolate(document, (), env, where)
     bad = _bad_string(document, ())
     if bad:
@@ -626,8 +631,11 @@ def load_config_text(text: str, source: str = "<string>", env: Mapping[str, str]
         secret = any(isinstance(p, str) and _SECRET_KEY.search(p) for p in loc)
         if "input" in err and err.get("type") not in ("extra_forbidden", "value_error", "missing"):
             # Never echo what a secret-bearing key holds (a password given as a number is still a password).
-            if not secret and not isinstance(err["input"], dict | list):
-                extra = f" (got {err['input']!r})"
+            # Nor a whole section given as text, nor long text: a misplaced line may hold anything.
+            shown = err["input"]
+            short = not isinstance(shown, str) or len(shown) <= 40
+            if not secret and len(loc) > 1 and short and not isinstance(shown, dict | list):
+                extra = f" (got {shown!r})"
         from mlprom.clients.http import redact_text
 
         raise ConfigError(redact_text(f"{where(loc)}: {key}: {message}{extra}")) from None

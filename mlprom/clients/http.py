@@ -41,8 +41,13 @@ _SECRET_PARAMS = re.compile(
 _AUTH_HEADER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
+_URL_QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s?#'\"]*)\?[^\s#'\"]*")
+
+
 def redact_text(text: str) -> str:
-    """Any message, URL or not: userinfo, secret query parameters and Authorization values replaced by ***."""
+    """Any message, URL or not: userinfo, query strings of URLs, secret parameters and Authorization values
+    replaced by ***."""
+    text = _URL_QUERY.sub(r"\1?***", text)
     text = _USERINFO.sub(r"\g<scheme>***@", text)
     text = _BARE_USERINFO.sub("***@", text)
     text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", text)

@@ -105,12 +105,14 @@ class PrometheusClient:
                     f"Prometheus at {redact_url(url)}: HTTP {status} with a body that is not JSON"
                 )
             raise UpstreamError(f"Prometheus at {redact_url(url)}: answer is not valid JSON (HTTP {status})")
-        warnings = tuple(str(w) for w in body.get("warnings") or ())
+        listed = body.get("warnings")
+        warnings = tuple(str(w) for w in listed) if isinstance(listed, list) else ()
         if body.get("status") != "success":
             # The error envelope: {"status": "error", "errorType": "bad_data", "error": "..."}
             raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', f'HTTP {status}')}")
         try:
             kind, series = parse_query_data(body.get("data"))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: malformed answer: {exc}") from None
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # Any shape a Prometheus-compatible server may send; `exc` names what is wrong with it.
+            raise UpstreamError(f"Prometheus at {redact_url(url)}: malformed answer: {exc!r}"[:500]) from None
         return ParsedResult(kind, series, warnings)

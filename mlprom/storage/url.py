@@ -57,13 +57,13 @@ def bucket_name_problem(name: str) -> str | None:
 
 def parse_storage_url(url: str, base_dir: Path | None = None) -> StorageURL:
     """Parse a storage URL; relative paths resolve against `base_dir` (default: the working directory)."""
-    from mlprom.clients.http import redact_text
+    from mlprom.clients.http import redact_url
 
     if not url or not url.strip():
         raise ConfigError("storage.url is empty")
     url = url.strip()
     # Messages show the URL without credentials, whatever else is wrong with it.
-    shown = redact_text(url)
+    shown = redact_url(url)
     if "\x00" in url:
         raise ConfigError(f"storage.url {shown!r} contains a NUL character")
     if url.startswith("s3:") or "://" in url:
