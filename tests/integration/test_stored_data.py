@@ -1,0 +1,270 @@
+"""Odd stored data never crashes a reader: what is bad is skipped with a warning naming the key (and the
+line, series or index), the rest is used, and the run ends with a contract exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from mlprom.cli import app
+from tests.fixtures.fakes import ScriptedServer
+
+DAY = "2026-11-20"
+GOOD_SERIES = {"labels": {"route": "/ok"}, "value": 0.2}
+
+
+def snapshot(queries: dict[str, Any], ts: str = f"{DAY}T10:00:00Z") -> dict[str, Any]:
+    return {"ts": ts, "source": "http://prom", "id": "a" * 16, "queries": queries}
+
+
+def query(series: Any, expr: str = "x") -> dict[str, Any]:
+    return {"expr": expr, "result_type": "vector", "series": series, "error": None}
+
+
+def put(root: Path, key: str, body: Any) -> Path:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body if isinstance(body, bytes) else orjson.dumps(body))
+    return path
+
+
+def run(config: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["-c", str(config), *args])
+
+
+def assert_no_crash(result: Any, codes: tuple[int, ...] = (0, 1)) -> None:
+    assert result.exit_code in codes, result.output
+    assert isinstance(result.exception, SystemExit) or result.exception is None
+    assert "Traceback" not in result.output
+    assert "internal error" not in result.output
+
+
+@pytest.fixture
+def store(write_config: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
+    config = write_config(
+        {"queries": {"http_latency": "x", "load": "y"}, "thresholds": {"http_latency": 0.5}}
+    )
+    return config, tmp_path / "data"
+
+
+@pytest.mark.parametrize(
+    ("series", "why"),
+    [
+        ([{"labels": {"route": ["/a", "/b"]}, "value": 0.9}, GOOD_SERIES], "series[0]: label 'route'"),
+        ([{"labels": {"route": "/a"}, "value": "0.9"}, GOOD_SERIES], "series[0]: value '0.9'"),
+        ([{"labels": {"route": "/a"}, "value": True}, GOOD_SERIES], "series[0]: value True"),
+        ([{"labels": "route=/a", "value": 1.0}, GOOD_SERIES], "series[0]: labels are str"),
+        (["oops", GOOD_SERIES], "series[0]: a series is str"),
+    ],
+    ids=[
+        "label-is-a-list",
+        "value-is-a-string",
+        "value-is-a-bool",
+        "labels-is-a-string",
+        "series-item-string",
+    ],
+)
+def test_a_bad_series_is_skipped_naming_key_and_index(
+    store: tuple[Path, Path], series: Any, why: str
+) -> None:
+    config, root = store
+    put(root, f"infra/dt={DAY}/100000-{'a' * 16}.json", snapshot({"http_latency": query(series)}))
+    result = run(config, "-o", "json", "correlate", "--date", DAY)
+    assert_no_crash(result)
+    assert f"infra/dt={DAY}/100000-{'a' * 16}.json" in result.stderr and why in result.stderr
+    assert orjson.loads(result.stdout)["snapshots"] == 1  # the rest of the snapshot is used
+
+
+@pytest.mark.parametrize(
+    ("queries", "why"),
+    [
+        ({"http_latency": query("not a list"), "load": query([GOOD_SERIES])}, "series is str, not a list"),
+        ({"http_latency": "not an object", "load": query([GOOD_SERIES])}, "is str, not an object"),
+        (
+            {"http_latency": {**query([GOOD_SERIES]), "error": ["x"]}, "load": query([])},
+            "error is not a string",
+        ),
+    ],
+    ids=["series-is-a-string", "query-is-a-string", "error-is-a-list"],
+)
+def test_a_bad_query_is_skipped_naming_key_and_query(
+    store: tuple[Path, Path], queries: dict[str, Any], why: str
+) -> None:
+    config, root = store
+    put(root, f"infra/dt={DAY}/100000-{'b' * 16}.json", snapshot(queries))
+    result = run(config, "correlate", "--date", DAY)
+    assert_no_crash(result)
+    assert "query 'http_latency'" in result.stderr and why in result.stderr
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        snapshot({}, ts=f"{DAY}T10:00:00"),
+        snapshot({}, ts="yesterday"),
+        {"queries": {}},
+        ["a", "list"],
+        "a string",
+        snapshot("queries as a string"),  # type: ignore[arg-type]
+    ],
+    ids=["naive-ts", "bad-ts", "no-ts", "list", "string", "queries-string"],
+)
+def test_a_bad_snapshot_is_skipped_naming_its_key(store: tuple[Path, Path], document: Any) -> None:
+    config, root = store
+    key = f"infra/dt={DAY}/100000-{'c' * 16}.json"
+    put(root, key, document)
+    put(root, f"infra/dt={DAY}/110000-{'d' * 16}.json", snapshot({"load": query([GOOD_SERIES])}))
+    result = run(config, "-o", "json", "correlate", "--date", DAY)
+    assert_no_crash(result)
+    assert f"skipping corrupt snapshot {key}" in result.stderr
+    assert orjson.loads(result.stdout)["snapshots"] == 1
+
+
+GOOD_EVENT = {
+    "ts": f"{DAY}T10:00:00.000Z",
+    "model": "default",
+    "prediction_time_seconds": 0.5,
+    "slow": True,
+    "rows": 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"slow": "false"}, "slow"),
+        ({"ts": f"{DAY}T10:00:00"}, "ts"),
+        ({"ts": DAY}, "ts"),
+        ({"prediction_time_seconds": "0.5"}, "prediction_time_seconds"),
+        ({"prediction_time_seconds": -1}, "prediction_time_seconds"),
+        ({"rows": "3"}, "rows"),
+        ({"accuracy": "high"}, "accuracy"),
+        ({"metrics": [1, 2]}, "metrics"),
+        ({"outputs": [[[[1]]]]}, "outputs"),
+        ({"outputs": "0.5"}, "outputs"),
+        ({"model": 7}, "model"),
+    ],
+    ids=lambda v: str(v) if isinstance(v, str) else None,
+)
+def test_a_bad_event_line_is_skipped_naming_key_and_line(
+    store: tuple[Path, Path], change: dict[str, Any], field: str
+) -> None:
+    config, root = store
+    key = f"model/dt={DAY}/model=default/100000-{'e' * 16}.jsonl"
+    lines = [GOOD_EVENT, {**GOOD_EVENT, **change}, GOOD_EVENT]
+    put(root, key, b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    result = run(config, "-o", "json", "correlate", "--date", DAY)
+    assert_no_crash(result)
+    assert f"skipping {key} line 2: field '{field}'" in result.stderr or (
+        field == "metrics" and f"skipping {key} line 2: field 'metrics'" in result.stderr
+    ), result.stderr
+    assert orjson.loads(result.stdout)["events"]["total"] == 2
+
+
+def report(**change: Any) -> dict[str, Any]:
+    finding = {
+        "severity": "critical",
+        "metric": "http_latency",
+        "labels": {"route": "/a"},
+        "value": 0.9,
+        "threshold": 0.5,
+        "direction": "above",
+        "slow_events": 1,
+        "first_seen": f"{DAY}T10:00:00Z",
+        "last_seen": f"{DAY}T10:05:00Z",
+    }
+    document = {
+        "date": DAY,
+        "generated_at": f"{DAY}T12:00:00Z",
+        "status": "critical",
+        "events": {"total": 1, "slow": 1},
+        "snapshots": 1,
+        "findings": [finding, {**finding, "metric": "load", **change}],
+        "suspects": [],
+    }
+    return document
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"first_seen": f"{DAY}T10:00:00"},
+        {"last_seen": f"{DAY}T10:05:00"},
+        {"value": "0.9"},
+        {"labels": {"route": ["x"]}},
+        {"severity": "page-everyone"},
+    ],
+    ids=["naive-first-seen", "naive-last-seen", "value-string", "label-list", "unknown-severity"],
+)
+def test_alert_dry_run_skips_a_bad_finding_naming_key_and_index(
+    store: tuple[Path, Path], change: dict[str, Any]
+) -> None:
+    config, root = store
+    key = f"reports/dt={DAY}/correlation.json"
+    put(root, key, report(**change))
+    result = run(config, "-o", "json", "alert", "--date", DAY, "--dry-run")
+    assert_no_crash(result, (0,))
+    assert f"skipping {key} findings[1]" in result.stderr
+    payload = orjson.loads(result.stdout)["payload"]
+    assert [a["labels"]["metric"] for a in payload] == ["http_latency"]
+
+
+def test_alert_dry_run_with_a_naive_report_time_is_no_data_not_a_crash(store: tuple[Path, Path]) -> None:
+    config, root = store
+    put(root, f"reports/dt={DAY}/correlation.json", {**report(), "generated_at": f"{DAY}T12:00:00"})
+    result = run(config, "alert", "--date", DAY, "--dry-run")
+    assert_no_crash(result, (4,))
+    assert "unreadable" in result.stderr and "re-run `mlprom correlate" in result.stderr
+
+
+def test_alert_dry_run_with_naive_state_times_ignores_the_state(store: tuple[Path, Path]) -> None:
+    config, root = store
+    put(root, f"reports/dt={DAY}/correlation.json", report())
+    state = {
+        "updated_at": f"{DAY}T09:00:00",
+        "alerts": [
+            {
+                "labels": {"alertname": "MlpromThreshold"},
+                "annotations": {},
+                "startsAt": f"{DAY}T09:00:00",
+                "endsAt": f"{DAY}T10:00:00",
+                "status": "firing",
+                "date": DAY,
+                "report": "",
+            }
+        ],
+    }
+    put(root, "alerts/state.json", state)
+    result = run(config, "-o", "json", "alert", "--date", DAY, "--dry-run")
+    assert_no_crash(result, (0,))
+    assert "alerts/state.json" in result.stderr
+
+
+def test_capture_infra_does_not_store_labels_that_are_not_strings(
+    scripted_server: ScriptedServer, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A Prometheus-compatible server answering a list as a label value: nothing unreadable is stored."""
+    vector = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"route": ["/a"]}, "value": [1764000000, "0.9"]},
+                {"metric": {"route": "/b"}, "value": [1764000000, "0.1"]},
+            ],
+        },
+    }
+    scripted_server.script = [(200, vector)]
+    config = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"q": "x"}})
+    result = run(config, "capture-infra")
+    assert_no_crash(result, (0, 3))
+    for path in (tmp_path / "data").rglob("*.json"):
+        stored = orjson.loads(path.read_bytes())
+        for q in stored["queries"].values():
+            for series in q["series"]:
+                assert all(isinstance(v, str) for v in series["labels"].values())
