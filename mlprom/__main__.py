@@ -1,6 +1,14 @@
-"""`python -m mlprom`."""
+"""`python -m mlprom`.
 
-from mlprom.cli import main
+Signal handling starts on the first line (mlprom/_startup.py), before the CLI (Typer, rich) is imported,
+so a SIGTERM or SIGINT at any moment ends in one line and exit 143 / 130.
+"""
+
+from mlprom import _startup
+
+_startup.install()
 
 if __name__ == "__main__":
+    from mlprom.cli import main
+
     main()

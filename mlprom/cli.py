@@ -5,10 +5,18 @@ Nothing heavy is imported at module level, so `mlprom --help` stays as fast as T
 
 from __future__ import annotations
 
+import os
+import sys
+
+if os.path.basename(sys.argv[0]) == "mlprom" and __name__ == "mlprom.cli":
+    # The console script imports this module before calling main(): handle signals from here on.
+    from mlprom import _startup
+
+    _startup.install()
+
 import functools
 import inspect
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -553,13 +561,37 @@ def check(ctx: typer.Context) -> None:
     _run_stage(ctx, "check", body, lambda r: 0 if r.ok else 3)
 
 
+_final_code: int | None = None
+
+
+def _end_process() -> None:
+    """The last exit handler: end the process as soon as the others (logging's, MLflow's) have run.
+
+    Python's own finalization, which follows, puts the default signal handlers back and then tears
+    modules down for a good fraction of a second with mlflow and pandas loaded: a SIGTERM there would
+    kill the process instead of it exiting with its code. Nothing is left to do by then but free memory.
+    """
+    if _final_code is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: nothing more can reach it
+    os._exit(_final_code)
+
+
 def main() -> None:
     """The console script: signals outside a stage (while parsing flags or importing) end the run cleanly too."""
+    global _final_code
+    import atexit
+
     from mlprom import interrupts
     from mlprom.errors import Interrupted
 
+    atexit.register(_end_process)  # registered first, so it runs after every other exit handler
     try:
-        with interrupts.handling():
+        with interrupts.handling(restore=False):
             try:
                 app()
             except Interrupted as exc:
@@ -568,18 +600,16 @@ def main() -> None:
                 import signal
 
                 sys.exit(_interrupted_line(signal.SIGINT))
+            finally:
+                interrupts.exiting()
     except SystemExit as exc:
-        if exc.code in (130, 143):
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code in (130, 143):
             # Asked to stop, and what was measured is saved: do not wait at exit for requests still in
             # flight in worker threads (up to their deadline); end now, after the output is out.
-            import os
-
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass  # a closed pipe: nothing more can reach it
-            os._exit(exc.code)
+            _final_code = code
+            _end_process()
+        _final_code = code
         raise
 
 

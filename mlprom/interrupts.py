@@ -64,9 +64,37 @@ def _raise(signum: int) -> None:
     raise Interrupted(signum)
 
 
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    """After the run, while the interpreter shuts down: a signal ends the process at once, cleanly."""
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: nothing more can reach it
+    os._exit(128 + signum)
+
+
+def exiting() -> None:
+    """The console script's run is over: from now on a signal exits with 128 + signum without unwinding.
+
+    Without this the default action would apply again (killed by the signal), or an exception would fly
+    through atexit handlers. Only for a real process, never in-process runners.
+    """
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, _exit_now)
+
+
 @contextmanager
-def handling() -> Iterator[None]:
-    """Install the handlers for the duration of a CLI run (main thread only), then restore the old ones."""
+def handling(restore: bool = True) -> Iterator[None]:
+    """Install the handlers for the duration of a CLI run (main thread only), then restore the old ones.
+
+    The console script passes restore=False and calls exiting() instead: between the run's end and the
+    process's, the old (default) handlers would kill it with the signal rather than exit 143 / 130.
+    """
     if _state.installed or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -80,9 +108,10 @@ def handling() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-        _state.installed = False
+        if restore:
+            for sig, old in previous.items():
+                signal.signal(sig, old if old is not None else signal.SIG_DFL)
+            _state.installed = False
 
 
 def reassert() -> None:
