@@ -6,14 +6,16 @@ which Python's defaults apply (killed by SIGTERM, a KeyboardInterrupt traceback)
 interpreter's own start-up.
 """
 
+import _signal  # the C module: `signal` would first build its enums, a few ms more of Python's defaults
 import os
-import signal
 import sys
+
+_NAMES = {_signal.SIGTERM: "SIGTERM", _signal.SIGINT: "SIGINT"}
 
 
 def _stop(signum: int, frame: object) -> None:
     try:
-        sys.stderr.write(f"mlprom: interrupted by {signal.Signals(signum).name}\n")
+        sys.stderr.write(f"mlprom: interrupted by {_NAMES.get(signum, signum)}\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass  # no stderr to tell: the exit code says it
@@ -21,5 +23,5 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def install() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    for sig in _NAMES:
+        _signal.signal(sig, _stop)
