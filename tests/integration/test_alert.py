@@ -187,14 +187,16 @@ def test_alertmanager_down_exits_3_and_the_next_run_resends(
     assert _wait_for_alerts(alertmanager.url, model, 0) == []
 
 
-def test_one_of_two_alertmanagers_down_is_exit_0_with_the_failure_shown(
+def test_one_of_two_alertmanagers_down_is_a_partial_failure_exit_3_with_the_state_advanced(
     alertmanager: Server, write_config: Callable[..., Path]
 ) -> None:
     dead = _dead_url()
-    path, _, model = _synthetic_setup(write_config, [alertmanager.url, dead])
+    path, config, model = _synthetic_setup(write_config, [alertmanager.url, dead])
     assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
     result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
-    assert result.exit_code == 0, result.output
+    # Partial failure: stored what succeeded (the state), warned naming the dead replica, exit 3.
+    assert result.exit_code == 3, result.output
+    assert open_storage(config).exists(layout.ALERT_STATE_KEY)
     deliveries = {d["url"]: d for d in orjson.loads(result.stdout)["deliveries"]}
     assert deliveries[alertmanager.url + "/api/v2/alerts"]["accepted"] is True
     failed = deliveries[dead + "/api/v2/alerts"]
