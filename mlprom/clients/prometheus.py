@@ -186,7 +186,7 @@ class PrometheusClient:
         except ValueError:
             body = None
         is_envelope = isinstance(body, dict) and body.get("status") in ("success", "error")
-        if status >= 500 and not (
+        if (status >= 500 or status == 429) and not (
             is_envelope and isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")
         ):
             raise UpstreamError(f"{where}: {answer.describe()}: {answer.snippet(200)}")

@@ -245,7 +245,8 @@ def _warn_partial(run: AlertRun) -> None:
 
     for d in run.deliveries:
         if not d.accepted:
-            log.warning("alerts not delivered to %s: %s", d.url, d.error)
+            some = "some " if d.delivered else ""
+            log.warning("%salerts not delivered to %s: %s", some, d.url, d.error)
     refused = [(i, o) for i, o in enumerate(run.outcomes) if o.rejected]
     for index, outcome in refused[:10]:
         url, reason = outcome.rejected[0]

@@ -170,6 +170,10 @@ def _target_deadline(config: Config, name: str) -> float:
         "alertmanager": config.alertmanager.timeout,
         "pushgateway": config.pushgateway.timeout,
     }
+    if name == "mlflow":
+        from mlprom.clients.mlflow_tracking import PROBE_TIMEOUT
+
+        return min(PROBE_TIMEOUT, CHECK_DEADLINE)
     return min(timeouts.get(name, CHECK_DEADLINE), CHECK_DEADLINE)
 
 
