@@ -38,6 +38,9 @@ def clean_label_name(name: str) -> str:
     cleaned = _INVALID_CHARS.sub("_", name)
     if not cleaned or cleaned[0].isdigit():
         cleaned = "_" + cleaned
+    if cleaned.startswith("__"):
+        # Names starting with __ are reserved for Prometheus' internal use.
+        cleaned = "_" + cleaned.lstrip("_")
     return cleaned
 
 
@@ -56,9 +59,9 @@ def sanitize_label_names(labels: Mapping[str, str], reserved: Iterable[str] = ()
     taken = set(out) | reserved
     for name in sorted(n for n in labels if n not in out):
         base = "exported_" + clean_label_name(name) if name in reserved else clean_label_name(name)
-        candidate, n = base, 2
+        stem, candidate, n = base.rstrip("_"), base, 2
         while candidate in taken:
-            candidate, n = f"{base}_{n}", n + 1
+            candidate, n = (f"{stem}_{n}" if stem else f"_{n}"), n + 1
         taken.add(candidate)
         out[candidate] = labels[name]
     return out

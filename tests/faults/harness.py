@@ -98,7 +98,9 @@ CPU = "cpu_usage_expr"
 DAY = "2026-11-20"
 
 
-def seed_report(config_path: Path, series_labels: list[dict[str, str]], model: str = "m") -> None:
+def seed_report(
+    config_path: Path, series_labels: list[dict[str, str]], model: str = "m", day: str = DAY
+) -> None:
     """A stored report whose findings are one critical cpu_usage finding per label set (via correlate)."""
     from datetime import UTC, date, datetime
 
@@ -110,13 +112,13 @@ def seed_report(config_path: Path, series_labels: list[dict[str, str]], model: s
 
     config = load_config(str(config_path))
     storage = open_storage(config)
-    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    at = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).replace(hour=10)
     series = tuple(Series(dict(labels), 0.95) for labels in series_labels)
     write_snapshot(
         storage, Snapshot(at, "http://prometheus.test", {"cpu_usage": QueryResult(CPU, "vector", series)})
     )
     write_events(storage, [Event(at, model, 12.0, True, 10)])
-    report = correlate.run(config, date.fromisoformat(DAY))
+    report = correlate.run(config, date.fromisoformat(day))
     assert len(report.findings) == len(series_labels), report.findings
 
 

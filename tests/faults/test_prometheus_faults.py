@@ -16,13 +16,19 @@ from tests.fixtures.hostile import BASE_FAULTS, Behaviour, HostileServer, ok, pr
 TIMEOUT = 0.5  # the configured timeout: the documented deadline of one call
 
 
-def _config(write_config: Callable[..., Path], tmp_path: Path, server: HostileServer, **extra: Any) -> Path:
+def _config(
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    server: HostileServer,
+    timeout: float = TIMEOUT,
+    **extra: Any,
+) -> Path:
     token = tmp_path / "token"
     token.write_text("token-secret-2")
     document: dict[str, Any] = {
         "prometheus": {
             "url": server.url_with("alice:pw-secret-1"),
-            "timeout": f"{TIMEOUT:g}s",
+            "timeout": f"{timeout:g}s",
             "bearer_token_file": str(token),
         },
         "queries": {"cpu_usage": "up"},
@@ -47,15 +53,15 @@ def test_capture_infra_ends_within_the_deadline_with_exit_3_and_stores_nothing(
     assert _snapshots(tmp_path) == []
 
 
-def test_trickling_prometheus_is_cut_at_the_deadline_not_after_the_last_byte(
+def test_one_byte_a_second_with_timeout_2s_ends_at_the_deadline_not_after_the_last_byte(
     hostile_server: HostileServer, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    # A byte every 0.2 s never trips a per-read timeout; the body would take minutes to arrive.
-    hostile_server.set(Behaviour("trickle", 200, b" " * 10_000, interval=0.2))
-    path = _config(write_config, tmp_path, hostile_server)
-    outcome = run_cli(["-c", str(path), "capture-infra"], deadline=TIMEOUT)
+    # The example as seen: headers, then a byte a second (never trips a 2 s read timeout), `timeout: 2s`.
+    hostile_server.set(Behaviour("trickle", 200, b" " * 10_000, interval=1.0))
+    path = _config(write_config, tmp_path, hostile_server, timeout=2.0)
+    outcome = run_cli(["-c", str(path), "capture-infra"], deadline=2.0)
     assert_handled(outcome, {3}, "Prometheus at")
-    assert f"within the {TIMEOUT:g} s deadline" in outcome.stderr
+    assert "within the 2 s deadline" in outcome.stderr
 
 
 def test_retry_after_past_the_deadline_is_not_slept(
