@@ -64,7 +64,7 @@ def current_scope() -> Deadline | None:
 
 
 class Watch:
-    """The connections one call used; `fire()` shuts their sockets down (and any that join later)."""
+    """The connections (and sockets) one call used; `fire()` shuts them down, and any that join later."""
 
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
@@ -73,6 +73,7 @@ class Watch:
         self._connections: list[Any] = []
 
     def add(self, connection: Any) -> None:
+        """Watch `connection`; shut it down at once if the deadline has already passed."""
         with self._lock:
             if not any(c is connection for c in self._connections):
                 self._connections.append(connection)
@@ -88,8 +89,8 @@ class Watch:
             _shutdown(connection)
 
 
-def _shutdown(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
+def _shutdown(target: Any) -> None:
+    sock = target if isinstance(target, socket.socket) else getattr(target, "sock", None)
     if sock is None:
         return
     try:
@@ -120,14 +121,23 @@ def current_watch() -> Watch | None:
     return getattr(_local, "watch", None)
 
 
-def _join_current_watch(connection: Any) -> None:
+def _join_current_watch(target: Any) -> None:
     watcher: Watch | None = getattr(_local, "watch", None)
     if watcher is not None:
-        watcher.add(connection)
+        watcher.add(target)
 
 
 class WatchedConnection:
-    """Mixin for urllib3 connection classes: the connection joins the calling thread's watch when used."""
+    """Mixin for urllib3 connection classes: the connection joins the calling thread's watch when used.
+
+    Its socket joins the moment it exists (before a TLS handshake), so a watch that fires while the
+    socket is being made still shuts it down; a pooled connection joins again with each request.
+    """
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        _join_current_watch(sock)
+        return sock
 
     def connect(self) -> None:
         _join_current_watch(self)
