@@ -84,6 +84,10 @@ def _cause(exc: BaseException, uri: str) -> str:
     text = _CREDENTIALS.sub("//", text)
     if "Connection refused" in text or "Failed to establish a new connection" in text:
         return "connection refused"
+    if "too many 429 error responses" in text:
+        return "answered 429 (too many requests) after retries"
+    if "too many 500 error responses" in text or "too many 50" in text:
+        return "kept answering with server errors after retries"
     if "Max retries exceeded" in text:
         return "unreachable after retries"
     first = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
@@ -282,9 +286,12 @@ def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], s
 def _load_error(model_uri: str, tracking_uri: str, exc: Exception) -> Exception:
     cause = _cause(exc, tracking_uri)
     code = getattr(exc, "error_code", "")
-    unreachable = cause in ("connection refused", "unreachable after retries") or isinstance(
-        exc, ConnectionError | TimeoutError
-    )
+    unreachable = cause in (
+        "connection refused",
+        "unreachable after retries",
+        "answered 429 (too many requests) after retries",
+        "kept answering with server errors after retries",
+    ) or isinstance(exc, ConnectionError | TimeoutError)
     if unreachable:
         return UpstreamError(f"--model-uri {model_uri}: MLflow at {describe_uri(tracking_uri)}: {cause}")
     if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND") or isinstance(
