@@ -426,6 +426,11 @@ def request(
                 answer = _attempt(session, method, url, shown, remaining, max_bytes, attempts, kwargs)
             except _TooLarge:
                 raise UpstreamError(f"{where}: answer larger than {max_bytes:,} bytes; not read") from None
+            except UnicodeError:
+                # A header or credential that HTTP/1.1 cannot carry (not Latin-1): the config's fault.
+                raise ConfigError(
+                    f"{where}: a configured header or credential holds characters HTTP cannot send"
+                ) from None
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if watcher.fired or deadline.expired:
                     if last is not None:

@@ -313,3 +313,23 @@ def test_local_put_if_is_a_compare_and_swap(tmp_path: Path) -> None:
     assert not storage.put_if("alerts/state.json", b"3", first.version)
     assert storage.get_bytes("alerts/state.json") == b"2"
     assert [o.key for o in storage.list("alerts/")] == ["alerts/state.json"]  # the lock file is not listed
+
+
+def test_a_header_http_cannot_carry_is_a_config_error_naming_the_server() -> None:
+    from mlprom.errors import ConfigError
+
+    session = build_session(HTTPEndpoint(headers={"X-Tenant": "caf\u00e9 \u2603"}), "x")
+    with pytest.raises(ConfigError, match="Upstream at http://127.0.0.1:1/x: a configured header"):
+        request(session, "GET", "http://127.0.0.1:1/x", "Upstream", 2)
+
+
+def test_check_bounds_each_target_by_ten_seconds_with_default_timeouts() -> None:
+    # With the 30 s defaults an S3 endpoint that never answered held `check` for minutes.
+    from mlprom.config import Config
+    from mlprom.stages.check import CHECK_DEADLINE, _target_deadline
+
+    config = Config()
+    assert CHECK_DEADLINE == 10
+    for target in ("storage", "prometheus", "alertmanager", "pushgateway"):
+        assert _target_deadline(config, target) == 10
+    assert _target_deadline(config, "mlflow") == 5
