@@ -69,7 +69,12 @@ def _day_table(profile: DayProfile) -> Any:
 @to_markdown.register
 def _day_markdown(profile: DayProfile) -> str:
     headers = [*_DAY_HEADERS, *(escape(m) for m in _metrics(profile))]
-    lines = [f"{_day_headline(profile)}", "", "| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines = [
+        f"{_day_headline(profile)}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + " --- |" * len(headers),
+    ]
     lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in _day_rows(profile)]
     return "\n".join(lines)
 
@@ -110,6 +115,12 @@ def _result_headline(result: ProfileResult) -> str:
     )
 
 
+def _no_peaks(result: ProfileResult) -> str:
+    if not result.used:
+        return "No forecast: no date of the range has a stored profile."
+    return "No peak hours predicted: no hour stands out of the history."
+
+
 def _missing_lines(result: ProfileResult) -> list[str]:
     lines = [f"{m.day}: {m.reason}" for m in result.missing[:MISSING_SHOWN]]
     if len(result.missing) > MISSING_SHOWN:
@@ -137,7 +148,7 @@ def _result_table(result: ProfileResult) -> Any:
             table.add_row(*(Text(c) for c in row))
         parts.append(table)
     else:
-        parts.append(Text("No peak hours predicted: no hour stands out of the history."))
+        parts.append(Text(_no_peaks(result)))
     for line in _missing_lines(result):
         parts.append(Text(f"missing {line}", style="dim"))
     return Group(*parts)
@@ -154,7 +165,7 @@ def _result_markdown(result: ProfileResult) -> str:
         lines += ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
         lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in _peak_rows(fc)]
     else:
-        lines.append("No peak hours predicted: no hour stands out of the history.")
+        lines.append(_no_peaks(result))
     if result.missing:
         lines += ["", "Missing dates:", ""]
         lines += [f"- {escape(line)}" for line in _missing_lines(result)]
