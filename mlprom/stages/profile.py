@@ -103,6 +103,9 @@ def read_day_profile(storage: Storage, day: date, model: str) -> DayProfile | st
     other = data.get("model")
     if isinstance(other, str) and other and other != model:
         return f"report {url} is for model {other!r}, not {model!r}"
+    if data.get("status") == "no_data":
+        # No events and no snapshots: a gap in the pipeline far more often than a day without traffic.
+        return f"report {url} has no data (status no_data)"
     if data.get("profile") is None:
         return f"report {url} has no profile (made before profiles existed; re-run `mlprom correlate --date {day}`)"
     try:

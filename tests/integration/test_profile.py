@@ -267,6 +267,16 @@ def test_data_strings_in_a_stored_profile_are_shown_literally(write_config: Call
     assert "[bold red]cpu[/bold red]" in result.stdout and "every day 09:00" in result.stdout
 
 
+def test_a_no_data_report_is_a_gap_not_a_quiet_day(write_config: Callable[..., Path]) -> None:
+    path, config = _config(write_config)
+    result = _invoke(path, "-q", "correlate", "--date", FIRST.isoformat(), "--allow-empty")
+    assert result.exit_code == 0, result.output
+
+    outcome = profile_stage.read_day_profile(open_storage(config), FIRST, "default")
+
+    assert isinstance(outcome, str) and "status no_data" in outcome
+
+
 def test_a_report_of_another_model_is_not_this_models_profile(write_config: Callable[..., Path]) -> None:
     _, config = _config(write_config)
     storage = open_storage(config)
