@@ -1,12 +1,17 @@
 """The hour-of-day profile: how often the peak rule labels noise, how often it finds a planted peak, and what
 the accumulator costs per event in correlate's pass.
 
-Run: python bench/profile_rule.py                  (about a minute)
+Run: python bench/profile_rule.py                  (a few seconds)
      python bench/profile_rule.py --days 2000 --events 1000000
+     python bench/profile_rule.py --in-correlate 1000000 --repeat 5     (adds about 2 minutes)
 
 Flat days: 24 hours of Poisson counts at one rate (2 % slow); "any label" is the share of such days on which
 the rule labels at least one hour. Planted: one hour at 2x or 3x the rate (load), or at 5x the slow share with
 the same load; "found" is the share of days on which that hour is labelled.
+
+With --in-correlate N, the `correlate at scale` day of bench/correlate_scale.py (N events, 1,440 snapshots) is
+written to a scratch local store and `correlate.run` is timed in child processes, in CPU seconds, alternately
+with `HourProfile.add` as written and replaced by a no-op: the profile's cost inside correlate's pass.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 
@@ -73,10 +82,51 @@ def accumulator_cost(n: int) -> tuple[float, float]:
     return best, result_ms
 
 
+CHILD = """
+import sys, time
+from datetime import date
+import mlprom.analysis.profile as P
+from mlprom.config import load_config
+from mlprom.stages import correlate
+if sys.argv[2] == "no-op":
+    P.HourProfile.add = lambda self, at, seconds, slow, sampled=None: None
+config = load_config(sys.argv[1])
+began = time.process_time()
+correlate.run(config, date(2026, 3, 1))
+print(time.process_time() - began)
+"""
+
+
+def in_correlate(events: int, repeat: int) -> tuple[list[float], list[float]]:
+    """CPU seconds of correlate.run with the profile and with HourProfile.add a no-op, interleaved."""
+    from correlate_scale import write_day_events, write_day_snapshots
+
+    from mlprom.storage.local import LocalStorage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_day_snapshots(LocalStorage(f"{tmp}/data"), 4)
+        write_day_events(LocalStorage(f"{tmp}/data"), "default", events, 100_000)
+        config = f"{tmp}/mlprom.yaml"
+        with open(config, "w") as f:
+            f.write(f"storage: {{url: '{tmp}/data'}}\n")
+        runs: dict[str, list[float]] = {"profile": [], "no-op": []}
+        for _ in range(repeat):
+            for mode in runs:
+                done = subprocess.run(
+                    [sys.executable, "-c", CHILD, config, mode], capture_output=True, text=True, check=True
+                )
+                runs[mode].append(float(done.stdout.strip()))
+    return runs["profile"], runs["no-op"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=1000, help="simulated days per rate")
     parser.add_argument("--events", type=int, default=1_000_000, help="events fed to the accumulator")
+    parser.add_argument(
+        "--in-correlate", type=int, default=0, help="events of the correlate comparison (0: skip)"
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="correlate runs per mode")
     args = parser.parse_args()
     print(machine_line())
     rng = np.random.default_rng(2026)
@@ -89,6 +139,13 @@ def main() -> None:
     print(
         f"\nHourProfile.add: {ns:.0f} ns/event over {args.events:,} events (best of 3); result(): {ms:.1f} ms"
     )
+    if args.in_correlate:
+        with_profile, without = in_correlate(args.in_correlate, args.repeat)
+        print(
+            f"correlate.run over {args.in_correlate:,} events, CPU s: with the profile "
+            f"{' / '.join(f'{x:.2f}' for x in with_profile)} (median {statistics.median(with_profile):.2f}); "
+            f"add a no-op {' / '.join(f'{x:.2f}' for x in without)} (median {statistics.median(without):.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -291,21 +291,22 @@ def day_method(fast_weight: float) -> str:
 
 
 class HourProfile:
-    """Per UTC hour of one date: latency bucket counts of its slow and of its fast events.
+    """Per UTC hour of one date: latency bucket counts and slow counts, for sampled and for kept events.
 
     Fed one event at a time in correlate's pass; memory is bounded by the buckets (24 hours x 2 sides x
-    ~1,400 log buckets at most), whatever the number of events. Fast events are recorded as a sample
-    (model.sample_rate), so for the slow share and the p95 each stands for `fast_weight` batches; the
-    counts stay as recorded.
+    ~1,400 log buckets at most), whatever the number of events. Capture keeps every slow batch but only a
+    model.sample_rate share of the fast ones; for the slow share and the p95 each sampled event stands for
+    `fast_weight` batches, each kept one for itself. The counts stay as recorded.
     """
 
-    __slots__ = ("start", "fast_weight", "counts", "outside")
+    __slots__ = ("start", "fast_weight", "counts", "slow", "outside")
 
     def __init__(self, day: date, fast_weight: float = 1.0) -> None:
         self.start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
         self.fast_weight = fast_weight if fast_weight > 0 and math.isfinite(fast_weight) else 1.0
-        # counts[hour] (fast) and counts[24 + hour] (slow): bucket -> events
-        self.counts: list[dict[int, int]] = [{} for _ in range(2 * HOURS_PER_DAY)]
+        # Side h: the events of hour h recorded as a sample; side 24 + h: those kept whatever (slow at capture).
+        self.counts: list[dict[int, int]] = [{} for _ in range(2 * HOURS_PER_DAY)]  # bucket -> events
+        self.slow = [0] * (2 * HOURS_PER_DAY)  # slow events per side
         self.outside = 0  # events whose time is not on the date
 
     def add(
@@ -313,11 +314,16 @@ class HourProfile:
         at: float,
         seconds: float,
         slow: bool,
+        sampled: bool | None = None,
         _log: Any = math.log,
         _inv: float = _INV_LOG_GAMMA,
         _offset: float = float(_OFFSET),
     ) -> None:
-        """Count one event. Runs a million times a day, so bucket_index is inlined and names bound as defaults."""
+        """Count one event; `sampled` (default: not slow) says it was recorded as part of the fast sample.
+
+        They differ when slow is re-classified at another latency threshold than the capture's. Runs a
+        million times a day, so bucket_index is inlined and names are bound as defaults.
+        """
         hour = int((at - self.start) // 3600.0)
         if not 0 <= hour < HOURS_PER_DAY:
             self.outside += 1
@@ -328,7 +334,11 @@ class HourProfile:
             index = 0
         else:
             index = _NAN
-        counts = self.counts[hour + HOURS_PER_DAY if slow else hour]
+        if not (not slow if sampled is None else sampled):
+            hour += HOURS_PER_DAY
+        if slow:
+            self.slow[hour] += 1
+        counts = self.counts[hour]
         counts[index] = counts.get(index, 0) + 1
 
     def result(
@@ -336,30 +346,33 @@ class HourProfile:
     ) -> DayProfile:
         """The profile of hours 0..covered-1 (the hours of the date that have ended), peaks labelled."""
         resources = resources or {}
+        w = self.fast_weight
         hours = range(max(0, min(covered, HOURS_PER_DAY)))
-        fast = [sum(self.counts[h].values()) for h in hours]
-        slow = [sum(self.counts[HOURS_PER_DAY + h].values()) for h in hours]
-        flags = peak_flags([float(f + s) for f, s in zip(fast, slow, strict=True)], [float(s) for s in slow])
+        events = [sum(self.counts[h].values()) + sum(self.counts[HOURS_PER_DAY + h].values()) for h in hours]
+        slow = [self.slow[h] + self.slow[HOURS_PER_DAY + h] for h in hours]
+        flags = peak_flags([float(n) for n in events], [float(n) for n in slow])
         stats = []
         for h in hours:
             latency = LatencyHistogram()
             for index, count in self.counts[h].items():
-                latency.add_bucket(index, count * self.fast_weight)
+                latency.add_bucket(index, count * w)
             for index, count in self.counts[HOURS_PER_DAY + h].items():
                 latency.add_bucket(index, float(count))
-            weight = slow[h] + self.fast_weight * fast[h]
+            sampled = sum(self.counts[h].values())
+            weight = w * sampled + (events[h] - sampled)
+            slow_weight = w * self.slow[h] + self.slow[HOURS_PER_DAY + h]
             stats.append(
                 HourStats(
                     hour=h,
-                    events=fast[h] + slow[h],
+                    events=events[h],
                     slow=slow[h],
-                    slow_share=slow[h] / weight if weight > 0 else None,
+                    slow_share=slow_weight / weight if weight > 0 else None,
                     p95=latency.quantile(QUANTILE),
                     peak=flags[h],
                     resources=dict(resources.get(h, {})),
                 )
             )
-        return DayProfile(tuple(stats), tuple(s.hour for s in stats if s.peak), day_method(self.fast_weight))
+        return DayProfile(tuple(stats), tuple(s.hour for s in stats if s.peak), day_method(w))
 
 
 def covered_hours(day: date, now: datetime) -> int:

@@ -153,6 +153,21 @@ def test_slow_share_weights_each_sampled_fast_event_by_the_inverse_sample_rate()
     assert hour.p95 == pytest.approx(0.2, rel=P.RELATIVE_ACCURACY)
 
 
+def test_a_sampled_event_reclassified_slow_still_stands_for_its_sample() -> None:
+    # The latency threshold was lowered after capture: a sampled fast event at 3 s is slow now, and stands
+    # for 1/sample_rate batches like the other sampled ones; a kept slow event stands for itself.
+    hp = HourProfile(DAY, fast_weight=100.0)
+    for i in range(8):
+        hp.add(START + i, 0.2, False, sampled=True)
+    hp.add(START + 10, 3.0, True, sampled=True)
+    hp.add(START + 11, 12.0, True, sampled=False)
+
+    hour = hp.result().hours[0]
+
+    assert hour.events == 10 and hour.slow == 2
+    assert hour.slow_share == pytest.approx(101 / 901)
+
+
 def test_histogram_inlined_in_add_matches_bucket_index() -> None:
     rng = random.Random(11)
     hp = HourProfile(DAY)
