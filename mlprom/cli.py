@@ -41,6 +41,7 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    html = "html"  # correlate and report only
 
 
 class FailOn(StrEnum):
@@ -103,7 +104,8 @@ OutputOpt = Annotated[
     typer.Option(
         "-o",
         "--output",
-        help="Output format: table (default), json (stable, for scripts), markdown (for CI comments).",
+        help="Output format: table (default), json (stable, for scripts), markdown (for CI comments), "
+        "html (correlate and report: one self-contained page).",
         rich_help_panel=PANEL_GLOBAL,
     ),
 ]
@@ -190,16 +192,34 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+HTML_STAGES = ("correlate", "report")
+
+
 def _run_stage(
     ctx: typer.Context,
     stage: str,
     body: Callable[[Config], Any],
     exit_code: Callable[[Any], int] = lambda _: 0,
+    *,
+    assets: str | None = None,
+    out: str | None = None,
+    fmt: str | None = None,
+    heartbeat: bool = True,
 ) -> None:
-    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code."""
+    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code.
+
+    `out` writes the rendered result to that file (atomically) instead of stdout; `assets` is the
+    directory for the PNG that `-o markdown` links to; `fmt` overrides the global -o.
+    """
     from mlprom.errors import MlpromError
 
     g: Globals = ctx.obj
+    fmt = fmt or g.fmt()
+    # Refused before anything runs: a capture must not be taken only to fail at rendering.
+    if fmt == "html" and stage not in HTML_STAGES:
+        raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
+    if assets is not None and fmt != "markdown":
+        raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
     started = time.monotonic()
     try:
         from mlprom.config import load_config
@@ -207,16 +227,23 @@ def _run_stage(
         config = load_config(g.config_path)
         result = body(config)
         code = exit_code(result)
+        if out is not None and result is not None:
+            from mlprom.render import render_text, write_atomically
+
+            # A file asked for is written even with -q: it is the result, not chatter.
+            write_atomically(out, render_text(result, fmt, config=config, assets=assets))
+            log.info("%s written to %s", fmt, out)
         # -q on a clean run prints nothing at all, not even the result: cron mails only when it matters.
-        if result is not None and not (g.quiet and code == 0):
+        elif result is not None and not (g.quiet and code == 0):
             from mlprom.render import render
 
-            render(result, g.fmt())
+            render(result, fmt, config=config, assets=assets)
     except MlpromError as exc:
         raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
-    code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
+    if heartbeat:
+        code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
     raise typer.Exit(code)
 
 
@@ -240,6 +267,14 @@ DateOpt = Annotated[
     str,
     typer.Option(
         "--date", help="UTC date partition: YYYY-MM-DD, today or yesterday.", rich_help_panel=PANEL_WHEN
+    ),
+]
+AssetsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assets",
+        help="With -o markdown: write a PNG of the timeline into this directory and link it.",
+        rich_help_panel=PANEL_BEHAVIOUR,
     ),
 ]
 
@@ -342,6 +377,7 @@ def correlate(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="No data is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR)
     ] = False,
+    assets: AssetsOpt = None,
 ) -> None:
     """Join the date's events to infra snapshots, evaluate thresholds, rank suspects, write the report."""
 
@@ -358,7 +394,41 @@ def correlate(
         needed = 1 if fail_on is FailOn.warning else 2
         return 1 if rank.get(report.status, 0) >= needed else 0
 
-    _run_stage(ctx, "correlate", body, code)
+    _run_stage(ctx, "correlate", body, code, assets=assets)
+
+
+_OUT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}
+
+
+@app.command("report")
+@global_options
+def report(
+    ctx: typer.Context,
+    date: DateOpt = "today",
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Write to this file (atomically) instead of stdout. Without -o, .html/.md/.json pick the format.",
+            rich_help_panel=PANEL_BEHAVIOUR,
+        ),
+    ] = None,
+    assets: AssetsOpt = None,
+) -> None:
+    """Render the date's stored report again (html, markdown, json or table) without recomputing it."""
+    import os
+
+    g: Globals = ctx.obj
+    fmt = g.output or (_OUT_SUFFIXES.get(os.path.splitext(out)[1].lower()) if out else None) or "table"
+
+    def body(config: Config) -> Any:
+        from mlprom.dates import parse_date
+        from mlprom.stages import report as stage
+
+        return stage.run(config, parse_date(date))
+
+    # A reader, not a pipeline stage: it pushes no heartbeat.
+    _run_stage(ctx, "report", body, assets=assets, out=out, fmt=fmt, heartbeat=False)
 
 
 @app.command("alert")
