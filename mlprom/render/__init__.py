@@ -76,7 +76,12 @@ def render_text(result: Any, fmt: str, *, config: Config | None = None, assets: 
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same directory and a rename: a reader (a browser,
+    """Write `text` (UTF-8) to `path` atomically; see write_bytes_atomically."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temp file in the same directory and a rename: a reader (a browser,
     a CI upload) sees the old file or the new one, never half of one. Raises InputError naming the path."""
     import os
     import tempfile
@@ -89,8 +94,8 @@ def write_atomically(path: str, text: str) -> None:
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o644)

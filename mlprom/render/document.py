@@ -28,6 +28,30 @@ def report_document(result: Any) -> tuple[dict[str, Any], str]:
     raise ConfigError(f"html and pictures are for correlate and report results, not {type(result).__name__}")
 
 
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def format_number(value: float, step: float | None = None) -> str:
+    """A tick or table number: SI suffixes from 10,000 up, decimals enough to tell ticks apart."""
+    if not math.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1e4:
+        for scale, suffix in _SI:
+            if magnitude >= scale:
+                scaled = value / scale
+                inner = (step / scale) if step else None
+                return format_number(scaled, inner) + suffix
+    if step:
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+        if step < 1 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+            decimals += 1
+        return f"{value:.{min(decimals, 9)}f}"
+    if magnitude == 0 or 1e-3 <= magnitude < 1e4:
+        return f"{value:.4g}"
+    return f"{value:.3g}"
+
+
 def num(value: Any) -> float | None:
     """A finite number, else None (booleans are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

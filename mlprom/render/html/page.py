@@ -22,6 +22,7 @@ from mlprom.render.document import (
     as_str,
     day_of,
     finding_spans,
+    format_number,
     identity,
     label_text,
     labels_of,
@@ -33,7 +34,7 @@ from mlprom.render.document import (
     where_text,
 )
 from mlprom.render.html import svg
-from mlprom.render.html.svg import Chart, esc, format_number, hhmm
+from mlprom.render.html.svg import Chart, esc, hhmm
 
 SUSPECT_PANELS = 5  # series drawn under the prediction timeline, in rank order
 SUSPECT_ROWS = 20  # significant suspects listed in the table before the rest are folded away

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 
+from mlprom.render.document import format_number
+
 # Okabe & Ito (2008), the colour-blind-safe qualitative palette; every colour is also told apart by
 # a dash pattern or a text label, never by hue alone.
 BLACK = "#000000"
@@ -63,30 +65,6 @@ def value_ticks(lo: float, hi: float, target: int = 4) -> list[float]:
     while ticks[-1] < hi - 1e-9 * step and len(ticks) < 50:
         ticks.append(first + step * len(ticks))
     return [0.0 if abs(t) < step * 1e-9 else t for t in ticks]
-
-
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def format_number(value: float, step: float | None = None) -> str:
-    """A tick or table number: SI suffixes from 10,000 up, decimals enough to tell ticks apart."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    magnitude = abs(value)
-    if magnitude >= 1e4:
-        for scale, suffix in _SI:
-            if magnitude >= scale:
-                scaled = value / scale
-                inner = (step / scale) if step else None
-                return format_number(scaled, inner) + suffix
-    if step:
-        decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
-        if step < 1 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
-            decimals += 1
-        return f"{value:.{min(decimals, 9)}f}"
-    if magnitude == 0 or 1e-3 <= magnitude < 1e4:
-        return f"{value:.4g}"
-    return f"{value:.3g}"
 
 
 @dataclass(frozen=True)
