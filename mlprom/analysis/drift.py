@@ -246,6 +246,9 @@ def compare(reference: Sequence[float], current: Sequence[float], bins: int = 10
 
 
 HISTOGRAM_BINS = 40
+# Positive values spanning more than this ratio (prediction times: 50 ms next to 12 s) get log-spaced bins,
+# so the bulk and the tail both show; equal widths would put the bulk in one bin.
+LOG_BINS_RATIO = 50.0
 
 
 @dataclass(frozen=True)
@@ -258,17 +261,24 @@ class Histogram:
     edges: tuple[float, ...]
     reference: tuple[int, ...]
     current: tuple[int, ...]
+    scale: str = "linear"  # or "log": edges are log-spaced, to be drawn on a log axis
 
-    def to_dict(self) -> dict[str, list[float] | list[int]]:
-        return {"edges": list(self.edges), "reference": list(self.reference), "current": list(self.current)}
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edges": list(self.edges),
+            "reference": list(self.reference),
+            "current": list(self.current),
+            "scale": self.scale,
+        }
 
 
 def histogram(reference: Sequence[float], current: Sequence[float], bins: int = HISTOGRAM_BINS) -> Histogram:
     """Both samples on the same bins, for the eye rather than for a statistic.
 
     Discrete data (at most `bins` distinct values, such as class ids) get one bin per value, centred on
-    it; otherwise `bins` equal-width bins from the smallest to the largest value of either side, so
-    nothing is clipped and a tail that moved stays visible.
+    it; otherwise `bins` bins from the smallest to the largest value of either side, so nothing is
+    clipped and a tail that moved stays visible: equal-width, or log-spaced for positive values
+    spanning more than LOG_BINS_RATIO.
     """
     import numpy as np
 
@@ -279,6 +289,7 @@ def histogram(reference: Sequence[float], current: Sequence[float], bins: int = 
     if both.size == 0:
         raise ValueError("histogram needs values on a side")
     distinct = np.unique(both)
+    scale = "linear"
     if distinct.size <= bins:
         if distinct.size == 1:
             edges = np.array([distinct[0] - 0.5, distinct[0] + 0.5])
@@ -287,11 +298,20 @@ def histogram(reference: Sequence[float], current: Sequence[float], bins: int = 
             half = float(np.min(np.diff(distinct))) / 2
             edges = np.concatenate([[distinct[0] - half], middles, [distinct[-1] + half]])
     else:
-        edges = np.linspace(float(distinct[0]), float(distinct[-1]), bins + 1)
+        low, high = float(distinct[0]), float(distinct[-1])
+        if low > 0 and high / low > LOG_BINS_RATIO:
+            edges = np.geomspace(low, high, bins + 1)
+            edges[0], edges[-1] = low, high  # exactly, so the extremes fall inside
+            scale = "log"
+        else:
+            edges = np.linspace(low, high, bins + 1)
     ref_counts, _ = np.histogram(ref, bins=edges)
     cur_counts, _ = np.histogram(cur, bins=edges)
     return Histogram(
-        tuple(float(e) for e in edges), tuple(int(c) for c in ref_counts), tuple(int(c) for c in cur_counts)
+        tuple(float(e) for e in edges),
+        tuple(int(c) for c in ref_counts),
+        tuple(int(c) for c in cur_counts),
+        scale,
     )
 
 

@@ -51,4 +51,18 @@ def test_to_dict_is_the_report_schema() -> None:
         "edges": [-0.5, 0.5, 1.5],
         "reference": [1, 1],
         "current": [0, 1],
+        "scale": "linear",
     }
+
+
+def test_positive_values_over_a_wide_range_get_log_spaced_bins() -> None:
+    rng = random.Random(2)
+    fast = [rng.uniform(0.05, 0.4) for _ in range(990)]
+    slow = [rng.uniform(10.5, 14.0) for _ in range(10)]
+    h = histogram(fast, fast[:500] + slow)
+    assert h.scale == "log" and h.edges[0] == min(fast) and h.edges[-1] == max(slow)
+    ratios = {round(b / a, 6) for a, b in zip(h.edges, h.edges[1:], strict=False)}
+    assert len(ratios) == 1
+    # The bulk spreads over many bins instead of filling one, and the slow tail has bins of its own.
+    assert sum(1 for c in h.reference if c) >= 10
+    assert sum(h.current[-5:]) == 10

@@ -284,3 +284,46 @@ def test_a_link_to_anything_but_http_is_never_clickable() -> None:
 
 def test_the_same_document_renders_to_the_same_bytes() -> None:
     assert render(full_document()) == render(full_document())
+
+
+def test_without_significance_a_small_top_effect_is_not_named_as_a_cause() -> None:
+    document = full_document()
+    del document["significance"]
+    for suspect in document["suspects"]:
+        for key in ("p_value", "q_value", "significant"):
+            suspect.pop(key)
+    document["suspects"][0]["effect"] = 0.9
+    (headline,) = [e for e in tree(document).iter("p") if e.attrs.get("id") == "headline"]
+    assert headline.text == (
+        "No suspect departs by 3 robust σ or more, and this report has no significance test: nothing to single out."
+    )
+
+
+def test_suspect_columns_an_older_report_lacks_are_left_out() -> None:
+    document = full_document()
+    for suspect in document["suspects"]:
+        for key in ("p_value", "q_value", "significant", "lag_seconds", "source", "kind", "unit"):
+            suspect.pop(key)
+    heads = [th.text for th in section(tree(document), "suspects").iter("th")]
+    assert heads[:5] == ["#", "metric", "labels", "effect (robust σ)", "median slow"]
+    assert "q" not in heads and "significant" not in heads
+
+
+def test_suspect_medians_carry_their_unit() -> None:
+    cells = [td.text for td in section(tree(full_document()), "suspects").iter("td")]
+    assert "58M bytes/s" in cells and "3M bytes/s" in cells
+
+
+def test_a_log_binned_histogram_is_drawn_on_a_log_axis() -> None:
+    document = full_document()
+    document["drift"]["histograms"]["prediction_time"] = {
+        "edges": [0.05 * 2**i for i in range(9)],
+        "reference": [10, 40, 30, 10, 5, 3, 1, 1],
+        "current": [5, 20, 15, 5, 3, 2, 20, 30],
+        "scale": "log",
+    }
+    card = section(tree(document), "drift").by_class("card")[0]
+    (xlabel,) = [t.text for t in card.iter("text") if t.attrs.get("class") == "xlabel"]
+    assert xlabel == "prediction time (seconds, log scale)"
+    ticks = [t.text for t in card.iter("text") if t.attrs.get("text-anchor") == "middle" and not t.attrs.get("class")]
+    assert ticks == ["0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"]

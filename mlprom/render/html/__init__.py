@@ -25,7 +25,8 @@ def links_for(config: Config | None) -> Links:
     tracking = config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
     mlflow = redact_url(tracking) if tracking.startswith(("http://", "https://")) else ""
     queries = {name: query.expr for name, query in config.queries.items()}
-    return Links(prometheus_url=prometheus, mlflow_url=mlflow, queries=queries)
+    units = {"prediction_time": "s", **{name: q.unit for name, q in config.queries.items() if q.unit}}
+    return Links(prometheus_url=prometheus, mlflow_url=mlflow, queries=queries, units=units)
 
 
 def to_html(result: Any, config: Config | None = None) -> str:

@@ -40,6 +40,7 @@ SUSPECT_PANELS = 5  # series drawn under the prediction timeline, in rank order
 SUSPECT_ROWS = 20  # significant suspects listed in the table before the rest are folded away
 GAP_SECONDS = 15 * 60  # missing data longer than this breaks a line and is labelled as a gap
 GAPS_LISTED = 6
+UNTESTED_EFFECT_NAMED = 3.0  # robust σ a suspect needs for the headline of a report without significance
 
 DISTRIBUTION_UNITS = {
     "prediction_time": "prediction time (seconds)",
@@ -55,6 +56,7 @@ class Links:
     prometheus_url: str = ""  # without credentials
     mlflow_url: str = ""  # an http(s) tracking server, whose UI serves /#/runs/RUN_ID
     queries: Mapping[str, str] = field(default_factory=dict)  # query name -> PromQL
+    units: Mapping[str, str] = field(default_factory=lambda: {"prediction_time": "s"})  # metric -> unit
 
     def prometheus_graph(self, expr: str, day: date | None) -> str:
         if not self.prometheus_url or not expr:
@@ -85,6 +87,10 @@ def fmt_value(value: Any) -> str:
     """A measured value for a table: SI suffixes from 10,000 up (61.23M), four significant digits."""
     number = num(value)
     return "–" if number is None else format_number(number)
+
+
+def with_unit(text: str, unit: str) -> str:
+    return f"{text} {unit}" if unit and text != "–" else text
 
 
 def fmt_q(value: Any) -> str:
@@ -154,7 +160,8 @@ class Page:
         ranked = sorted(self.suspects(), key=lambda s: num(s.get("rank")) or math.inf)
         if self.has_significance():
             return [s for s in ranked if s.get("significant") is True][:3]
-        return ranked[:3]
+        # No test to tell a finding from noise: name the top suspect only, and only when it is far out.
+        return [s for s in ranked[:1] if abs(num(s.get("effect")) or 0.0) >= UNTESTED_EFFECT_NAMED]
 
     def suspect_sentence(self, suspect: Mapping[str, Any]) -> str:
         """prediction time rose with disk_write_io on node-b: +0.76 robust σ, q = 0.003"""
@@ -198,7 +205,12 @@ class Page:
                 else " (no significance test in this report: ranked by effect only)"
             )
             story = "; ".join(sentences) + "." + caveat
-        elif self.suspects() and self.has_significance():
+        elif self.suspects() and not self.has_significance():
+            story = (
+                f"No suspect departs by {UNTESTED_EFFECT_NAMED:g} robust σ or more, and this report has no"
+                " significance test: nothing to single out."
+            )
+        elif self.suspects():
             sig = as_dict(d.get("significance"))
             story = (
                 f"No suspect is significant at FDR {fmt(sig.get('fdr'), 'g')} over "
@@ -482,20 +494,36 @@ class Page:
         ref_share = [100 * (v or 0) / ref_total for v in ref]
         cur_share = [100 * (v or 0) / cur_total for v in cur]
         x_edges = [e for e in edges if e is not None]
+        log = histogram.get("scale") == "log" and x_edges[0] > 0
+        unit = DISTRIBUTION_UNITS.get(name, f"{name} (units of the values)")
         chart = Chart(
             f"{name}: reference vs current",
             f"Share of sampled values of {name} per bin, reference days {ref_text} against this date.",
             "share of values (%)",
-            DISTRIBUTION_UNITS.get(name, f"{name} (units of the values)"),
+            unit.replace(")", ", log scale)") if log and unit.endswith(")") else unit,
             height=190,
             ident=self.ids(),
         )
-        lo, hi = x_edges[0], x_edges[-1]
-        if hi <= lo:
-            hi = lo + 1.0
-        x_ticks = svg.value_ticks(lo, hi, 5)
-        step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
-        chart.set_x(lo, hi, [(t, format_number(t, step)) for t in x_ticks if lo <= t <= hi])
+        if log:
+            # Drawn in log10 space; ticks at 1, 2 and 5 times the powers of ten inside the range.
+            x_edges = [math.log10(e) for e in x_edges]
+            lo, hi = x_edges[0], x_edges[-1]
+            marks = [
+                m * 10.0**k
+                for k in range(math.floor(lo) - 1, math.ceil(hi) + 1)
+                for m in (1, 2, 5)
+                if lo <= math.log10(m * 10.0**k) <= hi
+            ]
+            if len(marks) > 9:
+                marks = [m for m in marks if f"{m:.0e}".startswith("1")]
+            chart.set_x(lo, hi, [(math.log10(m), format_number(m)) for m in marks])
+        else:
+            lo, hi = x_edges[0], x_edges[-1]
+            if hi <= lo:
+                hi = lo + 1.0
+            x_ticks = svg.value_ticks(lo, hi, 5)
+            step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
+            chart.set_x(lo, hi, [(t, format_number(t, step)) for t in x_ticks if lo <= t <= hi])
         chart.set_y(svg.y_domain([*ref_share, *cur_share]))
         chart.raw(_step_area(chart, x_edges, ref_share, svg.SKY_BLUE, f"reference {ref_text}"))
         chart.raw(_step_line(chart, x_edges, cur_share, svg.VERMILLION, "this date"))
@@ -636,8 +664,11 @@ class Page:
                     as_str(f.get("kind")) or "threshold",
                     as_str(f.get("metric")),
                     label_text(labels_of(f.get("labels"))),
-                    fmt_value(f.get("value")),
-                    f"{op} {fmt_value(f.get('threshold'))}",
+                    with_unit(fmt_value(f.get("value")), self.links.units.get(as_str(f.get("metric")), "")),
+                    with_unit(
+                        f"{op} {fmt_value(f.get('threshold'))}",
+                        self.links.units.get(as_str(f.get("metric")), ""),
+                    ),
                     fmt_count(f.get("slow_events")),
                     fmt_time(f.get("first_seen")),
                     fmt_time(f.get("last_seen")),
@@ -657,7 +688,15 @@ class Page:
             )
             return self.section("suspects", "Suspects", empty(f"No suspects: {why}."))
         tested = self.has_significance()
-        head = [
+        # Columns a report from an older mlprom does not have are left out, not shown as dashes.
+        optional = {
+            "q": "q_value",
+            "significant": "significant",
+            "lag (s)": "lag_seconds",
+            "source": "source",
+        }
+        present = {column for column, key in optional.items() if any(key in s for s in suspects)}
+        columns = [
             "#",
             "metric",
             "labels",
@@ -672,28 +711,31 @@ class Page:
             "baseline n",
             "links",
         ]
+        head = [c for c in columns if c not in optional or c in present]
 
         def row(s: dict[str, Any]) -> list[Any]:
             metric = as_str(s.get("metric"))
             expr = self.links.queries.get(metric, "")
             source = as_str(s.get("source"))
+            unit = as_str(s.get("unit")) or self.links.units.get(metric, "")
             link = self.links.prometheus_graph(expr, self.day) if expr and source != "model" else ""
             significant = s.get("significant")
-            return [
-                fmt_count(s.get("rank")),
-                metric,
-                label_text(labels_of(s.get("labels"))),
-                fmt(s.get("effect"), "+.3g"),
-                fmt_q(s.get("q_value")),
-                "yes" if significant is True else "no" if significant is False else "–",
-                fmt(s.get("lag_seconds"), "g"),
-                source or "–",
-                fmt_value(s.get("median_slow")),
-                fmt_value(s.get("median_baseline")),
-                fmt_count(s.get("slow_count")),
-                fmt_count(s.get("baseline_count")),
-                Link(link, "Prometheus graph"),
-            ]
+            cells = {
+                "#": fmt_count(s.get("rank")),
+                "metric": metric,
+                "labels": label_text(labels_of(s.get("labels"))),
+                "effect (robust σ)": fmt(s.get("effect"), "+.3g"),
+                "q": fmt_q(s.get("q_value")),
+                "significant": "yes" if significant is True else "no" if significant is False else "–",
+                "lag (s)": fmt(s.get("lag_seconds"), "g"),
+                "source": source or "–",
+                "median slow": with_unit(fmt_value(s.get("median_slow")), unit),
+                "median baseline": with_unit(fmt_value(s.get("median_baseline")), unit),
+                "slow n": fmt_count(s.get("slow_count")),
+                "baseline n": fmt_count(s.get("baseline_count")),
+                "links": Link(link, "Prometheus graph"),
+            }
+            return [cells[c] for c in head]
 
         sig = as_dict(self.document.get("significance"))
         if tested:

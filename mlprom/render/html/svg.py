@@ -88,7 +88,7 @@ def y_domain(values: Sequence[float], extra: Sequence[float] = (), target: int =
     hi = max([0.0, *finite])
     if hi == lo:
         hi = lo + 1.0
-    return value_ticks(lo, hi + (hi - lo) * 0.02, target)
+    return value_ticks(lo, hi, target)
 
 
 def time_ticks(start: float, end: float) -> list[float]:
