@@ -34,7 +34,9 @@ SLOW_SHARE = 0.01
 
 def config_yaml(storage_url: str, model: str = "default") -> str:
     """A config for the planted day: its queries with units, thresholds, a 1 s latency threshold."""
-    queries = "\n".join(f"  {name}: {{expr: '{expr}', unit: '{unit}'}}" for name, (expr, unit) in QUERIES.items())
+    queries = "\n".join(
+        f"  {name}: {{expr: '{expr}', unit: '{unit}'}}" for name, (expr, unit) in QUERIES.items()
+    )
     return (
         f"storage: {{url: '{storage_url}'}}\n"
         f"model: {{name: {model}, latency_threshold: 1s}}\n"
@@ -76,13 +78,21 @@ def write_snapshots(storage: Storage, day: date, seed: int = 1) -> int:
                 series.append(Series({"instance": instance, "job": "node"}, value))
             queries[name] = QueryResult(expr, "vector", tuple(series))
         at = midnight + timedelta(seconds=offset)
-        write_snapshot(storage, Snapshot(at, "http://prometheus.example:9090", queries, f"{day:%Y%m%d}{minute:08x}"))
+        write_snapshot(
+            storage, Snapshot(at, "http://prometheus.example:9090", queries, f"{day:%Y%m%d}{minute:08x}")
+        )
         written += 1
     return written
 
 
 def write_day_events(
-    storage: Storage, day: date, n: int, model: str = "default", slow: bool = True, seed: int = 1, chunk: int = 50_000
+    storage: Storage,
+    day: date,
+    n: int,
+    model: str = "default",
+    slow: bool = True,
+    seed: int = 1,
+    chunk: int = 50_000,
 ) -> int:
     """`n` recorded events over the day; with `slow`, 1% of them slow and inside the slow windows."""
     rng = random.Random(seed)
@@ -125,11 +135,15 @@ def plant(storage: Storage, day: date, events: int, model: str = "default", refe
     write_snapshots(storage, day)
     write_day_events(storage, day, events, model)
     for back in range(1, reference_days + 1):
-        write_day_events(storage, day - timedelta(days=back), max(events // 4, 1000), model, slow=False, seed=back + 1)
+        write_day_events(
+            storage, day - timedelta(days=back), max(events // 4, 1000), model, slow=False, seed=back + 1
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("directory", type=Path)
     parser.add_argument("date", type=date.fromisoformat)
     parser.add_argument("events", type=int, nargs="?", default=20_000)

@@ -325,5 +325,9 @@ def test_a_log_binned_histogram_is_drawn_on_a_log_axis() -> None:
     card = section(tree(document), "drift").by_class("card")[0]
     (xlabel,) = [t.text for t in card.iter("text") if t.attrs.get("class") == "xlabel"]
     assert xlabel == "prediction time (seconds, log scale)"
-    ticks = [t.text for t in card.iter("text") if t.attrs.get("text-anchor") == "middle" and not t.attrs.get("class")]
+    ticks = [
+        t.text
+        for t in card.iter("text")
+        if t.attrs.get("text-anchor") == "middle" and not t.attrs.get("class")
+    ]
     assert ticks == ["0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"]
