@@ -146,6 +146,9 @@ class Timeline:
     p95: list[float | None]
     slow_periods: list[tuple[float, float]]
     series: list[SeriesLine]
+    # "sketches": every prediction was counted (latency sketches); "events" (or absent): recorded events
+    # only, where fast predictions are sampled.
+    prediction_source: str = "events"
 
 
 def _aligned(
@@ -206,7 +209,8 @@ def read_timeline(document: Mapping[str, Any]) -> Timeline | None:
                 last_seen=num(entry.get("last_seen")),
             )
         )
-    return Timeline(start, end, step, t, count, slow, p50, p95, periods, series)
+    source = "sketches" if prediction.get("source") == "sketches" else "events"
+    return Timeline(start, end, step, t, count, slow, p50, p95, periods, series, source)
 
 
 def finding_spans(

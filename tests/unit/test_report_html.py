@@ -331,3 +331,23 @@ def test_a_log_binned_histogram_is_drawn_on_a_log_axis() -> None:
         if t.attrs.get("text-anchor") == "middle" and not t.attrs.get("class")
     ]
     assert ticks == ["0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"]
+
+
+@pytest.mark.parametrize(
+    ("source", "ylabel"),
+    [
+        ("sketches", "predictions per minute (count)"),
+        ("events", "recorded events per minute (count)"),
+        (None, "recorded events per minute (count)"),
+    ],
+)
+def test_counts_say_whether_they_are_all_predictions_or_recorded_events(
+    source: str | None, ylabel: str
+) -> None:
+    document = full_document()
+    if source is None:
+        document["timeline"]["prediction"].pop("source", None)
+    else:
+        document["timeline"]["prediction"]["source"] = source
+    panel = [e for e in tree(document).iter("div") if e.attrs.get("id") == "prediction-panel"][0]
+    assert ylabel in [t.text for t in panel.iter("text") if t.attrs.get("class") == "ylabel"]

@@ -337,23 +337,25 @@ class Page:
         ]
         if threshold is not None:
             items.append(("line", svg.VERMILLION, "2 3", "prediction_time threshold"))
+        every = timeline.prediction_source == "sketches"
+        what = "predictions" if every else "recorded events"
         counts = self._time_chart(
-            "Recorded events per minute",
-            "Recorded events per minute, and of them the slow ones.",
-            "events per minute (count)",
+            f"{what.capitalize()} per minute",
+            f"{what.capitalize()} per minute, and of them the slow ones.",
+            f"{what} per minute (count)",
             x_label,
             150,
         )
         counts.set_y(svg.y_domain([v for v in timeline.count if v is not None]))
         self._frame(counts, timeline, ticks)
-        counts.bars(xs, timeline.count, timeline.step, svg.SKY_BLUE, "recorded events per minute")
-        counts.bars(xs, timeline.slow, timeline.step, svg.VERMILLION, "slow events per minute")
-        legend2 = legend_html(
-            [("bar", svg.SKY_BLUE, "", "recorded events"), ("bar", svg.VERMILLION, "", "slow events")]
-        )
+        counts.bars(xs, timeline.count, timeline.step, svg.SKY_BLUE, f"{what} per minute")
+        counts.bars(xs, timeline.slow, timeline.step, svg.VERMILLION, "slow predictions per minute")
+        legend2 = legend_html([("bar", svg.SKY_BLUE, "", what), ("bar", svg.VERMILLION, "", "slow")])
         note = (
-            '<p class="note">Every slow prediction is recorded, fast ones at the configured sample rate: '
-            "the counts are of recorded events, not of all traffic.</p>"
+            '<p class="note">Every prediction counted, from the latency sketches.</p>'
+            if every
+            else '<p class="note">From recorded events: every slow prediction is recorded, fast ones at the '
+            "configured sample rate, so the counts are of recorded events, not of all traffic.</p>"
         )
         return (
             '<div class="panel" id="prediction-panel"><h3>Prediction time</h3>'
