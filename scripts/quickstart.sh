@@ -2,8 +2,9 @@
 # Runs the whole pipeline once on this machine: installs, starts a local Prometheus + node-exporter +
 # Alertmanager + Pushgateway on free loopback ports (in ./.quickstart), writes a config with local
 # storage and a sqlite MLflow store, then: check, capture-infra, capture-model (an example MLflow model
-# with a few deliberately slow rows), capture-infra, correlate, alert, and shows the alert that reached
-# Alertmanager. The servers are stopped at the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
+# with a few deliberately slow rows), capture-infra, correlate, alert, shows the alert that reached
+# Alertmanager, and ends by writing the HTML report and printing its path. The servers are stopped at
+# the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -95,5 +96,9 @@ import json, sys
 for a in json.load(sys.stdin):
     print(a["status"]["state"], json.dumps(a["labels"], sort_keys=True), a["annotations"].get("summary", ""))
 '
+step mlprom report --date today --out "$QS/report.html"
+mlprom report --date today --out "$QS/report.html"
 echo >&2
-echo "data is in $QS/data; the report: $QS/data/reports/dt=$(date -u +%F)/correlation.json" >&2
+echo "data is in $QS/data; the report's JSON: $QS/data/reports/dt=$(date -u +%F)/correlation.json" >&2
+echo "the HTML report (open it in a browser; it needs no network):" >&2
+echo "$QS/report.html"
