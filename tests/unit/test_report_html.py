@@ -351,3 +351,18 @@ def test_counts_say_whether_they_are_all_predictions_or_recorded_events(
         document["timeline"]["prediction"]["source"] = source
     panel = [e for e in tree(document).iter("div") if e.attrs.get("id") == "prediction-panel"][0]
     assert ylabel in [t.text for t in panel.iter("text") if t.attrs.get("class") == "ylabel"]
+
+
+def test_a_finding_with_an_mlflow_run_links_to_the_run_page() -> None:
+    document = full_document()
+    document["findings"][1]["detail"]["mlflow_run_id"] = "0f3c2b1a9d8e4f6a"
+    links = Links(mlflow_url="http://mlflow.internal:5000")
+    hrefs = [a.attrs["href"] for a in section(tree(document, links), "findings").iter("a")]
+    assert hrefs == ["http://mlflow.internal:5000/#/runs/0f3c2b1a9d8e4f6a"]
+
+
+def test_mlflow_links_come_from_an_http_tracking_server_only() -> None:
+    remote = load_config_text("mlflow: {tracking_uri: 'https://user:pw@mlflow.example:443/'}\n")
+    local = load_config_text("mlflow: {tracking_uri: 'sqlite:///tmp/mlflow.db'}\n")
+    assert links_for(remote).mlflow_url == "https://mlflow.example:443/"
+    assert links_for(local).mlflow_url == ""

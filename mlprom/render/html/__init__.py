@@ -22,8 +22,13 @@ def links_for(config: Config | None) -> Links:
     if config is None:
         return Links()
     prometheus = redact_url(config.prometheus.url) if config.prometheus.url else ""
-    tracking = config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
-    mlflow = redact_url(tracking) if tracking.startswith(("http://", "https://")) else ""
+    # mlflow.ui_url where the config has it (the UI behind a proxy), else an http(s) tracking server.
+    ui = (
+        getattr(config.mlflow, "ui_url", None)
+        or config.mlflow.tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+    )
+    mlflow = redact_url(ui) if ui and ui.startswith(("http://", "https://")) else ""
     queries = {name: query.expr for name, query in config.queries.items()}
     units = {"prediction_time": "s", **{name: q.unit for name, q in config.queries.items() if q.unit}}
     return Links(prometheus_url=prometheus, mlflow_url=mlflow, queries=queries, units=units)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from mlprom.render.document import (
     SeriesLine,
@@ -67,7 +67,10 @@ class Links:
         return f"{self.prometheus_url.rstrip('/')}/graph?{urlencode(params)}"
 
     def mlflow_run(self, run_id: str) -> str:
-        return f"{self.mlflow_url.rstrip('/')}/#/runs/{run_id}" if self.mlflow_url and run_id else ""
+        """The MLflow UI's page of a run (its /#/runs/RUN_ID route redirects to the run in its experiment)."""
+        if not self.mlflow_url or not run_id:
+            return ""
+        return f"{self.mlflow_url.rstrip('/')}/#/runs/{quote(run_id, safe='')}"
 
 
 def safe_href(url: str) -> str:
@@ -654,12 +657,13 @@ class Page:
             "last seen (UTC)",
             "links",
         ]
-        rows: list[list[str]] = []
+        rows: list[list[Any]] = []
         for f in findings:
             detail = as_dict(f.get("detail"))
             op = "≤" if f.get("direction") == "below" else "≥"
             expr = as_str(detail.get("expr")) or self.links.queries.get(as_str(f.get("metric")), "")
             link = self.links.prometheus_graph(expr, self.day) if detail.get("source") == "infra" else ""
+            run_id = as_str(detail.get("mlflow_run_id"))
             rows.append(
                 [
                     as_str(f.get("severity")),
@@ -674,7 +678,7 @@ class Page:
                     fmt_count(f.get("slow_events")),
                     fmt_time(f.get("first_seen")),
                     fmt_time(f.get("last_seen")),
-                    Link(link, "Prometheus graph"),  # type: ignore[list-item]
+                    [Link(link, "Prometheus graph"), Link(self.links.mlflow_run(run_id), "MLflow run")],
                 ]
             )
         return self.section("findings", "Findings", table_html(head, rows, row_class=lambda r: as_str(r[0])))
@@ -846,6 +850,8 @@ def empty(text: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(c for c in (_cell(v) for v in value) if c)
     if isinstance(value, Link):
         href = safe_href(value.href)
         return f'<a href="{esc(href)}" rel="noopener noreferrer">{esc(value.text)}</a>' if href else ""
