@@ -42,8 +42,10 @@ def render(result: Any, fmt: str, *, config: Config | None = None, assets: str |
         Console(soft_wrap=True, width=width).print(to_table(result))
 
 
-def render_text(result: Any, fmt: str, *, config: Config | None = None, assets: str | None = None) -> str:
-    """`result` in `fmt` as text, for stdout or for a file (--out); a table is plain text 160 wide."""
+def render_text(
+    result: Any, fmt: str, *, config: Config | None = None, assets: str | None = None, out: str | None = None
+) -> str:
+    """`result` in `fmt` as text, for stdout or for the file `out` (--out); a table is plain text 160 wide."""
     if fmt == "html":
         from mlprom.render.html import to_html
 
@@ -60,9 +62,12 @@ def render_text(result: Any, fmt: str, *, config: Config | None = None, assets: 
 
         text = to_markdown(result).rstrip("\n") + "\n"
         if assets is not None:
+            import os
+
             from mlprom.render.picture import with_timeline_picture
 
-            text = with_timeline_picture(result, text, assets)
+            link_from = os.path.dirname(out) if out is not None else None
+            text = with_timeline_picture(result, text, assets, link_from)
         return text
     import io
 

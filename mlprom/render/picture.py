@@ -41,8 +41,12 @@ def _md_text(text: str) -> str:
     return " ".join(out.split())
 
 
-def with_timeline_picture(result: Any, markdown: str, assets: str) -> str:
-    """Write the timeline PNG into `assets` and put a link to it under the markdown's first line."""
+def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: str | None = None) -> str:
+    """Write the timeline PNG into `assets` and put a link to it under the markdown's first line.
+
+    The link is relative to `link_from` (the directory of the --out file) when given, so the markdown
+    and its picture can be published together; else it is the path as given.
+    """
     document, _ = report_document(result)
     timeline = read_timeline(document)
     if timeline is None:
@@ -62,6 +66,8 @@ def with_timeline_picture(result: Any, markdown: str, assets: str) -> str:
             ) from None
         write_bytes_atomically(path, timeline_png(document, timeline))
         alt = _md_text(f"Timeline of {document.get('model') or 'the model'} on {document.get('date')} (UTC)")
+        if link_from is not None:
+            path = os.path.relpath(path, link_from or ".")
         target = path.replace(os.sep, "/").replace(" ", "%20").replace("(", "%28").replace(")", "%29")
         block = f"![{alt}]({target})"
     head, sep, rest = markdown.partition("\n")

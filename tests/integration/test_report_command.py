@@ -249,3 +249,27 @@ def test_a_hostile_model_name_in_markdown_alt_text_cannot_break_the_link(
     assert link == (
         f"![Timeline of x\\](javascript:alert(1)) !\\[y on 2026-11-20 (UTC)]({tmp_path}/a/timeline-2026-11-20.png)"
     )
+
+
+def test_with_out_the_png_link_is_relative_to_the_markdown_file(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config()
+    store(config.parent, full_document())
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "-o",
+        "markdown",
+        "report",
+        "--date",
+        DAY.isoformat(),
+        "--assets",
+        "site/img",
+        "--out",
+        "site/summary.md",
+    ]
+    result = invoke(config, *argv)
+    assert result.exit_code == 0, result.stderr
+    lines = (tmp_path / "site" / "summary.md").read_text().splitlines()
+    assert lines[2] == "![Timeline of churn on 2026-11-20 (UTC)](img/timeline-2026-11-20.png)"
+    assert (tmp_path / "site" / "img" / "timeline-2026-11-20.png").is_file()
