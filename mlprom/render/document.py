@@ -43,9 +43,9 @@ def format_number(value: float, step: float | None = None) -> str:
                 inner = (step / scale) if step else None
                 return format_number(scaled, inner) + suffix
     if step:
-        decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
-        if step < 1 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
-            decimals += 1
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+        if abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+            decimals += 1  # a step of 2.5 needs 2.5 and 7.5, not 2 and 8
         return f"{value:.{min(decimals, 9)}f}"
     if magnitude == 0 or 1e-3 <= magnitude < 1e4:
         return f"{value:.4g}"

@@ -366,3 +366,40 @@ def test_mlflow_links_come_from_an_http_tracking_server_only() -> None:
     local = load_config_text("mlflow: {tracking_uri: 'sqlite:///tmp/mlflow.db'}\n")
     assert links_for(remote).mlflow_url == "https://mlflow.example:443/"
     assert links_for(local).mlflow_url == ""
+
+
+def test_close_threshold_labels_do_not_overlap_and_stay_inside_the_plot() -> None:
+    document = full_document()
+    document["timeline"]["series"][1]["threshold"] = {"warning": 0.97, "critical": 0.99, "direction": "above"}
+    panel = tree(document).by_class("suspect-panel")[1]
+    labels = {
+        t.text: float(t.attrs["y"]) for t in panel.iter("text") if t.text.startswith(("warning", "critical"))
+    }
+    assert set(labels) == {"warning ≥ 0.97", "critical ≥ 0.99"}
+    assert abs(labels["warning ≥ 0.97"] - labels["critical ≥ 0.99"]) >= 12
+    assert min(labels.values()) >= 30  # the plot's top: not clipped away
+
+
+def test_effects_and_model_suspects_in_the_headline() -> None:
+    document = full_document()
+    document["suspects"].append(
+        {
+            **document["suspects"][1],
+            "rank": 3,
+            "metric": "accuracy",
+            "labels": {},
+            "effect": -4.93,
+            "q_value": 2.5e-138,
+            "significant": True,
+            "kind": "model",
+            "source": "model",
+        }
+    )
+    (headline,) = [e for e in tree(document).iter("p") if e.attrs.get("id") == "headline"]
+    assert headline.text == (
+        "prediction time rose with disk_write_io on node-b:9100: +14.20 robust σ, q = 3.0e-09."
+        " The model's own metrics moved too: accuracy -4.93 robust σ (q = 2.5e-138)."
+    )
+    document["suspects"] = [document["suspects"][2]]
+    (headline,) = [e for e in tree(document).iter("p") if e.attrs.get("id") == "headline"]
+    assert headline.text.startswith("No infrastructure series stood out; the model's own metrics moved")

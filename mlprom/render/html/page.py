@@ -92,6 +92,13 @@ def fmt_value(value: Any) -> str:
     return "–" if number is None else format_number(number)
 
 
+def fmt_effect(value: float | None) -> str:
+    """+14.20, -0.28; a tiny effect keeps two significant digits instead of reading +0.00."""
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if abs(value) >= 0.1 or value == 0 else f"{value:+.2g}"
+
+
 def with_unit(text: str, unit: str) -> str:
     return f"{text} {unit}" if unit and text != "–" else text
 
@@ -158,13 +165,18 @@ class Page:
             "significant" in s for s in self.suspects()
         )
 
-    def lead_suspects(self) -> list[dict[str, Any]]:
-        """The suspects the headline names: significant ones when the report tested them, best first."""
+    def lead_suspects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(infra, model) suspects the headline names: significant ones when the report tested them,
+        best first; the infrastructure leads, the model's own metrics (accuracy, outputs) follow."""
         ranked = sorted(self.suspects(), key=lambda s: num(s.get("rank")) or math.inf)
         if self.has_significance():
-            return [s for s in ranked if s.get("significant") is True][:3]
-        # No test to tell a finding from noise: name the top suspect only, and only when it is far out.
-        return [s for s in ranked[:1] if abs(num(s.get("effect")) or 0.0) >= UNTESTED_EFFECT_NAMED]
+            chosen = [s for s in ranked if s.get("significant") is True]
+        else:
+            # No test to tell a finding from noise: the top suspect only, and only when it is far out.
+            chosen = [s for s in ranked[:1] if abs(num(s.get("effect")) or 0.0) >= UNTESTED_EFFECT_NAMED]
+        model = [s for s in chosen if s.get("kind") == "model" or s.get("source") == "model"]
+        infra = [s for s in chosen if s not in model]
+        return infra[:3], model[:3]
 
     def suspect_sentence(self, suspect: Mapping[str, Any]) -> str:
         """prediction time rose with disk_write_io on node-b: +0.76 robust σ, q = 0.003"""
@@ -173,9 +185,9 @@ class Page:
         effect = num(suspect.get("effect"))
         subject = f"{metric} on {where}" if where else metric
         if effect is not None and effect < 0:
-            text = f"prediction time rose as {subject} fell: {effect:+.2f} robust σ"
+            text = f"prediction time rose as {subject} fell: {fmt_effect(effect)} robust σ"
         else:
-            text = f"prediction time rose with {subject}: {fmt(effect, '+.2f')} robust σ"
+            text = f"prediction time rose with {subject}: {fmt_effect(effect)} robust σ"
         if "q_value" in suspect:
             text += f", q = {fmt_q(suspect.get('q_value'))}"
         lag = num(suspect.get("lag_seconds"))
@@ -199,7 +211,12 @@ class Page:
             f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
             + (f" ({critical} critical)" if critical else ""),
         ]
-        lead = self.lead_suspects()
+        lead, model = self.lead_suspects()
+        also = ", ".join(
+            f"{as_str(s.get('metric'))} {fmt_effect(num(s.get('effect')))} robust σ"
+            + (f" (q = {fmt_q(s.get('q_value'))})" if "q_value" in s else "")
+            for s in model
+        )
         if lead:
             sentences = [self.suspect_sentence(s) for s in lead]
             caveat = (
@@ -208,6 +225,10 @@ class Page:
                 else " (no significance test in this report: ranked by effect only)"
             )
             story = "; ".join(sentences) + "." + caveat
+            if also:
+                story += f" The model's own metrics moved too: {also}."
+        elif also:
+            story = f"No infrastructure series stood out; the model's own metrics moved with slow predictions: {also}."
         elif self.suspects() and not self.has_significance():
             story = (
                 f"No suspect departs by {UNTESTED_EFFECT_NAMED:g} robust σ or more, and this report has no"
@@ -402,7 +423,7 @@ class Page:
         heading = (f"#{int(rank)} " if rank is not None else "") + name
         facts = []
         if suspect:
-            facts.append(f"effect {fmt(suspect.get('effect'), '+.2f')} robust σ")
+            facts.append(f"effect {fmt_effect(num(suspect.get('effect')))} robust σ")
             if "q_value" in suspect:
                 facts.append(f"q = {fmt_q(suspect.get('q_value'))}")
             if "significant" in suspect:
@@ -730,7 +751,7 @@ class Page:
                 "#": fmt_count(s.get("rank")),
                 "metric": metric,
                 "labels": label_text(labels_of(s.get("labels"))),
-                "effect (robust σ)": fmt(s.get("effect"), "+.3g"),
+                "effect (robust σ)": fmt_effect(num(s.get("effect"))),
                 "q": fmt_q(s.get("q_value")),
                 "significant": "yes" if significant is True else "no" if significant is False else "–",
                 "lag (s)": fmt(s.get("lag_seconds"), "g"),
@@ -864,7 +885,12 @@ def table_html(head: Sequence[str], rows: Sequence[Sequence[Any]], row_class: An
     out.append("</tr></thead><tbody>")
     for row in rows:
         cls = f' class="{esc(row_class(row))}"' if row_class else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>")
+        cells = []
+        for c in row:
+            # Short values (numbers, times, q-values) never break mid-value: 1.3e-44, not 1.3e- / 44.
+            short = isinstance(c, str) and len(c) <= 20
+            cells.append(f'<td class="n">{_cell(c)}</td>' if short else f"<td>{_cell(c)}</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -936,7 +962,7 @@ svg.chart .empty{fill:#444;font-size:13px}
 .panel{margin-bottom:.8em}.cards{display:grid;grid-template-columns:1fr;gap:.5em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;margin:.4em 0;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:.25em .5em;text-align:left;vertical-align:top}
-td{overflow-wrap:break-word}
+td{overflow-wrap:break-word}td.n{white-space:nowrap}
 th{background:#f3f3f3}
 tr.critical td:first-child{color:#a33a00;font-weight:700}tr.warning td:first-child{color:#7a5200;font-weight:700}
 details{margin:.4em 0}summary{cursor:pointer;color:#0a4f85}

@@ -122,6 +122,8 @@ class Chart:
     ident: str = "c"  # unique within the page: ids of the title, description and clip path
     css_class: str = "chart"
     layers: list[str] = field(default_factory=list)
+    # Labels of reference lines, placed at output time so they neither overlap nor leave the plot.
+    line_labels: list[tuple[float, str, str]] = field(default_factory=list)
     x: Linear = field(init=False)
     y: Linear = field(init=False)
     y_ticks: list[float] = field(init=False, default_factory=list)
@@ -235,9 +237,8 @@ class Chart:
         self.layers.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_r(py)}" y2="{_r(py)}" stroke="{colour}" '
             f'stroke-width="1.4" stroke-dasharray="{dash}"><title>{esc(text)}</title></line>'
-            f'<text x="{WIDTH - RIGHT - 4}" y="{_r(py - 4)}" text-anchor="end" class="ref" fill="{colour}">'
-            f"{esc(text)}</text>"
         )
+        self.line_labels.append((py, text, colour))
 
     def vline(self, at: float, colour: str, dash: str, text: str, row: int = 0) -> None:
         """A vertical marker (first or last seen) with its label at the top of the plot."""
@@ -268,6 +269,20 @@ class Chart:
         self.layers.append(markup)
 
     # ------------------------------------------------------------------ output
+
+    def _line_labels(self) -> str:
+        """Reference-line labels just above their line, pushed apart (12 px) and kept inside the plot."""
+        placed: list[tuple[float, str, str]] = []
+        for py, text, colour in sorted(self.line_labels):
+            y = max(py - 4, self.plot_top + 10)
+            if placed and y - placed[-1][0] < 12:
+                y = placed[-1][0] + 12
+            placed.append((min(y, self.plot_bottom - 2), text, colour))
+        x = WIDTH - RIGHT - 4
+        return "".join(
+            f'<text x="{x}" y="{_r(y)}" text-anchor="end" class="ref" fill="{colour}">{esc(text)}</text>'
+            for y, text, colour in placed
+        )
 
     def _axes(self) -> str:
         out = []
@@ -304,5 +319,6 @@ class Chart:
             f'height="{_r(self.plot_bottom - self.plot_top + 2)}"/></clipPath>'
             f"{self._axes()}"
             f'<g clip-path="url(#{ident}p)">{"".join(self.layers)}</g>'
+            f"{self._line_labels()}"
             "</svg>"
         )
