@@ -32,8 +32,12 @@ MISSING_SNAPSHOTS = (5 * 3600, 6 * 3600 + 1800)
 SLOW_SHARE = 0.01
 
 
-def config_yaml(storage_url: str, model: str = "default") -> str:
-    """A config for the planted day: its queries with units, thresholds, a 1 s latency threshold."""
+def config_yaml(storage_url: str, model: str = "default", snapshots_only: bool = False) -> str:
+    """A config for the planted day: its queries with units, thresholds, a 1 s latency threshold.
+
+    `snapshots_only` sets correlate.infra_source: snapshots, for a day with no Prometheus behind it
+    (else correlate tries Prometheus for history and warns that it could not).
+    """
     queries = "\n".join(
         f"  {name}: {{expr: '{expr}', unit: '{unit}'}}" for name, (expr, unit) in QUERIES.items()
     )
@@ -46,6 +50,7 @@ def config_yaml(storage_url: str, model: str = "default") -> str:
         "  memory_usage: {warning: 85, critical: 95}\n"
         "  disk_write_io: {warning: 40000000, critical: 50000000}\n"
         "  prediction_time: {warning: 5s, critical: 10s}\n"
+        + ("correlate: {infra_source: snapshots}\n" if snapshots_only else "")
     )
 
 
@@ -149,6 +154,9 @@ def main() -> None:
     parser.add_argument("events", type=int, nargs="?", default=20_000)
     parser.add_argument("--reference-days", type=int, default=7)
     parser.add_argument("--model", default="default")
+    parser.add_argument(
+        "--snapshots-only", action="store_true", help="correlate.infra_source: snapshots (no Prometheus here)"
+    )
     args = parser.parse_args()
     from mlprom.storage.local import LocalStorage
 
@@ -156,7 +164,7 @@ def main() -> None:
     (directory / "data").mkdir(parents=True, exist_ok=True)
     plant(LocalStorage(directory / "data"), args.date, args.events, args.model, args.reference_days)
     config = directory / "mlprom.yaml"
-    config.write_text(config_yaml(str(directory / "data"), args.model))
+    config.write_text(config_yaml(str(directory / "data"), args.model, args.snapshots_only))
     print(config)
 
 

@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 PY="${PYTHON:-python3}"
 
-config="$("$PY" examples/plant_day.py "$work" 2026-11-20 20000 --reference-days 7)"
+config="$("$PY" examples/plant_day.py "$work" 2026-11-20 20000 --reference-days 7 --snapshots-only)"
 mlprom -q -c "$config" correlate --date 2026-11-20 --fail-on never
 mlprom -q -c "$config" report --date 2026-11-20 --out "$work/report.html"
 mkdir -p "$(dirname "$out")"
