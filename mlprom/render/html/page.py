@@ -955,7 +955,8 @@ text-transform:uppercase;border:2px solid #000}
 svg.chart{display:block;width:100%;height:auto;font:11px system-ui,"DejaVu Sans",sans-serif;fill:#333}
 svg.chart .grid{stroke:#e4e4e4}svg.chart .axis{stroke:#444}
 svg.chart .ylabel{font-weight:600;fill:#111;font-size:12px}svg.chart .xlabel{fill:#444}
-svg.chart .ref{font-size:10.5px;font-weight:600}svg.chart .gap{fill:#444;font-style:italic}
+svg.chart .ref{font-size:10.5px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}
+svg.chart .gap{fill:#444;font-style:italic}
 svg.chart .empty{fill:#444;font-size:13px}
 .legend{list-style:none;padding:0;margin:.3em 0;display:flex;flex-wrap:wrap;gap:.3em 1.2em;font-size:.85rem}
 .legend svg{vertical-align:middle;margin-right:.35em}
