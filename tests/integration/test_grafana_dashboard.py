@@ -3,6 +3,7 @@ parses, a staleness panel per pipeline stage, and heartbeat queries that find a 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -18,7 +19,7 @@ from mlprom.analysis.findings import Finding
 from mlprom.clients.pushgateway import push_heartbeat
 from mlprom.config import load_config_text
 from mlprom.report import CorrelationReport, EventCounts
-from tests.fixtures.servers import PrometheusStack
+from tests.fixtures.servers import PrometheusStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "examples" / "grafana" / "mlprom-dashboard.json"
@@ -141,10 +142,11 @@ def interpolate(expr: str, model: str = ".*") -> str:
 
 
 def pipeline_stages() -> set[str]:
-    """The stages that push a heartbeat: every _run_stage(...) call of the CLI but `report`'s."""
+    """The stages that push a heartbeat: every _run_stage(ctx, "NAME", ...) call of the CLI without
+    heartbeat=False (readers such as `report` push none)."""
     source = (ROOT / "mlprom" / "cli.py").read_text()
-    stages = set(re.findall(r'_run_stage\(\s*ctx,\s*"([a-z-]+)"', source))
-    return stages - {"report"}
+    calls = re.findall(r'_run_stage\(\s*ctx,\s*"([a-z-]+)"([^\n]*)', source)
+    return {name for name, rest in calls if "heartbeat=False" not in rest}
 
 
 def test_the_dashboard_follows_grafanas_dashboard_model() -> None:
@@ -255,3 +257,47 @@ def test_heartbeat_panels_find_the_heartbeats_mlprom_pushes(prometheus_stack: Pr
                 assert all(0 <= v < 600 for v in values), (panel["title"], values)  # just pushed
             if "mlprom_findings" in target["expr"]:
                 assert sum(values) == 1.0, values  # the one critical finding
+
+
+@pytest.mark.xfail(
+    importlib.util.find_spec("mlprom.monitor_metrics") is None,
+    reason="this Monitor exports no Prometheus metrics",
+    strict=True,
+)
+def test_monitor_panels_find_what_monitor_exports(prometheus_stack: PrometheusStack) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    PredictionMetrics = importlib.import_module("mlprom.monitor_metrics").PredictionMetrics  # noqa: N806
+
+    model = f"grafana{int(time.time() * 1000) % 10**9}"
+    registry = CollectorRegistry()
+    metrics = PredictionMetrics(model, 1.0, registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        prometheus_stack.add_scrape_target(f"127.0.0.1:{port}")
+        _wait_for(prometheus_stack, f'mlprom_predictions_total{{model="{model}"}}')  # the zero state
+        for seconds in [0.02] * 90 + [3.0] * 10:
+            metrics.observe(seconds)
+        monitor = [
+            p for p in query_panels() if "mlprom_last_" not in str(p) and "mlprom_findings" not in str(p)
+        ]
+        assert {p["title"] for p in monitor} == {
+            "Predictions per second",
+            "Slow share",
+            "Prediction time quantiles",
+            "Mean prediction time",
+        }
+        for panel in monitor:
+            for target in panel["targets"]:
+                expr = interpolate(target["expr"], model=model)
+                result = _wait_for(prometheus_stack, f"({expr}) > 0")
+                assert {r["metric"].get("model") for r in result} == {model}, panel["title"]
+                value = float(result[0]["value"][1])
+                if panel["title"] == "Slow share":
+                    assert 0 < value <= 1
+                if target["legendFormat"].startswith("p95"):
+                    assert 2.5 < value <= 5.0  # the bucket holding the 3 s calls
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
