@@ -588,7 +588,8 @@ class Page:
         ticks = [(h + 0.5, f"{h:02d}") for h in range(0, 24, 2)]
         chart = Chart(
             "Slow share per hour of day",
-            "Estimated share of the hour's batches that were slow (sampled fast ones weighted), per UTC hour; peak hours marked.",
+            "Estimated share of the hour's batches that were slow (sampled fast ones weighted), per UTC hour;"
+            " peak hours marked.",
             "slow batches (% of all, estimated)",
             "hour of day (UTC)",
             height=190,
