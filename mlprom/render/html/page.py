@@ -585,7 +585,7 @@ class Page:
             for h in range(24)
         ]
         p95 = [num(by_hour.get(h, {}).get("p95")) for h in range(24)]
-        ticks = [(h + 0.5, f"{h:02d}") for h in range(0, 24, 2)]
+        ticks = [(h + 0.5, f"{h:02d}") for h in range(24)]
         chart = Chart(
             "Slow share per hour of day",
             "Estimated share of the hour's batches that were slow (sampled fast ones weighted), per UTC hour;"

@@ -124,6 +124,7 @@ class Chart:
     layers: list[str] = field(default_factory=list)
     # Labels of reference lines, placed at output time so they neither overlap nor leave the plot.
     line_labels: list[tuple[float, str, str]] = field(default_factory=list)
+    point_labels: list[str] = field(default_factory=list)
     x: Linear = field(init=False)
     y: Linear = field(init=False)
     y_ticks: list[float] = field(init=False, default_factory=list)
@@ -260,9 +261,10 @@ class Chart:
         )
 
     def label(self, x: float, y: float, text: str) -> None:
-        """A short text just above the point (x, y) of the data."""
-        self.layers.append(
-            f'<text x="{_r(self.x(x))}" y="{_r(self.y(y) - 4)}" text-anchor="middle" class="ref">{esc(text)}</text>'
+        """A short text just above the point (x, y) of the data, drawn over the plot's edge if need be."""
+        self.point_labels.append(
+            f'<text x="{_r(self.x(x))}" y="{_r(max(self.y(y) - 4, 12.0))}" text-anchor="middle" class="ref">'
+            f"{esc(text)}</text>"
         )
 
     def raw(self, markup: str) -> None:
@@ -319,6 +321,6 @@ class Chart:
             f'height="{_r(self.plot_bottom - self.plot_top + 2)}"/></clipPath>'
             f"{self._axes()}"
             f'<g clip-path="url(#{ident}p)">{"".join(self.layers)}</g>'
-            f"{self._line_labels()}"
+            f"{self._line_labels()}{''.join(self.point_labels)}"
             "</svg>"
         )
