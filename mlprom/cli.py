@@ -232,7 +232,7 @@ def _run_stage(
 
             # A file asked for is written even with -q: it is the result, not chatter.
             write_atomically(out, render_text(result, fmt, config=config, assets=assets, out=out))
-            log.info("%s written to %s", fmt, out)
+            log.info("wrote %s (%s)", out, fmt)
         # -q on a clean run prints nothing at all, not even the result: cron mails only when it matters.
         elif result is not None and not (g.quiet and code == 0):
             from mlprom.render import render
