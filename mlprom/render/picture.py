@@ -47,23 +47,23 @@ def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: st
     The link is relative to `link_from` (the directory of the --out file) when given, so the markdown
     and its picture can be published together; else it is the path as given.
     """
+    from mlprom.errors import InputError
+
     document, _ = report_document(result)
+    try:
+        # Made even when there is no picture to put in it, so `--out DIR/summary.md` beside it works.
+        os.makedirs(assets or ".", exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--assets {assets}: cannot create the directory: {exc.strerror or exc}") from None
     timeline = read_timeline(document)
     if timeline is None:
         block = (
             "_No timeline in this report, so no picture: it was made by an mlprom that did not store one._"
         )
     else:
-        from mlprom.errors import InputError
         from mlprom.render import write_bytes_atomically
 
         path = os.path.join(assets, picture_name(document))
-        try:
-            os.makedirs(assets or ".", exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"--assets {assets}: cannot create the directory: {exc.strerror or exc}"
-            ) from None
         write_bytes_atomically(path, timeline_png(document, timeline))
         alt = _md_text(f"Timeline of {document.get('model') or 'the model'} on {document.get('date')} (UTC)")
         if link_from is not None:

@@ -231,7 +231,7 @@ def test_markdown_assets_for_a_report_without_timeline_says_so_and_writes_no_png
     result = invoke(planted, "-o", "markdown", "report", "--date", DAY.isoformat(), "--assets", str(assets))
     assert result.exit_code == 0, result.stderr
     assert "_No timeline in this report, so no picture" in result.stdout
-    assert not assets.exists() or list(assets.iterdir()) == []
+    assert list(assets.iterdir()) == []  # the directory asked for exists, empty, so --out can go in it
 
 
 def test_a_hostile_model_name_in_markdown_alt_text_cannot_break_the_link(
@@ -273,3 +273,44 @@ def test_with_out_the_png_link_is_relative_to_the_markdown_file(
     lines = (tmp_path / "site" / "summary.md").read_text().splitlines()
     assert lines[2] == "![Timeline of churn on 2026-11-20 (UTC)](img/timeline-2026-11-20.png)"
     assert (tmp_path / "site" / "img" / "timeline-2026-11-20.png").is_file()
+
+
+def test_assets_and_out_in_a_new_directory_work_without_a_timeline(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config()
+    document = full_document()
+    del document["timeline"]
+    store(config.parent, document)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        config,
+        "-o",
+        "markdown",
+        "report",
+        "--date",
+        DAY.isoformat(),
+        "--assets",
+        "site",
+        "--out",
+        "site/summary.md",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "_No timeline in this report, so no picture" in (tmp_path / "site" / "summary.md").read_text()
+
+
+def test_assets_where_no_directory_can_be_made_is_exit_2(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config()
+    store(config.parent, full_document())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = invoke(
+        config, "-o", "markdown", "report", "--date", DAY.isoformat(), "--assets", str(blocker / "sub")
+    )
+    assert result.exit_code == 2
+    assert (
+        f"--assets {blocker / 'sub'}: cannot create the directory" in result.stderr
+        and "Traceback" not in result.stderr
+    )
