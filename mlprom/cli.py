@@ -195,6 +195,7 @@ def _run_stage(
     stage: str,
     body: Callable[[Config], Any],
     exit_code: Callable[[Any], int] = lambda _: 0,
+    heartbeat: bool = True,
 ) -> None:
     """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code."""
     from mlprom.errors import MlpromError
@@ -216,7 +217,8 @@ def _run_stage(
         raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
-    code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
+    if heartbeat:
+        code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
     raise typer.Exit(code)
 
 
@@ -432,6 +434,20 @@ def check(ctx: typer.Context) -> None:
         return stage.run(config)
 
     _run_stage(ctx, "check", body, lambda r: 0 if r.ok else 3)
+
+
+@app.command("rules")
+@global_options
+def rules(ctx: typer.Context) -> None:
+    """Print a Prometheus rule file for the configured query thresholds (and recording rules for the queries)."""
+
+    def body(config: Config) -> Any:
+        from mlprom.rules import build_rules
+
+        return build_rules(config)
+
+    # Printing a file is not a pipeline stage: no heartbeat.
+    _run_stage(ctx, "rules", body, heartbeat=False)
 
 
 def main() -> None:
