@@ -433,7 +433,7 @@ def check(ctx: typer.Context) -> None:
 
         return stage.run(config)
 
-    _run_stage(ctx, "check", body, lambda r: 0 if r.ok else 3)
+    _run_stage(ctx, "check", body, lambda r: r.exit_code)
 
 
 @app.command("rules")
