@@ -195,3 +195,21 @@ def test_check_falls_back_to_the_query_where_format_query_is_missing(
     else:
         raise AssertionError("a query that does not parse passed")
     assert [path for _, path, _ in scripted_server.requests] == ["/api/v1/format_query", "/api/v1/query"]
+
+
+def test_correlate_heartbeat_has_severity_as_a_label_on_the_real_pushgateway(prometheus_stack, write_config):
+    import requests
+
+    cfg = write_config(
+        {"pushgateway": {"url": prometheus_stack.pushgateway_url}, "model": {"name": "sev-label"}}
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "correlate", "--date", "2026-11-20", "--allow-empty"])
+    assert result.exit_code == 0, result.output
+    groups = requests.get(prometheus_stack.pushgateway_url + "/api/v1/metrics", timeout=5).json()["data"]
+    group = next(
+        g for g in groups if g["labels"] == {"job": "mlprom", "stage": "correlate", "model": "sev-label"}
+    )
+    findings = group["mlprom_findings"]
+    assert findings["help"] == "Findings in the date's report, by severity."
+    assert sorted(m["labels"]["severity"] for m in findings["metrics"]) == ["critical", "warning"]
+    assert "mlprom_findings_critical" not in group
