@@ -59,9 +59,7 @@ def test_example_file_holds_the_true_defaults() -> None:
 
 def test_example_file_mentions_every_key() -> None:
     text = (ROOT / "thresholds.example.yaml").read_text()
-    from mlprom.config import Config
-
-    from mlprom.config import Query, Threshold
+    from mlprom.config import Config, Query, Threshold
 
     def keys(model: type) -> set[str]:
         out = set()
