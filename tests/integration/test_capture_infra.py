@@ -65,9 +65,9 @@ def test_capture_infra_stores_snapshot_in_moto_s3(
             "prometheus": {"url": prometheus_stack.prometheus_url},
         }
     )
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
-    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    at = datetime.now(UTC).replace(microsecond=0)  # Prometheus has had data for 2 scrapes by now
     result = _invoke("-c", str(cfg), "capture-infra", "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert result.exit_code == 0, result.output
     keys = list_s3_keys(moto_s3, s3_bucket)
