@@ -24,16 +24,50 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlprom")
 
+
+class _FlagsTakeNoValue:
+    """Help lists a flag (--dry-run, --help) without a value type: Typer would print <bool> after it."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_FlagsTakeNoValue, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    pass
+
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 findings at or above --fail-on (correlate), no Alertmanager accepted (alert); "
+    "2 usage, config or input error; 3 an upstream unreachable or failing, or a partial failure (a "
+    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated."
+)
+
+
+def _epilog(example: str, codes: str) -> str:
+    return f"Example: {example}\n\nExit: {codes}"
+
+
 app = typer.Typer(
     name="mlprom",
+    cls=_Group,
     help="When the model got slow or wrong, what was the infrastructure doing, and who needs to know?",
+    epilog=EXIT_CODES + "\n\nShell completion: mlprom --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 PANEL_WHEN = "When"
+PANEL_MODEL = "Model: exactly one of --model-uri and --model (mutually exclusive)"
 PANEL_BEHAVIOUR = "Behaviour"
 
 
@@ -246,7 +280,15 @@ DateOpt = Annotated[
 ]
 
 
-@app.command("capture-infra")
+@app.command(
+    "capture-infra",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom capture-infra --at 2026-11-24T10:00:00Z",
+        "0 stored; 2 bad --at/--date or config; 3 Prometheus unreachable or every query failed, or some "
+        "query refused (the others stored); 4 no query returned a series at that time (nothing stored).",
+    ),
+)
 @global_options
 def capture_infra(
     ctx: typer.Context,
@@ -278,16 +320,35 @@ def capture_infra(
     _run_stage(ctx, "capture-infra", body)
 
 
-@app.command("capture-model")
+@app.command(
+    "capture-model",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom capture-model --model-uri models:/churn@champion --input s3://bucket/today.csv "
+        "--label-column churned",
+        "0 done; 2 bad input, model or config; 3 MLflow or storage failing, or a --with-infra snapshot "
+        "failed; 130/143 interrupted (events so far are kept, the run is marked so).",
+    ),
+)
 @global_options
 def capture_model(
     ctx: typer.Context,
     input: Annotated[str, typer.Option("--input", help="CSV or JSON Lines file, local path or s3://.")],
     model_uri: Annotated[
-        str | None, typer.Option("--model-uri", help="Any MLflow model URI (runs:/, models:/, a path).")
+        str | None,
+        typer.Option(
+            "--model-uri",
+            help="Any MLflow model URI (runs:/, models:/NAME/N, models:/NAME@ALIAS, a path). Not with --model.",
+            rich_help_panel=PANEL_MODEL,
+        ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="module:attr of a callable or an object with .predict.")
+        str | None,
+        typer.Option(
+            "--model",
+            help="module:attr of a callable or an object with .predict. Not with --model-uri.",
+            rich_help_panel=PANEL_MODEL,
+        ),
     ] = None,
     label_column: Annotated[
         str | None,
@@ -332,7 +393,15 @@ def capture_model(
     _run_stage(ctx, "capture-model", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("correlate")
+@app.command(
+    "correlate",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom correlate --date yesterday --fail-on warning -o json",
+        "0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or config; 3 storage failing; "
+        "4 no events and no snapshots for the date (0 with --allow-empty).",
+    ),
+)
 @global_options
 def correlate(
     ctx: typer.Context,
@@ -363,7 +432,15 @@ def correlate(
     _run_stage(ctx, "correlate", body, code)
 
 
-@app.command("alert")
+@app.command(
+    "alert",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom alert --date today --dry-run -o json",
+        "0 sent (or nothing to send, or --dry-run); 1 no Alertmanager accepted; 2 usage or config; "
+        "3 none reachable; 4 no report for the date (0 with --allow-empty).",
+    ),
+)
 @global_options
 def alert(
     ctx: typer.Context,
@@ -390,7 +467,15 @@ def alert(
     _run_stage(ctx, "alert", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("prune")
+@app.command(
+    "prune",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom prune --keep-days 30 --dry-run",
+        "0 done, declined or dry run; 2 usage (no --yes without a terminal); 3 storage refused some keys "
+        "or alerts/state.json is unreadable.",
+    ),
+)
 @global_options
 def prune(
     ctx: typer.Context,
@@ -423,7 +508,15 @@ def prune(
     _run_stage(ctx, "prune", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("check")
+@app.command(
+    "check",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom check -c /etc/mlprom.yaml",
+        "0 all reachable and every query parses; 2 invalid config or a query that does not parse "
+        "(named); 3 an endpoint unreachable or failing.",
+    ),
+)
 @global_options
 def check(ctx: typer.Context) -> None:
     """Validate the config and reach every configured endpoint; one line each."""
@@ -436,7 +529,14 @@ def check(ctx: typer.Context) -> None:
     _run_stage(ctx, "check", body, lambda r: r.exit_code)
 
 
-@app.command("rules")
+@app.command(
+    "rules",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom rules > mlprom.rules.yml && promtool check rules mlprom.rules.yml",
+        "0 printed; 2 invalid config.",
+    ),
+)
 @global_options
 def rules(ctx: typer.Context) -> None:
     """Print a Prometheus rule file for the configured query thresholds (and recording rules for the queries)."""
