@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway)
+# jq and curl: the README's examples (run by tests/docs) and the quickstart use them.
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway jq curl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
