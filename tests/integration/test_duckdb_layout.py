@@ -118,3 +118,19 @@ def test_documented_duckdb_snapshot_query_gives_one_row_per_query_and_series(
     ]
     assert got == expected
     assert {r[3] for r in rows} == {"cpu expr", "node_load1"}
+
+
+def test_documented_parquet_export_of_a_day_keeps_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(tmp_path / "mlprom-data")
+    rng = random.Random(11)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    write_events(storage, make_events("churn", day, 600, rng))
+    write_events(storage, make_events("fraud", day, 40, rng))
+    blocks = re.findall(r"```sql\n(.*?)```", SCALING_DOC.read_text(), re.DOTALL)
+    (copy,) = [b for b in blocks if b.lstrip().startswith("COPY")]
+    monkeypatch.chdir(tmp_path)
+    duckdb.sql(copy.strip().rstrip(";"))
+    rows = duckdb.sql("SELECT model, count(*) FROM 'events-2026-03-01.parquet' GROUP BY model ORDER BY model")
+    assert rows.fetchall() == [("churn", 600), ("fraud", 40)]
