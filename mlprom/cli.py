@@ -509,6 +509,48 @@ def prune(
 
 
 @app.command(
+    "profile",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom profile --from 2026-10-26 --to 2026-11-24 -o json",
+        "0 done; 2 a bad date range; 3 storage failing; 4 no date in the range has a profile "
+        "(0 with --allow-empty).",
+    ),
+)
+@global_options
+def profile(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First date of history: YYYY-MM-DD, today or yesterday (default 4 weeks up to --to).",
+            rich_help_panel=PANEL_WHEN,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Last date of history (default yesterday).", rich_help_panel=PANEL_WHEN),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty", help="No profile in the range is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR
+        ),
+    ] = False,
+) -> None:
+    """Peak hours per UTC hour from stored reports, and a forecast of next week's peak hours."""
+
+    def body(config: Config) -> Any:
+        from mlprom.stages import profile as stage
+
+        first, last = stage.parse_range(start, end)
+        return stage.run(config, first, last, allow_empty=allow_empty)
+
+    _run_stage(ctx, "profile", body)
+
+
+@app.command(
     "check",
     cls=_Command,
     epilog=_epilog(

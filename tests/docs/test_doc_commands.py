@@ -283,24 +283,52 @@ def sandbox(
     yield Sandbox(root, config_path, env, substitutions)
 
 
-def run_command(sandbox: Sandbox, command: Command) -> subprocess.CompletedProcess[str]:
+# Lines that open a construct spanning several lines: such a block runs as one script.
+MULTILINE = re.compile(r"<<|^\s*(for|while|until|if|case)\b|\bdo\s*$|\{\s*$|\\\s*$")
+FAILED = "__doc_command_failed__"
+
+
+def script(block: Block) -> str:
+    """The block as a bash script that reports the block line of the command that failed.
+
+    A block of one-line commands checks each command's exit code (an `a && b` whose `a` fails is a
+    failure too); a block with loops, heredocs or continued lines runs with `set -e`.
+    """
+    lines = block.body.splitlines()
+    if any(MULTILINE.search(line) for line in lines):
+        # The trap's LINENO counts the two preamble lines; the report is the block's own line offset.
+        preamble = ["set -eE -o pipefail", f"trap 'echo \"{FAILED} $((LINENO - 3)) $?\" >&2' ERR"]
+        return "\n".join([*preamble, *lines]) + "\n"
+    out = ["set -o pipefail"]
+    for offset, line in enumerate(lines):
+        if not line.strip() or line.lstrip().startswith("#") or line.strip() in NOT_RUN:
+            continue
+        out.append(line)
+        out.append(f'rc=$?; if [ $rc -ne 0 ]; then echo "{FAILED} {offset} $rc" >&2; exit $rc; fi')
+    return "\n".join(out) + "\n"
+
+
+def run_block(sandbox: Sandbox, block: Block) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run one ```sh block in the sandbox; returns the process and the doc line that failed (or the block's)."""
     # stdin is a terminal, so a command that asks (prune without --yes) asks; it is answered "n".
     master, slave = pty.openpty()
     try:
-        os.write(master, b"n\n")
-        return subprocess.run(
-            ["bash", "-o", "pipefail", "-c", sandbox.prepare(command.text)],
+        os.write(master, b"n\n" * 64)
+        done = subprocess.run(
+            ["bash", "-c", sandbox.prepare(script(block))],
             cwd=sandbox.root,
             env=sandbox.env,
             stdin=slave,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
     finally:
         os.close(slave)
         os.close(master)
+    failed = re.search(rf"{FAILED} (\d+) (\d+)", done.stderr)
+    return done, block.line + (int(failed.group(1)) if failed else 0)
 
 
 # ---------------------------------------------------------------- the tests
@@ -310,13 +338,13 @@ def run_command(sandbox: Sandbox, command: Command) -> subprocess.CompletedProce
 def test_every_sh_command_of_the_page_exits_0(doc: Path, sandbox: Sandbox) -> None:
     require_binary("jq")  # the examples pipe JSON through it
     require_binary("promtool")
-    for command in commands(doc):
-        if command.text.strip() in NOT_RUN:
+    for block in blocks(doc):
+        if block.lang != "sh":
             continue
-        done = run_command(sandbox, command)
+        done, line = run_block(sandbox, block)
+        shown = block.body.splitlines()[min(line - block.line, len(block.body.splitlines()) - 1)].strip()
         assert done.returncode == 0, (
-            f"{command.where}: `{command.text}` exited {done.returncode}\n"
-            f"ran: {sandbox.prepare(command.text)}\n"
+            f"{doc.relative_to(ROOT)}:{line}: `{shown}` exited {done.returncode}\n"
             f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         )
 

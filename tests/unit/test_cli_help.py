@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from mlprom.cli import app
 
 runner = CliRunner()
-COMMANDS = ["capture-infra", "capture-model", "correlate", "alert", "prune", "check", "rules"]
+COMMANDS = ["capture-infra", "capture-model", "correlate", "alert", "profile", "prune", "check", "rules"]
 WIDE = {"COLUMNS": "200"}
 
 
