@@ -137,7 +137,8 @@ def main() -> None:
         for codec in files:
             glob = str(tmp / f"parquet-{codec}" / "*.parquet")
             duck["parquet " + codec] = best_of(
-                args.repeat, lambda g=glob: duckdb.sql(duck_sql.format(source=f"read_parquet('{g}')")).fetchall()
+                args.repeat,
+                lambda g=glob: duckdb.sql(duck_sql.format(source=f"read_parquet('{g}')")).fetchall(),
             )
         jsonl_read = best_of(args.repeat, lambda: read_jsonl(storage, DAY))
         rows_read = {c: best_of(args.repeat, lambda c=c: read_parquet_rows(files[c])) for c in files}
