@@ -4,8 +4,10 @@ Every Markdown file there is read, so a new page is covered as soon as it exists
 order, in one sandbox of their own: a temp working directory whose config ($MLPROM_CONFIG) points at the
 session's Prometheus, Alertmanager, Pushgateway, moto S3 and a sqlite MLflow store; data for today,
 yesterday and every --date the docs name; a registered model `churn` with the alias `champion`; and the
-files the examples read. The few literal values a sandbox cannot reproduce are substituted (SUBSTITUTIONS,
-each with its reason). Every command must exit 0; stdin is a terminal that answers "n" to a question.
+files the examples read. The few literal values a sandbox cannot reproduce are substituted (the sandbox's
+`substitutions`, each with its reason); scripts/quickstart.sh runs with MLPROM_SKIP_INSTALL=1 (this
+interpreter's mlprom; installing is scripts/install.sh's job, which CI runs first). `bash scripts/test.sh`
+is the one command not run (NOT_RUN). Every command must exit 0; stdin is a terminal answering "n".
 
 Fences say what a block is: ```sh is run here; ```yaml is checked as an mlprom config, a Prometheus rule
 file (promtool) or an Alertmanager config (amtool); ```text, ```cron, ```json, ```sql, ```python are shown
