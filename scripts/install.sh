@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway chromium fonts-dejavu-core)
+# jq and curl: the README's examples (run by tests/docs) and the quickstart use them; chromium and a
+# font: the browser tests open the HTML report in it, headless.
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway jq curl chromium fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
