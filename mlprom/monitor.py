@@ -170,11 +170,7 @@ class Monitor:
             self.flush_errors += 1
             kept, dropped = len(self.buffer), self.buffer.dropped_events
             log.warning(
-                "mlprom monitor %s: flush failed, %d events kept, %d dropped so far: %s",
-                self.name,
-                kept,
-                dropped,
-                exc,
+                "mlprom monitor %s: flush failed, %d events kept, %d dropped so far: %s", self.name, kept, dropped, exc
             )
 
     def flush(self) -> list[str]:

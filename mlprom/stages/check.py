@@ -173,9 +173,7 @@ def _check_mlflow(config: Config) -> str:
         session = build_session(HTTPEndpoint(), "mlflow", CHECK_RETRY)
         response = request(session, "GET", uri.rstrip("/") + "/health", "MLflow", 10.0)
         if response.status_code != 200:
-            raise UpstreamError(
-                f"MLflow at {describe_uri(uri)}: /health answered HTTP {response.status_code}"
-            )
+            raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered HTTP {response.status_code}")
         return "tracking server healthy"
     quiet_mlflow()
     with mlflow_call("listing experiments", uri):
