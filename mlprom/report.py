@@ -105,8 +105,13 @@ class CorrelationReport:
         )
 
     def heartbeat(self) -> dict[str, float]:
-        critical = sum(1 for f in self.findings if f.severity == "critical")
-        return {"mlprom_findings": float(len(self.findings)), "mlprom_findings_critical": float(critical)}
+        # Severity is a label (both always pushed, 0 included), not a metric per severity.
+        return {
+            f'mlprom_findings{{severity="{severity}"}}': float(
+                sum(f.severity == severity for f in self.findings)
+            )
+            for severity in ("warning", "critical")
+        }
 
 
 def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:

@@ -108,7 +108,13 @@ def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[s
         slow_events=breach.slow_events,
         first_seen=datetime.fromtimestamp(breach.first_seen, UTC),
         last_seen=datetime.fromtimestamp(breach.last_seen, UTC),
-        detail={**detail, "observations": breach.count},
+        detail={
+            **detail,
+            "observations": breach.count,
+            # alert's `for` (infra) and its MLflow run link (model metrics) read these.
+            **({"longest_seconds": breach.longest} if detail.get("source") == "infra" else {}),
+            **({"mlflow_run_id": breach.ref} if isinstance(breach.ref, str) and breach.ref else {}),
+        },
     )
 
 
@@ -166,9 +172,9 @@ def run(
                 near_slow[bisect_left(times, at - skew)] += 1
                 near_slow[bisect_right(times, at + skew)] -= 1
         if prediction_tracker is not None:
-            prediction_tracker.add(prediction_time, at, slow)
+            prediction_tracker.add(prediction_time, at, slow, data.get("mlflow_run_id"))
         for name, tracker in other_trackers:
-            tracker.add(_model_value(data, name), at, slow)
+            tracker.add(_model_value(data, name), at, slow, data.get("mlflow_run_id"))
 
     if total == 0 and n_snap == 0:
         if not allow_empty:
