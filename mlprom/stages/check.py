@@ -237,6 +237,7 @@ def _target_deadline(config: Config, name: str) -> float:
     timeouts = {
         "storage": config.storage.timeout,
         "prometheus": config.prometheus.timeout,
+        "queries": config.prometheus.timeout,  # every query's parse and run, together
         "alertmanager": config.alertmanager.timeout,
         "pushgateway": config.pushgateway.timeout,
     }

@@ -55,8 +55,9 @@ def test_check_fails_every_hanging_target_within_its_deadline(
         outcome = run_cli(["-c", str(path), "-o", "json", "check"], deadline=5.0 + TIMEOUT)
     assert_handled(outcome, {3}, "within the")
     checks = {c["target"]: c for c in json.loads(outcome.stdout)["checks"]}
-    assert set(checks) == {"config", "storage", "prometheus", "alertmanager", "pushgateway", "mlflow"}
-    for target in ("storage", "prometheus", "alertmanager", "pushgateway", "mlflow"):
+    targets = ("storage", "prometheus", "queries", "alertmanager", "pushgateway", "mlflow")
+    assert set(checks) == {"config", *targets}
+    for target in targets:
         assert not checks[target]["ok"], checks[target]
         assert "deadline" in checks[target]["detail"], checks[target]
 

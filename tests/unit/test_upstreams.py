@@ -330,6 +330,6 @@ def test_check_bounds_each_target_by_ten_seconds_with_default_timeouts() -> None
 
     config = Config()
     assert CHECK_DEADLINE == 10
-    for target in ("storage", "prometheus", "alertmanager", "pushgateway"):
+    for target in ("storage", "prometheus", "queries", "alertmanager", "pushgateway"):
         assert _target_deadline(config, target) == 10
     assert _target_deadline(config, "mlflow") == 5
