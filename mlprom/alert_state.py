@@ -84,7 +84,12 @@ class StoredAlert:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredAlert:
-        labels = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
+        from mlprom.clients.alertmanager import sanitize_label_names
+
+        raw = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
+        # An alert stored with a name Alertmanager refuses (before names were made valid) is the same
+        # alert as today's with the valid name: same labels, same fingerprint, so it is not resolved.
+        labels = sanitize_label_names(raw)
         starts_at = _ts(data["startsAt"])
         ends_at = _ts(data["endsAt"])
         assert starts_at is not None and ends_at is not None
@@ -101,7 +106,7 @@ class StoredAlert:
             date=date.fromisoformat(data["date"]),
             report=data.get("report", ""),
             resolved_at=_ts(data.get("resolved_at")),
-            fingerprint=data.get("fingerprint") or fingerprint(labels),
+            fingerprint=(data.get("fingerprint") if labels == raw else None) or fingerprint(labels),
         )
 
 

@@ -333,3 +333,14 @@ def test_check_bounds_each_target_by_ten_seconds_with_default_timeouts() -> None
     for target in ("storage", "prometheus", "queries", "alertmanager", "pushgateway"):
         assert _target_deadline(config, target) == 10
     assert _target_deadline(config, "mlflow") == 5
+
+
+def test_a_stored_alert_with_a_refused_label_name_is_the_same_alert_as_its_valid_form() -> None:
+    from mlprom.alert_state import AlertState, next_step
+
+    at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    stored = _alert("x").to_dict() | {"labels": {"bad-name": "v"}, "fingerprint": "old"}
+    state = AlertState.from_dict({"updated_at": None, "alerts": [stored]})
+    current = StoredAlert({"bad_name": "v"}, {}, at, at, "", "firing", at.date(), "r")
+    step = next_step(state, at.date(), [current], at)
+    assert [a.status for a in step.send] == ["firing"]  # not resolved and re-fired under another identity
