@@ -75,6 +75,11 @@ MAX_TIMEOUT = 3600.0
 # Control characters other than tab and newline (and lone surrogates) have no business in a config value.
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Labels every alert already carries; a static label may not replace them.
+ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric"})
+# Drift compares whole days once: persistence (for, min_events) has nothing to count there.
+DRIFT_METRICS = frozenset({"drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop"})
 
 
 def parse_duration(value: Any) -> float:
@@ -203,6 +208,9 @@ class StorageConfig(_Frozen):
     url: str = "./mlprom-data"
     endpoint_url: str | None = None
     region: str | None = None
+    timeout: Duration = 30.0  # S3: total deadline of one request (attempts, back-off, reading the answer)
+    # Where a person's browser can open the stored objects (alerts link the report there).
+    public_url: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -212,6 +220,15 @@ class StorageConfig(_Frozen):
         except ConfigError as exc:
             raise ValueError(str(exc).removeprefix("storage.url ")) from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        # A prefix the key is appended to, or a template with {key} (an S3 console link, say).
+        if value is None:
+            return None
+        checked = _check_http_url(value.replace("{key}", ""))
+        return value if "{key}" in value else checked
 
 
 class PrometheusConfig(HTTPEndpoint):
@@ -229,11 +246,26 @@ class AlertmanagerConfig(HTTPEndpoint):
     runbook_url: str | None = None
     # A report covers a whole day; without this a 03:00 spike keeps firing until the day ends.
     clear_after: Duration | None = None
+    labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert, for routing
 
     @field_validator("urls")
     @classmethod
     def _valid_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(u) for u in value]
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(
+                    f"label name {name!r}: use letters, digits and '_', not starting with a digit or '__'"
+                )
+            if name in ALERT_LABELS:
+                raise ValueError(
+                    f"label {name!r} is set by mlprom itself ({', '.join(sorted(ALERT_LABELS))})"
+                )
+        return value
 
 
 class PushgatewayConfig(HTTPEndpoint):
@@ -248,6 +280,13 @@ class PushgatewayConfig(HTTPEndpoint):
 class MLflowConfig(_Frozen):
     tracking_uri: str | None = None
     experiment: str = "mlprom"
+    ui_url: str | None = None  # links in alerts; default: tracking_uri when it is http(s)
+    system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network); needs psutil
+
+    @field_validator("ui_url")
+    @classmethod
+    def _valid_ui_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
 
 
 class ModelConfig(_Frozen):
@@ -291,9 +330,15 @@ class Query(_Frozen):
 
 
 class Threshold(_Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     warning: Level | None = None
     critical: Level | None = None
     direction: Literal["above", "below"] = "above"
+    # Persistence before an alert: past a level for this long without a break (query thresholds;
+    # Prometheus' `for:` in `mlprom rules`), and in at least this many snapshots or events.
+    for_: Duration = Field(default=0.0, alias="for")
+    min_events: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _has_a_level(self) -> Threshold:
@@ -338,12 +383,24 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _thresholds_name_something(self) -> Config:
-        for name in self.thresholds:
+        for name, threshold in self.thresholds.items():
             if name not in self.queries and name not in MODEL_METRICS:
                 known = ", ".join(sorted(self.queries)) or "none"
                 raise ValueError(
                     f"threshold {name!r} names no query and no model metric "
                     f"(queries: {known}; model metrics: {', '.join(sorted(MODEL_METRICS))})"
+                )
+            if name in self.queries:
+                continue
+            # Events are not stored in time order across writers, so "without a break" is only
+            # defined over snapshots; model metrics count events instead.
+            if threshold.for_:
+                raise ValueError(
+                    f"threshold {name!r}: `for` applies to query thresholds; use min_events for model metrics"
+                )
+            if name in DRIFT_METRICS and threshold.min_events != 1:
+                raise ValueError(
+                    f"threshold {name!r}: drift is one comparison a day; min_events does not apply"
                 )
         return self
 
@@ -354,15 +411,22 @@ class Config(_Frozen):
 
 
 DEFAULT_QUERIES: dict[str, str] = {
-    # Usage is 1 - idle; the seed measured idle itself.
+    # Usage is 1 - idle; the seed measured idle itself. Unit: share of CPU time busy, 0-1, per instance.
     "cpu_usage": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+    # Unit: percent of memory in use, 0-100.
     "memory_usage": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+    # Unit: bytes per second, per device.
     "disk_read_io": "rate(node_disk_read_bytes_total[1m])",
     "disk_write_io": "rate(node_disk_written_bytes_total[1m])",
+    # Unit: bytes per second, per network interface.
     "network_receive_io": "rate(node_network_receive_bytes_total[1m])",
     "network_transmit_io": "rate(node_network_transmit_bytes_total[1m])",
+    # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count).
     "system_load": "node_load1",
-    "http_latency": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
+    # Unit: seconds. The p95 of prediction time that Monitor exports, summed over processes by le.
+    "http_latency": (
+        "histogram_quantile(0.95, sum by (model, instance, le) (rate(mlprom_prediction_duration_seconds_bucket[5m])))"
+    ),
 }
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {
@@ -650,7 +714,7 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
         model = field.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
-    return [name for name in model.model_fields if name != "source"]
+    return [field.alias or name for name, field in model.model_fields.items() if name != "source"]
 
 
 def resolve_config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path | None:

@@ -22,16 +22,26 @@ log = logging.getLogger("mlprom")
 MAX_PARALLEL_QUERIES = 8
 
 
-def _run_one(client: PrometheusClient, query: Query, at: datetime) -> QueryResult | UpstreamError:
+def _run_one(client: PrometheusClient, name: str, query: Query, at: datetime) -> QueryResult | UpstreamError:
     try:
         parsed = client.query(query.expr, at)
     except QueryError as exc:
         return QueryResult(query.expr, None, (), str(exc))
     except UpstreamError as exc:
-        return exc
+        return UpstreamError(f"{exc} (query {name})")
     for warning in parsed.warnings:
         log.warning("Prometheus warning for %s: %s", query.expr, warning)
-    return QueryResult(query.expr, parsed.result_type, parsed.series, None, parsed.warnings)
+    skipped = tuple(f"mlprom: skipped {reason}" for reason in parsed.skipped)
+    if skipped:
+        # Wrong-shaped series are never stored; the snapshot says they were left out.
+        log.warning(
+            "Prometheus at %s: query %s: skipped %d series of the wrong shape (first: %s)",
+            client.source,
+            name,
+            len(skipped),
+            parsed.skipped[0],
+        )
+    return QueryResult(query.expr, parsed.result_type, parsed.series, None, parsed.warnings + skipped)
 
 
 def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datetime) -> Snapshot:
@@ -42,7 +52,7 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
     names = list(queries)
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql")
     try:
-        outcomes = list(pool.map(lambda name: _run_one(client, queries[name], at), names))
+        outcomes = list(pool.map(lambda name: _run_one(client, name, queries[name], at), names))
     finally:
         # On SIGTERM the answers no longer matter: do not wait for queries still in flight.
         pool.shutdown(wait=False, cancel_futures=True)
@@ -68,8 +78,22 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
     return Snapshot(at, client.source, results, new_object_id())
 
 
-def capture_snapshot(config: Config, storage: Storage, at: datetime) -> tuple[Snapshot, str]:
-    """Take a snapshot with the configured Prometheus and queries, store it, return it with its key."""
+def capture_snapshot(
+    config: Config, storage: Storage, at: datetime, require_series: bool = False
+) -> tuple[Snapshot, str]:
+    """Take a snapshot with the configured Prometheus and queries, store it, return it with its key.
+
+    require_series: a snapshot in which no query returned a single series is NoDataError, not stored
+    (a time before Prometheus' data or past its retention looks exactly like that).
+    """
     client = PrometheusClient.from_config(config.prometheus, pool_size=MAX_PARALLEL_QUERIES)
     snapshot = take_snapshot(client, config.queries, at)
+    if require_series and not any(result.series for result in snapshot.queries.values()):
+        from mlprom.dates import rfc3339
+        from mlprom.errors import NoDataError
+
+        raise NoDataError(
+            f"Prometheus at {client.source} returned no series for any of the {len(snapshot.queries)} "
+            f"queries at {rfc3339(snapshot.ts)} (before its data, or past its retention?): nothing stored"
+        )
     return snapshot, write_snapshot(storage, snapshot)

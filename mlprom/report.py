@@ -14,6 +14,7 @@ from mlprom.dates import rfc3339
 from mlprom.records import is_number
 
 if TYPE_CHECKING:
+    from mlprom.analysis.profile import DayProfile
     from mlprom.drift_window import DriftReport
 
 STATUSES = ("ok", "warning", "critical", "no_data")
@@ -94,6 +95,8 @@ class CorrelationReport:
     url: str = field(default="", compare=False)  # storage URL of `key`
     # The drift section as computed; a report read back keeps it as its JSON dict (alert needs only findings).
     drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
+    # The hour-of-day profile (docs/profile.md); None for reports made before it existed.
+    profile: DayProfile | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class CorrelationReport:
             "findings": [f.to_dict() for f in self.findings],
             "suspects": [s.to_dict() for s in self.suspects],
             "drift": self.drift if isinstance(self.drift, dict | None) else self.drift.to_dict(),
+            "profile": self.profile.to_dict() if self.profile is not None else None,
         }
 
     @classmethod
@@ -149,8 +153,28 @@ class CorrelationReport:
             key=key,
             url=url,
             drift=drift if isinstance(drift, dict) else None,
+            profile=read_profile(data, key),
         )
 
     def heartbeat(self) -> dict[str, float]:
-        critical = sum(1 for f in self.findings if f.severity == "critical")
-        return {"mlprom_findings": float(len(self.findings)), "mlprom_findings_critical": float(critical)}
+        # Severity is a label (both always pushed, 0 included), not a metric per severity.
+        return {
+            f'mlprom_findings{{severity="{severity}"}}': float(
+                sum(f.severity == severity for f in self.findings)
+            )
+            for severity in ("warning", "critical")
+        }
+
+
+def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
+    """The report's `profile` section; None when absent (older reports) or invalid (with a warning naming the key)."""
+    from mlprom.analysis.profile import DayProfile
+
+    raw = data.get("profile")
+    if raw is None:
+        return None
+    try:
+        return DayProfile.from_dict(raw)
+    except ValueError as exc:
+        logging.getLogger("mlprom").warning("ignoring the profile of %s: %s", key or "a report", exc)
+        return None

@@ -13,20 +13,32 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlprom.errors import InputError, UpstreamError
 
 if TYPE_CHECKING:
     from mlprom.config import Config
+    from mlprom.inputs import InputFile
 
 log = logging.getLogger("mlprom")
 
 METRICS_PER_CALL = 1000  # MLflow's log_batch limit
 PARAM_MAX_CHARS = 6000  # MLflow's param value limit
-# MLflow's default of 7 retries with exponential backoff is minutes of silence before an error.
-_HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+# MLflow's own HTTP client takes its per-attempt timeout, retries and back-off from these variables; its
+# defaults (120 s, 7 retries, backoff factor 2, Retry-After honoured without a cap) are many minutes of
+# silence before an error. mlprom sets these unless the operator has set them.
+_HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+}
+PROBE_TIMEOUT = 5.0  # the /health probe before a run starts: total deadline, retries included
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
+DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
 
 
 def describe_uri(uri: str) -> str:
@@ -36,6 +48,16 @@ def describe_uri(uri: str) -> str:
 
         return redact_url(uri)
     return _CREDENTIALS.sub("//", uri).split("?", 1)[0]
+
+
+def describe_model_uri(model_uri: str) -> str:
+    """A model URI fit for messages and params: a URL's credentials and query string removed; MLflow's own
+    schemes (models:/name@alias, runs:/id/path) kept whole, their '@' being an alias, not userinfo."""
+    if "://" not in model_uri:
+        return model_uri
+    from mlprom.clients.http import redact_url
+
+    return redact_url(model_uri)
 
 
 def resolve_tracking_uri(config: Config) -> str:
@@ -82,31 +104,94 @@ def _cause(exc: BaseException, uri: str) -> str:
     text = _CREDENTIALS.sub("//", text)
     if "Connection refused" in text or "Failed to establish a new connection" in text:
         return "connection refused"
+    if "too many 429 error responses" in text:
+        return "answered 429 (too many requests) after retries"
+    if "too many 500 error responses" in text or "too many 50" in text:
+        return "kept answering with server errors after retries"
     if "Max retries exceeded" in text:
         return "unreachable after retries"
     first = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
     return first[:300]
 
 
-def probe(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast when an HTTP tracking server does not answer at all (any HTTP answer will do)."""
+def _env_number(name: str) -> float:
+    try:
+        return float(os.environ.get(name) or _HTTP_RETRY_DEFAULTS[name])
+    except ValueError:
+        return float(_HTTP_RETRY_DEFAULTS[name])
+
+
+def call_deadline() -> float:
+    """The total deadline of one call to an HTTP tracking server, from MLflow's HTTP variables:
+    (retries + 1) × timeout + the back-off between them + 2 s. 15 s, 2 retries, factor 1: 53 s."""
+    timeout = _env_number("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    retries = int(_env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+    factor = _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+    jitter = _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
+    backoff = sum(min(120.0, factor * 2**k + jitter) for k in range(1, retries + 1))
+    return (retries + 1) * timeout + backoff + 2.0
+
+
+class BoundedClient:
+    """An MlflowClient whose every call ends within `seconds`, also against a server that trickles.
+
+    MLflow's requests session bounds each read, not a call; so each call runs in a daemon thread and the
+    caller stops waiting at the deadline (UpstreamError). The abandoned call ends when the server does.
+    """
+
+    def __init__(self, client: Any, seconds: float, where: str) -> None:
+        self._client = client
+        self._seconds = seconds
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        from mlprom.clients.deadline import run_bounded
+
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return run_bounded(
+                lambda: attr(*args, **kwargs), self._seconds, f"MLflow at {self._where}: {name}"
+            )
+
+        return call
+
+
+def probe(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Fail fast when an HTTP tracking server does not work at all (any answer but 429/5xx will do)."""
     if not uri.startswith(("http://", "https://")):
         return
-    import requests
+    from mlprom.clients.http import RETRY_STATUSES, RetryPolicy, build_session, request, split_credentials
+    from mlprom.config import HTTPEndpoint
 
-    from mlprom.clients.http import describe_exception, split_credentials
-
+    where = describe_uri(uri)
     clean, auth = split_credentials(uri)
-    last: Exception | None = None
-    for attempt in range(2):
-        try:
-            requests.get(clean.rstrip("/") + "/health", timeout=timeout, auth=auth)
-            return
-        except requests.exceptions.RequestException as exc:
-            last = exc
-            time.sleep(0.5 * (attempt + 1))
-    assert last is not None
-    raise UpstreamError(f"MLflow tracking server at {describe_uri(uri)}: {describe_exception(last)}")
+    session = build_session(HTTPEndpoint(), "mlflow", RetryPolicy(total=1, backoff_factor=0.5))
+    answer = request(
+        session,
+        "GET",
+        clean.rstrip("/") + "/health",
+        "MLflow tracking server",
+        timeout,
+        max_bytes=64 * 1024,
+        shown=where,
+        auth=auth,
+    )
+    if answer.status_code in RETRY_STATUSES:
+        raise UpstreamError(f"MLflow tracking server at {where}: /health answered {answer.describe()}")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded by URI, and what the registry says about it."""
+
+    predict: Callable[[Any], Any]
+    uri: str  # what was loaded: models:/name@alias becomes models:/name/VERSION
+    version: str | None  # the registry version, else run:<id> of the run that logged it, else uuid:<uuid>
+    name: str | None = None  # the registered model's name, for models:/ URIs
+    model_id: str | None = None  # MLflow 3's LoggedModel id, when the model has one
 
 
 class MlflowRun:
@@ -119,6 +204,8 @@ class MlflowRun:
         self.experiment_id = experiment_id
         self._pending: list[Any] = []
         self.calls = 0
+        self.input_file: InputFile | None = None  # logged as the run's dataset input when it finishes
+        self._system_metrics: Any = None
 
     @classmethod
     def start(
@@ -127,7 +214,11 @@ class MlflowRun:
         params: Mapping[str, Any],
         tags: Mapping[str, str] | None = None,
         run_name: str | None = None,
+        model: LoadedModel | None = None,
+        input_file: InputFile | None = None,
     ) -> MlflowRun:
+        """Create the run as MLflow's fluent API would (its context tags: mlflow.user, mlflow.source.*),
+        log params, link the model it evaluates, and start system metrics when configured."""
         for key, value in _HTTP_RETRY_DEFAULTS.items():
             os.environ.setdefault(key, value)
         quiet_mlflow()
@@ -135,13 +226,75 @@ class MlflowRun:
         probe(uri)
         with mlflow_call("starting a run", uri):
             from mlflow.tracking import MlflowClient
+            from mlflow.tracking.context.registry import resolve_tags
 
-            client = MlflowClient(tracking_uri=uri)
+            client: Any = MlflowClient(tracking_uri=uri)
+            if uri.startswith(("http://", "https://")):
+                client = BoundedClient(client, call_deadline(), describe_uri(uri))
             experiment_id = _experiment_id(client, config.mlflow.experiment)
-            run = client.create_run(experiment_id, tags=dict(tags or {}), run_name=run_name)
+            run = client.create_run(experiment_id, tags=resolve_tags(dict(tags or {})), run_name=run_name)
         started = cls(client, run.info.run_id, uri, experiment_id)
+        started.input_file = input_file
         started.log_params(params)
+        if model is not None and model.model_id:
+            started.link_model(model.model_id)
+        if config.mlflow.system_metrics:
+            started._start_system_metrics()
         return started
+
+    def link_model(self, model_id: str) -> None:
+        """Record the LoggedModel this run evaluated as the run's model input (MLflow 3)."""
+        from mlflow.entities import LoggedModelInput
+
+        with mlflow_call("linking the model", self.uri):
+            self.client.log_inputs(self.run_id, models=[LoggedModelInput(model_id)])
+            self.calls += 1
+
+    def _start_system_metrics(self) -> None:
+        try:
+            import psutil  # noqa: F401 - MLflow's CPU, memory and disk monitors need it
+        except ImportError:
+            log.warning("mlflow.system_metrics is on but psutil is not installed: no system metrics")
+            return
+        with mlflow_call("starting system metrics", self.uri):
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._system_metrics = SystemMetricsMonitor(self.run_id, tracking_uri=self.uri)
+            self._system_metrics.start()
+
+    def _stop_system_metrics(self) -> None:
+        monitor, self._system_metrics = self._system_metrics, None
+        if monitor is not None:
+            from mlprom.stdio import stdout_redirected
+
+            with stdout_redirected("stderr" if _verbose() else "devnull"):
+                monitor.finish()
+
+    def log_dataset(self, source: InputFile, rows: int) -> None:
+        """The input as an MLflow dataset input (mlflow.data): where it lives, its digest, rows and columns."""
+        import json
+
+        with mlflow_call("logging the input dataset", self.uri):
+            from mlflow.data.dataset_source_registry import resolve_dataset_source
+            from mlflow.data.meta_dataset import MetaDataset
+            from mlflow.entities import Dataset, DatasetInput, InputTag
+
+            location = source.location
+            if "://" not in location:
+                location = os.path.abspath(os.path.expanduser(location))
+            digest = source.content_digest()[:DIGEST_CHARS]
+            name = os.path.basename(location.rstrip("/")) or location
+            source_ref = resolve_dataset_source(location)
+            meta = MetaDataset(source_ref, name=name, digest=digest)._to_mlflow_entity()  # type: ignore[abstract]
+            profile = {"rows": rows, "columns": list(source.columns or ()), "bytes": source.consumed}
+            dataset = Dataset(
+                meta.name, meta.digest, meta.source_type, meta.source, None, json.dumps(profile)
+            )
+            # "eval": the model was run on this data, as mlflow.evaluate tags its inputs.
+            self.client.log_inputs(
+                self.run_id, datasets=[DatasetInput(dataset, [InputTag("mlflow.data.context", "eval")])]
+            )
+            self.calls += 1
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -170,9 +323,13 @@ class MlflowRun:
                 self.calls += 1
 
     def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
-        """Send what is pending, the summary metrics (step 0), and close the run with `status`."""
+        """Send what is pending, the summary metrics (step 0), the input dataset, and close the run."""
         self.log_metrics(summary, step=0)
         self.flush()
+        self._stop_system_metrics()
+        if self.input_file is not None:
+            # The digest covers every byte read, so the dataset is logged once the whole input was.
+            self.log_dataset(self.input_file, int(summary.get("rows", 0)))
         with mlflow_call("ending the run", self.uri):
             self.client.set_terminated(self.run_id, status=status)
             self.calls += 1
@@ -180,6 +337,7 @@ class MlflowRun:
     def abort(self, status: str = "FAILED") -> None:
         """Mark the run FAILED (or KILLED) without raising: used while another error is already on its way."""
         try:
+            self._stop_system_metrics()
             with mlflow_call("ending the run", self.uri):
                 self.client.set_terminated(self.run_id, status=status)
         except UpstreamError as exc:
@@ -207,17 +365,22 @@ def _experiment_id(client: Any, name: str) -> str:
 # ---------------------------------------------------------------- loading models
 
 
-def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], str | None]:
-    """mlflow.pyfunc.load_model(model_uri) -> (predict, model version or None); a bad URI is InputError."""
-    from mlprom.clients.http import redact_url
+def load_pyfunc(model_uri: str, config: Config) -> LoadedModel:
+    """mlflow.pyfunc.load_model(model_uri); models:/NAME@ALIAS is resolved to its version first, through the
+    registry, and that version is what is loaded (an alias moved meanwhile changes nothing). A bad URI is
+    InputError."""
     from mlprom.errors import Interrupted
     from mlprom.stdio import stdout_redirected
 
     quiet_mlflow()
-    shown = redact_url(model_uri)  # a model URI may carry user:password@ or a token: never in a message
+    shown = describe_model_uri(
+        model_uri
+    )  # a model URI may carry user:password@ or a token: never in a message
     if "://" not in model_uri and ":/" not in model_uri and not os.path.exists(os.path.expanduser(model_uri)):
         raise InputError(f"--model-uri {shown}: no such model directory")
     uri = resolve_tracking_uri(config)
+    registered = _registered_version(model_uri, uri)
+    load_uri = f"models:/{registered.name}/{registered.version}" if registered else model_uri
     try:
         # Loading runs the model's own code (a loader, load_context): its prints go to stderr.
         with stdout_redirected("stderr"), warnings.catch_warnings():
@@ -226,13 +389,61 @@ def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], s
             import mlflow.pyfunc
 
             mlflow.set_tracking_uri(uri)  # runs:/ and models:/ resolve against the configured server
-            model = mlflow.pyfunc.load_model(model_uri)
+            model = mlflow.pyfunc.load_model(load_uri)
     except Interrupted:
         raise
     except BaseException as exc:  # noqa: BLE001 - MLflow and the model's code raise anything, sys.exit() too
         raise _load_error(shown, uri, exc) from None
-    version = _model_version(model_uri, model)
-    return model.predict, version
+    metadata = getattr(model, "metadata", None)
+    model_id = (registered.model_id if registered else None) or getattr(metadata, "model_id", None)
+    return LoadedModel(
+        predict=model.predict,
+        uri=load_uri,
+        version=registered.version if registered else _model_version(model_uri, model),
+        name=registered.name if registered else None,
+        model_id=str(model_id) if model_id else None,
+    )
+
+
+@dataclass(frozen=True)
+class _RegisteredVersion:
+    name: str
+    version: str
+    model_id: str | None
+
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+def _registered_version(model_uri: str, tracking_uri: str) -> _RegisteredVersion | None:
+    """models:/NAME@ALIAS or models:/NAME/N -> the registry's version (and its LoggedModel id)."""
+    match = _MODELS_URI.match(model_uri)
+    if match is None:
+        return None
+    name = match.group("name")
+    from mlprom.stdio import stdout_redirected
+
+    try:
+        with stdout_redirected("stderr" if _verbose() else "devnull"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=_registry_uri(tracking_uri))
+            if match.group("alias"):
+                found = client.get_model_version_by_alias(name, match.group("alias"))
+            else:
+                found = client.get_model_version(name, match.group("version"))
+    except Exception as exc:  # noqa: BLE001 - MLflow raises MlflowException, requests and SQLAlchemy errors
+        raise _load_error(describe_model_uri(model_uri), tracking_uri, exc) from None
+    # MLflow 3 registers a LoggedModel with source models:/m-<id>; model_id is not always filled in.
+    source = re.match(r"^models:/(m-[0-9a-f]+)$", str(getattr(found, "source", "") or ""))
+    model_id = getattr(found, "model_id", None) or (source.group(1) if source else None)
+    return _RegisteredVersion(name, str(found.version), str(model_id) if model_id else None)
+
+
+def _registry_uri(tracking_uri: str) -> str:
+    # The registry lives with the tracking store unless MLFLOW_REGISTRY_URI says otherwise, as in MLflow.
+    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
 
 
 def _load_error(model_uri: str, tracking_uri: str, exc: BaseException) -> Exception:
@@ -242,9 +453,12 @@ def _load_error(model_uri: str, tracking_uri: str, exc: BaseException) -> Except
         return InputError(f"--model-uri {model_uri}: loading the model called sys.exit({exc.code!r})")
     cause = redact_text(_cause(exc, tracking_uri))
     code = getattr(exc, "error_code", "")
-    unreachable = cause in ("connection refused", "unreachable after retries") or isinstance(
-        exc, ConnectionError | TimeoutError
-    )
+    unreachable = cause in (
+        "connection refused",
+        "unreachable after retries",
+        "answered 429 (too many requests) after retries",
+        "kept answering with server errors after retries",
+    ) or isinstance(exc, ConnectionError | TimeoutError)
     if unreachable:
         return UpstreamError(f"--model-uri {model_uri}: MLflow at {describe_uri(tracking_uri)}: {cause}")
     if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND") or isinstance(

@@ -259,8 +259,7 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
-    from mlprom.clients.http import redact_url
-    from mlprom.clients.mlflow_tracking import MlflowRun, describe_uri, load_pyfunc
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, load_pyfunc
     from mlprom.inputs import open_input
 
     given = sum(x is not None for x in (model_uri, model_ref, predict))
@@ -285,10 +284,12 @@ def run(
             known = ", ".join(source.columns or []) or "none"
             raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
         version: str | None = None
+        loaded = None
         if predict is None:
             if model_uri is not None:
-                predict, version = load_pyfunc(model_uri, config)
-                interrupts.reassert()
+                loaded = load_pyfunc(model_uri, config)
+                predict, version = loaded.predict, loaded.version
+                interrupts.reassert()  # a model's code may have replaced the signal handlers
             else:
                 assert model_ref is not None
                 predict = load_model_ref(model_ref)
@@ -297,10 +298,12 @@ def run(
 
             storage = open_storage(config)
         params = {
-            "model_uri": redact_url(model_uri) if model_uri else None,
+            "model_uri": describe_model_uri(model_uri) if model_uri else None,
+            "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
             "model_ref": model_ref,
             "model_name": config.model.name,
             "model_version": version,
+            "registered_model_name": loaded.name if loaded is not None else None,
             "input": input_path,
             "label_column": label_column,
             "batch_size": batch_size,
@@ -317,10 +320,14 @@ def run(
             "mlprom.model": config.model.name,
             "mlprom.date": day.isoformat(),
         }
+        if loaded is not None and loaded.name:
+            tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
+        # capture-<model>-<date>-<hhmm>: the partition it wrote and when (UTC) it started.
+        run_name = f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M}"
         # From the run's creation on, a signal waits for a point where stopping loses nothing (the model
         # call itself is still cut short): the run then always ends KILLED, never left RUNNING.
         with interrupts.deferred():
-            tracker = MlflowRun.start(config, params, tags)
+            tracker = MlflowRun.start(config, params, tags, run_name, model=loaded, input_file=source)
             capture = _Capture(
                 config=config,
                 storage=storage,
@@ -332,7 +339,9 @@ def run(
                 version=version,
                 rng=rng or random.Random(),
                 snapshot_fn=snapshot_fn,
-                model_desc=f"--model-uri {redact_url(model_uri)}" if model_uri else f"--model {model_ref}",
+                model_desc=f"--model-uri {describe_model_uri(model_uri)}"
+                if model_uri
+                else f"--model {model_ref}",
             )
             capture.consume(source, batch_size)
     finally:

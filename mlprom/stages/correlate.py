@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
+from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, top_resources
 from mlprom.analysis.suspects import SeriesSample, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.drift_window import DriftSide, drift_report, write_drift_sample
@@ -107,7 +108,13 @@ def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[s
         slow_events=breach.slow_events,
         first_seen=datetime.fromtimestamp(breach.first_seen, UTC),
         last_seen=datetime.fromtimestamp(breach.last_seen, UTC),
-        detail={**detail, "observations": breach.count},
+        detail={
+            **detail,
+            "observations": breach.count,
+            # alert's `for` (infra) and its MLflow run link (model metrics) read these.
+            **({"longest_seconds": breach.longest} if detail.get("source") == "infra" else {}),
+            **({"mlflow_run_id": breach.ref} if isinstance(breach.ref, str) and breach.ref else {}),
+        },
     )
 
 
@@ -140,9 +147,13 @@ def run(
 
     # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
     drift_current = DriftSide.for_day(day)
+    # The hour-of-day profile (docs/profile.md); a sampled fast event stands for 1/sample_rate batches.
+    rate = config.model.sample_rate
+    hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
     total = slow_total = joined = slow_joined = 0
     for at, slow, prediction_time, data in iter_event_rows(storage, day, config.model.name):
         drift_current.add(data, at)
+        hours.add(at, prediction_time, slow)
         total += 1
         if slow:
             slow_total += 1
@@ -161,9 +172,9 @@ def run(
                 near_slow[bisect_left(times, at - skew)] += 1
                 near_slow[bisect_right(times, at + skew)] -= 1
         if prediction_tracker is not None:
-            prediction_tracker.add(prediction_time, at, slow)
+            prediction_tracker.add(prediction_time, at, slow, data.get("mlflow_run_id"))
         for name, tracker in other_trackers:
-            tracker.add(_model_value(data, name), at, slow)
+            tracker.add(_model_value(data, name), at, slow, data.get("mlflow_run_id"))
 
     if total == 0 and n_snap == 0:
         if not allow_empty:
@@ -219,6 +230,16 @@ def run(
     findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
     suspects = rank_suspects(samples)
+    profile = hours.result(
+        covered_hours(day, now or datetime.now(UTC)),
+        hourly_medians(
+            day,
+            table.times,
+            table.series,
+            table.values,
+            top_resources([s.metric for s in suspects], (metric for metric, _ in table.series)),
+        ),
+    )
     status = "no_data" if total == 0 and n_snap == 0 else status_of(findings)
     key = layout.report_key(day)
     report = CorrelationReport(
@@ -234,6 +255,7 @@ def run(
         key=key,
         url=storage.url_for(key),
         drift=drift,
+        profile=profile,
     )
     write_report(storage, report)
     # Stored for the next days' runs, which read it instead of this date's events. A date without

@@ -47,7 +47,7 @@ def write_input(path: Path, rows: int = 30) -> Path:
 
 @pytest.fixture
 def stack_config(
-    tmp_path: Path, prometheus_stack: Any, alertmanager: Any, mlflow_http_uri: str
+    tmp_path: Path, prometheus_stack: Any, alertmanager: Any, mlflow_server: str
 ) -> tuple[Path, str]:
     model = f"cron-{uuid.uuid4().hex[:8]}"
     config = {
@@ -55,7 +55,7 @@ def stack_config(
         "prometheus": {"url": prometheus_stack.prometheus_url},
         "alertmanager": {"urls": [alertmanager.url]},
         "pushgateway": {"url": prometheus_stack.pushgateway_url},
-        "mlflow": {"tracking_uri": mlflow_http_uri, "experiment": model},
+        "mlflow": {"tracking_uri": mlflow_server, "experiment": model},
         "model": {"name": model, "latency_threshold": "1s", "sample_rate": 1.0},
         "queries": {"load": "node_load1", "up": "up"},
         "thresholds": {"load": 1e9},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlprom.cli import EXIT_CODES, INTERNAL_ERROR_EXIT, app
+from mlprom.cli import CONTRACT_EXIT_CODES, INTERNAL_ERROR_EXIT, app
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_an_unexpected_exception_is_one_line_exit_2_without_secrets(
 
     monkeypatch.setattr(correlate, "run", broken)
     result = CliRunner().invoke(app, ["-c", str(write_config()), "correlate", "--date", "2026-11-20"])
-    assert result.exit_code == INTERNAL_ERROR_EXIT and result.exit_code in EXIT_CODES
+    assert result.exit_code == INTERNAL_ERROR_EXIT and result.exit_code in CONTRACT_EXIT_CODES
     assert isinstance(result.exception, SystemExit)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("mlprom: error: internal error in correlate: ")

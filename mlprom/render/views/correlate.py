@@ -85,6 +85,8 @@ def _report_table(report: CorrelationReport) -> Any:
     parts.append(suspects if report.suspects else Text("No suspects (too few observations on a side)."))
     if isinstance(report.drift, DriftReport):
         parts.append(to_table(report.drift))
+    if report.profile is not None:
+        parts.append(to_table(report.profile))  # render/views/profile.py
     if report.url:
         parts.append(Text(f"report: {literal(report.url)}", style="dim"))
     return Group(*parts)
@@ -121,6 +123,8 @@ def _report_markdown(report: CorrelationReport) -> str:
         lines.append("No suspects (too few observations on a side).")
     if isinstance(report.drift, DriftReport):
         lines += ["", "### Drift", "", to_markdown(report.drift)]
+    if report.profile is not None:
+        lines += ["", "### Hour profile", "", to_markdown(report.profile)]  # render/views/profile.py
     if report.url:
         lines += ["", f"Report: {escape(report.url)}"]
     return "\n".join(lines)
