@@ -187,3 +187,40 @@ def test_readers_keep_the_contract_on_any_stored_data(
                 orjson.loads(result.stdout)  # stdout is exactly one JSON document
         replaced = {f"reports/dt={DAY}/correlation.json", f"reports/dt={DAY}/drift-sample.json"}
         assert_kept(before, snapshot_files(root), replaced)
+
+
+@st.composite
+def full_reports(draw: Any) -> Any:
+    """Today's report format (timeline, profile, significance, infra, ...) with parts made hostile."""
+    from tests.fixtures.report_documents import full_document
+
+    document = full_document()
+    for section in draw(st.lists(st.sampled_from(sorted(document)), max_size=3, unique=True)):
+        value = document[section]
+        document[section] = draw(near(value) if isinstance(value, dict) and value else json_values)
+    timeline = document.get("timeline")
+    if isinstance(timeline, dict) and isinstance(timeline.get("series"), list) and timeline["series"]:
+        first = timeline["series"][0]
+        if isinstance(first, dict):
+            timeline["series"][0] = draw(st.one_of(near(first), json_values))
+    return document
+
+
+@settings(max_examples=examples(25))
+@given(report=full_reports(), fmt=st.sampled_from(["table", "json", "markdown", "html"]))
+def test_a_stored_report_of_any_shape_renders_or_is_refused_cleanly(report: Any, fmt: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "data"
+        _good_store(root)
+        _put(root, f"reports/dt={DAY}/correlation.json", report)
+        config = Path(tmp) / "mlprom.yaml"
+        config.write_text(yaml.safe_dump({"storage": {"url": str(root)}}))
+        before = snapshot_files(root)
+        runner = CliRunner()
+        for args in (["report", "-o", fmt], ["alert", "--dry-run", "-o", "json" if fmt == "html" else fmt]):
+            result = runner.invoke(app, ["-c", str(config), *args, "--date", DAY])
+            assert isinstance(result.exception, SystemExit) or result.exception is None, repr(
+                result.exception
+            )
+            assert_contract(result.exit_code, result.output)
+        assert_kept(before, snapshot_files(root))

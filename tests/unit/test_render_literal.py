@@ -227,3 +227,14 @@ def test_markup_in_a_label_no_longer_kills_the_default_output(monkeypatch: pytes
     shown = rendered(correlation("/api/[/id]"), "table", monkeypatch)
     assert "route=/api/[/id]" in shown
     assert "route=/blog/[slug]" in rendered(correlation("/blog/[slug]"), "table", monkeypatch)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=repr)
+def test_html_shows_data_as_text_and_never_as_markup(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = _Text()
+    page.feed(rendered(correlation(text), "html", monkeypatch))
+    body = "".join(page.parts)
+    # The data is there as text (HTML has no control-character escapes of its own: those are kept).
+    assert text.replace("\n", " ").split()[0] in body.replace("\n", " ")
+    assert "script" not in page.tags  # the page itself runs no script; data cannot add one
+    assert "b" not in page.tags
