@@ -103,6 +103,8 @@ def test_every_command_is_silent_under_quiet_on_a_clean_run(
         "alert --dry-run": mlprom(config, "-q", "alert", "--date", today, "--dry-run"),
         "prune": mlprom(config, "-q", "prune", "--keep-days", "30", "--yes"),
         "prune --dry-run": mlprom(config, "-q", "prune", "--keep-days", "30", "--dry-run"),
+        "report": mlprom(config, "-q", "report", "--date", today),
+        "rules": mlprom(config, "-q", "rules"),
     }
     for name, done in runs.items():
         assert (name, done.returncode, done.stdout, done.stderr) == (name, 0, "", "")

@@ -301,3 +301,58 @@ def test_monitor_writes_its_buffer_on_sigterm_and_at_exit(
     assert process.returncode == expected_code, err.decode()
     events = list(iter_events(open_storage(load_config(str(config_path))), today(), "served"))
     assert len(events) == 50
+
+
+def test_sigterm_while_queries_hang_stores_no_snapshot_and_does_not_wait_for_them(tmp_path: Path) -> None:
+    """Prometheus accepts the queries and never answers; SIGTERM ends the run without a partial snapshot
+    and without waiting out the 60 s deadline of the queries in flight."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    arrived = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)  # read nothing, answer nothing
+            arrived.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    config_path = tmp_path / "mlprom.yaml"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"url": str(tmp_path / "data")},
+                "prometheus": {"url": f"http://127.0.0.1:{port}", "timeout": "60s"},
+                "queries": {"a": "up", "b": "node_load1"},
+                "thresholds": {},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlprom", "-c", str(config_path), "capture-infra"],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert arrived.wait(WAIT), "capture-infra never sent a query"
+        process.send_signal(signal.SIGTERM)
+        # Far less than the queries' 60 s deadline: a guard against waiting for them, not a measurement.
+        _, err = process.communicate(timeout=30)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert process.returncode == 143, err.decode()
+    assert err.decode().strip().splitlines()[-1] == "mlprom: interrupted by SIGTERM"
+    assert not list((tmp_path / "data").rglob("*.json")) if (tmp_path / "data").exists() else True
