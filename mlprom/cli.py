@@ -801,7 +801,7 @@ _final_code: int | None = None
 
 
 def _end_process() -> None:
-    """The last exit handler: end the process as soon as the others (logging's, MLflow's) have run.
+    """An exit handler of the console script: end the process once the run's own exit handlers have run.
 
     Python's own finalization, which follows, puts the default signal handlers back and then tears
     modules down for a good fraction of a second with mlflow and pandas loaded: a SIGTERM there would
@@ -809,6 +809,7 @@ def _end_process() -> None:
     """
     if _final_code is None:
         return
+    logging.shutdown()  # registered at `import logging`, before this one: it would run after
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -825,7 +826,8 @@ def main() -> None:
     from mlprom import interrupts
     from mlprom.errors import Interrupted
 
-    atexit.register(_end_process)  # registered first, so it runs after every other exit handler
+    # Registered before any stage runs, so it runs after the exit handlers the run registers (MLflow's).
+    atexit.register(_end_process)
     try:
         with interrupts.handling(restore=False):
             try:
