@@ -165,14 +165,24 @@ def write_snapshot(storage: Storage, snapshot: Snapshot) -> str:
 SNAPSHOT_READERS = 8  # concurrent GETs: a day is 1,440 small objects, and S3 answers each in 10-30 ms
 
 
-def iter_snapshots(storage: Storage, day: date) -> Iterator[Snapshot]:
-    """Stream a date's snapshots in key order; a corrupt object is skipped with a warning naming its key."""
+def iter_snapshots(
+    storage: Storage, day: date, within: tuple[float, float] | None = None
+) -> Iterator[Snapshot]:
+    """Stream a date's snapshots in key order; a corrupt object is skipped with a warning naming its key.
+
+    `within` (seconds after midnight, from and to) reads only the snapshots whose key time lies inside.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     keys = []
     for info in storage.list(layout.partition_prefix("infra", day)):
         parsed = layout.parse_key(info.key)
         if parsed is not None and parsed.kind == "snapshot":
+            if within is not None:
+                second = layout.key_seconds_of_day(info.key)
+                # The key's HHMMSS is the snapshot time rounded down to the second.
+                if second is None or not within[0] - 1 <= second <= within[1]:
+                    continue
             keys.append(info.key)
     with ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get") as pool:
         for key, body in zip(keys, pool.map(storage.get_bytes, keys), strict=True):
