@@ -165,9 +165,9 @@ def fetch_history(
     client: PrometheusClient, queries: dict[str, Query], start: float, end: float, step: float
 ) -> tuple[dict[str, HistoryResult], int]:
     """Each query over [start, end] at `step`, chunked, concurrently: ({name: result}, requests sent)."""
-    from mlprom.clients.prometheus import QueryError, RangeSeries
-
     import threading
+
+    from mlprom.clients.prometheus import QueryError, RangeSeries
 
     tasks = [(name, a, b) for name in queries for a, b in chunks(start, end, step)]
     # Once the server proved unreachable, the requests not yet sent are not sent: they would fail too.

@@ -317,6 +317,7 @@ class _Capture:
         rng: random.Random,
         snapshot_fn: Callable[..., Any] | None,
     ) -> None:
+        from mlprom.analysis.sketch import LatencySketch
         from mlprom.eventlog import EventBuffer
 
         self.config = config
@@ -331,6 +332,8 @@ class _Capture:
         self.snapshot_fn = snapshot_fn
         self.threshold = config.model.latency_threshold
         self.buffer = EventBuffer(storage)
+        # Every batch's time, by minute: correlate re-classifies slow at any threshold from it.
+        self.sketch = LatencySketch()
         self.latencies = array("d")
         self.rows = 0
         self.slow = 0
@@ -359,7 +362,21 @@ class _Capture:
 
     def _flush(self) -> None:
         self.buffer.flush()
+        self._flush_sketch()
         self._last_flush = time.monotonic()
+
+    def _flush_sketch(self) -> None:
+        from mlprom.analysis.sketch import LatencySketch
+        from mlprom.sketchlog import write_sketch
+
+        if not self.sketch:
+            return
+        sketch, self.sketch = self.sketch, LatencySketch()
+        try:
+            write_sketch(self.storage, self.config.model.name, sketch, self.threshold, "capture-model")
+        except Exception:
+            self.sketch.merge(sketch)  # kept for the next flush
+            raise
 
     def _close(self, finished: bool) -> None:
         """Flush events, end the MLflow run; after a failure, keep what was captured and let it propagate."""
@@ -405,6 +422,7 @@ class _Capture:
         elapsed = time.perf_counter() - started
         ts = datetime.now(UTC) + self.shift
         self.latencies.append(elapsed)
+        self.sketch.add(ts.timestamp(), elapsed)
         self.rows += rows
 
         predictions = as_prediction_list(output, rows)
