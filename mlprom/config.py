@@ -332,7 +332,8 @@ DEFAULT_QUERIES: dict[str, Any] = {
         "expr": "rate(node_network_transmit_bytes_total[1m])",
         "unit": "bytes_per_second",
     },
-    "system_load": {"expr": "node_load1", "unit": "tasks"},
+    # A 1-minute exponentially damped average: a value describes roughly the minute before it.
+    "system_load": {"expr": "node_load1", "unit": "tasks", "window": "1m"},
     "http_latency": {
         "expr": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
         "unit": "seconds",

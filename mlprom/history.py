@@ -325,9 +325,15 @@ def margin_seconds(config: Config) -> float:
 
 
 def load_infra(
-    config: Config, storage: Storage, day: date, client: PrometheusClient | None = None
+    config: Config,
+    storage: Storage,
+    day: date,
+    client: PrometheusClient | None = None,
+    now: float | None = None,
 ) -> InfraData:
     """The date's infra values (plus a margin each side, for joins across midnight) from every source."""
+    import time
+
     settings = config.correlate
     margin = margin_seconds(config)
     warnings: list[str] = []
@@ -347,7 +353,11 @@ def load_infra(
 
     step = settings.step
     grid_start = math.floor(start / step) * step
-    grid_end = math.ceil(end / step) * step
+    # Never past now: Prometheus answers a future step with the last sample for 5 minutes (its lookback),
+    # and those repeated values would read as a flat, perfectly quiet baseline.
+    grid_end = min(
+        math.ceil(end / step) * step, math.floor((time.time() if now is None else now) / step) * step
+    )
     wanted: dict[str, Query] = {}
     if settings.infra_source != "snapshots":
         for name, query in config.queries.items():
@@ -358,7 +368,7 @@ def load_infra(
     history: dict[str, HistoryResult] = {}
     requests = 0
     partial = False
-    if wanted:
+    if wanted and grid_end >= grid_start:
         if client is None:
             from mlprom.clients.http import RetryPolicy, build_session
             from mlprom.clients.prometheus import PrometheusClient

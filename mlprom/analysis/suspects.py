@@ -43,6 +43,7 @@ class Suspect:
     kind: str = "infra"  # infra | model
     unit: str | None = None
     note: str | None = None  # why it cannot be significant: "near zero on both sides", "change below ..."
+    auc: float | None = None  # P(slow value > baseline value), ties halved: 0.5 when the sides do not differ
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class Suspect:
             "kind": self.kind,
             "unit": self.unit,
             "note": self.note,
+            "auc": self.auc,
         }
 
     @classmethod
@@ -93,6 +95,7 @@ class Suspect:
             kind=str(data.get("kind", "infra")),
             unit=data.get("unit"),
             note=data.get("note"),
+            auc=optional("auc"),
         )
 
 
@@ -198,8 +201,9 @@ def rank_suspects(
     Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
     the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
     family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved
-    by at least the series' min_change. Rank: significant first, then |effect|, then how completely
-    the sides separate, then q, then name and labels.
+    by at least the series' min_change. Rank: significant first, then how completely the sides
+    separate (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q,
+    then name and labels.
     """
     from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
 
@@ -221,6 +225,7 @@ def rank_suspects(
         effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
         note = None
         p_value = None
+        auc = None
         auc_distance = 0.0
         if near_zero(slow_values + base_values, sample.min_change):
             note = f"near zero on both sides (below {sample.min_change:g} {sample.unit or ''})".replace(
@@ -229,6 +234,7 @@ def rank_suspects(
         else:
             test = mann_whitney(slow_values, base_values)
             p_value = test.p_value
+            auc = test.auc
             auc_distance = abs(test.auc - 0.5)
         suspect = Suspect(
             sample.metric,
@@ -247,6 +253,7 @@ def rank_suspects(
             kind=sample.kind,
             unit=sample.unit,
             note=note,
+            auc=auc,
         )
         tested.append(_Tested(sample, suspect, auc_distance))
 
@@ -277,8 +284,8 @@ def rank_suspects(
         best.values(),
         key=lambda t: (
             not t.suspect.significant,
+            -round(t.auc_distance, 9),
             -abs(t.suspect.effect),
-            -t.auc_distance,
             t.suspect.q_value if t.suspect.q_value is not None else 2.0,
             t.suspect.metric,
             sorted(t.suspect.labels.items()),
