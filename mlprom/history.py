@@ -64,6 +64,8 @@ def window_of(expr: str) -> float:
     rate(x[1m]) evaluated at t describes (t - 1m, t]; irate/idelta use only the last two samples, so they
     describe one scrape interval, counted as 0; an expression without ranges (a gauge) describes t itself.
     """
+    # Label values may hold anything, "[1m]" included: blank string literals out first, keeping positions.
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', lambda m: " " * len(m.group()), expr)
     longest = 0.0
     for match in re.finditer(r"\[([0-9a-z.]+)(?::[0-9a-z.]*)?\]", expr):
         text = match.group(1)

@@ -445,10 +445,15 @@ def _skew(
     slow_prefix: list[int],
     fast_prefix: list[int],
 ) -> dict[str, Any]:
-    """The shift of event times that best separates the top significant infra suspect (at lag 0)."""
+    """The shift of event times that best separates the top significant infra suspect.
+
+    Searched within +-max(60 s, 2 steps) around no shift, whatever lag the suspect was ranked at: a clock
+    skew of 40 s can make the 60 s lag look best. A best shift at the edge of the search is more likely
+    a real lead than a skew: it is reported but not warned about.
+    """
     from mlprom.analysis.significance import mann_whitney
 
-    top = next((s for s in suspects if s.significant and s.kind == "infra" and s.lag_seconds == 0), None)
+    top = next((s for s in suspects if s.significant and s.kind == "infra"), None)
     if top is None:
         return {"estimated_seconds": None, "warning": False}
     query = infra.queries[top.metric]
@@ -476,7 +481,8 @@ def _skew(
     # A shift of +d joins each event to the infra d seconds later: the events' clock is d seconds behind.
     estimate = -best
     gain = scores[best] - scores[0.0]
-    warning = abs(estimate) >= max(SKEW_WARN, step / 2.0) and gain >= 0.02
+    inside = abs(best) < candidates[-1]
+    warning = inside and abs(estimate) >= max(SKEW_WARN, step / 2.0) and gain >= 0.02
     return {"estimated_seconds": estimate, "warning": warning}
 
 
