@@ -50,24 +50,32 @@ def join_counts(
     fast = [0] * count
     near = [0] * count
     floor, ceil = math.floor, math.ceil
+    base = origin + shift
+    last = count - 1
+    # Midpoints between neighbours: seconds nearest to point i lie after mids[i-1] and up to mids[i]
+    # (a tie goes to the earlier point).
+    mids = [(times[i] + times[i + 1]) / 2.0 - base for i in range(last)]
+    sp, fp = slow_prefix, fast_prefix
     for i in range(count):
-        t = times[i] - origin - shift  # the point's time on the events' second scale
-        left_mid = -math.inf if i == 0 else (times[i - 1] + times[i]) / 2.0 - origin - shift
-        right_mid = math.inf if i == count - 1 else (times[i] + times[i + 1]) / 2.0 - origin - shift
-        lo_skew = ceil(t - max_skew)
-        hi_skew = floor(t + max_skew)
-        if hi_skew < 0 or lo_skew >= n_bins:
+        t = times[i] - base  # the point's time on the events' second scale
+        lo = ceil(t - max_skew)
+        hi = floor(t + max_skew)
+        if hi < 0 or lo >= n_bins:
             continue
-        lo = max(lo_skew, 0)
-        hi = min(hi_skew, n_bins - 1)
-        near[i] = slow_prefix[hi + 1] - slow_prefix[lo]
-        # Seconds nearest to this point: after the midpoint with the previous one, up to and including
-        # the midpoint with the next one (a tie goes to the earlier point).
-        if left_mid != -math.inf:
-            lo = max(lo, floor(left_mid) + 1)
-        if right_mid != math.inf:
-            hi = min(hi, floor(right_mid))
+        if lo < 0:
+            lo = 0
+        if hi >= n_bins:
+            hi = n_bins - 1
+        near[i] = sp[hi + 1] - sp[lo]
+        if i:
+            edge = floor(mids[i - 1]) + 1
+            if edge > lo:
+                lo = edge
+        if i < last:
+            edge = floor(mids[i])
+            if edge < hi:
+                hi = edge
         if hi >= lo:
-            slow[i] = slow_prefix[hi + 1] - slow_prefix[lo]
-            fast[i] = fast_prefix[hi + 1] - fast_prefix[lo]
+            slow[i] = sp[hi + 1] - sp[lo]
+            fast[i] = fp[hi + 1] - fp[lo]
     return Joined(slow, fast, near)

@@ -463,7 +463,7 @@ def _skew(
     where = [index[t] for t in series.times]
     step = config.correlate.step
     reach = max(SKEW_SEARCH, 2 * step)
-    spacing = max(1.0, min(step, SKEW_SEARCH) / 6.0)
+    spacing = max(1.0, min(step, SKEW_SEARCH) / 3.0)
     candidates = [k * spacing for k in range(-int(reach // spacing), int(reach // spacing) + 1)]
     scores: dict[float, float] = {}
     for shift in candidates:

@@ -12,9 +12,11 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner
 
+from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
 from mlprom.eventlog import write_events, write_snapshot
+from mlprom.history import RANGE_VERSION, range_object_id
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.stages import correlate
 from mlprom.storage import open_storage
@@ -47,6 +49,26 @@ def _snapshot(at: datetime, values: dict[str, float]) -> Snapshot:
     return Snapshot(at, "http://prometheus.test", queries)
 
 
+def _store(storage: Any, points: dict[str, list[tuple[datetime, float]]]) -> None:
+    """Infra values as capture-infra --from/--to archives them: one range object per query (and date)."""
+    for name, pairs in points.items():
+        times = [at.timestamp() for at, _ in pairs]
+        start, end = times[0], times[-1]
+        document = {
+            "version": RANGE_VERSION,
+            "kind": "range",
+            "query": name,
+            "expr": QUERIES[name]["expr"],
+            "source": "http://prometheus.test",
+            "start": start,
+            "end": end,
+            "step": 10.0,
+            "series": [{"labels": {"instance": "a:9100"}, "t": times, "v": [v for _, v in pairs]}],
+        }
+        key = layout.range_key(pairs[0][0].date(), pairs[0][0], range_object_id(name, "", start, end, 10.0))
+        storage.put_bytes(key, orjson.dumps(document))
+
+
 def _event(at: datetime, slow: bool, **extra: Any) -> Event:
     return Event(
         ts=at, model="default", prediction_time_seconds=12.0 if slow else 0.2, slow=slow, rows=10, **extra
@@ -67,15 +89,15 @@ def _incident_day(
     """Snapshots every 10 s from 01:00 to 11:00; slow events each second of eight 2-minute windows, fast
     events every 20 s elsewhere. `procs` rises in the windows (when planted); events' clock may be ahead."""
     at = START + timedelta(hours=1)
+    points: dict[str, list[tuple[datetime, float]]] = {"procs": [], "mem": [], "net": []}
     while at < START + timedelta(hours=11):
         hot = planted and _in_window(at)
-        values = {
-            "procs": rng.gauss(9.0, 1.0) if hot else rng.gauss(3.0, 1.0),
-            "mem": rng.gauss(40.0, 3.0),
-            "net": (13.0 if _in_window(at) else 0.0) if net_bump else rng.choice([0.0, 0.0, 2.0]),
-        }
-        write_snapshot(storage, _snapshot(at, values))
+        points["procs"].append((at, rng.gauss(9.0, 1.0) if hot else rng.gauss(3.0, 1.0)))
+        points["mem"].append((at, rng.gauss(40.0, 3.0)))
+        net = (13.0 if _in_window(at) else 0.0) if net_bump else rng.choice([0.0, 0.0, 2.0])
+        points["net"].append((at, net))
         at += timedelta(seconds=10)
+    _store(storage, points)
     events = []
     shift = timedelta(seconds=clock_ahead)
     for window in WINDOWS:
@@ -144,10 +166,12 @@ def test_change_below_the_units_minimum_is_not_significant(write_config: Callabl
     storage = open_storage(config)
     rng = random.Random(4)
     at = START + timedelta(hours=1)
+    mem = []
     while at < START + timedelta(hours=11):
         # Memory 0.5 points higher in the windows: a real difference, far below the 2-point minimum.
-        write_snapshot(storage, _snapshot(at, {"mem": rng.gauss(40.5 if _in_window(at) else 40.0, 0.05)}))
+        mem.append((at, rng.gauss(40.5 if _in_window(at) else 40.0, 0.05)))
         at += timedelta(seconds=10)
+    _store(storage, {"mem": mem})
     write_events(storage, [_event(w + timedelta(seconds=s), True) for w in WINDOWS for s in range(0, 120, 5)])
     (mem,) = correlate.run(config, DAY).suspects
     assert mem.q_value is not None and mem.q_value < 1e-6 and not mem.significant
@@ -162,10 +186,13 @@ def test_noise_days_yield_no_significant_suspect(write_config: Callable[..., Pat
         rng = random.Random(100 + seed)
         base = datetime.combine(day, datetime.min.time(), UTC)
         at = base + timedelta(hours=1)
+        points: dict[str, list[tuple[datetime, float]]] = {"procs": [], "mem": [], "net": []}
         while at < base + timedelta(hours=7):
-            values = {"procs": rng.gauss(5.0, 2.0), "mem": rng.gauss(40.0, 5.0), "net": rng.expovariate(1e-5)}
-            write_snapshot(storage, _snapshot(at, values))
+            points["procs"].append((at, rng.gauss(5.0, 2.0)))
+            points["mem"].append((at, rng.gauss(40.0, 5.0)))
+            points["net"].append((at, rng.expovariate(1e-5)))
             at += timedelta(seconds=10)
+        _store(storage, points)
         events = [
             _event(base + timedelta(seconds=rng.uniform(3600, 25200)), rng.random() < 0.3) for _ in range(600)
         ]
