@@ -140,3 +140,63 @@ def test_history_alone_ranks_the_loaded_cpu_first_and_significant(
         env={"COLUMNS": "250"},
     )
     assert table.exit_code == 0 and top["metric"] in table.stdout
+
+
+def test_range_queries_are_chunked_under_prometheus_point_limit(prometheus_stack: Any) -> None:
+    from mlprom.clients.http import build_session
+    from mlprom.clients.prometheus import PrometheusClient, QueryError
+    from mlprom.config import PrometheusConfig, Query
+    from mlprom.history import MAX_POINTS, fetch_history
+
+    config = PrometheusConfig(url=prometheus_stack.prometheus_url)
+    client = PrometheusClient(config.url, build_session(config, "prometheus"), 30.0)
+    end = float(int(time.time()))
+    start = end - 4 * 3600  # 14,401 points at 1 s: two chunks
+    # The limit is Prometheus' own: a request of more than 11,000 steps is refused.
+    with pytest.raises(QueryError, match="11,000 points"):
+        client.query_range("node_procs_running", start, start + MAX_POINTS + 1, 1.0)
+    results, requests = fetch_history(client, {"procs": Query(expr="node_procs_running")}, start, end, 1.0)
+    assert requests == 2 and results["procs"].error is None
+    (series,) = results["procs"].series
+    assert series.times == tuple(sorted(set(series.times)))  # the chunks neither overlap nor repeat a point
+    assert series.times[-1] == end
+
+
+def test_capture_infra_range_archive_is_idempotent_and_feeds_correlate(
+    prometheus_stack: Any, write_config: Callable[..., Path]
+) -> None:
+    path = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "queries": {"procs_running": "node_procs_running", "broken": "rate(node_procs_running[1m]"},
+            "correlate": {"infra_source": "snapshots", "step": "5s"},
+        }
+    )
+    prometheus_stack.wait_for("node_procs_running")
+    time.sleep(6)  # a few scrapes (one a second) to archive
+    end = int(time.time()) - 1
+    argv = ["-c", str(path), "-o", "json", "capture-infra", "--from", str(end - 5), "--to", str(end)]
+    first = CliRunner().invoke(app, [*argv, "--step", "1s"])
+    # One query is invalid PromQL: the other is archived, and the run says it was partial (exit 3).
+    assert first.exit_code == 3, first.output
+    stored = orjson.loads(first.stdout)
+    assert len(stored["stored"]) == 1 and stored["existing"] == [] and "broken" in stored["errors"]
+    assert stored["points"] >= 5
+
+    again = CliRunner().invoke(app, [*argv, "--step", "1s"])
+    repeat = orjson.loads(again.stdout)
+    assert repeat["stored"] == [] and repeat["existing"] == stored["stored"]  # nothing stored twice
+    config = load_config(str(path))
+    storage = open_storage(config)
+    day = datetime.fromtimestamp(end, UTC).date()
+    keys = [info.key for info in storage.list(f"infra/dt={day.isoformat()}/")]
+    assert keys == stored["stored"] and "/range-" in keys[0]
+
+    at = datetime.fromtimestamp(end - 3, UTC)
+    write_events(storage, [_event(at, slow=True)])
+    report = CliRunner().invoke(
+        app, ["-c", str(path), "-o", "json", "correlate", "--date", day.isoformat(), "--fail-on", "never"]
+    )
+    document = orjson.loads(report.stdout)
+    assert document["infra"]["queries"]["procs_running"]["source"] == "snapshots"
+    assert document["events"]["joined"] == 1 and document["infra"]["requests"] == 0
