@@ -179,7 +179,7 @@ def measure(
         )
         copy_to_reference_days(storage, model, args.reference_days)
         config = tmp / f"{backend}-{n}.yaml"
-        config.write_text(f"{storage_yaml}\nmodel: {{name: {model}}}\n")
+        config.write_text(f"{storage_yaml}\nmodel: {{name: {model}}}\ncorrelate: {{infra_source: snapshots}}\n")
         if args.reference_days:
             reference_rows.append(
                 reference_window(backend, storage, config, env, tmp, n, args.reference_days)

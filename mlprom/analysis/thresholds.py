@@ -5,7 +5,7 @@ Pure: no I/O, no config loading; a threshold is anything with `warning`, `critic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -106,6 +106,23 @@ class BreachTracker:
         self.count += 1
         self.slow_events += slow_events
         return True
+
+    def add_many(
+        self,
+        values: Sequence[float | None],
+        times: Sequence[float],
+        slow_events: Sequence[bool] | Sequence[int],
+    ) -> None:
+        """add() for parallel columns; only the values past the nearest level cost more than a comparison."""
+        low = self.low
+        if low is None:
+            return
+        if self.direction == "above":
+            past = [i for i, v in enumerate(values) if v is not None and v >= low]
+        else:
+            past = [i for i, v in enumerate(values) if v is not None and v <= low]
+        for i in past:
+            self.add(values[i], times[i], int(slow_events[i]))
 
     def breach(self) -> Breach | None:
         if self.worst is None:
