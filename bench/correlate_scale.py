@@ -138,7 +138,8 @@ def correlate_once(
     config: Path, env: dict[str, str], tmp: Path, day: date = DAY
 ) -> tuple[float, float, dict[str, object]]:
     """One `mlprom correlate` in a child process: (wall seconds, peak RSS MiB, the JSON report)."""
-    argv = [sys.executable, "-m", "mlprom", "-c", str(config), "-q", "-o", "json"]
+    # Not -q: a clean run with -q prints nothing, not even the report (stderr goes to a file anyway).
+    argv = [sys.executable, "-m", "mlprom", "-c", str(config), "-o", "json"]
     argv += ["correlate", "--date", day.isoformat(), "--fail-on", "never"]
     out_path, err_path = tmp / "correlate.out", tmp / "correlate.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:

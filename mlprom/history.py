@@ -411,6 +411,12 @@ def load_infra(
             covered = sorted(have.times)
             for series in got.series:
                 labels = tuple(sorted(series.labels.items()))
+                target = have.by_series.setdefault(labels, {})
+                if not covered:  # nothing stored: every step is a gap
+                    target.update(zip(series.times, series.values, strict=True))
+                    have.times.update(series.times)
+                    from_history += len(series.times)
+                    continue
                 for at, value in zip(series.times, series.values, strict=True):
                     if not _near(covered, at, step / 2):
                         have.put(labels, at, value)

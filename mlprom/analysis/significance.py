@@ -32,12 +32,16 @@ class UTest:
         return self.u1 / (self.n1 * self.n2)
 
 
-def mann_whitney(x: Sequence[float], y: Sequence[float]) -> UTest:
-    """Two-sided Mann-Whitney U test of two independent samples of finite floats (neither empty)."""
+def mann_whitney(x: Sequence[float], y: Sequence[float], pooled: Sequence[float] | None = None) -> UTest:
+    """Two-sided Mann-Whitney U test of two independent samples of finite floats (neither empty).
+
+    `pooled`, when the caller has it, is x and y together in ascending order.
+    """
     n1, n2 = len(x), len(y)
     if n1 == 0 or n2 == 0:
         raise ValueError("both samples need at least one value")
-    pooled = sorted([*x, *y])
+    if pooled is None:
+        pooled = sorted([*x, *y])
     # Mid-ranks (1-based): a value's rank is the mean of the positions its ties occupy.
     r1 = 0.0
     for value in x:

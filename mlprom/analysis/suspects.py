@@ -5,7 +5,7 @@ Pure: plain lists in, Suspect records out. docs/correlation.md states exactly wh
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -151,8 +151,9 @@ def weighted_mad(pairs: Sequence[tuple[float, int]], center: float) -> float:
 
 def _pairs(values: Sequence[float | None], weights: Sequence[int] | None) -> list[tuple[float, int]]:
     ws: Iterable[int] = weights if weights is not None else [1] * len(values)
-    # None and NaN are absent measurements: never compared, never counted.
-    return [(v, w) for v, w in zip(values, ws, strict=True) if v is not None and math.isfinite(v) and w > 0]
+    # None, NaN and infinities are absent measurements: never compared, never counted (v - v is 0 only
+    # for a finite v).
+    return [(v, w) for v, w in zip(values, ws, strict=True) if v is not None and v - v == 0 and w > 0]
 
 
 def effect_size(
@@ -171,16 +172,25 @@ def effect_size(
 NEAR_ZERO_SHARE = 0.9
 
 
+def _median_of_sorted(ordered: Sequence[float]) -> float:
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _near_zero_sorted(ordered: Sequence[float], min_change: float) -> bool:
+    if min_change <= 0 or not ordered:
+        return False
+    small = bisect_left(ordered, min_change) - bisect_right(ordered, -min_change)
+    return small >= NEAR_ZERO_SHARE * len(ordered)
+
+
 def near_zero(values: Sequence[float], min_change: float) -> bool:
     """True when the pooled values barely leave zero: such a series cannot show a change worth naming.
 
     Judged on both sides pooled, never on the difference between them, so leaving these series out of
     the tested family does not bias the test of the others (independent filtering).
     """
-    if min_change <= 0 or not values:
-        return False
-    small = sum(1 for v in values if abs(v) < min_change)
-    return small >= NEAR_ZERO_SHARE * len(values)
+    return _near_zero_sorted(sorted(values), min_change)
 
 
 @dataclass(frozen=True)
@@ -211,28 +221,31 @@ def rank_suspects(
     for sample in samples:
         slow = _pairs(sample.slow, sample.slow_weights)
         baseline = _pairs(sample.baseline, sample.baseline_weights)
-        slow_n = sum(w for _, w in slow)
-        base_n = sum(w for _, w in baseline)
-        if min(slow_n, base_n) < min_observations or min(len(slow), len(baseline)) < min_snapshots:
+        if min(len(slow), len(baseline)) < min_snapshots:
             continue
-        slow_values = [v for v, _ in slow]
-        base_values = [v for v, _ in baseline]
+        slow_values, slow_w = zip(*slow, strict=True)
+        base_values, base_w = zip(*baseline, strict=True)
+        slow_n, base_n = sum(slow_w), sum(base_w)
+        if min(slow_n, base_n) < min_observations:
+            continue
         # The unit of measurement is the snapshot (step): its value counts once, however many events
         # joined it, both in the medians and in the test.
-        med_slow, med_base = median(slow_values), median(base_values)
+        slow_sorted, base_sorted = sorted(slow_values), sorted(base_values)
+        med_slow, med_base = _median_of_sorted(slow_sorted), _median_of_sorted(base_sorted)
         raw_mad = median([abs(v - med_base) for v in base_values])
         floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
         effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
+        pooled = sorted(slow_sorted + base_sorted)  # two sorted runs: merged, not sorted afresh
         note = None
         p_value = None
         auc = None
         auc_distance = 0.0
-        if near_zero(slow_values + base_values, sample.min_change):
+        if _near_zero_sorted(pooled, sample.min_change):
             note = f"near zero on both sides (below {sample.min_change:g} {sample.unit or ''})".replace(
                 " )", ")"
             )
         else:
-            test = mann_whitney(slow_values, base_values)
+            test = mann_whitney(slow_values, base_values, pooled)
             p_value = test.p_value
             auc = test.auc
             auc_distance = abs(test.auc - 0.5)

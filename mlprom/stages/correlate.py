@@ -262,6 +262,7 @@ def run(
             continue
         axis = sorted({t for series in query.series for t in series.times})
         index = {t: i for i, t in enumerate(axis)}
+        aligned = [_aligned(series, index, len(axis)) for series in query.series]
         for lag in lags:
             joined = join_counts(axis, origin, query.window / 2.0 - lag, max_skew, slow_prefix, fast_prefix)
             if lag == 0:
@@ -270,8 +271,9 @@ def run(
                 if n_joined > joined_best:
                     joined_best, slow_joined_best = n_joined, sum(joined.slow)
                 slow_points_best = max(slow_points_best, sum(1 for n in joined.slow if n))
-            for series in query.series:
-                samples.append(_sample(query, series, [index[t] for t in series.times], joined, lag, config))
+            sides = _Sides.of(joined)
+            for series, values in zip(query.series, aligned, strict=True):
+                samples.append(_sample(query, series, values, sides, lag, config))
         findings.extend(_infra_findings(config, query, index, lag0[name], origin))
 
     suspects, hypotheses = rank_suspects(samples + model_sides.samples(), fdr=settings.fdr)
@@ -361,33 +363,52 @@ def run(
     return report
 
 
+def _aligned(series: InfraSeries, index: dict[float, int], size: int) -> list[float | None]:
+    """The series' values on its query's time axis (None where it has no point)."""
+    values: list[float | None] = [None] * size
+    for at, value in zip(series.times, series.values, strict=True):
+        values[index[at]] = value
+    return values
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Which points of a query's axis are on the slow side and which on the baseline, with weights."""
+
+    slow: list[int]
+    slow_weights: list[int]
+    base: list[int]
+    base_weights: list[int]
+
+    @classmethod
+    def of(cls, joined: Joined) -> _Sides:
+        # Slow side: points slow events joined. Baseline: the rest that fast events joined, or that no
+        # slow event is within max_skew of (a quiet host is a baseline whether or not a model ran).
+        js, jf, near = joined.slow, joined.fast, joined.near_slow
+        slow = [i for i, n in enumerate(js) if n]
+        base = [i for i, n in enumerate(js) if not n and (jf[i] or not near[i])]
+        return cls(slow, [js[i] for i in slow], base, [jf[i] or 1 for i in base])
+
+
 def _sample(
-    query: QueryInfra, series: InfraSeries, where: list[int], joined: Joined, lag: float, config: Config
+    query: QueryInfra,
+    series: InfraSeries,
+    values: list[float | None],
+    sides: _Sides,
+    lag: float,
+    config: Config,
 ) -> SeriesSample:
-    """The series' values on the slow side (points slow events joined) and the baseline (the rest that
-    fast events joined, or that no slow event is within max_skew of), one value per point."""
+    """One series at one lag: its values on each side, one value per point."""
     from mlprom.history import min_change_of
 
-    slow: list[float | None] = []
-    slow_w: list[int] = []
-    base: list[float | None] = []
-    base_w: list[int] = []
-    js, jf, near = joined.slow, joined.fast, joined.near_slow
-    for value, i in zip(series.values, where, strict=True):
-        if js[i]:
-            slow.append(value)
-            slow_w.append(js[i])
-        elif jf[i] or not near[i]:
-            base.append(value)
-            base_w.append(jf[i] or 1)
     configured = config.queries.get(query.name)
     return SeriesSample(
         query.name,
         series.labels,
-        slow,
-        base,
-        slow_w,
-        base_w,
+        [values[i] for i in sides.slow],
+        [values[i] for i in sides.base],
+        sides.slow_weights,
+        sides.base_weights,
         lag_seconds=lag,
         source=query.source,
         unit=configured.unit if configured else None,
@@ -477,7 +498,7 @@ def _skew(
     series = next(s for s in query.series if s.labels == top.labels)
     axis = sorted({t for s in query.series for t in s.times})
     index = {t: i for i, t in enumerate(axis)}
-    where = [index[t] for t in series.times]
+    values = _aligned(series, index, len(axis))
     step = config.correlate.step
     reach = max(SKEW_SEARCH, 2 * step)
     spacing = max(1.0, min(step, SKEW_SEARCH) / 3.0)
@@ -487,7 +508,7 @@ def _skew(
         joined = join_counts(
             axis, origin, query.window / 2.0 + shift, config.correlate.max_skew, slow_prefix, fast_prefix
         )
-        sample = _sample(query, series, where, joined, 0.0, config)
+        sample = _sample(query, series, values, _Sides.of(joined), 0.0, config)
         slow = [v for v in sample.slow if v is not None and math.isfinite(v)]
         base = [v for v in sample.baseline if v is not None and math.isfinite(v)]
         if len(slow) >= 3 and len(base) >= 3:
