@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mlprom.analysis.sketch import LatencySketch
+
 if TYPE_CHECKING:
     from mlprom.storage.interface import Storage
 
@@ -40,9 +42,41 @@ class EventColumns:
     metrics: dict[str, array[float]] = field(default_factory=dict)
     outputs: array[float] = field(default_factory=lambda: array("d"))  # every numeric output, flattened
     outputs_mean: array[float] = field(default_factory=lambda: array("d"))  # per event, NaN when none
+    # With a Classification: per event slow or not, events per second of the date, and a latency sketch.
+    slow: list[bool] = field(default_factory=list)
+    slow_seconds: dict[int, int] = field(default_factory=dict)
+    fast_seconds: dict[int, int] = field(default_factory=dict)
+    sketch: LatencySketch | None = None
 
     def __len__(self) -> int:
         return len(self.times)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What correlate asks of each object besides its columns, computed where the object is decoded."""
+
+    origin: float  # the date's midnight, unix seconds
+    threshold: float  # model.latency_threshold: slower is slow
+    sketch: bool  # also a latency sketch of the events (when the date has no stored sketches)
+
+
+def classify(columns: EventColumns, how: Classification) -> None:
+    from collections import Counter
+
+    threshold, origin = how.threshold, how.origin
+    slow = [v > threshold for v in columns.seconds]
+    seconds = [int(at - origin) for at in columns.times]
+    slow_counts: Counter[int] = Counter()
+    fast_counts: Counter[int] = Counter()
+    slow_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < 86400)
+    fast_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < 86400)
+    columns.slow = slow
+    columns.slow_seconds = dict(slow_counts)
+    columns.fast_seconds = dict(fast_counts)
+    if how.sketch:
+        columns.sketch = LatencySketch()
+        columns.sketch.add_many(columns.times, columns.seconds)
 
 
 def _number(value: Any) -> float | None:
@@ -135,11 +169,17 @@ def scan_object(key: str, body: bytes) -> EventColumns:
     return out
 
 
-def _scan_key(args: tuple[str, bytes]) -> EventColumns:
-    return scan_object(*args)
+def _scan_key(args: tuple[str, bytes, Classification | None]) -> EventColumns:
+    key, body, how = args
+    columns = scan_object(key, body)
+    if how is not None:
+        classify(columns, how)
+    return columns
 
 
-def iter_columns(storage: Storage, day: date, model: str | None) -> Iterator[EventColumns]:
+def iter_columns(
+    storage: Storage, day: date, model: str | None, how: Classification | None = None
+) -> Iterator[EventColumns]:
     """A date's events as columns, object by object in key order; several objects decoded at once."""
     from mlprom import layout
 
@@ -152,7 +192,7 @@ def iter_columns(storage: Storage, day: date, model: str | None) -> Iterator[Eve
     workers = min(os.cpu_count() or 1, len(keys))
     if workers < 2 or sum(info.size for info in infos) < PARALLEL_MIN_BYTES:
         for key in keys:
-            yield scan_object(key, storage.get_bytes(key))
+            yield _scan_key((key, storage.get_bytes(key), how))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -162,12 +202,12 @@ def iter_columns(storage: Storage, day: date, model: str | None) -> Iterator[Eve
         pending = []
         queue = iter(keys)
         for key in queue:
-            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key))))
+            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key), how)))
             if len(pending) >= workers * AHEAD:
                 break
         while pending:
             done = pending.pop(0).result()
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt))))
+                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how)))
             yield done

@@ -118,10 +118,14 @@ class ModelSides:
 
     def add_columns(self, columns: EventColumns, slow: list[bool]) -> None:
         """Every event's quality metrics and mean output, one reservoir call per metric and side."""
+        from itertools import compress
+
         named = [*columns.metrics.items(), ("outputs_mean", columns.outputs_mean)]
+        fast = [not s for s in slow]
         for name, column in named:
-            values_slow = [v for v, s in zip(column, slow, strict=True) if s and v == v]
-            values_fast = [v for v, s in zip(column, slow, strict=True) if not s and v == v]
+            # NaN marks an event without this metric: v == v drops it.
+            values_slow = [v for v in compress(column, slow) if v == v]
+            values_fast = [v for v in compress(column, fast) if v == v]
             if not values_slow and not values_fast:
                 continue
             sides = self.sides.get(name)
@@ -166,7 +170,7 @@ def run(
 ) -> CorrelationReport:
     """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
     from mlprom.eventlog import gc_paused
-    from mlprom.eventscan import iter_columns
+    from mlprom.eventscan import Classification, iter_columns
     from mlprom.history import load_infra
     from mlprom.sketchlog import read_sketches
 
@@ -194,22 +198,20 @@ def run(
     event_sketch = LatencySketch()
     total = slow_total = 0
     # Object by object, column by column: a million events a day cost one pass of cheap loops.
+    how = Classification(origin, threshold, sketch=not sketches)
     with gc_paused():
-        for columns in iter_columns(storage, day, config.model.name):
+        for columns in iter_columns(storage, day, config.model.name, how):
             times, seconds = columns.times, columns.seconds
             # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
-            slow = [v > threshold for v in seconds]
+            slow = columns.slow
             total += len(times)
             slow_total += sum(slow)
-            for at, is_slow in zip(times, slow, strict=True):
-                second = int(at - origin)
-                if 0 <= second < DAY_SECONDS:
-                    if is_slow:
-                        slow_bins[second] += 1
-                    else:
-                        fast_bins[second] += 1
-            if not sketches:
-                event_sketch.add_many(times, seconds)
+            for second, n in columns.slow_seconds.items():
+                slow_bins[second] += n
+            for second, n in columns.fast_seconds.items():
+                fast_bins[second] += n
+            if columns.sketch is not None:
+                event_sketch.merge(columns.sketch)
             if prediction_tracker is not None:
                 prediction_tracker.add_many(seconds, times, slow)
             for name, tracker in other_trackers:
