@@ -53,7 +53,9 @@ class FakePrometheus(BaseHTTPRequestHandler):
         name = EXPR_TO_NAME.get(form["query"], "other")
         start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
         if (end - start) / step > 11_000:
-            self._answer(400, {"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution"})
+            self._answer(
+                400, {"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution"}
+            )
             return
         count = int(math.floor((end - start) / step)) + 1
         times = [start + i * step for i in range(count)]
@@ -63,7 +65,8 @@ class FakePrometheus(BaseHTTPRequestHandler):
             values = []
             for t in times:
                 value = rng.uniform(0.2, 0.5) if name.startswith("cpu") else rng.uniform(10, 60)
-                if name == "cpu_usage" and host == 7 and in_slow_window(START + timedelta(seconds=t - START.timestamp())):
+                at = START + timedelta(seconds=t - START.timestamp())
+                if name == "cpu_usage" and host == 7 and in_slow_window(at):
                     value = rng.uniform(0.93, 0.99)
                 values.append([t, f"{value:.6g}"])
             result.append({"metric": {"instance": f"host-{host:02d}:9100", "job": "node"}, "values": values})
@@ -79,7 +82,9 @@ class FakePrometheus(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="1000,100000", help="event counts")
     parser.add_argument("--step", default="30s", help="correlate.step")
     parser.add_argument("--repeat", type=int, default=1)
@@ -134,7 +139,9 @@ def main() -> None:
         server.shutdown()
     print(machine_line())
     print(f"step {args.step}; {len(DEFAULT_QUERIES)} queries x {SERIES} series; one correlate per row\n")
-    print("| events | requests | expected (queries x chunks) | wall s | peak RSS MiB | top infra suspect | significant |")
+    print(
+        "| events | requests | expected (queries x chunks) | wall s | peak RSS MiB | top infra suspect | significant |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for row in rows:
         print(row)

@@ -180,7 +180,9 @@ def measure(
         )
         copy_to_reference_days(storage, model, args.reference_days)
         config = tmp / f"{backend}-{n}.yaml"
-        config.write_text(f"{storage_yaml}\nmodel: {{name: {model}}}\ncorrelate: {{infra_source: snapshots}}\n")
+        config.write_text(
+            f"{storage_yaml}\nmodel: {{name: {model}}}\ncorrelate: {{infra_source: snapshots}}\n"
+        )
         if args.reference_days:
             reference_rows.append(
                 reference_window(backend, storage, config, env, tmp, n, args.reference_days)
@@ -272,7 +274,9 @@ def main() -> None:
         f"{args.chunk:,} events per object; {args.reference_days} reference day(s) of the same events "
         f"before the date; median of {args.repeat} runs\n"
     )
-    print("| storage | events | objects | median s | best s | events/s | peak RSS MiB | slow | top infra suspect |")
+    print(
+        "| storage | events | objects | median s | best s | events/s | peak RSS MiB | slow | top infra suspect |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for row in rows:
         print(row)

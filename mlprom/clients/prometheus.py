@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from mlprom.clients.http import build_session, probe_ready, redact_url, request, split_credentials
 from mlprom.errors import UpstreamError
 from mlprom.records import Series, number_or_raw
@@ -152,7 +154,8 @@ class PrometheusClient:
         response = request(self.session, "POST", url, self._what(), self.timeout, data=form)
         status = response.status_code
         try:
-            body = response.json()
+            # orjson: a day of history is megabytes of samples, parsed several times faster than json.
+            body = orjson.loads(response.content)
         except ValueError:
             body = None
         if status >= 500 and not (

@@ -35,7 +35,9 @@ def test_no_file_gives_the_contract_defaults() -> None:
     assert config.alertmanager.resend_ttl == 3600
     assert config.model.latency_threshold == 10 and config.model.sample_rate == 0.01
     assert config.correlate.max_skew == 300
-    assert {n: q.expr for n, q in config.queries.items()} == {n: q["expr"] for n, q in DEFAULT_QUERIES.items()}
+    assert {n: q.expr for n, q in config.queries.items()} == {
+        n: q["expr"] for n, q in DEFAULT_QUERIES.items()
+    }
     assert all(q.unit for q in config.queries.values())  # every default query states its unit
     assert (config.correlate.infra_source, config.correlate.step, config.correlate.fdr) == ("auto", 30, 0.05)
     assert config.thresholds["cpu_usage"].critical == 0.7
