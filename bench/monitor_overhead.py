@@ -30,7 +30,9 @@ def best_ns_per_call(fn, arg, calls: int, repeats: int = 5) -> float:  # type: i
     return best
 
 
-def monitor_ns(tmp: Path, sample_rate: float, calls: int) -> float:
+def monitor_ns(tmp: Path, sample_rate: float, calls: int, metrics: bool = False) -> float:
+    from prometheus_client import CollectorRegistry
+
     from mlprom.config import Config
     from mlprom.monitor import Monitor
 
@@ -40,7 +42,7 @@ def monitor_ns(tmp: Path, sample_rate: float, calls: int) -> float:
             "model": {"latency_threshold": "10s", "sample_rate": sample_rate},
         }
     )
-    with Monitor(model, config) as monitor:
+    with Monitor(model, config, metrics=metrics, registry=CollectorRegistry()) as monitor:
         return best_ns_per_call(monitor.predict, [1.0], calls)
 
 
@@ -120,11 +122,16 @@ def main() -> None:
         bare = best_ns_per_call(model, [1.0], args.calls)
         fast = monitor_ns(tmp, 0.0, args.calls)
         sampled = monitor_ns(tmp, 0.01, args.calls)
+        with_metrics = monitor_ns(tmp, 0.0, args.calls, metrics=True)
         old = mlflow_per_prediction_ns(tmp, args.mlflow_calls)
         print(f"bare call:                         {bare:12.0f} ns/call")
         print(f"Monitor, sample_rate 0 (fast path): {fast:11.0f} ns/call  overhead {fast - bare:.0f} ns")
         print(
             f"Monitor, sample_rate 0.01:          {sampled:11.0f} ns/call  overhead {sampled - bare:.0f} ns"
+        )
+        print(
+            f"Monitor, fast path + Prometheus metrics (default): {with_metrics:11.0f} ns/call  "
+            f"overhead {with_metrics - bare:.0f} ns"
         )
         print(f"MLflow run per prediction (sqlite): {old:11.0f} ns/call")
         print(f"ratio Monitor/bare {fast / bare:.1f}x; MLflow-per-prediction/Monitor {old / fast:,.0f}x")

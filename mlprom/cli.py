@@ -24,16 +24,50 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlprom")
 
+
+class _FlagsTakeNoValue:
+    """Help lists a flag (--dry-run, --help) without a value type: Typer would print <bool> after it."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_FlagsTakeNoValue, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
+    pass
+
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 findings at or above --fail-on (correlate), no Alertmanager accepted (alert); "
+    "2 usage, config or input error; 3 an upstream unreachable or failing, or a partial failure (a "
+    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated."
+)
+
+
+def _epilog(example: str, codes: str) -> str:
+    return f"Example: {example}\n\nExit: {codes}"
+
+
 app = typer.Typer(
     name="mlprom",
+    cls=_Group,
     help="When the model got slow or wrong, what was the infrastructure doing, and who needs to know?",
+    epilog=EXIT_CODES + "\n\nShell completion: mlprom --install-completion (bash, zsh, fish, PowerShell).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 PANEL_WHEN = "When"
+PANEL_MODEL = "Model: exactly one of --model-uri and --model (mutually exclusive)"
 PANEL_BEHAVIOUR = "Behaviour"
 
 
@@ -41,6 +75,7 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    html = "html"  # correlate and report only
 
 
 class FailOn(StrEnum):
@@ -103,7 +138,8 @@ OutputOpt = Annotated[
     typer.Option(
         "-o",
         "--output",
-        help="Output format: table (default), json (stable, for scripts), markdown (for CI comments).",
+        help="Output format: table (default), json (stable, for scripts), markdown (for CI comments), "
+        "html (correlate and report: one self-contained page).",
         rich_help_panel=PANEL_GLOBAL,
     ),
 ]
@@ -190,16 +226,34 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+HTML_STAGES = ("correlate", "report")
+
+
 def _run_stage(
     ctx: typer.Context,
     stage: str,
     body: Callable[[Config], Any],
     exit_code: Callable[[Any], int] = lambda _: 0,
+    *,
+    assets: str | None = None,
+    out: str | None = None,
+    fmt: str | None = None,
+    heartbeat: bool = True,
 ) -> None:
-    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code."""
+    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code.
+
+    `out` writes the rendered result to that file (atomically) instead of stdout; `assets` is the
+    directory for the PNG that `-o markdown` links to; `fmt` overrides the global -o.
+    """
     from mlprom.errors import MlpromError
 
     g: Globals = ctx.obj
+    fmt = fmt or g.fmt()
+    # Refused before anything runs: a capture must not be taken only to fail at rendering.
+    if fmt == "html" and stage not in HTML_STAGES:
+        raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
+    if assets is not None and fmt != "markdown":
+        raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
     started = time.monotonic()
     try:
         from mlprom.config import load_config
@@ -207,16 +261,23 @@ def _run_stage(
         config = load_config(g.config_path)
         result = body(config)
         code = exit_code(result)
+        if out is not None and result is not None:
+            from mlprom.render import render_text, write_atomically
+
+            # A file asked for is written even with -q: it is the result, not chatter.
+            write_atomically(out, render_text(result, fmt, config=config, assets=assets, out=out))
+            log.info("wrote %s (%s)", out, fmt)
         # -q on a clean run prints nothing at all, not even the result: cron mails only when it matters.
-        if result is not None and not (g.quiet and code == 0):
+        elif result is not None and not (g.quiet and code == 0):
             from mlprom.render import render
 
-            render(result, g.fmt())
+            render(result, fmt, config=config, assets=assets)
     except MlpromError as exc:
         raise _fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
-    code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
+    if heartbeat:
+        code = max(code, _heartbeat(config, stage, time.monotonic() - started, result, code))
     raise typer.Exit(code)
 
 
@@ -242,9 +303,25 @@ DateOpt = Annotated[
         "--date", help="UTC date partition: YYYY-MM-DD, today or yesterday.", rich_help_panel=PANEL_WHEN
     ),
 ]
+AssetsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assets",
+        help="With -o markdown: write a PNG of the timeline into this directory and link it.",
+        rich_help_panel=PANEL_BEHAVIOUR,
+    ),
+]
 
 
-@app.command("capture-infra")
+@app.command(
+    "capture-infra",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom capture-infra --at 2026-11-24T10:00:00Z",
+        "0 stored; 2 bad --at/--date or config; 3 Prometheus unreachable or every query failed, or some "
+        "query refused (the others stored); 4 no query returned a series at that time (nothing stored).",
+    ),
+)
 @global_options
 def capture_infra(
     ctx: typer.Context,
@@ -321,16 +398,35 @@ def capture_infra(
     _run_stage(ctx, "capture-infra", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("capture-model")
+@app.command(
+    "capture-model",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom capture-model --model-uri models:/churn@champion --input s3://bucket/today.csv "
+        "--label-column churned",
+        "0 done; 2 bad input, model or config; 3 MLflow or storage failing, or a --with-infra snapshot "
+        "failed; 130/143 interrupted (events so far are kept, the run is marked so).",
+    ),
+)
 @global_options
 def capture_model(
     ctx: typer.Context,
     input: Annotated[str, typer.Option("--input", help="CSV or JSON Lines file, local path or s3://.")],
     model_uri: Annotated[
-        str | None, typer.Option("--model-uri", help="Any MLflow model URI (runs:/, models:/, a path).")
+        str | None,
+        typer.Option(
+            "--model-uri",
+            help="Any MLflow model URI (runs:/, models:/NAME/N, models:/NAME@ALIAS, a path). Not with --model.",
+            rich_help_panel=PANEL_MODEL,
+        ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="module:attr of a callable or an object with .predict.")
+        str | None,
+        typer.Option(
+            "--model",
+            help="module:attr of a callable or an object with .predict. Not with --model-uri.",
+            rich_help_panel=PANEL_MODEL,
+        ),
     ] = None,
     label_column: Annotated[
         str | None,
@@ -375,7 +471,15 @@ def capture_model(
     _run_stage(ctx, "capture-model", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("correlate")
+@app.command(
+    "correlate",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom correlate --date yesterday --fail-on warning -o json",
+        "0 nothing at or above --fail-on; 1 findings at or above it; 2 usage or config; 3 storage failing; "
+        "4 no events and no snapshots for the date (0 with --allow-empty).",
+    ),
+)
 @global_options
 def correlate(
     ctx: typer.Context,
@@ -387,6 +491,7 @@ def correlate(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="No data is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR)
     ] = False,
+    assets: AssetsOpt = None,
     all_suspects: Annotated[
         bool,
         typer.Option(
@@ -416,10 +521,59 @@ def correlate(
         needed = 1 if fail_on is FailOn.warning else 2
         return max(partial, 1 if rank.get(report.status, 0) >= needed else 0)
 
-    _run_stage(ctx, "correlate", body, code)
+    _run_stage(ctx, "correlate", body, code, assets=assets)
 
 
-@app.command("alert")
+_OUT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}
+
+
+@app.command(
+    "report",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom report --date yesterday --out report.html",
+        "0 rendered; 2 usage, config, or --out/--assets not writable; 4 no readable report for the date.",
+    ),
+)
+@global_options
+def report(
+    ctx: typer.Context,
+    date: DateOpt = "today",
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Write to this file (atomically) instead of stdout. Without -o, .html/.md/.json pick the format.",
+            rich_help_panel=PANEL_BEHAVIOUR,
+        ),
+    ] = None,
+    assets: AssetsOpt = None,
+) -> None:
+    """Render the date's stored report again (html, markdown, json or table) without recomputing it."""
+    import os
+
+    g: Globals = ctx.obj
+    fmt = g.output or (_OUT_SUFFIXES.get(os.path.splitext(out)[1].lower()) if out else None) or "table"
+
+    def body(config: Config) -> Any:
+        from mlprom.dates import parse_date
+        from mlprom.stages import report as stage
+
+        return stage.run(config, parse_date(date))
+
+    # A reader, not a pipeline stage: it pushes no heartbeat.
+    _run_stage(ctx, "report", body, assets=assets, out=out, fmt=fmt, heartbeat=False)
+
+
+@app.command(
+    "alert",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom alert --date today --dry-run -o json",
+        "0 sent (or nothing to send, or --dry-run); 1 no Alertmanager accepted; 2 usage or config; "
+        "3 none reachable; 4 no report for the date (0 with --allow-empty).",
+    ),
+)
 @global_options
 def alert(
     ctx: typer.Context,
@@ -446,7 +600,15 @@ def alert(
     _run_stage(ctx, "alert", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("prune")
+@app.command(
+    "prune",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom prune --keep-days 30 --dry-run",
+        "0 done, declined or dry run; 2 usage (no --yes without a terminal); 3 storage refused some keys "
+        "or alerts/state.json is unreadable.",
+    ),
+)
 @global_options
 def prune(
     ctx: typer.Context,
@@ -479,7 +641,57 @@ def prune(
     _run_stage(ctx, "prune", body, lambda r: getattr(r, "exit_code", 0))
 
 
-@app.command("check")
+@app.command(
+    "profile",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom profile --from 2026-10-26 --to 2026-11-24 -o json",
+        "0 done; 2 a bad date range; 3 storage failing; 4 no date in the range has a profile "
+        "(0 with --allow-empty).",
+    ),
+)
+@global_options
+def profile(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First date of history: YYYY-MM-DD, today or yesterday (default 4 weeks up to --to).",
+            rich_help_panel=PANEL_WHEN,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Last date of history (default yesterday).", rich_help_panel=PANEL_WHEN),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty", help="No profile in the range is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR
+        ),
+    ] = False,
+) -> None:
+    """Peak hours per UTC hour from stored reports, and a forecast of next week's peak hours."""
+
+    def body(config: Config) -> Any:
+        from mlprom.stages import profile as stage
+
+        first, last = stage.parse_range(start, end)
+        return stage.run(config, first, last, allow_empty=allow_empty)
+
+    _run_stage(ctx, "profile", body)
+
+
+@app.command(
+    "check",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom check -c /etc/mlprom.yaml",
+        "0 all reachable and every query parses; 2 invalid config or a query that does not parse "
+        "(named); 3 an endpoint unreachable or failing.",
+    ),
+)
 @global_options
 def check(ctx: typer.Context) -> None:
     """Validate the config and reach every configured endpoint; one line each."""
@@ -489,7 +701,28 @@ def check(ctx: typer.Context) -> None:
 
         return stage.run(config)
 
-    _run_stage(ctx, "check", body, lambda r: 0 if r.ok else 3)
+    _run_stage(ctx, "check", body, lambda r: r.exit_code)
+
+
+@app.command(
+    "rules",
+    cls=_Command,
+    epilog=_epilog(
+        "mlprom rules > mlprom.rules.yml && promtool check rules mlprom.rules.yml",
+        "0 printed; 2 invalid config.",
+    ),
+)
+@global_options
+def rules(ctx: typer.Context) -> None:
+    """Print a Prometheus rule file for the configured query thresholds (and recording rules for the queries)."""
+
+    def body(config: Config) -> Any:
+        from mlprom.rules import build_rules
+
+        return build_rules(config)
+
+    # Printing a file is not a pipeline stage: no heartbeat.
+    _run_stage(ctx, "rules", body, heartbeat=False)
 
 
 def main() -> None:

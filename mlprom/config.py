@@ -62,6 +62,11 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Labels every alert already carries; a static label may not replace them.
+ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric"})
+# Drift compares whole days once: persistence (for, min_events) has nothing to count there.
+DRIFT_METRICS = frozenset({"drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop"})
 
 
 def parse_duration(value: Any) -> float:
@@ -147,6 +152,8 @@ class StorageConfig(_Frozen):
     url: str = "./mlprom-data"
     endpoint_url: str | None = None
     region: str | None = None
+    # Where a person's browser can open the stored objects (alerts link the report there).
+    public_url: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -156,6 +163,15 @@ class StorageConfig(_Frozen):
         except ConfigError as exc:
             raise ValueError(str(exc).removeprefix("storage.url ")) from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        # A prefix the key is appended to, or a template with {key} (an S3 console link, say).
+        if value is None:
+            return None
+        checked = _check_http_url(value.replace("{key}", ""))
+        return value if "{key}" in value else checked
 
 
 class PrometheusConfig(HTTPEndpoint):
@@ -173,11 +189,26 @@ class AlertmanagerConfig(HTTPEndpoint):
     runbook_url: str | None = None
     # A report covers a whole day; without this a 03:00 spike keeps firing until the day ends.
     clear_after: Duration | None = None
+    labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert, for routing
 
     @field_validator("urls")
     @classmethod
     def _valid_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(u) for u in value]
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(
+                    f"label name {name!r}: use letters, digits and '_', not starting with a digit or '__'"
+                )
+            if name in ALERT_LABELS:
+                raise ValueError(
+                    f"label {name!r} is set by mlprom itself ({', '.join(sorted(ALERT_LABELS))})"
+                )
+        return value
 
 
 class PushgatewayConfig(HTTPEndpoint):
@@ -192,6 +223,13 @@ class PushgatewayConfig(HTTPEndpoint):
 class MLflowConfig(_Frozen):
     tracking_uri: str | None = None
     experiment: str = "mlprom"
+    ui_url: str | None = None  # links in alerts; default: tracking_uri when it is http(s)
+    system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network); needs psutil
+
+    @field_validator("ui_url")
+    @classmethod
+    def _valid_ui_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
 
 
 class ModelConfig(_Frozen):
@@ -253,9 +291,15 @@ class Query(_Frozen):
 
 
 class Threshold(_Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     warning: Level | None = None
     critical: Level | None = None
     direction: Literal["above", "below"] = "above"
+    # Persistence before an alert: past a level for this long without a break (query thresholds;
+    # Prometheus' `for:` in `mlprom rules`), and in at least this many snapshots or events.
+    for_: Duration = Field(default=0.0, alias="for")
+    min_events: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _has_a_level(self) -> Threshold:
@@ -300,12 +344,24 @@ class Config(_Frozen):
 
     @model_validator(mode="after")
     def _thresholds_name_something(self) -> Config:
-        for name in self.thresholds:
+        for name, threshold in self.thresholds.items():
             if name not in self.queries and name not in MODEL_METRICS:
                 known = ", ".join(sorted(self.queries)) or "none"
                 raise ValueError(
                     f"threshold {name!r} names no query and no model metric "
                     f"(queries: {known}; model metrics: {', '.join(sorted(MODEL_METRICS))})"
+                )
+            if name in self.queries:
+                continue
+            # Events are not stored in time order across writers, so "without a break" is only
+            # defined over snapshots; model metrics count events instead.
+            if threshold.for_:
+                raise ValueError(
+                    f"threshold {name!r}: `for` applies to query thresholds; use min_events for model metrics"
+                )
+            if name in DRIFT_METRICS and threshold.min_events != 1:
+                raise ValueError(
+                    f"threshold {name!r}: drift is one comparison a day; min_events does not apply"
                 )
         return self
 
@@ -316,30 +372,38 @@ class Config(_Frozen):
 
 
 DEFAULT_QUERIES: dict[str, Any] = {
-    # Usage is 1 - idle; the seed measured idle itself.
+    # Usage is 1 - idle; the seed measured idle itself. Unit: share of CPU time busy, 0-1, per instance.
     "cpu_usage": {
         "expr": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
         "unit": "ratio",
     },
+    # Unit: percent of memory in use, 0-100.
     "memory_usage": {
         "expr": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
         "unit": "percent",
     },
+    # Unit: bytes per second, per device.
     "disk_read_io": {"expr": "rate(node_disk_read_bytes_total[1m])", "unit": "bytes_per_second"},
     "disk_write_io": {"expr": "rate(node_disk_written_bytes_total[1m])", "unit": "bytes_per_second"},
+    # Unit: bytes per second, per network interface.
     "network_receive_io": {"expr": "rate(node_network_receive_bytes_total[1m])", "unit": "bytes_per_second"},
     "network_transmit_io": {
         "expr": "rate(node_network_transmit_bytes_total[1m])",
         "unit": "bytes_per_second",
     },
-    # A 1-minute exponentially damped average: a value describes roughly the minute before it.
+    # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count). A damped
+    # 1-minute average: a value describes roughly the minute before it.
     "system_load": {"expr": "node_load1", "unit": "tasks", "window": "1m"},
+    # Unit: seconds. The p95 of prediction time that Monitor exports, summed over processes by le.
     "http_latency": {
-        "expr": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
+        "expr": (
+            "histogram_quantile(0.95, sum by (model, instance, le) "
+            "(rate(mlprom_prediction_duration_seconds_bucket[5m])))"
+        ),
         "unit": "seconds",
     },
     # Short-window and pressure series (node-exporter, Linux PSI): they move within one scrape of a
-    # short incident, where a [1m] average of a saturated CPU barely does.
+    # short incident, where a [1m] average of a saturated CPU barely does. Unit: share of wall time.
     "cpu_usage_short": {
         "expr": '1 - avg by (instance) (irate(node_cpu_seconds_total{mode="idle"}[1m]))',
         "unit": "ratio",
@@ -347,6 +411,7 @@ DEFAULT_QUERIES: dict[str, Any] = {
     "cpu_pressure": {"expr": "irate(node_pressure_cpu_waiting_seconds_total[1m])", "unit": "ratio"},
     "io_pressure": {"expr": "irate(node_pressure_io_waiting_seconds_total[1m])", "unit": "ratio"},
     "memory_pressure": {"expr": "irate(node_pressure_memory_waiting_seconds_total[1m])", "unit": "ratio"},
+    # Unit: processes in the run queue at the scrape.
     "procs_running": {"expr": "node_procs_running", "unit": "tasks"},
 }
 
@@ -535,7 +600,7 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
         model = field.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
-    return [name for name in model.model_fields if name != "source"]
+    return [field.alias or name for name, field in model.model_fields.items() if name != "source"]
 
 
 def resolve_config_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path | None:

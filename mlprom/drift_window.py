@@ -22,10 +22,12 @@ from mlprom.analysis.drift import (
     DRIFT_METRICS,
     SAMPLE_SIZE,
     Combiner,
+    Histogram,
     Reservoir,
     Sample,
     compare,
     flatten_numbers,
+    histogram,
     judge,
 )
 from mlprom.analysis.findings import Finding
@@ -89,6 +91,8 @@ class DriftReport:
     )
     min_samples: int = 0
     sample_size: int = SAMPLE_SIZE
+    # Reference and current on shared bins, per compared distribution (what the HTML report draws).
+    histograms: dict[str, Histogram] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +105,7 @@ class DriftReport:
             "sample_size": self.sample_size,
             "distributions": {name: d.to_dict() for name, d in self.distributions.items()},
             "findings": [f.to_dict() for f in self.findings],
+            "histograms": {name: h.to_dict() for name, h in self.histograms.items()},
         }
 
 
@@ -368,6 +373,7 @@ def drift_report(
     last_seen = datetime.fromtimestamp(current.last, UTC) if current.last is not None else start_of_day
 
     distributions: dict[str, DistributionDrift] = {}
+    histograms: dict[str, Histogram] = {}
     findings: list[Finding] = []
     for name in DISTRIBUTIONS:
         cur, ref = current_samples[name], reference[name]
@@ -380,6 +386,7 @@ def drift_report(
             distributions[name] = replace(base, status="insufficient_current")
             continue
         stats = compare(ref.values, cur.values, settings.bins)
+        histograms[name] = histogram(ref.values, cur.values)
         drop = None
         if name == "accuracy" and ref.mean is not None and cur.mean is not None:
             drop = ref.mean - cur.mean
@@ -432,6 +439,7 @@ def drift_report(
         rule="configured" if configured else "default",
         min_samples=settings.min_samples,
         sample_size=sample_size,
+        histograms=histograms,
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mlprom.analysis.profile import HourProfile
 from mlprom.analysis.sketch import LatencySketch
 
 if TYPE_CHECKING:
@@ -43,10 +44,13 @@ class EventColumns:
     outputs: array[float] = field(default_factory=lambda: array("d"))  # every numeric output, flattened
     outputs_mean: array[float] = field(default_factory=lambda: array("d"))  # per event, NaN when none
     # With a Classification: per event slow or not, events per second of the date, and a latency sketch.
+    run_ids: list[str | None] = field(default_factory=list)  # each event's mlflow_run_id
+    recorded_slow: list[bool] = field(default_factory=list)  # `slow` as the capture recorded it
     slow: list[bool] = field(default_factory=list)
     slow_seconds: dict[int, int] = field(default_factory=dict)
     fast_seconds: dict[int, int] = field(default_factory=dict)
     sketch: LatencySketch | None = None
+    hours: HourProfile | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -59,6 +63,8 @@ class Classification:
     origin: float  # the date's midnight, unix seconds
     threshold: float  # model.latency_threshold: slower is slow
     sketch: bool  # also a latency sketch of the events (when the date has no stored sketches)
+    day: date | None = None  # with fast_weight: also the hour-of-day profile of the events
+    fast_weight: float = 1.0
 
 
 def classify(columns: EventColumns, how: Classification) -> None:
@@ -77,6 +83,13 @@ def classify(columns: EventColumns, how: Classification) -> None:
     if how.sketch:
         columns.sketch = LatencySketch()
         columns.sketch.add_many(columns.times, columns.seconds)
+    if how.day is not None:
+        hours = columns.hours = HourProfile(how.day, how.fast_weight)
+        add = hours.add
+        for at, value, is_slow, recorded in zip(
+            columns.times, columns.seconds, slow, columns.recorded_slow, strict=True
+        ):
+            add(at, value, is_slow, not recorded)
 
 
 def _number(value: Any) -> float | None:
@@ -98,6 +111,8 @@ def scan_object(key: str, body: bytes) -> EventColumns:
             log.warning("skipping %s: not valid gzip", key)
             return out
     times, seconds, outputs, means = out.times, out.seconds, out.outputs, out.outputs_mean
+    run_ids, recorded_slow = out.run_ids, out.recorded_slow
+    seen_ids: dict[str, str] = {}
     metrics = out.metrics
     fromiso = datetime.fromisoformat
     seconds_of: dict[bytes | str, float] = {}
@@ -130,12 +145,16 @@ def scan_object(key: str, body: bytes) -> EventColumns:
                 if type(value) is bool:
                     raise TypeError("prediction_time_seconds is a boolean")
                 value = float(value)
-            data["slow"]  # noqa: B018 - a contract field: a line without it is not an event
+            recorded = bool(data["slow"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
             continue
         times.append(at)
         seconds.append(value)
+        recorded_slow.append(recorded)
+        run_id = data.get("mlflow_run_id")
+        # One string per run, not per event: pickled back from a worker once.
+        run_ids.append(seen_ids.setdefault(run_id, run_id) if type(run_id) is str else None)
         row: dict[str, float] = {}
         found = data.get("metrics")
         if type(found) is dict and found:

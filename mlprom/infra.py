@@ -66,8 +66,22 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
     return Snapshot(at, client.source, results, new_object_id())
 
 
-def capture_snapshot(config: Config, storage: Storage, at: datetime) -> tuple[Snapshot, str]:
-    """Take a snapshot with the configured Prometheus and queries, store it, return it with its key."""
+def capture_snapshot(
+    config: Config, storage: Storage, at: datetime, require_series: bool = False
+) -> tuple[Snapshot, str]:
+    """Take a snapshot with the configured Prometheus and queries, store it, return it with its key.
+
+    require_series: a snapshot in which no query returned a single series is NoDataError, not stored
+    (a time before Prometheus' data or past its retention looks exactly like that).
+    """
     client = PrometheusClient.from_config(config.prometheus, pool_size=MAX_PARALLEL_QUERIES)
     snapshot = take_snapshot(client, config.queries, at)
+    if require_series and not any(result.series for result in snapshot.queries.values()):
+        from mlprom.dates import rfc3339
+        from mlprom.errors import NoDataError
+
+        raise NoDataError(
+            f"Prometheus at {client.source} returned no series for any of the {len(snapshot.queries)} "
+            f"queries at {rfc3339(snapshot.ts)} (before its data, or past its retention?): nothing stored"
+        )
     return snapshot, write_snapshot(storage, snapshot)

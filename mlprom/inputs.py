@@ -35,11 +35,12 @@ class Batch:
 
 
 class _CountingRaw(io.RawIOBase):
-    """A raw byte stream over anything with read(n), counting bytes consumed (for progress)."""
+    """A raw byte stream over anything with read(n), counting bytes consumed (for progress) and hashing them."""
 
     def __init__(self, source: Any) -> None:
         self._source = source
         self.consumed = 0
+        self.sha256 = hashlib.sha256()  # of the bytes as stored (compressed, for .gz): the dataset digest
 
     def readable(self) -> bool:
         return True
@@ -49,6 +50,7 @@ class _CountingRaw(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         self.consumed += n
+        self.sha256.update(data)
         return n
 
     def close(self) -> None:
@@ -85,6 +87,10 @@ class InputFile:
     @property
     def consumed(self) -> int:
         return self._raw.consumed if self._raw else 0
+
+    def content_digest(self) -> str:
+        """SHA-256 (hex) of the bytes read so far: of the whole file once every batch was read."""
+        return (self._raw.sha256 if self._raw else hashlib.sha256()).hexdigest()
 
     def open(self) -> InputFile:
         source = self._open_source()

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from mlprom.config import Config
     from mlprom.eventlog import EventBuffer
     from mlprom.storage.interface import Storage
@@ -32,7 +34,9 @@ class Monitor:
 
     `model` is an object with .predict or a callable. `config` is a Config, a path to a YAML file,
     or None for the usual lookup (--config is absent here: $MLPROM_CONFIG, ./mlprom.yaml, defaults).
-    Thread-safe: many threads may call predict at once.
+    Thread-safe: many threads may call predict at once. Every call is also counted and timed in
+    Prometheus metrics (mlprom/monitor_metrics.py) in `registry` (default: prometheus_client's own),
+    served on `metrics_port` when given; `metrics=False` turns them off.
     """
 
     def __init__(
@@ -47,6 +51,9 @@ class Monitor:
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         model_version: str | None = None,
         mlflow_run_id: str | None = None,
+        metrics: bool = True,
+        registry: CollectorRegistry | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         from mlprom.config import Config, load_config
         from mlprom.eventlog import EventBuffer
@@ -79,6 +86,15 @@ class Monitor:
         self.flush_interval = flush_interval
         self.flush_errors = 0
         self._random = random.random  # the module's generator: thread-safe and cheap
+        # Prometheus metrics of every call (mlprom/monitor_metrics.py): into `registry`, else the default
+        # one the app's exporter serves; metrics_port also serves it on /metrics.
+        self._observe: Callable[[float], None] = _ignore
+        if metrics:
+            from mlprom.monitor_metrics import PredictionMetrics, serve_metrics
+
+            self._observe = PredictionMetrics(self.name, self.threshold, registry).observe
+            if metrics_port is not None:
+                serve_metrics(metrics_port, registry=registry)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closed = False
@@ -92,6 +108,7 @@ class Monitor:
         started = time.perf_counter()
         output = self._call(X)
         elapsed = time.perf_counter() - started
+        self._observe(elapsed)
         self._sketch_add(started, elapsed)
         if elapsed > self.threshold or self._random() < self.sample_rate:
             self._record(X, output, y_true, elapsed)
@@ -207,6 +224,10 @@ class Monitor:
     def events_dropped(self) -> int:
         """Events dropped because storage failed for longer than the buffer could hold."""
         return self.buffer.dropped_events
+
+
+def _ignore(_: float) -> None:
+    pass
 
 
 def _as_list(value: Any) -> list[Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
 
 if TYPE_CHECKING:
+    from mlprom.analysis.profile import DayProfile
     from mlprom.drift_window import DriftReport
 
 STATUSES = ("ok", "warning", "critical", "no_data", "no_infra")
@@ -61,6 +63,8 @@ class CorrelationReport:
     url: str = field(default="", compare=False)  # storage URL of `key`
     # The drift section as computed; a report read back keeps it as its JSON dict (alert needs only findings).
     drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
+    # The hour-of-day profile (docs/profile.md); None for reports made before it existed.
+    profile: DayProfile | None = field(default=None, compare=False)
     warnings: tuple[str, ...] = ()
     # The JSON sections below are plain dicts, as written (docs/correlation.md "Report"); absent in
     # reports written before them.
@@ -68,7 +72,6 @@ class CorrelationReport:
     skew: dict[str, Any] | None = field(default=None, compare=False)
     significance: dict[str, Any] | None = field(default=None, compare=False)
     timeline: dict[str, Any] | None = field(default=None, compare=False)
-    profile: dict[str, Any] | None = field(default=None, compare=False)
     # Not part of the document: the history could not be had with correlate.infra_source prometheus
     # (exit 3), and whether the table lists every suspect (--all-suspects).
     partial_failure: bool = field(default=False, compare=False)
@@ -86,9 +89,10 @@ class CorrelationReport:
             "findings": [f.to_dict() for f in self.findings],
             "suspects": [s.to_dict() for s in self.suspects],
             "drift": self.drift if isinstance(self.drift, dict | None) else self.drift.to_dict(),
+            "profile": self.profile.to_dict() if self.profile is not None else None,
             "warnings": list(self.warnings),
         }
-        for name in ("infra", "skew", "significance", "timeline", "profile"):
+        for name in ("infra", "skew", "significance", "timeline"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -114,14 +118,33 @@ class CorrelationReport:
             key=key,
             url=url,
             drift=data.get("drift"),
+            profile=read_profile(data, key),
             warnings=tuple(str(w) for w in data.get("warnings") or ()),
             infra=data.get("infra"),
             skew=data.get("skew"),
             significance=data.get("significance"),
             timeline=data.get("timeline"),
-            profile=data.get("profile"),
         )
 
     def heartbeat(self) -> dict[str, float]:
-        critical = sum(1 for f in self.findings if f.severity == "critical")
-        return {"mlprom_findings": float(len(self.findings)), "mlprom_findings_critical": float(critical)}
+        # Severity is a label (both always pushed, 0 included), not a metric per severity.
+        return {
+            f'mlprom_findings{{severity="{severity}"}}': float(
+                sum(f.severity == severity for f in self.findings)
+            )
+            for severity in ("warning", "critical")
+        }
+
+
+def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
+    """The report's `profile` section; None when absent (older reports) or invalid (with a warning naming the key)."""
+    from mlprom.analysis.profile import DayProfile
+
+    raw = data.get("profile")
+    if raw is None:
+        return None
+    try:
+        return DayProfile.from_dict(raw)
+    except ValueError as exc:
+        logging.getLogger("mlprom").warning("ignoring the profile of %s: %s", key or "a report", exc)
+        return None

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what mlprom and its tests need on a Debian machine: the Prometheus stack's Debian packages
-# (binaries only; no service is started) and mlprom with its test extras in ./.venv.
+# (binaries only; no service is started), Chromium and a font (the browser tests open the HTML report in it,
+# headless) and mlprom with its test extras in ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway)
+# jq and curl: the README's examples (run by tests/docs) and the quickstart use them; chromium and a
+# font: the browser tests open the HTML report in it, headless.
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway jq curl chromium fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do

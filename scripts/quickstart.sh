@@ -2,13 +2,20 @@
 # Runs the whole pipeline once on this machine: installs, starts a local Prometheus + node-exporter +
 # Alertmanager + Pushgateway on free loopback ports (in ./.quickstart), writes a config with local
 # storage and a sqlite MLflow store, then: check, capture-infra, capture-model (an example MLflow model
-# with a few deliberately slow rows), capture-infra, correlate, alert, and shows the alert that reached
-# Alertmanager. The servers are stopped at the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
+# with a few deliberately slow rows), capture-infra, correlate, alert, shows the alert that reached
+# Alertmanager, and ends by writing the HTML report and printing its path. The servers are stopped at
+# the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
+# MLPROM_SKIP_INSTALL=1 uses what is already installed: `mlprom` on PATH and MLPROM_PYTHON (else
+# python3) for the example scripts; the test suite runs the quickstart that way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
-export PATH="$PWD/.venv/bin:$PATH"
-PY=.venv/bin/python
+if [ "${MLPROM_SKIP_INSTALL:-0}" = "1" ]; then
+  PY="${MLPROM_PYTHON:-python3}"
+else
+  bash scripts/install.sh
+  export PATH="$PWD/.venv/bin:$PATH"
+  PY=.venv/bin/python
+fi
 
 QS="$PWD/.quickstart"
 rm -rf "$QS"
@@ -42,7 +49,8 @@ receivers: [{name: log}]
 YAML
 
 prometheus-node-exporter --web.listen-address="127.0.0.1:$NODE" >"$QS/node-exporter.log" 2>&1 & pids+=($!)
-prometheus-pushgateway --web.listen-address="127.0.0.1:$PUSH" >"$QS/pushgateway.log" 2>&1 & pids+=($!)
+# No persistence file: Debian's default (/var/lib/prometheus/pushgateway.data) would share state between runs.
+prometheus-pushgateway --web.listen-address="127.0.0.1:$PUSH" --persistence.file= >"$QS/pushgateway.log" 2>&1 & pids+=($!)
 prometheus --config.file="$QS/prometheus/prometheus.yml" --storage.tsdb.path="$QS/prometheus/data" \
   --web.listen-address="127.0.0.1:$PROM" >"$QS/prometheus.log" 2>&1 & pids+=($!)
 prometheus-alertmanager --config.file="$QS/alertmanager/alertmanager.yml" --storage.path="$QS/alertmanager/data" \
@@ -95,5 +103,9 @@ import json, sys
 for a in json.load(sys.stdin):
     print(a["status"]["state"], json.dumps(a["labels"], sort_keys=True), a["annotations"].get("summary", ""))
 '
+step mlprom report --date today --out "$QS/report.html"
+mlprom report --date today --out "$QS/report.html"
 echo >&2
-echo "data is in $QS/data; the report: $QS/data/reports/dt=$(date -u +%F)/correlation.json" >&2
+echo "data is in $QS/data; the report's JSON: $QS/data/reports/dt=$(date -u +%F)/correlation.json" >&2
+echo "the HTML report (open it in a browser; it needs no network):" >&2
+echo "$QS/report.html"

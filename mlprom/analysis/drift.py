@@ -259,6 +259,76 @@ def compare(reference: Sequence[float], current: Sequence[float], bins: int = 10
     )
 
 
+HISTOGRAM_BINS = 40
+# Positive values spanning more than this ratio (prediction times: 50 ms next to 12 s) get log-spaced bins,
+# so the bulk and the tail both show; equal widths would put the bulk in one bin.
+LOG_BINS_RATIO = 50.0
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of two samples on shared bins: what the HTML report draws, reference against current.
+
+    `edges` has one more entry than each count list; bin i is [edges[i], edges[i+1]), the last closed.
+    """
+
+    edges: tuple[float, ...]
+    reference: tuple[int, ...]
+    current: tuple[int, ...]
+    scale: str = "linear"  # or "log": edges are log-spaced, to be drawn on a log axis
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edges": list(self.edges),
+            "reference": list(self.reference),
+            "current": list(self.current),
+            "scale": self.scale,
+        }
+
+
+def histogram(reference: Sequence[float], current: Sequence[float], bins: int = HISTOGRAM_BINS) -> Histogram:
+    """Both samples on the same bins, for the eye rather than for a statistic.
+
+    Discrete data (at most `bins` distinct values, such as class ids) get one bin per value, centred on
+    it; otherwise `bins` bins from the smallest to the largest value of either side, so nothing is
+    clipped and a tail that moved stays visible: equal-width, or log-spaced for positive values
+    spanning more than LOG_BINS_RATIO.
+    """
+    import numpy as np
+
+    ref = np.asarray(reference, dtype=float)
+    cur = np.asarray(current, dtype=float)
+    ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+    both = np.concatenate([ref, cur])
+    if both.size == 0:
+        raise ValueError("histogram needs values on a side")
+    distinct = np.unique(both)
+    scale = "linear"
+    if distinct.size <= bins:
+        if distinct.size == 1:
+            edges = np.array([distinct[0] - 0.5, distinct[0] + 0.5])
+        else:
+            middles = (distinct[1:] + distinct[:-1]) / 2
+            half = float(np.min(np.diff(distinct))) / 2
+            edges = np.concatenate([[distinct[0] - half], middles, [distinct[-1] + half]])
+    else:
+        low, high = float(distinct[0]), float(distinct[-1])
+        if low > 0 and high / low > LOG_BINS_RATIO:
+            edges = np.geomspace(low, high, bins + 1)
+            edges[0], edges[-1] = low, high  # exactly, so the extremes fall inside
+            scale = "log"
+        else:
+            edges = np.linspace(low, high, bins + 1)
+    ref_counts, _ = np.histogram(ref, bins=edges)
+    cur_counts, _ = np.histogram(cur, bins=edges)
+    return Histogram(
+        tuple(float(e) for e in edges),
+        tuple(int(c) for c in ref_counts),
+        tuple(int(c) for c in cur_counts),
+        scale,
+    )
+
+
 # ---------------------------------------------------------------- the finding rule
 
 

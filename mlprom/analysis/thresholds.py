@@ -61,6 +61,8 @@ class Breach:
     last_seen: float
     count: int  # values past any level
     slow_events: int  # slow events that co-occurred with a value past any level
+    longest: float = 0.0  # seconds of the longest unbroken run past a level (values fed in time order)
+    ref: str | None = None  # what the caller tagged the worst value with (an event's MLflow run id)
 
 
 class BreachTracker:
@@ -69,7 +71,20 @@ class BreachTracker:
     Memory is constant, so a day of a million events costs a few floats per series.
     """
 
-    __slots__ = ("warning", "critical", "direction", "low", "worst", "first", "last", "count", "slow_events")
+    __slots__ = (
+        "warning",
+        "critical",
+        "direction",
+        "low",
+        "worst",
+        "first",
+        "last",
+        "count",
+        "slow_events",
+        "run_start",
+        "longest",
+        "ref",
+    )
 
     def __init__(self, levels: Levels) -> None:
         self.warning = levels.warning
@@ -83,22 +98,38 @@ class BreachTracker:
         self.last = 0.0
         self.count = 0
         self.slow_events = 0
+        self.run_start: float | None = None
+        self.longest = 0.0
+        self.ref: str | None = None
 
-    def add(self, value: float | None, at: float, slow_events: int = 0) -> bool:
-        """Feed one value observed at unix time `at`; True when it is past a level."""
-        # None (NaN, ±Inf, missing) is never compared: an absent measurement is not a breach.
+    def add(self, value: float | None, at: float, slow_events: int = 0, ref: str | None = None) -> bool:
+        """Feed one value observed at unix time `at`; True when it is past a level.
+
+        `ref` tags the value (an event's MLflow run id); the breach keeps the worst value's tag.
+        """
+        # None (NaN, ±Inf, missing) is never compared: an absent measurement is not a breach, and it
+        # ends a run of breaches as an absent series ends a pending alert in Prometheus.
         if value is None or self.low is None or value != value:
+            self.run_start = None
             return False
         if self.direction == "above":
             if value < self.low:
+                self.run_start = None
                 return False
             if self.worst is None or value > self.worst:
                 self.worst = value
+                self.ref = ref
         else:
             if value > self.low:
+                self.run_start = None
                 return False
             if self.worst is None or value < self.worst:
                 self.worst = value
+                self.ref = ref
+        if self.run_start is None:
+            self.run_start = at
+        elif at - self.run_start > self.longest:
+            self.longest = at - self.run_start
         if self.count == 0 or at < self.first:
             self.first = at
         if self.count == 0 or at > self.last:
@@ -112,8 +143,10 @@ class BreachTracker:
         values: Sequence[float | None],
         times: Sequence[float],
         slow_events: Sequence[bool] | Sequence[int],
+        refs: Sequence[str | None] | None = None,
     ) -> None:
-        """add() for parallel columns; only the values past the nearest level cost more than a comparison."""
+        """add() for parallel columns (in time order); only the values past the nearest level cost more
+        than a comparison. A value not past a level between two that are ends the run, as in add()."""
         low = self.low
         if low is None:
             return
@@ -121,8 +154,14 @@ class BreachTracker:
             past = [i for i, v in enumerate(values) if v is not None and v >= low]
         else:
             past = [i for i, v in enumerate(values) if v is not None and v <= low]
+        previous = -1
         for i in past:
-            self.add(values[i], times[i], int(slow_events[i]))
+            if i != previous + 1:
+                self.run_start = None
+            self.add(values[i], times[i], int(slow_events[i]), refs[i] if refs is not None else None)
+            previous = i
+        if past and past[-1] != len(values) - 1:
+            self.run_start = None
 
     def breach(self) -> Breach | None:
         if self.worst is None:
@@ -139,6 +178,8 @@ class BreachTracker:
             self.last,
             self.count,
             self.slow_events,
+            self.longest,
+            self.ref,
         )
 
 

@@ -13,12 +13,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlprom.errors import InputError, UpstreamError
 
 if TYPE_CHECKING:
     from mlprom.config import Config
+    from mlprom.inputs import InputFile
 
 log = logging.getLogger("mlprom")
 
@@ -27,6 +29,7 @@ PARAM_MAX_CHARS = 6000  # MLflow's param value limit
 # MLflow's default of 7 retries with exponential backoff is minutes of silence before an error.
 _HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
+DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
 
 
 def describe_uri(uri: str) -> str:
@@ -102,6 +105,17 @@ def probe(uri: str, timeout: float = 5.0) -> None:
     raise UpstreamError(f"MLflow tracking server at {describe_uri(uri)}: {describe_exception(last)}")
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded by URI, and what the registry says about it."""
+
+    predict: Callable[[Any], Any]
+    uri: str  # what was loaded: models:/name@alias becomes models:/name/VERSION
+    version: str | None  # the registry version, else run:<id> of the run that logged it, else uuid:<uuid>
+    name: str | None = None  # the registered model's name, for models:/ URIs
+    model_id: str | None = None  # MLflow 3's LoggedModel id, when the model has one
+
+
 class MlflowRun:
     """One MLflow run: params at start, metric steps buffered and sent METRICS_PER_CALL at a time."""
 
@@ -112,6 +126,8 @@ class MlflowRun:
         self.experiment_id = experiment_id
         self._pending: list[Any] = []
         self.calls = 0
+        self.input_file: InputFile | None = None  # logged as the run's dataset input when it finishes
+        self._system_metrics: Any = None
 
     @classmethod
     def start(
@@ -120,7 +136,11 @@ class MlflowRun:
         params: Mapping[str, Any],
         tags: Mapping[str, str] | None = None,
         run_name: str | None = None,
+        model: LoadedModel | None = None,
+        input_file: InputFile | None = None,
     ) -> MlflowRun:
+        """Create the run as MLflow's fluent API would (its context tags: mlflow.user, mlflow.source.*),
+        log params, link the model it evaluates, and start system metrics when configured."""
         for key, value in _HTTP_RETRY_DEFAULTS.items():
             os.environ.setdefault(key, value)
         quiet_mlflow()
@@ -128,13 +148,71 @@ class MlflowRun:
         probe(uri)
         with mlflow_call("starting a run", uri):
             from mlflow.tracking import MlflowClient
+            from mlflow.tracking.context.registry import resolve_tags
 
             client = MlflowClient(tracking_uri=uri)
             experiment_id = _experiment_id(client, config.mlflow.experiment)
-            run = client.create_run(experiment_id, tags=dict(tags or {}), run_name=run_name)
+            run = client.create_run(experiment_id, tags=resolve_tags(dict(tags or {})), run_name=run_name)
         started = cls(client, run.info.run_id, uri, experiment_id)
+        started.input_file = input_file
         started.log_params(params)
+        if model is not None and model.model_id:
+            started.link_model(model.model_id)
+        if config.mlflow.system_metrics:
+            started._start_system_metrics()
         return started
+
+    def link_model(self, model_id: str) -> None:
+        """Record the LoggedModel this run evaluated as the run's model input (MLflow 3)."""
+        from mlflow.entities import LoggedModelInput
+
+        with mlflow_call("linking the model", self.uri):
+            self.client.log_inputs(self.run_id, models=[LoggedModelInput(model_id)])
+            self.calls += 1
+
+    def _start_system_metrics(self) -> None:
+        try:
+            import psutil  # noqa: F401 - MLflow's CPU, memory and disk monitors need it
+        except ImportError:
+            log.warning("mlflow.system_metrics is on but psutil is not installed: no system metrics")
+            return
+        with mlflow_call("starting system metrics", self.uri):
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._system_metrics = SystemMetricsMonitor(self.run_id, tracking_uri=self.uri)
+            self._system_metrics.start()
+
+    def _stop_system_metrics(self) -> None:
+        monitor, self._system_metrics = self._system_metrics, None
+        if monitor is not None:
+            with contextlib.redirect_stdout(sys.stderr):
+                monitor.finish()
+
+    def log_dataset(self, source: InputFile, rows: int) -> None:
+        """The input as an MLflow dataset input (mlflow.data): where it lives, its digest, rows and columns."""
+        import json
+
+        with mlflow_call("logging the input dataset", self.uri):
+            from mlflow.data.dataset_source_registry import resolve_dataset_source
+            from mlflow.data.meta_dataset import MetaDataset
+            from mlflow.entities import Dataset, DatasetInput, InputTag
+
+            location = source.location
+            if "://" not in location:
+                location = os.path.abspath(os.path.expanduser(location))
+            digest = source.content_digest()[:DIGEST_CHARS]
+            name = os.path.basename(location.rstrip("/")) or location
+            source_ref = resolve_dataset_source(location)
+            meta = MetaDataset(source_ref, name=name, digest=digest)._to_mlflow_entity()  # type: ignore[abstract]
+            profile = {"rows": rows, "columns": list(source.columns or ()), "bytes": source.consumed}
+            dataset = Dataset(
+                meta.name, meta.digest, meta.source_type, meta.source, None, json.dumps(profile)
+            )
+            # "eval": the model was run on this data, as mlflow.evaluate tags its inputs.
+            self.client.log_inputs(
+                self.run_id, datasets=[DatasetInput(dataset, [InputTag("mlflow.data.context", "eval")])]
+            )
+            self.calls += 1
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -163,9 +241,13 @@ class MlflowRun:
                 self.calls += 1
 
     def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
-        """Send what is pending, the summary metrics (step 0), and close the run with `status`."""
+        """Send what is pending, the summary metrics (step 0), the input dataset, and close the run."""
         self.log_metrics(summary, step=0)
         self.flush()
+        self._stop_system_metrics()
+        if self.input_file is not None:
+            # The digest covers every byte read, so the dataset is logged once the whole input was.
+            self.log_dataset(self.input_file, int(summary.get("rows", 0)))
         with mlflow_call("ending the run", self.uri):
             self.client.set_terminated(self.run_id, status=status)
             self.calls += 1
@@ -173,6 +255,7 @@ class MlflowRun:
     def abort(self) -> None:
         """Mark the run FAILED without raising: used while another error is already on its way."""
         try:
+            self._stop_system_metrics()
             with mlflow_call("ending the run", self.uri):
                 self.client.set_terminated(self.run_id, status="FAILED")
         except UpstreamError as exc:
@@ -200,12 +283,16 @@ def _experiment_id(client: Any, name: str) -> str:
 # ---------------------------------------------------------------- loading models
 
 
-def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], str | None]:
-    """mlflow.pyfunc.load_model(model_uri) -> (predict, model version or None); a bad URI is InputError."""
+def load_pyfunc(model_uri: str, config: Config) -> LoadedModel:
+    """mlflow.pyfunc.load_model(model_uri); models:/NAME@ALIAS is resolved to its version first, through the
+    registry, and that version is what is loaded (an alias moved meanwhile changes nothing). A bad URI is
+    InputError."""
     quiet_mlflow()
     if "://" not in model_uri and ":/" not in model_uri and not os.path.exists(os.path.expanduser(model_uri)):
         raise InputError(f"--model-uri {model_uri}: no such model directory")
     uri = resolve_tracking_uri(config)
+    registered = _registered_version(model_uri, uri)
+    load_uri = f"models:/{registered.name}/{registered.version}" if registered else model_uri
     try:
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -213,11 +300,57 @@ def load_pyfunc(model_uri: str, config: Config) -> tuple[Callable[[Any], Any], s
             import mlflow.pyfunc
 
             mlflow.set_tracking_uri(uri)  # runs:/ and models:/ resolve against the configured server
-            model = mlflow.pyfunc.load_model(model_uri)
+            model = mlflow.pyfunc.load_model(load_uri)
     except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a bad or unreachable model
         raise _load_error(model_uri, uri, exc) from None
-    version = _model_version(model_uri, model)
-    return model.predict, version
+    metadata = getattr(model, "metadata", None)
+    model_id = (registered.model_id if registered else None) or getattr(metadata, "model_id", None)
+    return LoadedModel(
+        predict=model.predict,
+        uri=load_uri,
+        version=registered.version if registered else _model_version(model_uri, model),
+        name=registered.name if registered else None,
+        model_id=str(model_id) if model_id else None,
+    )
+
+
+@dataclass(frozen=True)
+class _RegisteredVersion:
+    name: str
+    version: str
+    model_id: str | None
+
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+def _registered_version(model_uri: str, tracking_uri: str) -> _RegisteredVersion | None:
+    """models:/NAME@ALIAS or models:/NAME/N -> the registry's version (and its LoggedModel id)."""
+    match = _MODELS_URI.match(model_uri)
+    if match is None:
+        return None
+    name = match.group("name")
+    try:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=_registry_uri(tracking_uri))
+            if match.group("alias"):
+                found = client.get_model_version_by_alias(name, match.group("alias"))
+            else:
+                found = client.get_model_version(name, match.group("version"))
+    except Exception as exc:  # noqa: BLE001 - MLflow raises MlflowException, requests and SQLAlchemy errors
+        raise _load_error(model_uri, tracking_uri, exc) from None
+    # MLflow 3 registers a LoggedModel with source models:/m-<id>; model_id is not always filled in.
+    source = re.match(r"^models:/(m-[0-9a-f]+)$", str(getattr(found, "source", "") or ""))
+    model_id = getattr(found, "model_id", None) or (source.group(1) if source else None)
+    return _RegisteredVersion(name, str(found.version), str(model_id) if model_id else None)
+
+
+def _registry_uri(tracking_uri: str) -> str:
+    # The registry lives with the tracking store unless MLFLOW_REGISTRY_URI says otherwise, as in MLflow.
+    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
 
 
 def _load_error(model_uri: str, tracking_uri: str, exc: Exception) -> Exception:

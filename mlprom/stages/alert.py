@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlprom import layout
-from mlprom.alert_state import AlertState, Step, StoredAlert, load_state, next_step, save_state
+from mlprom.alert_state import AlertState, Step, StoredAlert, fingerprint, load_state, next_step, save_state
 from mlprom.dates import rfc3339
 from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
 from mlprom.report import CorrelationReport
@@ -89,26 +90,89 @@ def read_report(storage: Storage, day: date) -> CorrelationReport:
         ) from None
 
 
-def alert_labels(finding: Finding, model: str) -> dict[str, str]:
-    """alertname, severity, model, metric, then the series' own labels (never values or run ids)."""
+def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None = None) -> dict[str, str]:
+    """alertname, severity, model, metric, the static labels, then the series' own labels (never values or run ids)."""
     labels = {
         "alertname": ALERTNAMES.get(finding.kind, "Mlprom" + finding.kind.title().replace("_", "")),
         "severity": finding.severity,
         "model": model,
         "metric": finding.metric,
+        **(static or {}),
     }
+    taken = set(labels)
     for name, value in sorted(finding.labels.items()):
         if name.startswith("__"):
             continue  # __name__ and other reserved labels identify nothing the metric label doesn't
         # A series label clashing with ours becomes exported_<name>, as Prometheus does with honor_labels off.
-        labels["exported_" + name if name in RESERVED_LABELS else name] = value
+        labels["exported_" + name if name in taken else name] = value
     return labels
 
 
-def graph_url(prometheus_url: str, expr: str) -> str:
+# The graph link shows the finding's window with this much on either side, so its start and end show.
+GRAPH_PADDING = timedelta(minutes=15)
+
+
+def graph_url(
+    prometheus_url: str, expr: str, start: datetime | None = None, end: datetime | None = None
+) -> str:
+    """Prometheus' graph page for `expr`; given a window, graphed over it (the classic and the React UI
+    both read g0.range_input and g0.end_input, in UTC)."""
     from mlprom.clients.http import redact_url
 
-    return f"{redact_url(prometheus_url)}/graph?g0.expr={quote(expr, safe='')}&g0.tab=1"
+    base = f"{redact_url(prometheus_url)}/graph?g0.expr={quote(expr, safe='')}"
+    if start is None or end is None:
+        return base + "&g0.tab=1"
+    from mlprom.rules import format_duration
+
+    lo, hi = start - GRAPH_PADDING, end + GRAPH_PADDING
+    minutes = -(-(hi - lo).total_seconds() // 60)  # whole minutes, rounded up
+    stamp = quote(hi.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), safe="")
+    return (
+        f"{base}&g0.tab=0&g0.range_input={format_duration(minutes * 60)}"
+        f"&g0.end_input={stamp}&g0.moment_input={stamp}"
+    )
+
+
+def mlflow_run_url(config: Config, run_id: str) -> str | None:
+    """The MLflow UI's page of a run (`#/runs/ID` redirects to its experiment), when the UI has an address."""
+    import os
+
+    from mlprom.clients.http import redact_url
+
+    base = config.mlflow.ui_url or config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if not base.startswith(("http://", "https://")):
+        return None  # a sqlite or file store has no UI to link to
+    return f"{redact_url(base).rstrip('/')}/#/runs/{quote(run_id, safe='')}"
+
+
+def report_link(config: Config, key: str) -> str | None:
+    """storage.public_url with the report's key: appended to it, or put in place of its {key}."""
+    public = config.storage.public_url
+    if not public or not key:
+        return None
+    quoted = quote(key, safe="/=")
+    return public.replace("{key}", quoted) if "{key}" in public else f"{public}/{quoted}"
+
+
+def persisted(config: Config, finding: Finding) -> bool:
+    """Whether the finding lasted long enough to page: the threshold's min_events and `for`.
+
+    Like a Prometheus alert that is still pending, a finding that has not lasted is not sent.
+    """
+    threshold = config.thresholds.get(finding.metric)
+    if threshold is None or finding.kind == "drift":
+        return True
+    observations = finding.detail.get("observations")
+    if isinstance(observations, int) and observations < threshold.min_events:
+        return False
+    if threshold.for_ > 0:
+        longest = finding.detail.get("longest_seconds")
+        if not isinstance(longest, int | float):
+            # Reports written before longest_seconds existed: the span is all there is.
+            longest = (finding.last_seen - finding.first_seen).total_seconds()
+        if longest < threshold.for_:
+            return False
+    return True
 
 
 def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[str, str]:
@@ -127,17 +191,26 @@ def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[
     return summary, description
 
 
-def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> list[StoredAlert]:
-    """One firing alert per finding of the report, except those not seen within alertmanager.clear_after."""
+def build_alerts(
+    config: Config, report: CorrelationReport, now: datetime, firing: Collection[str] = ()
+) -> list[StoredAlert]:
+    """One firing alert per finding of the report that lasted (min_events, `for`), except those not seen
+    within alertmanager.clear_after. `firing`: fingerprints already firing, which keep firing while their
+    finding is in the report, lasted or not (an incident crossing midnight starts a new day's report)."""
     ends_at = now + timedelta(seconds=config.alertmanager.resend_ttl)
     clear_after = config.alertmanager.clear_after
     model = report.model or config.model.name
     alerts: list[StoredAlert] = []
+    pending = 0
     for finding in report.findings:
         # Drift describes the whole day, so it has no "last seen a while ago" to clear on.
         if clear_after is not None and finding.kind != "drift":
             if (now - finding.last_seen).total_seconds() > clear_after:
                 continue
+        labels = alert_labels(finding, model, config.alertmanager.labels)
+        if not persisted(config, finding) and fingerprint(labels) not in firing:
+            pending += 1
+            continue
         summary, description = _describe(finding, report, model)
         annotations = {
             "summary": summary,
@@ -146,6 +219,13 @@ def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> li
             "threshold": f"{finding.threshold:g}",
             "report": report.url,
         }
+        link = report_link(config, report.key)
+        if link:
+            annotations["report_url"] = link
+        run_id = finding.detail.get("mlflow_run_id")
+        run_url = mlflow_run_url(config, run_id) if isinstance(run_id, str) and run_id else None
+        if run_url:
+            annotations["mlflow_run_url"] = run_url
         if config.alertmanager.runbook_url:
             annotations["runbook_url"] = config.alertmanager.runbook_url
         expr = (
@@ -154,10 +234,12 @@ def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> li
             else finding.detail.get("expr")
         )
         # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
-        generator = graph_url(config.prometheus.url, expr) if expr else ""
+        generator = (
+            graph_url(config.prometheus.url, expr, finding.first_seen, finding.last_seen) if expr else ""
+        )
         alerts.append(
             StoredAlert(
-                labels=alert_labels(finding, model),
+                labels=labels,
                 annotations=annotations,
                 starts_at=finding.first_seen,
                 ends_at=ends_at,
@@ -167,6 +249,8 @@ def build_alerts(config: Config, report: CorrelationReport, now: datetime) -> li
                 report=report.key,
             )
         )
+    if pending:
+        log.info("%d finding(s) not sent yet: below their threshold's min_events or `for`", pending)
     return alerts
 
 
@@ -201,7 +285,8 @@ def run(
         return AlertRun(day, dry_run, (), 0, 0, note=note)
 
     state = load_state(storage)
-    step = next_step(state, day, build_alerts(config, report, now), now)
+    firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
+    step = next_step(state, day, build_alerts(config, report, now, firing), now)
     payload = tuple(a.payload() for a in step.send)
     statuses = tuple(a.status for a in step.send)
     result = AlertRun(

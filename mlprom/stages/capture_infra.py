@@ -60,7 +60,7 @@ def default_adapters(config: Config) -> InfraAdapters:
 
 
 def run(config: Config, adapters: InfraAdapters, at: datetime) -> InfraResult:
-    snapshot, key = capture_snapshot(config, adapters.storage, at)
+    snapshot, key = capture_snapshot(config, adapters.storage, at, require_series=True)
     return InfraResult(snapshot, key, adapters.storage.url_for(key))
 
 

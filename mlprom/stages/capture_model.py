@@ -242,9 +242,11 @@ def run(
             known = ", ".join(source.columns or []) or "none"
             raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
         version: str | None = None
+        loaded = None
         if predict is None:
             if model_uri is not None:
-                predict, version = load_pyfunc(model_uri, config)
+                loaded = load_pyfunc(model_uri, config)
+                predict, version = loaded.predict, loaded.version
             else:
                 assert model_ref is not None
                 predict = load_model_ref(model_ref)
@@ -254,9 +256,11 @@ def run(
             storage = open_storage(config)
         params = {
             "model_uri": model_uri,
+            "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
             "model_ref": model_ref,
             "model_name": config.model.name,
             "model_version": version,
+            "registered_model_name": loaded.name if loaded is not None else None,
             "input": input_path,
             "label_column": label_column,
             "batch_size": batch_size,
@@ -273,7 +277,11 @@ def run(
             "mlprom.model": config.model.name,
             "mlprom.date": day.isoformat(),
         }
-        tracker = MlflowRun.start(config, params, tags)
+        if loaded is not None and loaded.name:
+            tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
+        # capture-<model>-<date>-<hhmm>: the partition it wrote and when (UTC) it started.
+        run_name = f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M}"
+        tracker = MlflowRun.start(config, params, tags, run_name, model=loaded, input_file=source)
         capture = _Capture(
             config=config,
             storage=storage,

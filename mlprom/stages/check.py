@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,10 @@ from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
 
 if TYPE_CHECKING:
+    from mlprom.clients.prometheus import PrometheusClient
     from mlprom.config import Config, HTTPEndpoint
+
+log = logging.getLogger("mlprom")
 
 PROBE_PREFIX = "_mlprom_check/"
 # check is for smoke tests: fail in seconds, not after a long backoff.
@@ -26,6 +30,8 @@ class CheckItem:
     endpoint: str
     ok: bool
     detail: str
+    # Of a failed item: 2 when the config is at fault (a query that does not parse), else 3.
+    exit_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "endpoint": self.endpoint, "ok": self.ok, "detail": self.detail}
@@ -38,6 +44,12 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return all(item.ok for item in self.items)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all passed; 2 when the config itself is wrong (fix that first); else 3."""
+        codes = {item.exit_code or 3 for item in self.items if not item.ok}
+        return 0 if not codes else 2 if 2 in codes else 3
 
     def heartbeat(self) -> dict[str, float]:
         return {"mlprom_check_failures": float(sum(not i.ok for i in self.items))}
@@ -78,6 +90,62 @@ def _check_prometheus(config: Config) -> str:
     if not result.series or result.series[0].value != 1.0:
         raise UpstreamError(f"Prometheus at {client.source}: vector(1) did not return 1")
     return "ready; vector(1) = 1"
+
+
+def _parse_error(client: PrometheusClient, expr: str) -> str | None:
+    """Prometheus' own parser on `expr` (/api/v1/format_query, Prometheus >= 2.38): its error, or None.
+
+    Servers without format_query (Thanos, VictoriaMetrics, older Prometheus) answer 404; the instant
+    query that follows then tells a parse error by its errorType bad_data.
+    """
+    url = f"{client.base_url}/api/v1/format_query"
+    response = request(client.session, "POST", url, "Prometheus", client.timeout, data={"query": expr})
+    if response.status_code in (404, 405):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("status") == "error" and body.get("errorType") == "bad_data":
+        return str(body.get("error", "parse error")).removeprefix('invalid parameter "query": ')
+    return None
+
+
+def _check_queries(config: Config) -> str:
+    """Every configured query parses, runs now, and returns series (a warning names those that return none)."""
+    from datetime import UTC, datetime
+
+    from mlprom.clients.prometheus import PrometheusClient, QueryError
+    from mlprom.errors import ConfigError
+
+    session = build_session(config.prometheus, "prometheus", CHECK_RETRY)
+    client = PrometheusClient(config.prometheus.url, session, min(config.prometheus.timeout, 10.0))
+    now = datetime.now(UTC)
+    unparsed: list[str] = []
+    refused: list[str] = []
+    empty: list[str] = []
+    for name, query in config.queries.items():
+        error = _parse_error(client, query.expr)
+        if error is not None:
+            unparsed.append(f"{name}: {error}")
+            continue
+        try:
+            result = client.query(query.expr, now)
+        except QueryError as exc:
+            (unparsed if str(exc).startswith("bad_data") else refused).append(f"{name}: {exc}")
+            continue
+        if not result.series:
+            empty.append(name)
+    if unparsed:
+        what = "1 query does not parse" if len(unparsed) == 1 else f"{len(unparsed)} queries do not parse"
+        raise ConfigError(f"{what}: " + "; ".join(unparsed))
+    if refused:
+        raise UpstreamError(f"Prometheus at {client.source} refused: " + "; ".join(refused))
+    for name in empty:
+        # A misspelt metric name parses and returns nothing: say so, it is not an error.
+        log.warning("check: query %s returned no series at %s", name, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    detail = f"{len(config.queries)} parse and run"
+    return detail + (f"; no series now: {', '.join(empty)}" if empty else "")
 
 
 def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Callable[[Config], str]:
@@ -122,6 +190,8 @@ def _targets(config: Config) -> list[tuple[str, str, Callable[[Config], str]]]:
         ("storage", str(config.storage_url), _check_storage),
         ("prometheus", redact_url(config.prometheus.url), _check_prometheus),
     ]
+    if config.queries:
+        targets.append(("queries", redact_url(config.prometheus.url), _check_queries))
     for url in config.alertmanager.urls:
         targets.append(
             (
@@ -151,7 +221,7 @@ def _probe(config: Config, target: tuple[str, str, Callable[[Config], str]]) -> 
     try:
         return CheckItem(name, endpoint, True, probe(config))
     except MlpromError as exc:
-        return CheckItem(name, endpoint, False, str(exc))
+        return CheckItem(name, endpoint, False, str(exc), exc.exit_code)
 
 
 def run(config: Config) -> CheckResult:

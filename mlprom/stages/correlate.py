@@ -19,6 +19,7 @@ from mlprom import layout
 from mlprom.analysis.drift import Reservoir
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
+from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, top_resources
 from mlprom.analysis.sketch import LatencySketch
 from mlprom.analysis.suspects import SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
@@ -97,7 +98,13 @@ def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[s
         slow_events=breach.slow_events,
         first_seen=datetime.fromtimestamp(breach.first_seen, UTC),
         last_seen=datetime.fromtimestamp(breach.last_seen, UTC),
-        detail={**detail, "observations": breach.count},
+        detail={
+            **detail,
+            "observations": breach.count,
+            # alert's `for` (infra) and its MLflow run link (model metrics) read these.
+            **({"longest_seconds": breach.longest} if detail.get("source") == "infra" else {}),
+            **({"mlflow_run_id": breach.ref} if isinstance(breach.ref, str) and breach.ref else {}),
+        },
     )
 
 
@@ -198,7 +205,10 @@ def run(
     event_sketch = LatencySketch()
     total = slow_total = 0
     # Object by object, column by column: a million events a day cost one pass of cheap loops.
-    how = Classification(origin, threshold, sketch=not sketches)
+    # The hour-of-day profile (docs/profile.md); a sampled fast event stands for 1/sample_rate batches.
+    rate = config.model.sample_rate
+    hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
+    how = Classification(origin, threshold, sketch=not sketches, day=day, fast_weight=hours.fast_weight)
     with gc_paused():
         for columns in iter_columns(storage, day, config.model.name, how):
             times, seconds = columns.times, columns.seconds
@@ -212,12 +222,14 @@ def run(
                 fast_bins[second] += n
             if columns.sketch is not None:
                 event_sketch.merge(columns.sketch)
+            if columns.hours is not None:
+                _merge_hours(hours, columns.hours)
             if prediction_tracker is not None:
-                prediction_tracker.add_many(seconds, times, slow)
+                prediction_tracker.add_many(seconds, times, slow, columns.run_ids)
             for name, tracker in other_trackers:
                 column = columns.metrics.get(name)
                 if column is not None:
-                    tracker.add_many(column, times, slow)
+                    tracker.add_many(column, times, slow, columns.run_ids)
             model_sides.add_columns(columns, slow)
             drift_current.add_columns(times, seconds, columns.outputs, columns.metrics.get("accuracy"))
 
@@ -305,6 +317,10 @@ def run(
             status = "no_infra"
     for warning in warnings:
         log.warning("%s", warning)
+    profile = hours.result(
+        covered_hours(day, now or datetime.now(UTC)),
+        _hourly_medians(day, infra, [s.metric for s in suspects if s.kind == "infra"]),
+    )
 
     key = layout.report_key(day)
     report = CorrelationReport(
@@ -346,6 +362,7 @@ def run(
             findings,
         ),
         partial_failure=infra.partial_failure,
+        profile=profile,
     )
     write_report(storage, report)
     # Stored for the next days' runs, which read it instead of this date's events. A date without
@@ -536,6 +553,32 @@ def _no_infra_message(config: Config, infra: InfraData, total: int) -> str:
         "date within its retention), or archive it with `mlprom capture-infra --from ... --to ...`; "
         f"events join values at most correlate.max_skew ({config.correlate.max_skew:g}s) away"
     )
+
+
+def _merge_hours(into: HourProfile, part: HourProfile) -> None:
+    """Add one object's hour profile (counted where it was decoded) to the date's."""
+    for side, counts in enumerate(part.counts):
+        mine = into.counts[side]
+        for index, n in counts.items():
+            mine[index] = mine.get(index, 0) + n
+        into.slow[side] += part.slow[side]
+    into.outside += part.outside
+
+
+def _hourly_medians(day: date, infra: InfraData, ranked: list[str]) -> dict[int, dict[str, float | None]]:
+    """The profile's resource medians per hour from every query's values (snapshots or history)."""
+    available = [name for name, query in infra.queries.items() if query.series]
+    metrics = top_resources(ranked, available)
+    merged: dict[int, dict[str, float | None]] = {}
+    for name in metrics:
+        query = infra.queries[name]
+        axis = sorted({t for series in query.series for t in series.times})
+        index = {t: i for i, t in enumerate(axis)}
+        keys = [(name, series.labels) for series in query.series]
+        values = [_aligned(series, index, len(axis)) for series in query.series]
+        for hour, row in hourly_medians(day, axis, keys, values, [name]).items():
+            merged.setdefault(hour, {})[name] = row.get(name)
+    return {hour: {m: row.get(m) for m in metrics} for hour, row in sorted(merged.items())}
 
 
 def _timeline(

@@ -297,3 +297,62 @@ def test_sent_alerts_render_as_table_and_markdown(
     markdown = _invoke(path, "-o", "markdown", "alert", "--date", DAY.isoformat())
     assert markdown.exit_code == 0
     assert "| firing | MlpromThreshold | critical | cpu_usage | instance=host-a:9100 |" in markdown.stdout
+
+
+def test_static_labels_persistence_and_links_reach_a_real_alertmanager(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    model = f"links-{uuid.uuid4().hex[:8]}"
+    path = write_config(
+        {
+            "alertmanager": {"urls": [alertmanager.url], "labels": {"team": "ml", "env": "prod"}},
+            "storage": {"public_url": "https://files.example/mlprom"},
+            "mlflow": {"tracking_uri": "http://mlflow.example:5000"},
+            "model": {"name": model},
+            "queries": {"cpu_usage": CPU},
+            "thresholds": {
+                "cpu_usage": {"critical": 0.9, "for": "5m"},
+                "prediction_time": {"critical": "10s", "min_events": 2},
+            },
+        }
+    )
+    storage = open_storage(load_config(str(path)))
+    # host-a past 0.9 for 6 minutes without a break, host-b for 3 minutes twice: only host-a has lasted.
+    a = [0.95] * 7 + [0.2] * 3
+    b = [0.95] * 4 + [0.2] + [0.95] * 4 + [0.2]
+    for minute in range(10):
+        series = (
+            Series({"instance": "host-a:9100"}, a[minute]),
+            Series({"instance": "host-b:9100"}, b[minute]),
+        )
+        at = START + timedelta(minutes=minute)
+        write_snapshot(
+            storage, Snapshot(at, "http://prometheus.test", {"cpu_usage": QueryResult(CPU, "vector", series)})
+        )
+    # One slow event of one run: below min_events 2, so prediction_time does not page.
+    write_events(storage, [Event(START, model, 12.0, True, 40, mlflow_run_id="run-1")])
+
+    correlated = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat())
+    assert correlated.exit_code == 1, correlated.output
+    findings = {
+        (f["metric"], f["labels"].get("instance")): f for f in orjson.loads(correlated.stdout)["findings"]
+    }
+    assert findings[("cpu_usage", "host-a:9100")]["detail"]["longest_seconds"] == 360.0
+    assert findings[("cpu_usage", "host-b:9100")]["detail"]["longest_seconds"] == 180.0
+    assert findings[("prediction_time", None)]["detail"]["mlflow_run_id"] == "run-1"
+
+    sent = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert sent.exit_code == 0, sent.output
+    (alert,) = _wait_for_alerts(alertmanager.url, model, 1)
+    assert alert["labels"] == {
+        "alertname": "MlpromThreshold",
+        "severity": "critical",
+        "model": model,
+        "metric": "cpu_usage",
+        "team": "ml",
+        "env": "prod",
+        "instance": "host-a:9100",
+    }
+    assert alert["annotations"]["report_url"] == "https://files.example/mlprom/" + layout.report_key(DAY)
+    generator = alert["generatorURL"]
+    assert "g0.range_input=36m" in generator and "g0.end_input=2026-11-20%2010%3A21%3A00" in generator

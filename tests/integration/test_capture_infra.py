@@ -65,16 +65,18 @@ def test_capture_infra_stores_snapshot_in_moto_s3(
             "prometheus": {"url": prometheus_stack.prometheus_url},
         }
     )
-    result = _invoke("-c", str(cfg), "capture-infra", "--at", "2026-11-24T12:30:00Z")
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).replace(microsecond=0)  # Prometheus has had data for 2 scrapes by now
+    result = _invoke("-c", str(cfg), "capture-infra", "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert result.exit_code == 0, result.output
     keys = list_s3_keys(moto_s3, s3_bucket)
     assert len(keys) == 1
-    assert keys[0].startswith("team-a/infra/dt=2026-11-24/123000-")
+    assert keys[0].startswith(f"team-a/infra/dt={at:%Y-%m-%d}/{at:%H%M%S}-")
     body = s3_client(moto_s3).get_object(Bucket=s3_bucket, Key=keys[0])["Body"].read()
     snapshot = json.loads(body)
-    assert snapshot["ts"] == "2026-11-24T12:30:00.000Z"
-    # Prometheus has no data that old: the queries answer empty, and the snapshot says so.
-    assert snapshot["queries"]["cpu_usage"]["series"] == []
+    assert snapshot["ts"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert snapshot["queries"]["system_load"]["series"]  # a gauge: present from the first scrape
 
 
 def test_capture_infra_live_snapshot_in_s3_has_cpu_usage(prometheus_stack, moto_s3, s3_bucket, write_config):
@@ -187,7 +189,7 @@ def test_warnings_are_surfaced_and_kept(scripted_server: ScriptedServer, write_c
     body = {
         "status": "success",
         "warnings": ["PromQL info: metric might not be a counter"],
-        "data": {"resultType": "vector", "result": []},
+        "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]},
     }
     scripted_server.script = [(200, body)]
     cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"q": "rate(x[1m])"}})
@@ -245,3 +247,28 @@ def test_bad_at_is_a_usage_error(write_config, at):
     result = _invoke("-c", str(write_config({})), "capture-infra", "--at", at)
     assert result.exit_code == 2
     assert "--at" in result.stderr
+
+
+def test_at_a_time_prometheus_has_no_data_for_exits_4_and_stores_nothing(
+    prometheus_stack, write_config, tmp_path
+):
+    cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}})
+    result = _invoke("-c", str(cfg), "capture-infra", "--at", "2020-01-01T00:00:00Z")
+    assert result.exit_code == 4, result.output
+    assert "no series for any of the 8 queries at 2020-01-01T00:00:00" in result.stderr
+    assert "nothing stored" in result.stderr
+    assert _local_snapshots(tmp_path / "data") == []
+
+
+def test_some_queries_without_series_are_still_stored(prometheus_stack, write_config, tmp_path):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "queries": {"load": "node_load1", "none": "absent_metric_xyz"},
+        }
+    )
+    result = _invoke("-c", str(cfg), "-o", "json", "capture-infra")
+    assert result.exit_code == 0, result.output
+    queries = json.loads(result.stdout)["queries"]
+    assert queries["none"]["series"] == 0 and queries["load"]["series"] == 1
+    assert len(_local_snapshots(tmp_path / "data")) == 1

@@ -33,7 +33,7 @@ def test_check_all_ok_against_the_real_stack(
     result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
     assert result.exit_code == 0, result.output
     checks = {c["target"]: c for c in json.loads(result.stdout)["checks"]}
-    assert set(checks) == {"config", "storage", "prometheus", "alertmanager", "pushgateway"}
+    assert set(checks) == {"config", "storage", "prometheus", "queries", "alertmanager", "pushgateway"}
     assert all(c["ok"] for c in checks.values())
     assert list_s3_keys(moto_s3, s3_bucket) == []  # the probe object was deleted
 
@@ -46,7 +46,7 @@ def test_check_prints_one_line_per_target_and_exits_3_on_failure(prometheus_stac
     result = runner.invoke(app, ["-c", str(cfg), "check"])
     assert result.exit_code == 3
     lines = [line for line in result.stdout.splitlines() if line.strip()]
-    assert len(lines) == 4  # config, storage, prometheus, alertmanager
+    assert len(lines) == 5  # config, storage, prometheus, queries, alertmanager
     assert lines[0].startswith("ok") and "config" in lines[0]
     failed = [line for line in lines if line.startswith("FAIL")]
     assert len(failed) == 1 and "alertmanager" in failed[0] and dead in failed[0]
@@ -142,3 +142,74 @@ def test_check_mlflow_server_down_fails_its_line(write_config, prometheus_stack,
     mlflow = next(c for c in json.loads(result.stdout)["checks"] if c["target"] == "mlflow")
     assert not mlflow["ok"] and "connection refused" in mlflow["detail"]
     assert "pw-secret" not in result.output
+
+
+def test_check_names_the_query_that_does_not_parse_and_exits_2(prometheus_stack, alertmanager, write_config):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "queries": {"load": "node_load1", "cpu_busy": "sum(rate(node_cpu_seconds_total[1m])"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 2, result.output
+    queries = next(c for c in json.loads(result.stdout)["checks"] if c["target"] == "queries")
+    assert not queries["ok"]
+    assert queries["detail"].startswith("1 query does not parse: cpu_busy: ")
+    assert "unclosed left parenthesis" in queries["detail"] and "load" not in queries["detail"]
+
+
+def test_check_warns_about_a_query_that_returns_no_series(prometheus_stack, alertmanager, write_config):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "queries": {"load": "node_load1", "misspelt": "node_lod1"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    assert "check: query misspelt returned no series" in result.stderr
+    line = next(line for line in result.stdout.splitlines() if " queries " in line)
+    assert line.startswith("ok") and line.endswith("2 parse and run; no series now: misspelt")
+
+
+def test_check_falls_back_to_the_query_where_format_query_is_missing(
+    scripted_server, write_config, alertmanager
+):
+    # A Thanos- or VictoriaMetrics-like server: no /api/v1/format_query (404); the query says bad_data.
+    bad = {"status": "error", "errorType": "bad_data", "error": 'invalid parameter "query": 1:5: parse error'}
+    scripted_server.script = [(404, {}), (400, bad)]
+    from mlprom.config import load_config
+    from mlprom.errors import ConfigError
+    from mlprom.stages.check import _check_queries
+
+    config = load_config(
+        str(write_config({"prometheus": {"url": scripted_server.url}, "queries": {"q": "sum("}}))
+    )
+    try:
+        _check_queries(config)
+    except ConfigError as exc:
+        assert "q: bad_data" in str(exc) and "parse error" in str(exc)
+    else:
+        raise AssertionError("a query that does not parse passed")
+    assert [path for _, path, _ in scripted_server.requests] == ["/api/v1/format_query", "/api/v1/query"]
+
+
+def test_correlate_heartbeat_has_severity_as_a_label_on_the_real_pushgateway(prometheus_stack, write_config):
+    import requests
+
+    cfg = write_config(
+        {"pushgateway": {"url": prometheus_stack.pushgateway_url}, "model": {"name": "sev-label"}}
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "correlate", "--date", "2026-11-20", "--allow-empty"])
+    assert result.exit_code == 0, result.output
+    groups = requests.get(prometheus_stack.pushgateway_url + "/api/v1/metrics", timeout=5).json()["data"]
+    group = next(
+        g for g in groups if g["labels"] == {"job": "mlprom", "stage": "correlate", "model": "sev-label"}
+    )
+    findings = group["mlprom_findings"]
+    assert findings["help"] == "Findings in the date's report, by severity."
+    assert sorted(m["labels"]["severity"] for m in findings["metrics"]) == ["critical", "warning"]
+    assert "mlprom_findings_critical" not in group

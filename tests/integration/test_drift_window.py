@@ -199,13 +199,17 @@ def test_correlate_reports_drift_findings_and_fails_on_them(storage: LocalStorag
     config_path = tmp_path / "mlprom.yaml"
     config_path.write_text(f"storage: {{url: '{storage.root}'}}\n")
 
-    result = CliRunner().invoke(app, ["-c", str(config_path), "-o", "json", "correlate", "--date", DAY.isoformat()])
+    result = CliRunner().invoke(
+        app, ["-c", str(config_path), "-o", "json", "correlate", "--date", DAY.isoformat()]
+    )
 
     assert result.exit_code == 1, result.output  # the drift finding is critical
     document = orjson.loads(result.stdout)
     assert document["status"] == "critical"
     drift_findings = [f for f in document["findings"] if f["kind"] == "drift"]
-    assert [(f["metric"], f["labels"]) for f in drift_findings] == [("drift_psi", {"distribution": "outputs"})]
+    assert [(f["metric"], f["labels"]) for f in drift_findings] == [
+        ("drift_psi", {"distribution": "outputs"})
+    ]
     assert document["drift"]["status"] == "drift"
     assert document["drift"]["distributions"]["outputs"]["n_current"] == 200 * 5
 
@@ -407,3 +411,24 @@ def test_prune_deletes_an_old_dates_drift_sample_with_its_reports_partition(stor
     assert result.unknown_count == 0  # the sample is a layout key, not a stranger
     assert not storage.exists(layout.drift_sample_key(old)) and not storage.exists(layout.report_key(old))
     assert storage.exists(layout.drift_sample_key(kept)) and storage.exists(layout.report_key(kept))
+
+
+def test_compared_distributions_carry_histograms_of_both_samples(storage: LocalStorage) -> None:
+    _history(storage, random.Random(9), n=150, output_shift=0.8)
+
+    report = drift_report(storage, _config(storage.root, "drift: {min_samples: 100}"), DAY)
+    histograms = report.to_dict()["histograms"]
+
+    assert set(histograms) == {"prediction_time", "outputs", "accuracy"}
+    outputs = histograms["outputs"]
+    assert sum(outputs["current"]) == report.distributions["outputs"].n_current == 750
+    assert sum(outputs["reference"]) == report.distributions["outputs"].n_reference == 7 * 200 * 5
+    assert len(outputs["edges"]) == len(outputs["current"]) + 1
+
+
+def test_distributions_not_compared_have_no_histogram(storage: LocalStorage) -> None:
+    write_events(storage, _events(DAY, random.Random(4)))
+
+    report = drift_report(storage, _config(storage.root), DAY)
+
+    assert report.to_dict()["histograms"] == {}

@@ -8,13 +8,12 @@ import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb  # a test dependency: missing, the run fails rather than skips
 import pytest
 
 from mlprom.eventlog import write_events
 from mlprom.records import Event
 from mlprom.storage.local import LocalStorage
-
-duckdb = pytest.importorskip("duckdb")
 
 SCALING_DOC = Path(__file__).resolve().parents[2] / "docs" / "scaling.md"
 DAYS = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
@@ -75,3 +74,63 @@ def test_documented_duckdb_query_counts_slow_events_and_p95_per_model_per_day(
     assert [r[:4] for r in rows] == [e[:4] for e in expected]
     for row, want in zip(rows, expected, strict=True):
         assert row[4] == pytest.approx(want[4], rel=1e-9)
+
+
+def documented_snapshot_query() -> str:
+    blocks = re.findall(r"```sql\n(.*?)```", SCALING_DOC.read_text(), re.DOTALL)
+    query = next(b for b in blocks if "mlprom-data/infra/" in b)
+    return query.strip().rstrip(";")
+
+
+def test_documented_duckdb_snapshot_query_gives_one_row_per_query_and_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprom.eventlog import write_snapshot
+    from mlprom.records import QueryResult, Series, Snapshot
+
+    storage = LocalStorage(tmp_path / "mlprom-data")
+    expected = []
+    for day in DAYS:
+        for minute in range(3):
+            at = day + timedelta(hours=10, minutes=minute)
+            cpu = (
+                Series({"instance": "a:9100"}, 0.5 + minute / 10),
+                Series({"instance": "b:9100"}, None, "NaN"),
+            )
+            load = (Series({"instance": "a:9100", "job": "node"}, 1.5),)
+            queries = {
+                "cpu_usage": QueryResult("cpu expr", "vector", cpu),
+                "system_load": QueryResult("node_load1", "vector", load),
+                "broken": QueryResult("sum(", None, (), "bad_data: parse error"),  # no series: no row
+            }
+            write_snapshot(storage, Snapshot(at, "http://prom:9090", queries))
+            for name in ("cpu_usage", "system_load"):
+                for series in queries[name].series:
+                    expected.append((day.date(), at, name, series.labels, series.value, series.raw))
+    expected.sort(key=lambda r: (r[1], r[2], str(r[3])))
+
+    monkeypatch.chdir(tmp_path)
+    rows = duckdb.sql(documented_snapshot_query()).fetchall()
+
+    got = [
+        (dt, ts.astimezone(UTC), query, labels, value, raw)
+        for dt, ts, query, _expr, labels, value, raw in rows
+    ]
+    assert got == expected
+    assert {r[3] for r in rows} == {"cpu expr", "node_load1"}
+
+
+def test_documented_parquet_export_of_a_day_keeps_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(tmp_path / "mlprom-data")
+    rng = random.Random(11)
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    write_events(storage, make_events("churn", day, 600, rng))
+    write_events(storage, make_events("fraud", day, 40, rng))
+    blocks = re.findall(r"```sql\n(.*?)```", SCALING_DOC.read_text(), re.DOTALL)
+    (copy,) = [b for b in blocks if b.lstrip().startswith("COPY")]
+    monkeypatch.chdir(tmp_path)
+    duckdb.sql(copy.strip().rstrip(";"))
+    rows = duckdb.sql("SELECT model, count(*) FROM 'events-2026-03-01.parquet' GROUP BY model ORDER BY model")
+    assert rows.fetchall() == [("churn", 600), ("fraud", 40)]

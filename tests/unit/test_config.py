@@ -50,26 +50,35 @@ def test_default_cpu_query_measures_usage_not_idle() -> None:
 
 def test_example_file_documents_and_loads() -> None:
     config = load_config(str(ROOT / "thresholds.example.yaml"), env={})
-    assert config.thresholds["drift_psi"].critical == 0.25
     assert config.queries["memory_usage"].unit == "percent"
+
+
+def test_example_file_holds_the_true_defaults() -> None:
+    # It says it shows the defaults: loading it must give exactly what no file at all gives.
+    example = load_config(str(ROOT / "thresholds.example.yaml"), env={})
+    defaults = load_config_text("", "<defaults>", env={})
+    assert example.queries == defaults.queries  # expressions, units and windows alike
+    assert example.model_dump(exclude={"queries"}) == defaults.model_dump(exclude={"queries"})
 
 
 def test_example_file_mentions_every_key() -> None:
     text = (ROOT / "thresholds.example.yaml").read_text()
-    from mlprom.config import Config
+    from mlprom.config import Config, Query, Threshold
 
     def keys(model: type) -> set[str]:
         out = set()
         for name, field in model.model_fields.items():
             if name == "source":
                 continue
-            out.add(name)
+            out.add(field.alias or name)
             annotation = field.annotation
             if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
                 out |= keys(annotation)
         return out
 
-    missing = [k for k in keys(Config) if not re.search(rf"\b{k}\b:", text)]
+    # Query and Threshold sit inside dicts, where the walk above does not reach.
+    every = keys(Config) | keys(Query) | keys(Threshold)
+    missing = [k for k in sorted(every) if not re.search(rf"\b{k}\b:", text)]
     assert missing == []
 
 

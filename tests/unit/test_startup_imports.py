@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-HEAVY = ("mlflow", "boto3", "botocore", "pandas", "numpy", "scipy")
+HEAVY = ("mlflow", "boto3", "botocore", "pandas", "numpy", "scipy", "matplotlib")
 
 PROBE = """
 import json, sys

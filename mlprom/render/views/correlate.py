@@ -131,6 +131,8 @@ def _report_table(report: CorrelationReport) -> Any:
     parts.append(suspects if shown else Text(_no_suspects_line(report)))
     if isinstance(report.drift, DriftReport):
         parts.append(to_table(report.drift))
+    if report.profile is not None:
+        parts.append(to_table(report.profile))  # render/views/profile.py
     if report.url:
         parts.append(Text(f"report: {report.url}", style="dim"))
     return Group(*parts)
@@ -164,6 +166,8 @@ def _report_markdown(report: CorrelationReport) -> str:
         lines.append(_no_suspects_line(report))
     if isinstance(report.drift, DriftReport):
         lines += ["", "### Drift", "", to_markdown(report.drift)]
+    if report.profile is not None:
+        lines += ["", "### Hour profile", "", to_markdown(report.profile)]  # render/views/profile.py
     if report.url:
         lines += ["", f"Report: `{report.url}`"]
     return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""profile: read the stored reports' hour-of-day profiles for a date range and forecast next week's peak hours.
+
+Re-runs nothing: a date without a report, or with a report made before profiles existed, is listed as
+missing. docs/profile.md states the forecast exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlprom import layout
+from mlprom.analysis.profile import DayProfile, Forecast, forecast
+from mlprom.errors import ConfigError, NoDataError, ObjectNotFound
+
+if TYPE_CHECKING:
+    from mlprom.config import Config
+    from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+DEFAULT_DAYS = 28  # four weeks: every weekday twice or more, enough for the weekly forecast
+MAX_DAYS = 366  # a year of reports at most: a typo in --from should not read a decade of keys
+REPORT_READERS = 8  # concurrent GETs
+WARNED_MAX = 10  # missing dates warned one by one; the rest in one line (all are in the result)
+
+
+@dataclass(frozen=True)
+class MissingDay:
+    day: date
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"date": self.day.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    start: date
+    end: date
+    model: str
+    used: tuple[date, ...]  # dates whose profile entered the forecast
+    missing: tuple[MissingDay, ...]
+    forecast: Forecast
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "model": self.model,
+            "days_used": [d.isoformat() for d in self.used],
+            "missing": [m.to_dict() for m in self.missing],
+            "forecast": self.forecast.to_dict(),
+        }
+
+    def heartbeat(self) -> dict[str, float]:
+        return {
+            "mlprom_profile_days": float(len(self.used)),
+            "mlprom_profile_missing_days": float(len(self.missing)),
+            "mlprom_profile_peaks": float(len(self.forecast.peaks)),
+        }
+
+
+def parse_range(start: str | None, end: str | None, now: datetime | None = None) -> tuple[date, date]:
+    """--from and --to (YYYY-MM-DD, today, yesterday); --to defaults to yesterday, --from to 4 weeks before it."""
+    from mlprom.dates import parse_date
+
+    def one(flag: str, text: str) -> date:
+        try:
+            return parse_date(text, now)
+        except ConfigError:
+            raise ConfigError(f"{flag} {text!r}: expected YYYY-MM-DD, 'today' or 'yesterday'") from None
+
+    last = one("--to", end if end is not None else "yesterday")
+    first = one("--from", start) if start is not None else last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise ConfigError(f"--from {first} is after --to {last}")
+    days = (last - first).days + 1
+    if days > MAX_DAYS:
+        raise ConfigError(f"--from {first} --to {last} spans {days} days; at most {MAX_DAYS}")
+    return first, last
+
+
+def read_day_profile(storage: Storage, day: date, model: str) -> DayProfile | str:
+    """The date's stored profile, or why there is none (a reason fit for a warning)."""
+    import orjson
+
+    key = layout.report_key(day)
+    url = storage.url_for(key)
+    try:
+        body = storage.get_bytes(key)
+    except ObjectNotFound:
+        return f"no report at {url} (run `mlprom correlate --date {day}`)"
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return f"report {url} is not valid JSON"
+    if not isinstance(data, dict):
+        return f"report {url} is not a JSON object"
+    other = data.get("model")
+    if isinstance(other, str) and other and other != model:
+        return f"report {url} is for model {other!r}, not {model!r}"
+    if data.get("status") == "no_data":
+        # No events and no snapshots: a gap in the pipeline far more often than a day without traffic.
+        return f"report {url} has no data (status no_data)"
+    if data.get("profile") is None:
+        return f"report {url} has no profile (made before profiles existed; re-run `mlprom correlate --date {day}`)"
+    try:
+        return DayProfile.from_dict(data["profile"])
+    except ValueError as exc:
+        return f"report {url} has an invalid profile: {exc}"
+
+
+def run(
+    config: Config, start: date, end: date, allow_empty: bool = False, storage: Storage | None = None
+) -> ProfileResult:
+    """Combine the profiles of start..end (inclusive) and forecast the 7 days after `end`."""
+    if storage is None:
+        from mlprom.storage import open_storage
+
+        storage = open_storage(config)
+    model = config.model.name
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    with ThreadPoolExecutor(REPORT_READERS, thread_name_prefix="report-get") as pool:
+        outcomes = list(pool.map(lambda d: read_day_profile(storage, d, model), days))
+    used: list[tuple[date, DayProfile]] = []
+    missing: list[MissingDay] = []
+    for day, outcome in zip(days, outcomes, strict=True):
+        if isinstance(outcome, DayProfile):
+            used.append((day, outcome))
+        else:
+            missing.append(MissingDay(day, outcome))
+    for m in missing[:WARNED_MAX]:
+        log.warning("profile: %s left out: %s", m.day, m.reason)
+    if len(missing) > WARNED_MAX:
+        log.warning("profile: %d more date(s) left out (listed in the output)", len(missing) - WARNED_MAX)
+    if not used and not allow_empty:
+        raise NoDataError(
+            f"no profile for any date from {start} to {end} under {storage.url_for(layout.stage_prefix('reports'))}: "
+            "run `mlprom correlate --date D` for those dates"
+        )
+    result = ProfileResult(
+        start, end, model, tuple(d for d, _ in used), tuple(missing), forecast(used, end + timedelta(days=1))
+    )
+    log.info(
+        "profile: %d of %d date(s) used; %s forecast for %s..%s, %d peak(s)",
+        len(used),
+        len(days),
+        result.forecast.method,
+        result.forecast.start,
+        result.forecast.end,
+        len(result.forecast.peaks),
+    )
+    if result.forecast.note:
+        log.warning("profile: %s", result.forecast.note)
+    return result
