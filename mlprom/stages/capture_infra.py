@@ -117,7 +117,7 @@ def run_range(
 
     from mlprom import layout
     from mlprom.clients.prometheus import PrometheusClient
-    from mlprom.errors import UpstreamError
+    from mlprom.errors import NoDataError, UpstreamError
     from mlprom.history import MAX_PARALLEL, fetch_history, range_document, range_object_id, split_by_day
 
     storage = adapters.storage
@@ -128,6 +128,7 @@ def run_range(
     stored: list[str] = []
     existing: list[str] = []
     errors: dict[str, str] = {}
+    empty: list[str] = []
     points = requests = 0
     planned = {
         (name, a, b): layout.range_key(
@@ -151,10 +152,21 @@ def run_range(
                 errors.setdefault(name, result.error)
                 continue
             document = range_document(result, a, b, step, client.source)
+            if not document["series"]:
+                # Nothing to archive (before its data, past its retention): no object, so a later run
+                # of the same range, once there is data, is not mistaken for one already archived.
+                empty.append(name)
+                continue
             key = planned[(name, a, b)]
             storage.put_bytes(key, orjson.dumps(document), "application/json")
             stored.append(key)
             points += sum(len(s["t"]) for s in document["series"])
+    if not stored and not existing and not errors:
+        raise NoDataError(
+            f"Prometheus at {client.source} returned no series for any of the {len(config.queries)} queries "
+            f"from {rfc3339(datetime.fromtimestamp(first, UTC))} to {rfc3339(datetime.fromtimestamp(last, UTC))} "
+            "(before its data, or past its retention?): nothing stored"
+        )
     if errors and not stored and not existing:
         first_name, first_error = next(iter(sorted(errors.items())))
         raise UpstreamError(f"Prometheus at {client.source}: nothing archived ({first_name}: {first_error})")
