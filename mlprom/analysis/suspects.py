@@ -211,8 +211,8 @@ def rank_suspects(
     Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
     the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
     family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved
-    by at least the series' min_change. Rank: significant first, then how completely the sides
-    separate (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q,
+    by at least the series' min_change. Rank: significant first, infra before model metrics, then how
+    completely the sides separate (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q,
     then name and labels.
     """
     from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
@@ -297,6 +297,7 @@ def rank_suspects(
         best.values(),
         key=lambda t: (
             not t.suspect.significant,
+            t.suspect.kind != "infra",  # the question is what the infrastructure did; the model follows
             -round(t.auc_distance, 9),
             -abs(t.suspect.effect),
             t.suspect.q_value if t.suspect.q_value is not None else 2.0,
