@@ -11,7 +11,7 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.analysis.sketch import _LOG_GAMMA, MIN_INDEX, MIN_VALUE, LatencySketch
@@ -86,51 +86,57 @@ def read_sketches(storage: Storage, day: date, model: str) -> list[StoredSketch]
 
 
 class SketchRecorder:
-    """Thread-safe recorder for a serving loop: `add(elapsed)` costs a log, a dict update and a lock.
+    """Thread-safe recorder for a serving loop: `add()` costs a logarithm, a lock and one dict update.
 
     The minute comes from a perf_counter reading mapped onto the wall clock once per drain, so a call
-    does not read the wall clock itself.
+    does not read the wall clock itself. Only counts are kept per call; a minute's stored sum is
+    estimated from its buckets (each within 1%).
     """
 
     def __init__(self) -> None:
         import time
 
-        self._lock = threading.Lock()
-        self._counts: dict[int, int] = {}  # minute * 2^20 + bucket offset -> count
-        self._sums: dict[int, float] = {}  # minute -> sum of seconds
-        self._perf = time.perf_counter
+        lock = threading.Lock()
+        self._lock = lock
+        self._counts: dict[int, int] = {}  # minute << 20 | (bucket - MIN_INDEX) -> count
         self._offset = time.time() - time.perf_counter()
-        self._log = math.log
-        self._inv = 1.0 / _LOG_GAMMA
+        # Bound once: add() runs on every prediction.
+        self.add = self._make_add(lock.acquire, lock.release)  # type: ignore[method-assign]
 
-    def add(self, started: float, elapsed: float) -> None:
+    def _make_add(self, acquire: Any, release: Any) -> Any:
+        log, inv, lowest, floor = math.log, 1.0 / _LOG_GAMMA, MIN_VALUE, MIN_INDEX
+        recorder = self
+
+        def add(started: float, elapsed: float) -> None:
+            if elapsed > lowest:
+                offset = int(-(-log(elapsed) * inv // 1)) - floor  # ceil, without a global lookup
+            else:
+                offset = 0
+            key = (int((started + recorder._offset) // 60) << 20) + offset
+            counts = recorder._counts
+            acquire()
+            counts[key] = counts.get(key, 0) + 1
+            release()
+
+        return add
+
+    def add(self, started: float, elapsed: float) -> None:  # replaced per instance in __init__
         """One call that began at perf_counter() == started and took `elapsed` seconds."""
-        minute = int((started + self._offset) // 60)
-        bucket = math.ceil(self._log(elapsed) * self._inv) if elapsed > MIN_VALUE else MIN_INDEX
-        key = (minute << 20) + bucket - MIN_INDEX
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._sums[minute] = self._sums.get(minute, 0.0) + elapsed
 
     def drain(self) -> LatencySketch:
         """Everything recorded since the last drain, as a sketch; the recorder starts empty again."""
         import time
 
+        from mlprom.analysis.sketch import bucket_value
+
         with self._lock:
             counts, self._counts = self._counts, {}
-            sums, self._sums = self._sums, {}
         self._offset = time.time() - time.perf_counter()
         sketch = LatencySketch()
         mask = (1 << 20) - 1
-        per_minute: dict[int, int] = {}
         for key, n in counts.items():
-            minute = key >> 20
-            per_minute[minute] = per_minute.get(minute, 0) + n
-            sketch.add_bucketed(minute * 60, (key & mask) + MIN_INDEX, n, 0.0)
-        for minute, total in sums.items():
-            histogram = sketch.minutes.get(minute * 60)
-            if histogram is not None:
-                histogram.total = total
+            bucket = (key & mask) + MIN_INDEX
+            sketch.add_bucketed((key >> 20) * 60, bucket, n, n * bucket_value(bucket))
         return sketch
 
     def restore(self, sketch: LatencySketch) -> None:
@@ -140,4 +146,3 @@ class SketchRecorder:
                 for bucket, n in histogram.buckets.items():
                     key = ((minute // 60) << 20) + bucket - MIN_INDEX
                     self._counts[key] = self._counts.get(key, 0) + n
-                self._sums[minute // 60] = self._sums.get(minute // 60, 0.0) + histogram.total
