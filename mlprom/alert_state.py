@@ -54,8 +54,11 @@ class StoredAlert:
 
     def payload(self) -> dict[str, Any]:
         """The Alertmanager API v2 postableAlert."""
+        from mlprom.clients.alertmanager import sanitize_label_names
+
         out: dict[str, Any] = {
-            "labels": self.labels,
+            # New alerts carry valid names already; this also fixes alerts stored by older versions.
+            "labels": sanitize_label_names(self.labels),
             "annotations": self.annotations,
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at),
@@ -81,7 +84,12 @@ class StoredAlert:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredAlert:
-        labels = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
+        from mlprom.clients.alertmanager import sanitize_label_names
+
+        raw = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
+        # An alert stored with a name Alertmanager refuses (before names were made valid) is the same
+        # alert as today's with the valid name: same labels, same fingerprint, so it is not resolved.
+        labels = sanitize_label_names(raw)
         starts_at = _ts(data["startsAt"])
         ends_at = _ts(data["endsAt"])
         assert starts_at is not None and ends_at is not None
@@ -98,7 +106,7 @@ class StoredAlert:
             date=date.fromisoformat(data["date"]),
             report=data.get("report", ""),
             resolved_at=_ts(data.get("resolved_at")),
-            fingerprint=data.get("fingerprint") or fingerprint(labels),
+            fingerprint=(data.get("fingerprint") if labels == raw else None) or fingerprint(labels),
         )
 
 
@@ -120,16 +128,9 @@ class AlertState:
         )
 
 
-def load_state(storage: Storage) -> AlertState:
-    """The stored state; none yet is an empty one, and so is a corrupt one (with a warning naming the key)."""
+def _parse_state(storage: Storage, body: bytes) -> AlertState:
     import orjson
 
-    from mlprom.errors import ObjectNotFound
-
-    try:
-        body = storage.get_bytes(layout.ALERT_STATE_KEY)
-    except ObjectNotFound:
-        return AlertState(None)
     try:
         return AlertState.from_dict(orjson.loads(body))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AssertionError, AttributeError) as exc:
@@ -140,10 +141,57 @@ def load_state(storage: Storage) -> AlertState:
         return AlertState(None)
 
 
-def save_state(storage: Storage, state: AlertState) -> None:
+def load_state(storage: Storage) -> AlertState:
+    """The stored state; none yet is an empty one, and so is a corrupt one (with a warning naming the key)."""
+    from mlprom.errors import ObjectNotFound
+
+    try:
+        body = storage.get_bytes(layout.ALERT_STATE_KEY)
+    except ObjectNotFound:
+        return AlertState(None)
+    return _parse_state(storage, body)
+
+
+def load_state_versioned(storage: Storage) -> tuple[AlertState, str | None]:
+    """The stored state and the version read (None: no state yet), for `save_state_if`."""
+    found = storage.get_versioned(layout.ALERT_STATE_KEY)
+    if found is None:
+        return AlertState(None), None
+    return _parse_state(storage, found.data), found.version
+
+
+def _encode(state: AlertState) -> bytes:
     import orjson
 
-    storage.put_bytes(layout.ALERT_STATE_KEY, orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2))
+    return orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2)
+
+
+def save_state(storage: Storage, state: AlertState) -> None:
+    storage.put_bytes(layout.ALERT_STATE_KEY, _encode(state))
+
+
+def save_state_if(storage: Storage, state: AlertState, version: str | None) -> bool:
+    """Write the state only if it is still the version read; False when another run wrote it meanwhile."""
+    return storage.put_if(layout.ALERT_STATE_KEY, _encode(state), version)
+
+
+def keep_undelivered_as_before(new: AlertState, before: AlertState, undelivered: set[str]) -> AlertState:
+    """`new`, except for alerts no Alertmanager took: those stay as they were `before` (or stay out).
+
+    A firing alert every replica refused is not recorded as firing, and a resolution nobody took is
+    not recorded as resolved: the next run tries again.
+    """
+    if not undelivered:
+        return new
+    previous = {a.fingerprint: a for a in before.alerts}
+    kept = []
+    for alert in new.alerts:
+        if alert.fingerprint in undelivered:
+            if alert.fingerprint in previous:
+                kept.append(previous[alert.fingerprint])
+            continue
+        kept.append(alert)
+    return AlertState(new.updated_at, tuple(kept))
 
 
 @dataclass(frozen=True)

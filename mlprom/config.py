@@ -152,6 +152,7 @@ class StorageConfig(_Frozen):
     url: str = "./mlprom-data"
     endpoint_url: str | None = None
     region: str | None = None
+    timeout: Duration = 30.0  # S3: total deadline of one request (attempts, back-off, reading the answer)
     # Where a person's browser can open the stored objects (alerts link the report there).
     public_url: str | None = None
 

@@ -22,16 +22,26 @@ log = logging.getLogger("mlprom")
 MAX_PARALLEL_QUERIES = 8
 
 
-def _run_one(client: PrometheusClient, query: Query, at: datetime) -> QueryResult | UpstreamError:
+def _run_one(client: PrometheusClient, name: str, query: Query, at: datetime) -> QueryResult | UpstreamError:
     try:
         parsed = client.query(query.expr, at)
     except QueryError as exc:
         return QueryResult(query.expr, None, (), str(exc))
     except UpstreamError as exc:
-        return exc
+        return UpstreamError(f"{exc} (query {name})")
     for warning in parsed.warnings:
         log.warning("Prometheus warning for %s: %s", query.expr, warning)
-    return QueryResult(query.expr, parsed.result_type, parsed.series, None, parsed.warnings)
+    skipped = tuple(f"mlprom: skipped {reason}" for reason in parsed.skipped)
+    if skipped:
+        # Wrong-shaped series are never stored; the snapshot says they were left out.
+        log.warning(
+            "Prometheus at %s: query %s: skipped %d series of the wrong shape (first: %s)",
+            client.source,
+            name,
+            len(skipped),
+            parsed.skipped[0],
+        )
+    return QueryResult(query.expr, parsed.result_type, parsed.series, None, parsed.warnings + skipped)
 
 
 def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datetime) -> Snapshot:
@@ -43,7 +53,7 @@ def take_snapshot(client: PrometheusClient, queries: dict[str, Query], at: datet
     with ThreadPoolExecutor(
         max_workers=min(MAX_PARALLEL_QUERIES, len(names)), thread_name_prefix="promql"
     ) as pool:
-        outcomes = list(pool.map(lambda name: _run_one(client, queries[name], at), names))
+        outcomes = list(pool.map(lambda name: _run_one(client, name, queries[name], at), names))
     results: dict[str, QueryResult] = {}
     transport_errors: list[UpstreamError] = []
     for name, outcome in zip(names, outcomes, strict=True):

@@ -144,26 +144,23 @@ class InputFile:
             raise InputError(f"{self.location}: cannot open: {exc.strerror or exc}") from None
 
     def _open_s3(self) -> Any:
-        import boto3
-        from botocore.config import Config as BotoConfig
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from mlprom.storage.s3 import call_deadline, make_client
 
         bucket, _, key = self.location[5:].partition("/")
         if not bucket or not key:
             raise InputError(f"{self.location}: expected s3://BUCKET/KEY")
         storage = self.config.storage if self.config else None
         endpoint = (storage.endpoint_url if storage else None) or os.environ.get("AWS_ENDPOINT_URL_S3")
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=storage.region if storage else None,
-            config=BotoConfig(
-                retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=60
-            ),
-        )
+        timeout = storage.timeout if storage else 30.0
+        # The GET (until its headers) ends within storage.timeout; the body is then streamed for as long
+        # as the capture runs, each read bounded by the read timeout.
+        client = make_client(endpoint, storage.region if storage else None, timeout, read_timeout=60)
         try:
             # One streamed GET: the body is read a buffer at a time, never whole.
-            response = client.get_object(Bucket=bucket, Key=key)
+            with call_deadline(timeout):
+                response = client.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
@@ -172,7 +169,11 @@ class InputFile:
                 raise InputError(f"{self.location}: bucket {bucket!r} does not exist") from None
             raise StorageError(f"{self.location}: read failed: {code}") from None
         except BotoCoreError as exc:
-            raise UpstreamError(f"{self.location}: read failed: {exc.__class__.__name__}: {exc}") from None
+            from mlprom.clients.http import redact_text
+
+            raise UpstreamError(
+                f"{self.location}: read failed: {exc.__class__.__name__}: {redact_text(str(exc))}"
+            ) from None
         self.size = int(response.get("ContentLength") or 0) or None
         return response["Body"]
 

@@ -1,12 +1,22 @@
-"""requests sessions with retries, auth and TLS from an HTTPEndpoint config; URL redaction for messages."""
+"""HTTP for every upstream: sessions with auth and TLS, one request function with a total deadline, redaction.
+
+`request()` is the only way mlprom talks HTTP. One call (all attempts, back-off, Retry-After waits and
+reading the whole answer) ends within its deadline: the endpoint's `timeout`, or the enclosing
+`deadline.scope()` when that ends sooner. Connection errors, 429 and 5xx are retried with exponential
+back-off; Retry-After is honoured up to `RetryPolicy.retry_after_cap` and never past the deadline.
+Answers larger than `max_bytes` are refused. Every message names the server without credentials.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
+from mlprom.clients.deadline import Deadline, watch, watched_pool_classes
 from mlprom.errors import ConfigError, UpstreamError
 
 if TYPE_CHECKING:
@@ -15,23 +25,114 @@ if TYPE_CHECKING:
     from mlprom.config import HTTPEndpoint
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+DEFAULT_TIMEOUT = 30.0  # the endpoints' `timeout` default: the total deadline of one call
+CONNECT_TIMEOUT = 5.0  # per attempt; the rest of the deadline is left for retries
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # answers of Alertmanager, Pushgateway, MLflow's /health are tiny
+_CHUNK = 64 * 1024
+
+
+# ---------------------------------------------------------------- redaction
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_TOKEN_END = re.compile(r"[\s'\"<>`]")
+# user:password@ without a scheme in front (an invalid URL, a DSN fragment).
+_BARE_USERINFO = re.compile(r"(?<![\w/@:.\-])[^\s'\"<>/:@`]+:[^\s'\"<>@`]*@(?=[^\s'\"<>@`])")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b((?:access_?token|id_token|refresh_token|auth_?token|token|password|passwd|pwd|secret|"
+    r"client_secret|api_?key|apikey|sig|signature|x-amz-signature|x-amz-credential|"
+    r"x-amz-security-token)=)[^&\s'\"<>`]+"
+)
+_SECRET_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|private-token|cookie|set-cookie)"
+    r"(['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}")
+
+
+def _split_url(url: str) -> tuple[str, str, str, str] | None:
+    """scheme://, userinfo (with its @, or ""), host[:port], rest (path, query, fragment)."""
+    match = _SCHEME.match(url)
+    if not match:
+        return None
+    scheme = match.group(0)
+    rest = url[match.end() :]
+    before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
+    at = before_query.rfind("@")
+    userinfo = ""
+    if at >= 0:
+        head = before_query[:at]
+        # user:pw@host is userinfo even when the password holds a "/" (an invalid URL); an "@" further
+        # along a path without any ":" before it is part of the path.
+        if "/" not in head or ":" in head:
+            userinfo, rest = rest[: at + 1], rest[at + 1 :]
+    end = re.search(r"[/?#]", rest)
+    host, tail = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
+    return scheme, userinfo, host, tail
 
 
 def redact_url(url: str) -> str:
-    """The URL without user:password@ and without a query string (tokens live there too)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    if ":" in (parts.hostname or "") and not host.startswith("["):
-        host = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """The URL without user:password@, query string and fragment (tokens live there too).
+
+    Works on anything: an invalid URL (bad port, stray characters, a password with "/" or "@") loses its
+    credentials just the same; text that is no URL at all goes through `redact_text`.
+    """
+    text = str(url)
+    parts = _split_url(text)
+    if parts is None:
+        return redact_text(text.split("?", 1)[0].split("#", 1)[0])
+    scheme, _, host, tail = parts
+    path = re.split(r"[?#]", tail, maxsplit=1)[0]
+    return f"{scheme}{host}{path}"
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message, an answer's body) with URL userinfo, token parameters, Authorization
+    and similar header values and Bearer/Basic credentials replaced by `***`."""
+    out: list[str] = []
+    pos = 0
+    for match in _SCHEME.finditer(text):
+        if match.start() < pos:
+            continue
+        end = _TOKEN_END.search(text, match.end())
+        stop = end.start() if end else len(text)
+        token = text[match.start() : stop]
+        parts = _split_url(token)
+        out.append(text[pos : match.start()])
+        if parts is not None and parts[1]:
+            scheme, _, host, tail = parts
+            token = f"{scheme}***@{host}{tail}"
+        out.append(token)
+        pos = stop
+    out.append(text[pos:])
+    result = "".join(out)
+    result = _BARE_USERINFO.sub("***@", result)
+    result = _SECRET_PARAM.sub(r"\1***", result)
+    result = _SECRET_HEADER.sub(r"\1\2***", result)
+    return _BEARER.sub(r"\1 ***", result)
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Upstream text fit for one message line: whitespace collapsed, control characters dropped, capped."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    flat = redact_text(flat)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- sessions
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Retries of one call: `total` retries after the first attempt, within the call's deadline."""
+
     total: int = 3
-    backoff_factor: float = 0.5
+    backoff_factor: float = 0.5  # waits 0.5 s, 1 s, 2 s, ... between attempts
+    backoff_max: float = 10.0
+    retry_after_cap: float = 30.0  # the longest Retry-After honoured; longer is still capped by the deadline
+
+    def backoff(self, retry: int) -> float:
+        """The wait before retry number `retry` (1-based)."""
+        return float(min(self.backoff_max, self.backoff_factor * 2 ** (retry - 1)))
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -41,30 +142,36 @@ def _read_secret(path: str, what: str) -> str:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
 
 
+def _watched_adapter(pool_size: int) -> Any:
+    """A requests HTTPAdapter without retries of its own (request() retries) whose connections are watched."""
+    from requests.adapters import HTTPAdapter
+
+    class WatchedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = watched_pool_classes(
+                self.poolmanager.pool_classes_by_scheme
+            )
+
+        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            manager.pool_classes_by_scheme = watched_pool_classes(manager.pool_classes_by_scheme)
+            return manager
+
+    return WatchedAdapter(max_retries=0, pool_connections=pool_size, pool_maxsize=pool_size)
+
+
 def build_session(
     endpoint: HTTPEndpoint, name: str, retry: RetryPolicy | None = None, pool_size: int = 10
 ) -> requests.Session:
-    """A Session carrying the endpoint's headers, auth and TLS, retrying connection errors and 5xx."""
+    """A Session carrying the endpoint's headers, auth and TLS; `request()` retries with `retry`."""
     import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
 
-    retry = retry or RetryPolicy()
     session = requests.Session()
-    policy = Retry(
-        total=retry.total,
-        connect=retry.total,
-        read=retry.total,
-        status=retry.total,
-        backoff_factor=retry.backoff_factor,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=None,  # POSTs here are queries or idempotent alert upserts: safe to retry
-        raise_on_status=False,
-        respect_retry_after_header=True,
-    )
-    adapter = HTTPAdapter(max_retries=policy, pool_connections=pool_size, pool_maxsize=pool_size)
+    adapter = _watched_adapter(pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    session.mlprom_retry = retry or RetryPolicy()  # type: ignore[attr-defined]
     session.headers.update({"User-Agent": "mlprom"})
     session.headers.update(endpoint.headers)
     if endpoint.bearer_token_file:
@@ -88,14 +195,97 @@ def build_session(
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """URL without user:password@, and those credentials (to pass as auth instead)."""
-    parts = urlsplit(url)
-    if parts.username is None:
+    from urllib.parse import unquote
+
+    parts = _split_url(url)
+    if parts is None or not parts[1]:
         return url, None
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, (parts.username, parts.password or "")
+    scheme, userinfo, host, tail = parts
+    user, _, password = userinfo[:-1].partition(":")
+    return f"{scheme}{host}{tail}", (unquote(user), unquote(password))
+
+
+# ---------------------------------------------------------------- one request
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer read in full within the deadline."""
+
+    status_code: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+    url: str  # redacted
+    attempts: int = 1
+    note: str | None = None  # why retrying stopped before `total` (Retry-After past the deadline, ...)
+    elapsed: float = field(default=0.0, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not (strict: UTF-8, no NaN tokens, no lone surrogates)."""
+        import orjson
+
+        return orjson.loads(self.content)
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("Content-Type", "")).split(";", 1)[0].strip().lower()
+
+    @property
+    def is_html(self) -> bool:
+        """A web page (a login portal, a proxy's error page), not an API answer."""
+        head = self.content.lstrip()[:64].lower()
+        return self.content_type in ("text/html", "application/xhtml+xml") or head.startswith(
+            (b"<!doctype html", b"<html")
+        )
+
+    def snippet(self, limit: int = 300) -> str:
+        """The body as one printable, redacted line, for messages."""
+        if self.is_html:
+            return "an HTML page"
+        return printable(self.text, limit) or self.reason or ""
+
+    def attempts_note(self) -> str:
+        """` (4 attempts; asked to retry after 3600 s, past the 2 s deadline)`, or "" after one attempt."""
+        parts = [f"{self.attempts} attempts"] if self.attempts > 1 else []
+        if self.note:
+            parts.append(self.note)
+        return f" ({'; '.join(parts)})" if parts else ""
+
+    def describe(self) -> str:
+        """`HTTP 503` plus how many attempts and why retrying stopped, for messages."""
+        return f"HTTP {self.status_code}{self.attempts_note()}"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), or None when absent or unreadable."""
+    value = str(headers.get("Retry-After", "")).strip()
+    if not value:
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -103,16 +293,20 @@ def describe_exception(exc: BaseException) -> str:
     import requests
 
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS verification failed"
+        return "TLS handshake or verification failed"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "connection timed out"
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return "timed out waiting for an answer"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection closed in the middle of the answer"
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return "answer could not be decoded"
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return "invalid URL"
     if isinstance(exc, requests.exceptions.RetryError):
-        reason = getattr(getattr(exc.args[0], "reason", None), "args", [""])
-        text = str(reason[0]) if reason else ""
-        if "too many" in text and "error responses" in text:
-            return "kept answering with server errors after retries"
         return "failing after retries"
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc)
@@ -120,8 +314,76 @@ def describe_exception(exc: BaseException) -> str:
             return "connection refused"
         if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
             return "host name not found"
+        if "reset by peer" in text:
+            return "connection reset"
+        if "RemoteDisconnected" in text or "without response" in text or "Connection aborted" in text:
+            return "connection closed without an answer"
+        if "IncompleteRead" in text or "Response ended prematurely" in text:
+            return "connection closed in the middle of the answer"
+        return "connection failed"
+    if isinstance(exc, OSError):
         return "connection failed"
     return exc.__class__.__name__
+
+
+def _retryable(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(
+        exc,
+        requests.exceptions.SSLError
+        | requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.TooManyRedirects
+        | requests.exceptions.InvalidHeader,
+    ):
+        return False
+    return isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.ChunkedEncodingError
+        | OSError,
+    )
+
+
+def _attempt(
+    session: requests.Session,
+    method: str,
+    url: str,
+    shown: str,
+    remaining: float,
+    max_bytes: int,
+    attempts: int,
+    kwargs: dict[str, Any],
+) -> Answer:
+    started = time.monotonic()
+    response = session.request(
+        method, url, timeout=(min(CONNECT_TIMEOUT, remaining), remaining), stream=True, **kwargs
+    )
+    try:
+        declared = str(response.headers.get("Content-Length", "")).strip()
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return Answer(
+            response.status_code,
+            str(response.reason or ""),
+            dict(response.headers),
+            b"".join(chunks),
+            shown,
+            attempts,
+            elapsed=time.monotonic() - started,
+        )
+    finally:
+        response.close()
 
 
 def request(
@@ -129,21 +391,85 @@ def request(
     method: str,
     url: str,
     what: str,
-    timeout: float,
+    timeout: float | None = None,
+    *,
+    deadline: Deadline | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    shown: str | None = None,
     **kwargs: Any,
-) -> requests.Response:
-    """One request; transport failures become UpstreamError naming `what` and the redacted URL."""
-    import requests
+) -> Answer:
+    """One call, read in full: within `deadline` (else `timeout` seconds, bounded by the enclosing scope).
 
-    try:
-        return session.request(method, url, timeout=(min(timeout, 10.0), timeout), **kwargs)
-    except requests.exceptions.RequestException as exc:
-        raise UpstreamError(f"{what} at {redact_url(url)}: {describe_exception(exc)}") from None
+    Returns the final answer, also a 429/5xx one after the retries (callers say what it means for them).
+    Raises UpstreamError naming `what` and the redacted URL (or `shown`) when no answer came: connection
+    failures after the retries, the deadline, an answer over `max_bytes`.
+    """
+    import requests
+    import urllib3
+
+    if deadline is None:
+        deadline = Deadline.after(DEFAULT_TIMEOUT if timeout is None else timeout)
+    policy: RetryPolicy = getattr(session, "mlprom_retry", None) or RetryPolicy()
+    shown = redact_url(shown if shown is not None else url)
+    where = f"{what} at {shown}"
+    last: Answer | None = None
+    attempts = 0
+    with watch(deadline) as watcher:
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                if last is not None:
+                    return replace(last, note=f"no time left to retry within the {deadline}")
+                raise UpstreamError(f"{where}: no answer within the {deadline}")
+            attempts += 1
+            try:
+                answer = _attempt(session, method, url, shown, remaining, max_bytes, attempts, kwargs)
+            except _TooLarge:
+                raise UpstreamError(f"{where}: answer larger than {max_bytes:,} bytes; not read") from None
+            except UnicodeError:
+                # A header or credential that HTTP/1.1 cannot carry (not Latin-1): the config's fault.
+                raise ConfigError(
+                    f"{where}: a configured header or credential holds characters HTTP cannot send"
+                ) from None
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if watcher.fired or deadline.expired:
+                    if last is not None:
+                        return replace(last, attempts=attempts, note=f"then nothing within the {deadline}")
+                    raise UpstreamError(f"{where}: no complete answer within the {deadline}") from None
+                cause = describe_exception(exc)
+                if not _retryable(exc):
+                    raise UpstreamError(f"{where}: {cause}") from None
+                if attempts > policy.total:
+                    raise UpstreamError(f"{where}: {cause} ({attempts} attempts)") from None
+                last = None  # the latest outcome is this failure, not an older answer
+                wait = policy.backoff(attempts)
+                if wait >= deadline.remaining():
+                    raise UpstreamError(
+                        f"{where}: {cause} ({attempts} attempts; no time left to retry within the {deadline})"
+                    ) from None
+                time.sleep(wait)
+                continue
+            if answer.status_code not in RETRY_STATUSES or attempts > policy.total:
+                return answer
+            last = answer
+            asked = _retry_after(answer.headers)
+            if asked is not None:
+                wait = min(asked, policy.retry_after_cap)
+                if wait >= deadline.remaining():
+                    # Never sleep past the deadline: give up now with the answer we have.
+                    return replace(answer, note=f"asked to retry after {asked:g} s, past the {deadline}")
+            else:
+                wait = policy.backoff(attempts)
+                if wait >= deadline.remaining():
+                    return replace(answer, note=f"no time left to retry within the {deadline}")
+            time.sleep(wait)
 
 
 def probe_ready(session: requests.Session, base_url: str, what: str, timeout: float) -> None:
     """GET {base_url}/-/ready, the readiness endpoint of Prometheus, Alertmanager and Pushgateway."""
     url = base_url.rstrip("/") + "/-/ready"
-    response = request(session, "GET", url, what, timeout)
-    if response.status_code != 200:
-        raise UpstreamError(f"{what} at {redact_url(url)}: not ready (HTTP {response.status_code})")
+    answer = request(session, "GET", url, what, timeout, max_bytes=64 * 1024)
+    if answer.status_code != 200:
+        raise UpstreamError(f"{what} at {redact_url(url)}: not ready ({answer.describe()})")
+    if answer.is_html:
+        raise UpstreamError(f"{what} at {redact_url(url)}: answered with an HTML page, not {what}'s API")

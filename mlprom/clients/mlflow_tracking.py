@@ -26,8 +26,17 @@ log = logging.getLogger("mlprom")
 
 METRICS_PER_CALL = 1000  # MLflow's log_batch limit
 PARAM_MAX_CHARS = 6000  # MLflow's param value limit
-# MLflow's default of 7 retries with exponential backoff is minutes of silence before an error.
-_HTTP_RETRY_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+# MLflow's own HTTP client takes its per-attempt timeout, retries and back-off from these variables; its
+# defaults (120 s, 7 retries, backoff factor 2, Retry-After honoured without a cap) are many minutes of
+# silence before an error. mlprom sets these unless the operator has set them.
+_HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+}
+PROBE_TIMEOUT = 5.0  # the /health probe before a run starts: total deadline, retries included
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
 
@@ -78,31 +87,83 @@ def _cause(exc: BaseException, uri: str) -> str:
     text = _CREDENTIALS.sub("//", text)
     if "Connection refused" in text or "Failed to establish a new connection" in text:
         return "connection refused"
+    if "too many 429 error responses" in text:
+        return "answered 429 (too many requests) after retries"
+    if "too many 500 error responses" in text or "too many 50" in text:
+        return "kept answering with server errors after retries"
     if "Max retries exceeded" in text:
         return "unreachable after retries"
     first = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
     return first[:300]
 
 
-def probe(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast when an HTTP tracking server does not answer at all (any HTTP answer will do)."""
+def _env_number(name: str) -> float:
+    try:
+        return float(os.environ.get(name) or _HTTP_RETRY_DEFAULTS[name])
+    except ValueError:
+        return float(_HTTP_RETRY_DEFAULTS[name])
+
+
+def call_deadline() -> float:
+    """The total deadline of one call to an HTTP tracking server, from MLflow's HTTP variables:
+    (retries + 1) × timeout + the back-off between them + 2 s. 15 s, 2 retries, factor 1: 53 s."""
+    timeout = _env_number("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    retries = int(_env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES"))
+    factor = _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+    jitter = _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
+    backoff = sum(min(120.0, factor * 2**k + jitter) for k in range(1, retries + 1))
+    return (retries + 1) * timeout + backoff + 2.0
+
+
+class BoundedClient:
+    """An MlflowClient whose every call ends within `seconds`, also against a server that trickles.
+
+    MLflow's requests session bounds each read, not a call; so each call runs in a daemon thread and the
+    caller stops waiting at the deadline (UpstreamError). The abandoned call ends when the server does.
+    """
+
+    def __init__(self, client: Any, seconds: float, where: str) -> None:
+        self._client = client
+        self._seconds = seconds
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        from mlprom.clients.deadline import run_bounded
+
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return run_bounded(
+                lambda: attr(*args, **kwargs), self._seconds, f"MLflow at {self._where}: {name}"
+            )
+
+        return call
+
+
+def probe(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Fail fast when an HTTP tracking server does not work at all (any answer but 429/5xx will do)."""
     if not uri.startswith(("http://", "https://")):
         return
-    import requests
+    from mlprom.clients.http import RETRY_STATUSES, RetryPolicy, build_session, request, split_credentials
+    from mlprom.config import HTTPEndpoint
 
-    from mlprom.clients.http import describe_exception, split_credentials
-
+    where = describe_uri(uri)
     clean, auth = split_credentials(uri)
-    last: Exception | None = None
-    for attempt in range(2):
-        try:
-            requests.get(clean.rstrip("/") + "/health", timeout=timeout, auth=auth)
-            return
-        except requests.exceptions.RequestException as exc:
-            last = exc
-            time.sleep(0.5 * (attempt + 1))
-    assert last is not None
-    raise UpstreamError(f"MLflow tracking server at {describe_uri(uri)}: {describe_exception(last)}")
+    session = build_session(HTTPEndpoint(), "mlflow", RetryPolicy(total=1, backoff_factor=0.5))
+    answer = request(
+        session,
+        "GET",
+        clean.rstrip("/") + "/health",
+        "MLflow tracking server",
+        timeout,
+        max_bytes=64 * 1024,
+        shown=where,
+        auth=auth,
+    )
+    if answer.status_code in RETRY_STATUSES:
+        raise UpstreamError(f"MLflow tracking server at {where}: /health answered {answer.describe()}")
 
 
 @dataclass(frozen=True)
@@ -150,7 +211,9 @@ class MlflowRun:
             from mlflow.tracking import MlflowClient
             from mlflow.tracking.context.registry import resolve_tags
 
-            client = MlflowClient(tracking_uri=uri)
+            client: Any = MlflowClient(tracking_uri=uri)
+            if uri.startswith(("http://", "https://")):
+                client = BoundedClient(client, call_deadline(), describe_uri(uri))
             experiment_id = _experiment_id(client, config.mlflow.experiment)
             run = client.create_run(experiment_id, tags=resolve_tags(dict(tags or {})), run_name=run_name)
         started = cls(client, run.info.run_id, uri, experiment_id)
@@ -356,9 +419,12 @@ def _registry_uri(tracking_uri: str) -> str:
 def _load_error(model_uri: str, tracking_uri: str, exc: Exception) -> Exception:
     cause = _cause(exc, tracking_uri)
     code = getattr(exc, "error_code", "")
-    unreachable = cause in ("connection refused", "unreachable after retries") or isinstance(
-        exc, ConnectionError | TimeoutError
-    )
+    unreachable = cause in (
+        "connection refused",
+        "unreachable after retries",
+        "answered 429 (too many requests) after retries",
+        "kept answering with server errors after retries",
+    ) or isinstance(exc, ConnectionError | TimeoutError)
     if unreachable:
         return UpstreamError(f"--model-uri {model_uri}: MLflow at {describe_uri(tracking_uri)}: {cause}")
     if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND") or isinstance(

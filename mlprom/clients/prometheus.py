@@ -1,14 +1,26 @@
-"""Prometheus HTTP API client (also Thanos, Mimir, Cortex, VictoriaMetrics): instant queries and readiness."""
+"""Prometheus HTTP API client (also Thanos, Mimir, Cortex, VictoriaMetrics): instant and range queries, readiness.
+
+Answers are validated before anything is stored: a malformed envelope fails the query, a series of the
+wrong shape (a label value that is not a string, a sample that is not [time, "number"]) is skipped and
+named in the query's warnings.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from mlprom.clients.http import build_session, probe_ready, redact_url, request, split_credentials
+from mlprom.clients.deadline import Deadline
+from mlprom.clients.http import (
+    build_session,
+    printable,
+    probe_ready,
+    redact_url,
+    request,
+    split_credentials,
+)
 from mlprom.errors import UpstreamError
 from mlprom.records import Series, number_or_raw
 
@@ -16,6 +28,10 @@ if TYPE_CHECKING:
     import requests
 
     from mlprom.config import PrometheusConfig
+
+# A snapshot's answers are read in memory and stored whole; more than this is a runaway query.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+RESULT_TYPES = ("vector", "matrix", "scalar", "string")
 
 
 class QueryError(Exception):
@@ -27,43 +43,102 @@ class ParsedResult:
     result_type: str
     series: tuple[Series, ...]
     warnings: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # why series of the wrong shape were left out
+
+
+def _describe(value: Any) -> str:
+    text = printable(repr(value), 60)
+    return f"{type(value).__name__} {text}"
 
 
 def _sample(value: Any) -> tuple[float | None, str | None]:
     # A sample is [unix_ts, "text"]; the text may be "NaN", "+Inf" or "-Inf", which JSON cannot hold.
     if not isinstance(value, list | tuple) or len(value) != 2:
-        raise ValueError(f"malformed sample {value!r}")
-    return number_or_raw(value[1])
+        raise ValueError(f'sample is {_describe(value)}, expected [time, "value"]')
+    ts, text = value
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise ValueError(f"sample time is {_describe(ts)}, expected a number")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"sample value is {_describe(text)}, expected a number as text")
+    try:
+        float(text)
+    except ValueError:
+        raise ValueError(f"sample value {printable(str(text), 60)!r} is not a number") from None
+    return number_or_raw(text if isinstance(text, str) else repr(float(text)))
 
 
-def parse_query_data(data: Any) -> tuple[str, tuple[Series, ...]]:
-    """The `data` of a successful /api/v1/query answer -> (resultType, series)."""
+def _labels(metric: Any) -> dict[str, str]:
+    if metric is None:
+        return {}
+    if not isinstance(metric, dict):
+        raise ValueError(f"metric is {_describe(metric)}, expected an object of labels")
+    for name, value in metric.items():
+        if not isinstance(value, str):
+            raise ValueError(f"label {printable(str(name), 60)!r} is {_describe(value)}, expected a string")
+    return dict(metric)
+
+
+def _series(item: Any, kind: str) -> Series:
+    if not isinstance(item, dict):
+        raise ValueError(f"series is {_describe(item)}, expected an object")
+    labels = _labels(item.get("metric"))
+    if kind == "vector":
+        if "value" not in item and "histogram" in item:
+            raise ValueError("native histogram sample (not supported)")
+        value, raw = _sample(item.get("value"))
+        return Series(labels, value, raw)
+    # An instant query of a range selector: keep each series' latest sample.
+    values = item.get("values")
+    if values is None and "histograms" in item:
+        raise ValueError("native histogram samples (not supported)")
+    if not isinstance(values, list):
+        raise ValueError(f"values is {_describe(values)}, expected a list of samples")
+    if not values:
+        return Series(labels, None, None)
+    value, raw = _sample(values[-1])
+    return Series(labels, value, raw)
+
+
+def parse_query_data(data: Any, skipped: list[str] | None = None) -> tuple[str, tuple[Series, ...]]:
+    """The `data` of a successful /api/v1/query answer -> (resultType, series).
+
+    A malformed envelope raises ValueError. A malformed series raises too, unless `skipped` is given:
+    then it is left out and the reason appended there.
+    """
     if not isinstance(data, dict) or "resultType" not in data:
         raise ValueError("answer has no data.resultType")
     kind = data["resultType"]
+    if kind not in RESULT_TYPES:
+        raise ValueError(f"unknown resultType {printable(str(kind), 60)!r}")
     result = data.get("result")
-    if kind == "vector":
+    if kind in ("vector", "matrix"):
+        if result is None:
+            return kind, ()
+        if not isinstance(result, list):
+            raise ValueError(f"data.result is {_describe(result)}, expected a list of series")
         out = []
-        for item in result or ():
-            value, raw = _sample(item.get("value"))
-            out.append(Series(dict(item.get("metric") or {}), value, raw))
-        return kind, tuple(out)
-    if kind == "matrix":
-        # An instant query of a range selector: keep each series' latest sample.
-        out = []
-        for item in result or ():
-            values = item.get("values") or []
-            value, raw = _sample(values[-1]) if values else (None, None)
-            out.append(Series(dict(item.get("metric") or {}), value, raw))
+        for index, item in enumerate(result):
+            try:
+                out.append(_series(item, kind))
+            except ValueError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"series {index}: {exc}")
         return kind, tuple(out)
     if kind == "scalar":
         value, raw = _sample(result)
         return kind, (Series({}, value, raw),)
-    if kind == "string":
-        if not isinstance(result, list) or len(result) != 2:
-            raise ValueError(f"malformed string result {result!r}")
-        return kind, (Series({}, None, str(result[1])),)
-    raise ValueError(f"unknown resultType {kind!r}")
+    if not isinstance(result, list) or len(result) != 2 or not isinstance(result[1], str):
+        raise ValueError(f'string result is {_describe(result)}, expected [time, "text"]')
+    return kind, (Series({}, None, result[1]),)
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (printable(value, 500),)
+    if isinstance(value, list):
+        return tuple(printable(str(w), 500) for w in value)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -87,14 +162,19 @@ def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
         raise ValueError("answer has no data.resultType matrix")
     out = []
     for item in data.get("result") or ():
+        if not isinstance(item, dict):
+            raise ValueError("a series is not an object")
         times: list[float] = []
         values: list[float | None] = []
         for sample in item.get("values") or ():
             if not isinstance(sample, list | tuple) or len(sample) != 2:
-                raise ValueError(f"malformed sample {sample!r}")
+                raise ValueError(f"malformed sample {printable(repr(sample), 80)}")
             times.append(float(sample[0]))
             values.append(number_or_raw(sample[1])[0])
-        out.append(RangeSeries(dict(item.get("metric") or {}), tuple(times), tuple(values)))
+        labels = item.get("metric") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError("a series' labels are not strings")
+        out.append(RangeSeries(dict(labels), tuple(times), tuple(values)))
     return tuple(out)
 
 
@@ -120,56 +200,68 @@ class PrometheusClient:
         probe_ready(self.session, self.base_url, self._what(), self.timeout)
 
     def query(self, expr: str, at: datetime) -> ParsedResult:
-        """Instant query at `at`. QueryError: Prometheus refused the query; UpstreamError: it could not be asked."""
-        form = {"query": expr, "time": f"{at.timestamp():.3f}", "timeout": f"{max(self.timeout - 1, 1):g}s"}
-        url, data, warnings = self._call("query", form)
+        """Instant query at `at`. QueryError: Prometheus refused the query; UpstreamError: it could not be
+        asked, or what it answered is not a Prometheus answer."""
+        where, data, warnings = self._call("query", {"query": expr, "time": f"{at.timestamp():.3f}"})
+        skipped: list[str] = []
         try:
-            kind, series = parse_query_data(data)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: malformed answer: {exc}") from None
-        return ParsedResult(kind, series, warnings)
+            kind, series = parse_query_data(data, skipped)
+        except ValueError as exc:
+            raise UpstreamError(f"{where}: malformed answer: {exc}") from None
+        return ParsedResult(kind, series, warnings, tuple(skipped))
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> RangeResult:
         """Range query over [start, end] (unix seconds) at `step`; the caller keeps it under 11,000 points.
 
         POSTed form-encoded like `query`, so long expressions never hit a URL length limit.
         """
-        form = {
-            "query": expr,
-            "start": f"{start:.3f}",
-            "end": f"{end:.3f}",
-            "step": f"{step:g}",
-            "timeout": f"{max(self.timeout - 1, 1):g}s",
-        }
-        url, data, warnings = self._call("query_range", form)
+        form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        where, data, warnings = self._call("query_range", form)
         try:
             series = parse_matrix_data(data)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: malformed answer: {exc}") from None
+            raise UpstreamError(f"{where}: malformed answer: {exc}") from None
         return RangeResult(series, warnings)
 
     def _call(self, endpoint: str, form: dict[str, str]) -> tuple[str, Any, tuple[str, ...]]:
-        """POST /api/v1/<endpoint>; (url, data, warnings) of a successful answer, else QueryError/UpstreamError."""
+        """POST /api/v1/<endpoint>: (where, data, warnings) of a successful answer, else QueryError or
+        UpstreamError."""
         url = f"{self.base_url}/api/v1/{endpoint}"
-        response = request(self.session, "POST", url, self._what(), self.timeout, data=form)
-        status = response.status_code
+        where = f"Prometheus at {redact_url(url)}"
+        deadline = Deadline.after(self.timeout)
+        # Prometheus gives up on the query a second before we give up on Prometheus.
+        query_timeout = max(deadline.remaining() - 1.0, 0.5)
+        form = {**form, "timeout": f"{int(query_timeout * 1000)}ms"}
+        answer = request(
+            self.session,
+            "POST",
+            url,
+            self._what(),
+            deadline=deadline,
+            max_bytes=MAX_ANSWER_BYTES,
+            data=form,
+        )
+        status = answer.status_code
         try:
-            # orjson: a day of history is megabytes of samples, parsed several times faster than json.
-            body = orjson.loads(response.content)
+            body = answer.json()
         except ValueError:
             body = None
-        if status >= 500 and not (
-            isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")
+        is_envelope = isinstance(body, dict) and body.get("status") in ("success", "error")
+        if (status >= 500 or status == 429) and not (
+            is_envelope and isinstance(body, dict) and body.get("errorType") in ("timeout", "execution")
         ):
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: HTTP {status} after retries")
-        if not isinstance(body, dict):
-            if status >= 400:
+            raise UpstreamError(f"{where}: {answer.describe()}: {answer.snippet(200)}")
+        if not is_envelope or not isinstance(body, dict):
+            if answer.is_html:
                 raise UpstreamError(
-                    f"Prometheus at {redact_url(url)}: HTTP {status} with a body that is not JSON"
+                    f"{where}: answered HTTP {status} with an HTML page, not the Prometheus API"
                 )
-            raise UpstreamError(f"Prometheus at {redact_url(url)}: answer is not valid JSON (HTTP {status})")
-        warnings = tuple(str(w) for w in body.get("warnings") or ())
+            if body is None:
+                raise UpstreamError(f"{where}: answer is not valid JSON (HTTP {status})")
+            raise UpstreamError(f"{where}: answer is JSON but not a Prometheus answer (HTTP {status})")
+        warnings = _string_list(body.get("warnings"))
         if body.get("status") != "success":
             # The error envelope: {"status": "error", "errorType": "bad_data", "error": "..."}
-            raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', f'HTTP {status}')}")
-        return url, body.get("data"), warnings
+            kind = printable(str(body.get("errorType", "error")), 60)
+            raise QueryError(f"{kind}: {printable(str(body.get('error', f'HTTP {status}')), 500)}")
+        return where, body.get("data"), warnings

@@ -103,16 +103,18 @@ def push_heartbeat(config: Config, stage: str, duration: float, extra: dict[str,
     assert config.pushgateway.url is not None
     session = build_session(config.pushgateway, "pushgateway")
     url = config.pushgateway.url + group_path(stage, config.model.name)
-    response = request(
+    # One call within pushgateway.timeout, retries included (clients.http.request).
+    answer = request(
         session,
         "PUT",
         url,
         "Pushgateway",
         config.pushgateway.timeout,
+        max_bytes=64 * 1024,
         data=heartbeat_body(stage, duration, extra),
         headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4},
     )
-    if response.status_code >= 300:
-        raise UpstreamError(
-            f"Pushgateway at {redact_url(url)}: HTTP {response.status_code}: {response.text.strip()[:200]}"
-        )
+    if answer.status_code >= 300:
+        raise UpstreamError(f"Pushgateway at {redact_url(url)}: {answer.describe()}: {answer.snippet(200)}")
+    if answer.is_html:
+        raise UpstreamError(f"Pushgateway at {redact_url(url)}: answered with an HTML page, not its API")

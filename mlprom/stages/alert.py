@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlprom import layout
-from mlprom.alert_state import AlertState, Step, StoredAlert, fingerprint, load_state, next_step, save_state
+from mlprom.alert_state import (
+    AlertState,
+    Step,
+    StoredAlert,
+    fingerprint,
+    keep_undelivered_as_before,
+    load_state_versioned,
+    next_step,
+    save_state_if,
+)
 from mlprom.dates import rfc3339
 from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
 from mlprom.report import CorrelationReport
@@ -26,6 +35,27 @@ log = logging.getLogger("mlprom")
 # alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
 ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
 RESERVED_LABELS = ("alertname", "severity", "model", "metric")
+# Another alert run may write alerts/state.json between our read and our write: we re-read, recompute
+# and re-send (Alertmanager deduplicates) at most this many times.
+MAX_STATE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """What became of one alert of the payload: how many replicas took it, and who refused it and why."""
+
+    fingerprint: str
+    status: str  # firing | resolved
+    delivered: int  # replicas that took it
+    rejected: tuple[tuple[str, str], ...] = ()  # (replica url, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "delivered": self.delivered,
+            "rejected": [{"url": url, "reason": reason} for url, reason in self.rejected],
+        }
 
 
 @dataclass(frozen=True)
@@ -42,17 +72,28 @@ class AlertRun:
     run_key: str | None = None
     note: str | None = None
     statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
+    outcomes: tuple[AlertOutcome, ...] = ()  # one per payload alert, once sent
+    state_conflicts: int = 0  # times another run wrote alerts/state.json first and this one re-did its step
 
     @property
     def accepted(self) -> int:
+        """Replicas that took every alert."""
         return sum(1 for d in self.deliveries if d.accepted)
 
     @property
+    def undelivered(self) -> tuple[AlertOutcome, ...]:
+        """Alerts no replica took."""
+        return tuple(o for o in self.outcomes if o.delivered == 0)
+
+    @property
     def exit_code(self) -> int:
-        # 1 only when there was something to send and no Alertmanager accepted it.
+        # 0: every replica took every alert. 1: none took any (the contract's "no Alertmanager accepted").
+        # 3: partial, after storing what succeeded: an alert refused, or a replica down while another took them.
         if self.dry_run or not self.payload:
             return 0
-        return 0 if self.accepted else 1
+        if not any(d.delivered for d in self.deliveries):
+            return 1
+        return 0 if all(d.accepted for d in self.deliveries) else 3
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,11 +105,18 @@ class AlertRun:
             "run_key": self.run_key,
             "note": self.note,
             "deliveries": [d.to_dict() for d in self.deliveries],
+            "alerts": [o.to_dict() for o in self.outcomes],
+            "state_conflicts": self.state_conflicts,
             "payload": list(self.payload),
         }
 
     def heartbeat(self) -> dict[str, float]:
-        return {"mlprom_alerts_firing": float(self.firing), "mlprom_alerts_resolved": float(self.resolved)}
+        return {
+            "mlprom_alerts_firing": float(self.firing),
+            "mlprom_alerts_resolved": float(self.resolved),
+            "mlprom_alerts_undelivered": float(len(self.undelivered)),
+            "mlprom_alertmanagers_failed": float(sum(1 for d in self.deliveries if not d.accepted)),
+        }
 
 
 def read_report(storage: Storage, day: date) -> CorrelationReport:
@@ -99,12 +147,13 @@ def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None 
         "metric": finding.metric,
         **(static or {}),
     }
-    taken = set(labels)
-    for name, value in sorted(finding.labels.items()):
-        if name.startswith("__"):
-            continue  # __name__ and other reserved labels identify nothing the metric label doesn't
-        # A series label clashing with ours becomes exported_<name>, as Prometheus does with honor_labels off.
-        labels["exported_" + name if name in taken else name] = value
+    # __name__ and other reserved labels identify nothing the metric label doesn't. A series label
+    # clashing with ours becomes exported_<name>, as Prometheus does with honor_labels off; names
+    # Alertmanager would refuse (bad-name, 0day) are made valid (clients.alertmanager.sanitize_label_names).
+    from mlprom.clients.alertmanager import sanitize_label_names
+
+    series = {name: value for name, value in finding.labels.items() if not name.startswith("__")}
+    labels.update(sanitize_label_names(series, reserved=tuple(labels)))
     return labels
 
 
@@ -260,6 +309,32 @@ def encode_payload(alerts: tuple[StoredAlert, ...]) -> bytes:
     return orjson.dumps([a.payload() for a in alerts])
 
 
+def outcomes(step: Step, deliveries: tuple[Delivery, ...]) -> tuple[AlertOutcome, ...]:
+    """Per alert of `step.send`: how many replicas took it, and each refusal with its reason."""
+    result = []
+    for index, alert in enumerate(step.send):
+        delivered = sum(1 for d in deliveries if index in d.delivered)
+        rejected = tuple((d.url, r.reason) for d in deliveries for r in d.rejected if r.index == index)
+        result.append(AlertOutcome(alert.fingerprint, alert.status, delivered, rejected))
+    return tuple(result)
+
+
+def _warn_partial(run: AlertRun) -> None:
+    """One warning per thing that failed, naming the replica and the alert."""
+    from mlprom.clients.alertmanager import describe_alert
+
+    for d in run.deliveries:
+        if not d.accepted:
+            some = "some " if d.delivered else ""
+            log.warning("%salerts not delivered to %s: %s", some, d.url, d.error)
+    refused = [(i, o) for i, o in enumerate(run.outcomes) if o.rejected]
+    for index, outcome in refused[:10]:
+        url, reason = outcome.rejected[0]
+        log.warning("alert %s refused by %s: %s", describe_alert(run.payload[index]), url, reason)
+    if len(refused) > 10:
+        log.warning("... and %d more refused alert(s); see the alert run record", len(refused) - 10)
+
+
 def run(
     config: Config,
     day: date,
@@ -269,7 +344,11 @@ def run(
     client: AlertmanagerClient | None = None,
     now: datetime | None = None,
 ) -> AlertRun:
-    """Send the alerts of `day`'s report; advance alerts/state.json only once an Alertmanager accepted."""
+    """Send the alerts of `day`'s report; advance alerts/state.json only with what an Alertmanager took.
+
+    The state update is a compare-and-swap: when another run wrote the state after we read it, we read
+    it again, recompute the step, send again (replicas deduplicate) and retry, MAX_STATE_ATTEMPTS times.
+    """
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -284,66 +363,106 @@ def run(
         log.info(note)
         return AlertRun(day, dry_run, (), 0, 0, note=note)
 
-    state = load_state(storage)
-    firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
-    step = next_step(state, day, build_alerts(config, report, now, firing), now)
-    payload = tuple(a.payload() for a in step.send)
-    statuses = tuple(a.status for a in step.send)
-    result = AlertRun(
-        day, dry_run, payload, len(step.firing), len(step.resolved), report=report.url, statuses=statuses
-    )
-    if dry_run:
-        return result
-    if not step.send:
-        # Nothing to send still prunes alerts resolved long ago.
-        if step.state.alerts != state.alerts:
-            save_state(storage, step.state)
-        return result
-
-    if client is None:
-        from mlprom.clients.alertmanager import AlertmanagerClient
-
-        client = AlertmanagerClient.from_config(config)
-    body = encode_payload(step.send)
-    deliveries = tuple(client.post_alerts(body))
-    run_key = _record_run(storage, day, now, step, deliveries)
-    result = AlertRun(
-        day,
-        False,
-        payload,
-        len(step.firing),
-        len(step.resolved),
-        deliveries,
-        report.url,
-        run_key,
-        None,
-        statuses,
-    )
-    failed = [d for d in deliveries if not d.accepted]
-    if result.accepted:
-        save_state(storage, step.state)
-        for d in failed:
-            log.warning("alerts not delivered to %s: %s", d.url, d.error)
-        log.info(
-            "sent %d firing and %d resolved alert(s) to %d of %d Alertmanager(s)",
-            result.firing,
-            result.resolved,
-            result.accepted,
-            len(deliveries),
+    conflicts = 0
+    sent: tuple[Step, tuple[Delivery, ...]] | None = None
+    for _ in range(MAX_STATE_ATTEMPTS):
+        state, version = load_state_versioned(storage)
+        firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
+        step = next_step(state, day, build_alerts(config, report, now, firing), now)
+        payload = tuple(a.payload() for a in step.send)
+        statuses = tuple(a.status for a in step.send)
+        result = AlertRun(
+            day,
+            dry_run,
+            payload,
+            len(step.firing),
+            len(step.resolved),
+            report=report.url,
+            statuses=statuses,
+            state_conflicts=conflicts,
         )
-        return result
-    reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in failed)
-    if not any(d.reachable for d in deliveries):
-        # The state stays as it was, so the next run sends the same alerts again.
+        if dry_run:
+            return result
+        if not step.send:
+            # Nothing to send still prunes alerts resolved long ago.
+            if step.state.alerts == state.alerts or save_state_if(storage, step.state, version):
+                return result
+            conflicts += 1
+            continue
+
+        if client is None:
+            from mlprom.clients.alertmanager import AlertmanagerClient
+
+            client = AlertmanagerClient.from_config(config)
+        deliveries = tuple(client.post_alerts(payload))
+        sent = (step, deliveries)
+        per_alert = outcomes(step, deliveries)
+        result = AlertRun(
+            day,
+            False,
+            payload,
+            len(step.firing),
+            len(step.resolved),
+            deliveries,
+            report.url,
+            None,
+            None,
+            statuses,
+            per_alert,
+            conflicts,
+        )
+        if not any(d.delivered for d in deliveries):
+            # Nothing delivered: the state stays as it was, so the next run sends the same alerts again.
+            return _finish_undelivered(storage, day, now, result, step)
+        undelivered = {o.fingerprint for o in per_alert if o.delivered == 0}
+        new_state = keep_undelivered_as_before(step.state, state, undelivered)
+        if save_state_if(storage, new_state, version):
+            run_key = _record_run(storage, day, now, step, deliveries, per_alert, conflicts)
+            result = replace(result, run_key=run_key)
+            if result.exit_code:
+                _warn_partial(result)
+            log.info(
+                "sent %d firing and %d resolved alert(s); %d of %d Alertmanager(s) took all of them",
+                result.firing,
+                result.resolved,
+                result.accepted,
+                len(deliveries),
+            )
+            return result
+        conflicts += 1
+        log.info(
+            "%s was changed by another alert run; re-reading it", storage.url_for(layout.ALERT_STATE_KEY)
+        )
+
+    where = storage.url_for(layout.ALERT_STATE_KEY)
+    if sent is not None:
+        _record_run(storage, day, now, sent[0], sent[1], outcomes(*sent), conflicts)
+    raise UpstreamError(
+        f"{where} was changed by other alert runs {MAX_STATE_ATTEMPTS} times in a row; alerts were sent but "
+        "the state was not saved (run alerts one at a time, or run again)"
+    )
+
+
+def _finish_undelivered(storage: Storage, day: date, now: datetime, result: AlertRun, step: Step) -> AlertRun:
+    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+    result = replace(result, run_key=run_key)
+    reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in result.deliveries)
+    if not any(d.reachable for d in result.deliveries):
         raise UpstreamError(f"no Alertmanager reachable and working after retries: {reasons}")
     log.error("no Alertmanager accepted the alerts: %s", reasons)
     return result
 
 
 def _record_run(
-    storage: Storage, day: date, now: datetime, step: Step, deliveries: tuple[Delivery, ...]
+    storage: Storage,
+    day: date,
+    now: datetime,
+    step: Step,
+    deliveries: tuple[Delivery, ...],
+    per_alert: tuple[AlertOutcome, ...] = (),
+    conflicts: int = 0,
 ) -> str | None:
-    """alerts/dt=D/HHMMSS-ID.json: the payload and each answer; a failed write never hides the outcome."""
+    """alerts/dt=D/HHMMSS-ID.json: payload, answers, each alert's fate; a failed write never hides the outcome."""
     import orjson
 
     from mlprom.errors import StorageError
@@ -354,6 +473,8 @@ def _record_run(
         "sent_at": rfc3339(now),
         "payload": [a.payload() for a in step.send],
         "deliveries": [d.to_dict() for d in deliveries],
+        "alerts": [o.to_dict() for o in per_alert],
+        "state_conflicts": conflicts,
     }
     try:
         storage.put_bytes(key, orjson.dumps(record, option=orjson.OPT_INDENT_2))

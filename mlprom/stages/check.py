@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, redact_url, request
 from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
@@ -21,7 +22,11 @@ log = logging.getLogger("mlprom")
 
 PROBE_PREFIX = "_mlprom_check/"
 # check is for smoke tests: fail in seconds, not after a long backoff.
-CHECK_RETRY = RetryPolicy(total=1, backoff_factor=0.2)
+CHECK_RETRY = RetryPolicy(total=1, backoff_factor=0.2, retry_after_cap=2.0)
+# Everything check does for one target (every request, retry and wait) ends within this, or within the
+# target's own `timeout` when that is shorter; targets are probed concurrently, so check as a whole
+# ends within it too (plus start-up).
+CHECK_DEADLINE = 10.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def _check_prometheus(config: Config) -> str:
     from mlprom.clients.prometheus import PrometheusClient, QueryError
 
     session = build_session(config.prometheus, "prometheus", CHECK_RETRY)
-    client = PrometheusClient(config.prometheus.url, session, min(config.prometheus.timeout, 10.0))
+    client = PrometheusClient(config.prometheus.url, session, config.prometheus.timeout)
     client.ready()
     try:
         result = client.query("vector(1)", datetime.now(UTC))
@@ -150,7 +155,7 @@ def _check_queries(config: Config) -> str:
 
 def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Callable[[Config], str]:
     def probe(_: Config) -> str:
-        probe_ready(build_session(endpoint, name, CHECK_RETRY), url, what, min(endpoint.timeout, 10.0))
+        probe_ready(build_session(endpoint, name, CHECK_RETRY), url, what, endpoint.timeout)
         return "ready"
 
     return probe
@@ -168,12 +173,24 @@ def _check_mlflow(config: Config) -> str:
     assert uri is not None
     if uri.startswith(("http://", "https://")):
         # /health answers without importing mlflow here (2 s) or touching the store.
+        from mlprom.clients.http import split_credentials
         from mlprom.config import HTTPEndpoint
 
         session = build_session(HTTPEndpoint(), "mlflow", CHECK_RETRY)
-        response = request(session, "GET", uri.rstrip("/") + "/health", "MLflow", 10.0)
-        if response.status_code != 200:
-            raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered HTTP {response.status_code}")
+        clean, auth = split_credentials(uri)
+        answer = request(
+            session,
+            "GET",
+            clean.rstrip("/") + "/health",
+            "MLflow",
+            CHECK_DEADLINE,
+            max_bytes=64 * 1024,
+            auth=auth,
+        )
+        if answer.status_code != 200:
+            raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered {answer.describe()}")
+        if answer.is_html:
+            raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered with an HTML page")
         return "tracking server healthy"
     quiet_mlflow()
     with mlflow_call("listing experiments", uri):
@@ -216,10 +233,26 @@ def _targets(config: Config) -> list[tuple[str, str, Callable[[Config], str]]]:
     return targets
 
 
+def _target_deadline(config: Config, name: str) -> float:
+    timeouts = {
+        "storage": config.storage.timeout,
+        "prometheus": config.prometheus.timeout,
+        "queries": config.prometheus.timeout,  # every query's parse and run, together
+        "alertmanager": config.alertmanager.timeout,
+        "pushgateway": config.pushgateway.timeout,
+    }
+    if name == "mlflow":
+        from mlprom.clients.mlflow_tracking import PROBE_TIMEOUT
+
+        return min(PROBE_TIMEOUT, CHECK_DEADLINE)
+    return min(timeouts.get(name, CHECK_DEADLINE), CHECK_DEADLINE)
+
+
 def _probe(config: Config, target: tuple[str, str, Callable[[Config], str]]) -> CheckItem:
     name, endpoint, probe = target
     try:
-        return CheckItem(name, endpoint, True, probe(config))
+        with scope(_target_deadline(config, name)):
+            return CheckItem(name, endpoint, True, probe(config))
     except MlpromError as exc:
         return CheckItem(name, endpoint, False, str(exc), exc.exit_code)
 

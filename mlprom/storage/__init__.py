@@ -24,6 +24,7 @@ def open_storage(config: Config, counter: RequestCounter | None = None) -> Stora
             endpoint_url=config.storage.endpoint_url,
             region=config.storage.region,
             counter=counter,
+            timeout=config.storage.timeout,
         )
     from mlprom.storage.local import LocalStorage
 

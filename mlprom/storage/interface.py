@@ -16,6 +16,14 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Versioned:
+    """An object's bytes and an opaque token for the version read (S3: the ETag; local: a digest)."""
+
+    data: bytes
+    version: str
+
+
+@dataclass(frozen=True)
 class DeleteResult:
     deleted: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (key, reason)
@@ -45,6 +53,20 @@ class Storage(ABC):
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """Read an object; raises ObjectNotFound when it is absent."""
+
+    @abstractmethod
+    def get_versioned(self, key: str) -> Versioned | None:
+        """Read an object with its version token, for a later `put_if`; None when it is absent."""
+
+    @abstractmethod
+    def put_if(
+        self, key: str, data: bytes, version: str | None, content_type: str = "application/json"
+    ) -> bool:
+        """Compare-and-swap: write only if the object is still at `version` (None: only if it is absent).
+
+        True when written; False when another writer changed (or created, or deleted) it since it was
+        read: re-read, recompute, and try again.
+        """
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:

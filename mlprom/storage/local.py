@@ -1,15 +1,45 @@
-"""Local directory storage: the default. Writes are atomic (temp file in the same directory, then rename)."""
+"""Local directory storage: the default. Writes are atomic (temp file in the same directory, then rename).
+
+Files get 0666 and directories 0777, less the process umask, as any other program's would: a query
+engine run by another user can read the store when the umask lets it. Compare-and-swap (`put_if`) holds
+an exclusive lock on a `.lock-<name>` file next to the object while it compares and renames.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mlprom.errors import ObjectNotFound, StorageError
-from mlprom.storage.interface import DeleteResult, ObjectInfo, Storage
+from mlprom.storage.interface import DeleteResult, ObjectInfo, Storage, Versioned
+
+_HIDDEN_PREFIXES = (".tmp-", ".lock-")
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # setting it is the only portable way to read it; put it straight back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class LocalStorage(Storage):
@@ -28,6 +58,8 @@ class LocalStorage(Storage):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            # mkstemp makes 0600 files; the object gets what any program's new file gets under the umask.
+            os.fchmod(fd, 0o666 & ~current_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -42,6 +74,39 @@ class LocalStorage(Storage):
                     os.unlink(tmp_name)
                 except OSError:
                     pass  # the temp file never came to be; nothing to clean
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        import fcntl
+
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent / f".lock-{path.name}", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def get_versioned(self, key: str) -> Versioned | None:
+        try:
+            data = self.get_bytes(key)
+        except ObjectNotFound:
+            return None
+        return Versioned(data, _version(data))
+
+    def put_if(
+        self, key: str, data: bytes, version: str | None, content_type: str = "application/json"
+    ) -> bool:
+        try:
+            with self._locked(key):
+                current = self.get_versioned(key)
+                if (current.version if current is not None else None) != version:
+                    return False
+                self.put_bytes(key, data, content_type)
+                return True
+        except OSError as exc:
+            raise StorageError(f"{self.location}: cannot lock {key}: {exc.strerror or exc}") from None
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
@@ -66,7 +131,7 @@ class LocalStorage(Storage):
                 rel_dir = os.path.relpath(dirpath, self.root)
                 rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
                 for name in sorted(filenames):
-                    if name.startswith(".tmp-"):
+                    if name.startswith(_HIDDEN_PREFIXES):
                         continue
                     key = rel_dir + name
                     if not key.startswith(prefix):

@@ -187,14 +187,16 @@ def test_alertmanager_down_exits_3_and_the_next_run_resends(
     assert _wait_for_alerts(alertmanager.url, model, 0) == []
 
 
-def test_one_of_two_alertmanagers_down_is_exit_0_with_the_failure_shown(
+def test_one_of_two_alertmanagers_down_is_a_partial_failure_exit_3_with_the_state_advanced(
     alertmanager: Server, write_config: Callable[..., Path]
 ) -> None:
     dead = _dead_url()
-    path, _, model = _synthetic_setup(write_config, [alertmanager.url, dead])
+    path, config, model = _synthetic_setup(write_config, [alertmanager.url, dead])
     assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
     result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
-    assert result.exit_code == 0, result.output
+    # Partial failure: stored what succeeded (the state), warned naming the dead replica, exit 3.
+    assert result.exit_code == 3, result.output
+    assert open_storage(config).exists(layout.ALERT_STATE_KEY)
     deliveries = {d["url"]: d for d in orjson.loads(result.stdout)["deliveries"]}
     assert deliveries[alertmanager.url + "/api/v2/alerts"]["accepted"] is True
     failed = deliveries[dead + "/api/v2/alerts"]
@@ -356,3 +358,80 @@ def test_static_labels_persistence_and_links_reach_a_real_alertmanager(
     assert alert["annotations"]["report_url"] == "https://files.example/mlprom/" + layout.report_key(DAY)
     generator = alert["generatorURL"]
     assert "g0.range_input=36m" in generator and "g0.end_input=2026-11-20%2010%3A21%3A00" in generator
+
+
+def test_a_label_name_alertmanager_refuses_is_delivered_under_a_valid_name(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    # A series label such as `bad-name` made the real Alertmanager refuse the whole batch (400, exit 1).
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    path = write_config(
+        {
+            "alertmanager": {"urls": [alertmanager.url]},
+            "model": {"name": model},
+            "queries": {"cpu_usage": CPU},
+            "thresholds": {"cpu_usage": 0.9},
+        }
+    )
+    storage = open_storage(load_config(str(path)))
+    labels = {"instance": "host-a:9100", "bad-name": "x", "0day": "y"}
+    write_snapshot(
+        storage,
+        Snapshot(START, "http://p", {"cpu_usage": QueryResult(CPU, "vector", (Series(labels, 0.95),))}),
+    )
+    write_events(storage, [Event(START, model, 12.0, True, 10)])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 1
+    result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert result.exit_code == 0, result.output
+    (alert,) = _wait_for_alerts(alertmanager.url, model, 1)
+    assert alert["labels"]["bad_name"] == "x" and alert["labels"]["_0day"] == "y"
+
+
+def test_one_alert_alertmanager_refuses_does_not_spoil_the_others(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    # Alertmanager refuses an alert whose startsAt is after its endsAt: a finding first seen after
+    # now + resend_ttl. It answers 400 for the batch; mlprom splits it and names the refused alert.
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    if midnight - datetime.now(UTC) < timedelta(seconds=70):
+        # Both findings must fall on one date partition: let the new day begin (a bounded wait).
+        time.sleep((midnight - datetime.now(UTC)).total_seconds() + 1)
+    now = datetime.now(UTC)
+    day = now.date()
+    early = max(datetime.combine(day, datetime.min.time(), UTC), now - timedelta(minutes=10))
+    late = now + timedelta(seconds=60)  # after the alert run's now + resend_ttl (20 s)
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    path = write_config(
+        {
+            "alertmanager": {"urls": [alertmanager.url], "resend_ttl": "20s"},
+            "model": {"name": model},
+            "queries": {"cpu_usage": CPU},
+            "thresholds": {"cpu_usage": 0.9},
+        }
+    )
+    storage = open_storage(load_config(str(path)))
+    for at, host in ((early, "host-early:9100"), (late, "host-late:9100")):
+        series = (Series({"instance": host}, 0.95),)
+        write_snapshot(storage, Snapshot(at, "http://p", {"cpu_usage": QueryResult(CPU, "vector", series)}))
+        write_events(storage, [Event(at, model, 12.0, True, 10)])
+    assert _invoke(path, "correlate", "--date", day.isoformat()).exit_code == 1
+    result = _invoke(path, "-o", "json", "alert", "--date", day.isoformat())
+    assert result.exit_code == 3, result.output  # partial: stored what succeeded, warned about the rest
+    assert "host-late:9100" in result.stderr and "start time must be before end time" in result.stderr
+    outcome = orjson.loads(result.stdout)
+    by_instance = {
+        p["labels"]["instance"]: a for p, a in zip(outcome["payload"], outcome["alerts"], strict=True)
+    }
+    assert (
+        by_instance["host-early:9100"]["delivered"] == 1 and by_instance["host-early:9100"]["rejected"] == []
+    )
+    assert by_instance["host-late:9100"]["delivered"] == 0
+    assert "start time must be before end time" in by_instance["host-late:9100"]["rejected"][0]["reason"]
+    (active,) = _wait_for_alerts(alertmanager.url, model, 1)
+    assert active["labels"]["instance"] == "host-early:9100"
+    state = orjson.loads(storage.get_bytes(layout.ALERT_STATE_KEY))
+    assert [a["labels"]["instance"] for a in state["alerts"]] == ["host-early:9100"]
+    (record,) = [
+        orjson.loads(storage.get_bytes(i.key)) for i in storage.list(layout.partition_prefix("alerts", day))
+    ]
+    assert sorted(len(a["rejected"]) for a in record["alerts"]) == [0, 1]
