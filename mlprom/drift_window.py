@@ -194,7 +194,7 @@ def read_side(storage: Storage, day: date, model: str, size: int = SAMPLE_SIZE) 
 
     collected = DriftSide.for_day(day, size)
     with gc_paused():
-        for columns in iter_columns(storage, day, model):
+        for columns in iter_columns(storage, day, model, drift_only=True):
             collected.add_columns(
                 columns.times, columns.seconds, columns.outputs, columns.metrics.get("accuracy")
             )

@@ -99,8 +99,11 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def scan_object(key: str, body: bytes) -> EventColumns:
-    """Decode one event object (gzip or plain JSON Lines) into columns."""
+def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+    """Decode one event object (gzip or plain JSON Lines) into columns.
+
+    `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
+    """
     from mlprom.analysis.drift import flatten_numbers
 
     out = EventColumns(key)
@@ -151,6 +154,25 @@ def scan_object(key: str, body: bytes) -> EventColumns:
             continue
         times.append(at)
         seconds.append(value)
+        if drift_only:
+            number = _number(data.get("accuracy"))
+            if number is None:
+                found = data.get("metrics")
+                number = _number(found.get("accuracy")) if type(found) is dict else None
+            if number is not None:
+                column = metrics.get("accuracy")
+                if column is None:
+                    column = metrics["accuracy"] = array("d", [NAN]) * n
+                column.append(number)
+            raw = data.get("outputs")
+            if raw is not None:
+                outputs.extend(
+                    raw if type(raw) is list and all(type(v) is float for v in raw) else flatten_numbers(raw)
+                )
+            n += 1
+            if metrics and len(metrics["accuracy"]) < n:
+                metrics["accuracy"].append(NAN)
+            continue
         recorded_slow.append(recorded)
         run_id = data.get("mlflow_run_id")
         # One string per run, not per event: pickled back from a worker once.
@@ -188,16 +210,20 @@ def scan_object(key: str, body: bytes) -> EventColumns:
     return out
 
 
-def _scan_key(args: tuple[str, bytes, Classification | None]) -> EventColumns:
-    key, body, how = args
-    columns = scan_object(key, body)
+def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColumns:
+    key, body, how, drift_only = args
+    columns = scan_object(key, body, drift_only)
     if how is not None:
         classify(columns, how)
     return columns
 
 
 def iter_columns(
-    storage: Storage, day: date, model: str | None, how: Classification | None = None
+    storage: Storage,
+    day: date,
+    model: str | None,
+    how: Classification | None = None,
+    drift_only: bool = False,
 ) -> Iterator[EventColumns]:
     """A date's events as columns, object by object in key order; several objects decoded at once."""
     from mlprom import layout
@@ -211,7 +237,7 @@ def iter_columns(
     workers = min(os.cpu_count() or 1, len(keys))
     if workers < 2 or sum(info.size for info in infos) < PARALLEL_MIN_BYTES:
         for key in keys:
-            yield _scan_key((key, storage.get_bytes(key), how))
+            yield _scan_key((key, storage.get_bytes(key), how, drift_only))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -221,12 +247,12 @@ def iter_columns(
         pending = []
         queue = iter(keys)
         for key in queue:
-            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key), how)))
+            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only)))
             if len(pending) >= workers * AHEAD:
                 break
         while pending:
             done = pending.pop(0).result()
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how)))
+                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how, drift_only)))
             yield done
