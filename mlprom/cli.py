@@ -452,13 +452,58 @@ def capture_infra(
             "--date", help="Must match --at's UTC date when both are given.", rich_help_panel=PANEL_WHEN
         ),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Archive history from this time (RFC3339 or unix seconds) instead of one snapshot.",
+            rich_help_panel=PANEL_WHEN,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="End of the archived range (default now).", rich_help_panel=PANEL_WHEN),
+    ] = None,
+    step: Annotated[
+        str | None,
+        typer.Option(
+            "--step",
+            help="Resolution of the archived range (default correlate.step).",
+            rich_help_panel=PANEL_WHEN,
+        ),
+    ] = None,
 ) -> None:
-    """Run every configured PromQL query at one time and store one snapshot."""
+    """Run every configured PromQL query at one time and store one snapshot, or archive a range."""
 
     def body(config: Config) -> Any:
         from mlprom.dates import parse_date, parse_time
         from mlprom.errors import ConfigError
         from mlprom.stages import capture_infra as stage
+
+        if start is not None or end is not None or step is not None:
+            if start is None:
+                raise ConfigError("--to and --step archive a range: give --from too")
+            if at is not None or date is not None:
+                raise ConfigError("--from/--to archive a range; --at and --date take one snapshot: not both")
+            from mlprom.config import parse_duration
+
+            try:
+                seconds = config.correlate.step if step is None else parse_duration(step)
+            except ValueError as exc:
+                raise ConfigError(f"--step {step!r}: {exc}") from None
+            if seconds < 1:
+                raise ConfigError(f"--step {step!r}: must be at least 1s")
+
+            def moment(flag: str, text: str | None) -> Any:
+                try:
+                    return parse_time(text)
+                except ConfigError as exc:
+                    raise ConfigError(str(exc).replace("--at", flag, 1)) from None
+
+            begin, finish = moment("--from", start), moment("--to", end)
+            if finish < begin:
+                raise ConfigError(f"--to {end} is before --from {start}")
+            return stage.run_range(config, stage.default_adapters(config), begin, finish, seconds)
 
         when = parse_time(at)
         if date is not None and parse_date(date) != when.date():
@@ -565,21 +610,34 @@ def correlate(
         bool, typer.Option("--allow-empty", help="No data is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR)
     ] = False,
     assets: AssetsOpt = None,
+    all_suspects: Annotated[
+        bool,
+        typer.Option(
+            "--all-suspects",
+            help="List every suspect tested, not only the significant ones (table, markdown).",
+            rich_help_panel=PANEL_BEHAVIOUR,
+        ),
+    ] = False,
 ) -> None:
-    """Join the date's events to infra snapshots, evaluate thresholds, rank suspects, write the report."""
+    """Join the date's events to infra values, evaluate thresholds, test suspects, write the report."""
 
     def body(config: Config) -> Any:
+        from dataclasses import replace
+
         from mlprom.dates import parse_date
         from mlprom.stages import correlate as stage
 
-        return stage.run(config, parse_date(date), allow_empty=allow_empty)
+        report = stage.run(config, parse_date(date), allow_empty=allow_empty)
+        return replace(report, all_suspects=True) if all_suspects else report
 
     def code(report: Any) -> int:
-        rank = {"ok": 0, "no_data": 0, "warning": 1, "critical": 2}
+        rank = {"ok": 0, "no_data": 0, "no_infra": 0, "warning": 1, "critical": 2}
+        # History asked for (correlate.infra_source: prometheus) and not had: a partial failure.
+        partial = 3 if report.partial_failure else 0
         if fail_on is FailOn.never:
-            return 0
+            return partial
         needed = 1 if fail_on is FailOn.warning else 2
-        return 1 if rank.get(report.status, 0) >= needed else 0
+        return max(partial, 1 if rank.get(report.status, 0) >= needed else 0)
 
     _run_stage(ctx, "correlate", body, code, assets=assets)
 

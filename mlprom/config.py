@@ -308,6 +308,20 @@ class ModelConfig(_Frozen):
 
 class CorrelateConfig(_Frozen):
     max_skew: Duration = 300.0
+    # Where infra values come from (docs/correlation.md): stored snapshots, Prometheus' range API, or
+    # snapshots first and history for the gaps.
+    infra_source: Literal["auto", "snapshots", "prometheus"] = "auto"
+    # History's resolution: twice the common 15 s scrape interval, one chunk (2,881 points) per day.
+    step: Duration = 30.0
+    fdr: float = Field(default=0.05, gt=0.0, lt=1.0)  # Benjamini-Hochberg false discovery rate
+    max_lag: Duration = 300.0  # how long before slow predictions a series may rise and still count
+
+    @field_validator("step")
+    @classmethod
+    def _positive_step(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError(f"step must be at least 1s, got {value:g}s")
+        return value
 
 
 class DriftConfig(_Frozen):
@@ -320,6 +334,10 @@ class Query(_Frozen):
     expr: str
     unit: str | None = None
     description: str | None = None
+    # The time span one sample describes (rate(x[1m]) at t: (t-1m, t]); None: read from the expression.
+    window: Duration | None = None
+    # Smallest change of the median that counts as a suspect, in `unit`; None: the unit's default.
+    min_change: float | None = Field(default=None, ge=0.0)
 
     @field_validator("expr")
     @classmethod
@@ -410,23 +428,48 @@ class Config(_Frozen):
         return parse_storage_url(self.storage.url)
 
 
-DEFAULT_QUERIES: dict[str, str] = {
+DEFAULT_QUERIES: dict[str, Any] = {
     # Usage is 1 - idle; the seed measured idle itself. Unit: share of CPU time busy, 0-1, per instance.
-    "cpu_usage": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+    "cpu_usage": {
+        "expr": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "unit": "ratio",
+    },
     # Unit: percent of memory in use, 0-100.
-    "memory_usage": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+    "memory_usage": {
+        "expr": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+        "unit": "percent",
+    },
     # Unit: bytes per second, per device.
-    "disk_read_io": "rate(node_disk_read_bytes_total[1m])",
-    "disk_write_io": "rate(node_disk_written_bytes_total[1m])",
+    "disk_read_io": {"expr": "rate(node_disk_read_bytes_total[1m])", "unit": "bytes_per_second"},
+    "disk_write_io": {"expr": "rate(node_disk_written_bytes_total[1m])", "unit": "bytes_per_second"},
     # Unit: bytes per second, per network interface.
-    "network_receive_io": "rate(node_network_receive_bytes_total[1m])",
-    "network_transmit_io": "rate(node_network_transmit_bytes_total[1m])",
-    # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count).
-    "system_load": "node_load1",
+    "network_receive_io": {"expr": "rate(node_network_receive_bytes_total[1m])", "unit": "bytes_per_second"},
+    "network_transmit_io": {
+        "expr": "rate(node_network_transmit_bytes_total[1m])",
+        "unit": "bytes_per_second",
+    },
+    # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count). A damped
+    # 1-minute average: a value describes roughly the minute before it.
+    "system_load": {"expr": "node_load1", "unit": "tasks", "window": "1m"},
     # Unit: seconds. The p95 of prediction time that Monitor exports, summed over processes by le.
-    "http_latency": (
-        "histogram_quantile(0.95, sum by (model, instance, le) (rate(mlprom_prediction_duration_seconds_bucket[5m])))"
-    ),
+    "http_latency": {
+        "expr": (
+            "histogram_quantile(0.95, sum by (model, instance, le) "
+            "(rate(mlprom_prediction_duration_seconds_bucket[5m])))"
+        ),
+        "unit": "seconds",
+    },
+    # Short-window and pressure series (node-exporter, Linux PSI): they move within one scrape of a
+    # short incident, where a [1m] average of a saturated CPU barely does. Unit: share of wall time.
+    "cpu_usage_short": {
+        "expr": '1 - avg by (instance) (irate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "unit": "ratio",
+    },
+    "cpu_pressure": {"expr": "irate(node_pressure_cpu_waiting_seconds_total[1m])", "unit": "ratio"},
+    "io_pressure": {"expr": "irate(node_pressure_io_waiting_seconds_total[1m])", "unit": "ratio"},
+    "memory_pressure": {"expr": "irate(node_pressure_memory_waiting_seconds_total[1m])", "unit": "ratio"},
+    # Unit: processes in the run queue at the scrape.
+    "procs_running": {"expr": "node_procs_running", "unit": "tasks"},
 }
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import date as datetime_date  # `date` is also a field name of DriftReport
@@ -31,8 +32,6 @@ from mlprom.analysis.drift import (
 )
 from mlprom.analysis.findings import Finding
 from mlprom.errors import ObjectNotFound
-from mlprom.eventlog import iter_event_objects
-from mlprom.records import parse_ts
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -163,17 +162,42 @@ class DriftSide:
         if self.last is None or at > self.last:
             self.last = at
 
+    def add_columns(
+        self,
+        times: Sequence[float],
+        seconds: Sequence[float],
+        outputs: Sequence[float],
+        accuracy: Sequence[float] | None,
+    ) -> None:
+        """add() for one object's events as columns (mlprom.eventscan): one reservoir call per distribution.
+
+        The reservoirs see the same values in the same order as one add() per event, so they draw the
+        same sample; only the running sums are added in another order. NaN marks an absent value.
+        """
+        if not times:
+            return
+        self.reservoirs["prediction_time"].extend(seconds)
+        self.reservoirs["outputs"].extend(outputs)
+        if accuracy is not None:
+            self.reservoirs["accuracy"].extend(accuracy)
+        low, high = min(times), max(times)
+        if self.first is None or low < self.first:
+            self.first = low
+        if self.last is None or high > self.last:
+            self.last = high
+
 
 def read_side(storage: Storage, day: date, model: str, size: int = SAMPLE_SIZE) -> DriftSide:
-    """One date's side from its events."""
+    """One date's side from its events, object by object (the same sample correlate's pass collects)."""
+    from mlprom.eventlog import gc_paused
+    from mlprom.eventscan import iter_columns
+
     collected = DriftSide.for_day(day, size)
-    for key, lineno, data in iter_event_objects(storage, day, model=model):
-        try:
-            at = parse_ts(data["ts"]).timestamp()
-        except (KeyError, TypeError, ValueError):
-            log.warning("skipping %s line %d: no valid ts", key, lineno)
-            continue
-        collected.add(data, at)
+    with gc_paused():
+        for columns in iter_columns(storage, day, model, drift_only=True):
+            collected.add_columns(
+                columns.times, columns.seconds, columns.outputs, columns.metrics.get("accuracy")
+            )
     return collected
 
 

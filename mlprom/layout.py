@@ -17,6 +17,10 @@ _EVENT_KEY = re.compile(
     r"^model/dt=(\d{4}-\d{2}-\d{2})/model=([A-Za-z0-9][A-Za-z0-9._-]*)/(\d{6})-([0-9a-f]{16})\.jsonl(\.gz)?$"
 )
 _SNAPSHOT_KEY = re.compile(r"^infra/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
+_RANGE_KEY = re.compile(r"^infra/dt=(\d{4}-\d{2}-\d{2})/range-(\d{6})-([0-9a-f]{16})\.json$")
+_SKETCH_KEY = re.compile(
+    r"^model/dt=(\d{4}-\d{2}-\d{2})/model=([A-Za-z0-9][A-Za-z0-9._-]*)/(\d{6})-([0-9a-f]{16})\.latency\.json$"
+)
 _ALERT_RUN_KEY = re.compile(r"^alerts/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
 _REPORT_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/correlation\.json$")
 _DRIFT_SAMPLE_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/drift-sample\.json$")
@@ -61,6 +65,20 @@ def snapshot_key(day: date, at: datetime, object_id: str | None = None) -> str:
     return f"{partition_prefix('infra', day)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
 
 
+def range_key(day: date, start: datetime, object_id: str) -> str:
+    """One archived range of one query (capture-infra --from/--to). The id is derived from what the range
+    holds (query, expression, start, end, step), so archiving the same range again finds the same key."""
+    return f"{partition_prefix('infra', day)}range-{_hhmmss(start)}-{object_id}.json"
+
+
+def latency_sketch_key(day: date, model: str, at: datetime, object_id: str | None = None) -> str:
+    """Per-minute latency histograms of every batch of one flush, beside that flush's events.
+
+    `.latency.json`, not `.jsonl`: readers of events (and a `*.jsonl*` glob) never mistake it for events.
+    """
+    return f"{partition_prefix('model', day, model)}{_hhmmss(at)}-{object_id or new_object_id()}.latency.json"
+
+
 def report_key(day: date) -> str:
     return f"{partition_prefix('reports', day)}{REPORT_NAME}"
 
@@ -79,7 +97,8 @@ class ParsedKey:
     stage: str
     day: date
     model: str | None = None
-    # "event", "snapshot", "report", "drift_sample", "alert_run" or "partition" (other key in one)
+    # "event", "snapshot", "range", "latency_sketch", "report", "drift_sample", "alert_run" or
+    # "partition" (other key in one)
     kind: str = "partition"
 
 
@@ -88,6 +107,8 @@ def parse_key(key: str) -> ParsedKey | None:
     for pattern, kind in (
         (_EVENT_KEY, "event"),
         (_SNAPSHOT_KEY, "snapshot"),
+        (_RANGE_KEY, "range"),
+        (_SKETCH_KEY, "latency_sketch"),
         (_ALERT_RUN_KEY, "alert_run"),
         (_REPORT_KEY, "report"),
         (_DRIFT_SAMPLE_KEY, "drift_sample"),
@@ -97,9 +118,17 @@ def parse_key(key: str) -> ParsedKey | None:
             day = _parse_day(m.group(1))
             if day is None:
                 return None
-            model = m.group(2) if kind == "event" else None
+            model = m.group(2) if kind in ("event", "latency_sketch") else None
             return ParsedKey(key.split("/", 1)[0], day, model, kind)
     return None
+
+
+def key_seconds_of_day(key: str) -> int | None:
+    """Seconds after midnight of the HHMMSS a snapshot, range or event key starts with, else None."""
+    m = re.search(r"/(?:range-)?(\d{2})(\d{2})(\d{2})-[0-9a-f]{16}\.", key)
+    if not m:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
 
 
 def parse_partition(key: str) -> tuple[str, date] | None:

@@ -120,6 +120,11 @@ class Monitor:
         self.sample_rate = self.config.model.sample_rate
         self.storage = storage if storage is not None else open_storage(self.config)
         self.buffer: EventBuffer = EventBuffer(self.storage, max_events=max_events, max_buffered=max_buffered)
+        from mlprom.sketchlog import SketchRecorder
+
+        # Every call's latency by minute (not only the recorded ones), written beside the events.
+        self._sketch = SketchRecorder()
+        self._sketch_add = self._sketch.add
         self.flush_interval = flush_interval
         self.flush_errors = 0
         self._random = random.random  # the module's generator: thread-safe and cheap
@@ -148,6 +153,7 @@ class Monitor:
         output = self._call(X)
         elapsed = time.perf_counter() - started
         self._observe(elapsed)
+        self._sketch_add(started, elapsed)
         if elapsed > self.threshold or self._random() < self.sample_rate:
             self._record(X, output, y_true, elapsed)
         return output
@@ -210,6 +216,7 @@ class Monitor:
     def _flush_quietly(self) -> None:
         try:
             self.buffer.flush()
+            self._flush_sketch()
         except Exception as exc:  # noqa: BLE001 - the events stay buffered; the next flush retries
             self.flush_errors += 1
             kept, dropped = len(self.buffer), self.buffer.dropped_events
@@ -221,9 +228,23 @@ class Monitor:
                 exc,
             )
 
+    def _flush_sketch(self) -> list[str]:
+        from mlprom.sketchlog import write_sketch
+
+        sketch = self._sketch.drain()
+        if not sketch:
+            return []
+        try:
+            return write_sketch(self.storage, self.name, sketch, self.threshold, "monitor")
+        except Exception:
+            self._sketch.restore(sketch)  # the next flush retries it
+            raise
+
     def flush(self) -> list[str]:
         """Write every buffered event now; returns the keys written. Raises the storage error, if any."""
-        return self.buffer.flush()
+        keys = self.buffer.flush()
+        self._flush_sketch()
+        return keys
 
     def close(self) -> None:
         """Stop the flusher and write what is buffered. Called at interpreter exit too; safe to call twice."""

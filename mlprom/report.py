@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mlprom.analysis.profile import DayProfile
     from mlprom.drift_window import DriftReport
 
-STATUSES = ("ok", "warning", "critical", "no_data")
+STATUSES = ("ok", "warning", "critical", "no_data", "no_infra")
 
 log = logging.getLogger("mlprom")
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def _suspect(data: Any) -> Suspect:
 class EventCounts:
     total: int = 0
     slow: int = 0
-    joined: int = 0  # events with a snapshot within correlate.max_skew
+    joined: int = 0  # events with an infra value within correlate.max_skew (of the best-covered query)
     slow_joined: int = 0
 
     def to_dict(self) -> dict[str, int]:
@@ -84,7 +84,7 @@ def status_of(findings: tuple[Finding, ...] | list[Finding]) -> str:
 class CorrelationReport:
     date: date
     generated_at: datetime
-    status: str  # ok | warning | critical | no_data
+    status: str  # ok | warning | critical | no_data | no_infra
     events: EventCounts
     snapshots: int
     findings: tuple[Finding, ...] = ()
@@ -97,9 +97,20 @@ class CorrelationReport:
     drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
     # The hour-of-day profile (docs/profile.md); None for reports made before it existed.
     profile: DayProfile | None = field(default=None, compare=False)
+    warnings: tuple[str, ...] = ()
+    # The JSON sections below are plain dicts, as written (docs/correlation.md "Report"); absent in
+    # reports written before them.
+    infra: dict[str, Any] | None = field(default=None, compare=False)
+    skew: dict[str, Any] | None = field(default=None, compare=False)
+    significance: dict[str, Any] | None = field(default=None, compare=False)
+    timeline: dict[str, Any] | None = field(default=None, compare=False)
+    # Not part of the document: the history could not be had with correlate.infra_source prometheus
+    # (exit 3), and whether the table lists every suspect (--all-suspects).
+    partial_failure: bool = field(default=False, compare=False)
+    all_suspects: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "date": self.date.isoformat(),
             "generated_at": rfc3339(self.generated_at),
             "status": self.status,
@@ -111,7 +122,13 @@ class CorrelationReport:
             "suspects": [s.to_dict() for s in self.suspects],
             "drift": self.drift if isinstance(self.drift, dict | None) else self.drift.to_dict(),
             "profile": self.profile.to_dict() if self.profile is not None else None,
+            "warnings": list(self.warnings),
         }
+        for name in ("infra", "skew", "significance", "timeline"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], key: str = "", url: str = "") -> CorrelationReport:
@@ -154,6 +171,11 @@ class CorrelationReport:
             url=url,
             drift=drift if isinstance(drift, dict) else None,
             profile=read_profile(data, key),
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
+            infra=data.get("infra"),
+            skew=data.get("skew"),
+            significance=data.get("significance"),
+            timeline=data.get("timeline"),
         )
 
     def heartbeat(self) -> dict[str, float]:

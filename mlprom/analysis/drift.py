@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,10 +77,23 @@ class Reservoir:
             self._skip()
 
     def extend(self, values: Iterable[float]) -> None:
-        finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+        finite: Sequence[float]
+        total = None
+        if isinstance(values, array) and values.typecode == "d":
+            # Columns of floats (mlprom.eventscan): a finite sum means every value is finite, so the
+            # common case needs no per-value check at all.
+            try:
+                total = math.fsum(values)
+            except (OverflowError, ValueError):
+                total = None
+            finite = (
+                values if total is not None and math.isfinite(total) else [v for v in values if v - v == 0]
+            )
+        else:
+            finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
         if not finite:
             return
-        self.total += math.fsum(finite)
+        self.total += total if finite is values and total is not None else math.fsum(finite)
         start = self.seen
         self.seen += len(finite)
         i = 0

@@ -5,7 +5,7 @@ Pure: plain lists in, Suspect records out. docs/correlation.md states exactly wh
 
 from __future__ import annotations
 
-import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,11 +30,20 @@ class Suspect:
     median_slow: float
     median_baseline: float
     mad_baseline: float  # as measured, before the floor
-    slow_count: int
+    slow_count: int  # observations (events) on each side
     baseline_count: int
-    slow_snapshots: int = 0
+    slow_snapshots: int = 0  # distinct snapshots or steps on each side: what the test counts
     baseline_snapshots: int = 0
     rank: int = 0
+    p_value: float | None = None  # two-sided Mann-Whitney U; None when not tested (near zero)
+    q_value: float | None = None  # Benjamini-Hochberg over every series and lag tested
+    significant: bool = False
+    lag_seconds: float = 0.0  # the series' values this long before the predictions
+    source: str = "snapshots"  # snapshots | prometheus | mixed | model
+    kind: str = "infra"  # infra | model
+    unit: str | None = None
+    note: str | None = None  # why it cannot be significant: "near zero on both sides", "change below ..."
+    auc: float | None = None  # P(slow value > baseline value), ties halved: 0.5 when the sides do not differ
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,10 +58,23 @@ class Suspect:
             "baseline_count": self.baseline_count,
             "slow_snapshots": self.slow_snapshots,
             "baseline_snapshots": self.baseline_snapshots,
+            "p_value": self.p_value,
+            "q_value": self.q_value,
+            "significant": self.significant,
+            "lag_seconds": self.lag_seconds,
+            "source": self.source,
+            "kind": self.kind,
+            "unit": self.unit,
+            "note": self.note,
+            "auc": self.auc,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Suspect:
+        def optional(name: str) -> float | None:
+            value = data.get(name)
+            return None if value is None else float(value)
+
         return cls(
             metric=data["metric"],
             labels=dict(data.get("labels") or {}),
@@ -65,14 +87,24 @@ class Suspect:
             slow_snapshots=int(data.get("slow_snapshots", 0)),
             baseline_snapshots=int(data.get("baseline_snapshots", 0)),
             rank=int(data.get("rank", 0)),
+            p_value=optional("p_value"),
+            q_value=optional("q_value"),
+            significant=bool(data.get("significant", False)),
+            lag_seconds=float(data.get("lag_seconds", 0.0)),
+            source=str(data.get("source", "snapshots")),
+            kind=str(data.get("kind", "infra")),
+            unit=data.get("unit"),
+            note=data.get("note"),
+            auc=optional("auc"),
         )
 
 
 @dataclass(frozen=True)
 class SeriesSample:
-    """One series on each side: one value per snapshot, weighted by the observations it stands for.
+    """One series on each side: one value per snapshot (or step), weighted by the events it stands for.
 
     Weights default to 1. None values (NaN, ±Inf, missing) are dropped before anything is computed.
+    A series tested at several lags gives one sample per lag, all with the same metric and labels.
     """
 
     metric: str
@@ -81,6 +113,11 @@ class SeriesSample:
     baseline: Sequence[float | None]
     slow_weights: Sequence[int] | None = None
     baseline_weights: Sequence[int] | None = None
+    lag_seconds: float = 0.0
+    source: str = "snapshots"
+    kind: str = "infra"
+    unit: str | None = None
+    min_change: float = 0.0  # in `unit`; 0: no near-zero or minimum-change rule
 
 
 def weighted_median(pairs: Sequence[tuple[float, int]]) -> float:
@@ -100,7 +137,11 @@ def weighted_median(pairs: Sequence[tuple[float, int]]) -> float:
 
 
 def median(values: Sequence[float]) -> float:
-    return weighted_median([(v, 1) for v in values])
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("median of nothing")
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def weighted_mad(pairs: Sequence[tuple[float, int]], center: float) -> float:
@@ -110,8 +151,9 @@ def weighted_mad(pairs: Sequence[tuple[float, int]], center: float) -> float:
 
 def _pairs(values: Sequence[float | None], weights: Sequence[int] | None) -> list[tuple[float, int]]:
     ws: Iterable[int] = weights if weights is not None else [1] * len(values)
-    # None and NaN are absent measurements: never compared, never counted.
-    return [(v, w) for v, w in zip(values, ws, strict=True) if v is not None and math.isfinite(v) and w > 0]
+    # None, NaN and infinities are absent measurements: never compared, never counted (v - v is 0 only
+    # for a finite v).
+    return [(v, w) for v, w in zip(values, ws, strict=True) if v is not None and v - v == 0 and w > 0]
 
 
 def effect_size(
@@ -126,34 +168,146 @@ def effect_size(
     return effect, med_slow, med_base, raw_mad
 
 
+# Near zero: at least this share of a series' values (both sides pooled) lie within min_change of 0.
+NEAR_ZERO_SHARE = 0.9
+
+
+def _median_of_sorted(ordered: Sequence[float]) -> float:
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _near_zero_sorted(ordered: Sequence[float], min_change: float) -> bool:
+    if min_change <= 0 or not ordered:
+        return False
+    small = bisect_left(ordered, min_change) - bisect_right(ordered, -min_change)
+    return small >= NEAR_ZERO_SHARE * len(ordered)
+
+
+def near_zero(values: Sequence[float], min_change: float) -> bool:
+    """True when the pooled values barely leave zero: such a series cannot show a change worth naming.
+
+    Judged on both sides pooled, never on the difference between them, so leaving these series out of
+    the tested family does not bias the test of the others (independent filtering).
+    """
+    return _near_zero_sorted(sorted(values), min_change)
+
+
+@dataclass(frozen=True)
+class _Tested:
+    sample: SeriesSample
+    suspect: Suspect
+    auc_distance: float
+
+
 def rank_suspects(
     samples: Iterable[SeriesSample],
     min_observations: int = MIN_OBSERVATIONS,
     min_snapshots: int = MIN_SNAPSHOTS,
-) -> list[Suspect]:
-    """Series with enough observations on each side, by |effect| descending (ties by name and labels)."""
-    found: list[Suspect] = []
+    fdr: float = 0.05,
+) -> tuple[list[Suspect], int]:
+    """Suspects (one per series, at its most significant lag) in rank order, and the hypotheses tested.
+
+    Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
+    the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
+    family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved
+    by at least the series' min_change. Rank: significant first, infra before model metrics, then how
+    completely the sides separate (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q,
+    then name and labels.
+    """
+    from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
+
+    tested: list[_Tested] = []
     for sample in samples:
         slow = _pairs(sample.slow, sample.slow_weights)
         baseline = _pairs(sample.baseline, sample.baseline_weights)
-        slow_n = sum(w for _, w in slow)
-        base_n = sum(w for _, w in baseline)
-        if min(slow_n, base_n) < min_observations or min(len(slow), len(baseline)) < min_snapshots:
+        if min(len(slow), len(baseline)) < min_snapshots:
             continue
-        effect, med_slow, med_base, raw_mad = effect_size(slow, baseline)
-        found.append(
-            Suspect(
-                sample.metric,
-                dict(sample.labels),
-                effect,
-                med_slow,
-                med_base,
-                raw_mad,
-                slow_n,
-                base_n,
-                slow_snapshots=len(slow),
-                baseline_snapshots=len(baseline),
+        slow_values, slow_w = zip(*slow, strict=True)
+        base_values, base_w = zip(*baseline, strict=True)
+        slow_n, base_n = sum(slow_w), sum(base_w)
+        if min(slow_n, base_n) < min_observations:
+            continue
+        # The unit of measurement is the snapshot (step): its value counts once, however many events
+        # joined it, both in the medians and in the test.
+        slow_sorted, base_sorted = sorted(slow_values), sorted(base_values)
+        med_slow, med_base = _median_of_sorted(slow_sorted), _median_of_sorted(base_sorted)
+        raw_mad = median([abs(v - med_base) for v in base_values])
+        floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
+        effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
+        pooled = sorted(slow_sorted + base_sorted)  # two sorted runs: merged, not sorted afresh
+        note = None
+        p_value = None
+        auc = None
+        auc_distance = 0.0
+        if _near_zero_sorted(pooled, sample.min_change):
+            note = f"near zero on both sides (below {sample.min_change:g} {sample.unit or ''})".replace(
+                " )", ")"
             )
+        else:
+            test = mann_whitney(slow_values, base_values, pooled)
+            p_value = test.p_value
+            auc = test.auc
+            auc_distance = abs(test.auc - 0.5)
+        suspect = Suspect(
+            sample.metric,
+            dict(sample.labels),
+            effect,
+            med_slow,
+            med_base,
+            raw_mad,
+            slow_n,
+            base_n,
+            slow_snapshots=len(slow),
+            baseline_snapshots=len(baseline),
+            p_value=p_value,
+            lag_seconds=sample.lag_seconds,
+            source=sample.source,
+            kind=sample.kind,
+            unit=sample.unit,
+            note=note,
+            auc=auc,
         )
-    found.sort(key=lambda s: (-abs(s.effect), s.metric, sorted(s.labels.items())))
-    return [replace(s, rank=rank) for rank, s in enumerate(found, start=1)]
+        tested.append(_Tested(sample, suspect, auc_distance))
+
+    family = [t for t in tested if t.suspect.p_value is not None]
+    q_values = benjamini_hochberg([t.suspect.p_value for t in family])  # type: ignore[misc]
+    with_q: list[_Tested] = []
+    q_of = {id(t): q for t, q in zip(family, q_values, strict=True)}
+    for t in tested:
+        q = q_of.get(id(t))
+        suspect = t.suspect
+        if q is not None:
+            change = abs(suspect.median_slow - suspect.median_baseline)
+            big_enough = change >= t.sample.min_change
+            note = suspect.note
+            if not big_enough:
+                note = f"median change {change:.3g} below the minimum {t.sample.min_change:g}"
+            suspect = replace(suspect, q_value=q, significant=q <= fdr and big_enough, note=note)
+        with_q.append(_Tested(t.sample, suspect, t.auc_distance))
+
+    # One suspect per series: its most significant lag (the smallest p; on a tie, the shortest lag).
+    best: dict[tuple[str, tuple[tuple[str, str], ...]], _Tested] = {}
+    for t in with_q:
+        key = (t.suspect.metric, tuple(sorted(t.suspect.labels.items())))
+        held = best.get(key)
+        if held is None or _lag_order(t) < _lag_order(held):
+            best[key] = t
+    chosen = sorted(
+        best.values(),
+        key=lambda t: (
+            not t.suspect.significant,
+            t.suspect.kind != "infra",  # the question is what the infrastructure did; the model follows
+            -round(t.auc_distance, 9),
+            -abs(t.suspect.effect),
+            t.suspect.q_value if t.suspect.q_value is not None else 2.0,
+            t.suspect.metric,
+            sorted(t.suspect.labels.items()),
+        ),
+    )
+    return [replace(t.suspect, rank=rank) for rank, t in enumerate(chosen, start=1)], len(family)
+
+
+def _lag_order(t: _Tested) -> tuple[float, float]:
+    p = t.suspect.p_value
+    return (p if p is not None else 2.0, abs(t.suspect.lag_seconds))

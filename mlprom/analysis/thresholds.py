@@ -5,7 +5,7 @@ Pure: no I/O, no config loading; a threshold is anything with `warning`, `critic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,6 +137,31 @@ class BreachTracker:
         self.count += 1
         self.slow_events += slow_events
         return True
+
+    def add_many(
+        self,
+        values: Sequence[float | None],
+        times: Sequence[float],
+        slow_events: Sequence[bool] | Sequence[int],
+        refs: Sequence[str | None] | None = None,
+    ) -> None:
+        """add() for parallel columns (in time order); only the values past the nearest level cost more
+        than a comparison. A value not past a level between two that are ends the run, as in add()."""
+        low = self.low
+        if low is None:
+            return
+        if self.direction == "above":
+            past = [i for i, v in enumerate(values) if v is not None and v >= low]
+        else:
+            past = [i for i, v in enumerate(values) if v is not None and v <= low]
+        previous = -1
+        for i in past:
+            if i != previous + 1:
+                self.run_start = None
+            self.add(values[i], times[i], int(slow_events[i]), refs[i] if refs is not None else None)
+            previous = i
+        if past and past[-1] != len(values) - 1:
+            self.run_start = None
 
     def breach(self) -> Breach | None:
         if self.worst is None:

@@ -1,4 +1,4 @@
-"""Prometheus HTTP API client (also Thanos, Mimir, Cortex, VictoriaMetrics): instant queries and readiness.
+"""Prometheus HTTP API client (also Thanos, Mimir, Cortex, VictoriaMetrics): instant and range queries, readiness.
 
 Answers are validated before anything is stored: a malformed envelope fails the query, a series of the
 wrong shape (a label value that is not a string, a sample that is not [time, "number"]) is skipped and
@@ -141,6 +141,43 @@ def _string_list(value: Any) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its samples in time order (None for NaN/±Inf)."""
+
+    labels: dict[str, str]
+    times: tuple[float, ...]
+    values: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    series: tuple[RangeSeries, ...]
+    warnings: tuple[str, ...]
+
+
+def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
+    """The `data` of a successful /api/v1/query_range answer -> its series (resultType matrix)."""
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        raise ValueError("answer has no data.resultType matrix")
+    out = []
+    for item in data.get("result") or ():
+        if not isinstance(item, dict):
+            raise ValueError("a series is not an object")
+        times: list[float] = []
+        values: list[float | None] = []
+        for sample in item.get("values") or ():
+            if not isinstance(sample, list | tuple) or len(sample) != 2:
+                raise ValueError(f"malformed sample {printable(repr(sample), 80)}")
+            times.append(float(sample[0]))
+            values.append(number_or_raw(sample[1])[0])
+        labels = item.get("metric") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError("a series' labels are not strings")
+        out.append(RangeSeries(dict(labels), tuple(times), tuple(values)))
+    return tuple(out)
+
+
 class PrometheusClient:
     def __init__(self, url: str, session: requests.Session, timeout: float = 30.0) -> None:
         clean, creds = split_credentials(url)
@@ -165,12 +202,36 @@ class PrometheusClient:
     def query(self, expr: str, at: datetime) -> ParsedResult:
         """Instant query at `at`. QueryError: Prometheus refused the query; UpstreamError: it could not be
         asked, or what it answered is not a Prometheus answer."""
-        url = f"{self.base_url}/api/v1/query"
+        where, data, warnings = self._call("query", {"query": expr, "time": f"{at.timestamp():.3f}"})
+        skipped: list[str] = []
+        try:
+            kind, series = parse_query_data(data, skipped)
+        except ValueError as exc:
+            raise UpstreamError(f"{where}: malformed answer: {exc}") from None
+        return ParsedResult(kind, series, warnings, tuple(skipped))
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> RangeResult:
+        """Range query over [start, end] (unix seconds) at `step`; the caller keeps it under 11,000 points.
+
+        POSTed form-encoded like `query`, so long expressions never hit a URL length limit.
+        """
+        form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        where, data, warnings = self._call("query_range", form)
+        try:
+            series = parse_matrix_data(data)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UpstreamError(f"{where}: malformed answer: {exc}") from None
+        return RangeResult(series, warnings)
+
+    def _call(self, endpoint: str, form: dict[str, str]) -> tuple[str, Any, tuple[str, ...]]:
+        """POST /api/v1/<endpoint>: (where, data, warnings) of a successful answer, else QueryError or
+        UpstreamError."""
+        url = f"{self.base_url}/api/v1/{endpoint}"
         where = f"Prometheus at {redact_url(url)}"
         deadline = Deadline.after(self.timeout)
         # Prometheus gives up on the query a second before we give up on Prometheus.
         query_timeout = max(deadline.remaining() - 1.0, 0.5)
-        form = {"query": expr, "time": f"{at.timestamp():.3f}", "timeout": f"{int(query_timeout * 1000)}ms"}
+        form = {**form, "timeout": f"{int(query_timeout * 1000)}ms"}
         answer = request(
             self.session,
             "POST",
@@ -203,9 +264,4 @@ class PrometheusClient:
             # The error envelope: {"status": "error", "errorType": "bad_data", "error": "..."}
             kind = printable(str(body.get("errorType", "error")), 60)
             raise QueryError(f"{kind}: {printable(str(body.get('error', f'HTTP {status}')), 500)}")
-        skipped: list[str] = []
-        try:
-            kind, series = parse_query_data(body.get("data"), skipped)
-        except ValueError as exc:
-            raise UpstreamError(f"{where}: malformed answer: {exc}") from None
-        return ParsedResult(kind, series, warnings, tuple(skipped))
+        return where, body.get("data"), warnings

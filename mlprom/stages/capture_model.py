@@ -375,6 +375,7 @@ class _Capture:
         snapshot_fn: Callable[..., Any] | None,
         model_desc: str = "the model",
     ) -> None:
+        from mlprom.analysis.sketch import LatencySketch
         from mlprom.eventlog import EventBuffer
 
         self.config = config
@@ -390,6 +391,8 @@ class _Capture:
         self.model_desc = model_desc
         self.threshold = config.model.latency_threshold
         self.buffer = EventBuffer(storage)
+        # Every batch's time, by minute: correlate re-classifies slow at any threshold from it.
+        self.sketch = LatencySketch()
         self.latencies = array("d")
         self.rows = 0
         self.slow = 0
@@ -448,7 +451,21 @@ class _Capture:
 
     def _flush(self) -> None:
         self.buffer.flush()
+        self._flush_sketch()
         self._last_flush = time.monotonic()
+
+    def _flush_sketch(self) -> None:
+        from mlprom.analysis.sketch import LatencySketch
+        from mlprom.sketchlog import write_sketch
+
+        if not self.sketch:
+            return
+        sketch, self.sketch = self.sketch, LatencySketch()
+        try:
+            write_sketch(self.storage, self.config.model.name, sketch, self.threshold, "capture-model")
+        except Exception:
+            self.sketch.merge(sketch)  # kept for the next flush
+            raise
 
     def _close(self, finished: bool) -> None:
         """Flush events, end the MLflow run; after a failure, keep what was captured and let it propagate."""
@@ -502,6 +519,7 @@ class _Capture:
             ) from None
         ts = datetime.now(UTC) + self.shift
         self.latencies.append(elapsed)
+        self.sketch.add(ts.timestamp(), elapsed)
         self.rows += rows
 
         predictions = as_prediction_list(output, rows)

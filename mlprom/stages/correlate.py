@@ -1,75 +1,51 @@
-"""correlate: join a date's events to the nearest snapshot, evaluate thresholds per series, rank suspects.
+"""correlate: join a date's events to infra values, evaluate thresholds per series, rank and test suspects.
 
-Memory is bounded by the snapshots (a day of 1,440 x 8 queries x 20 series), never by the events:
-each event only bumps counters of the snapshot it joins and the model-metric trackers.
+Memory and the cost of everything after the event pass are bounded by the day (86,400 per-second event
+counts, the infra points), never by the number of events: each event only bumps counters of its second,
+its minute's latency histogram and the model-metric trackers. docs/correlation.md says what is computed.
 """
 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right
+import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
+from mlprom.analysis.drift import Reservoir
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
+from mlprom.analysis.join import Joined, join_counts, prefix_sums
 from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, top_resources
-from mlprom.analysis.suspects import SeriesSample, rank_suspects
+from mlprom.analysis.sketch import LatencySketch
+from mlprom.analysis.suspects import SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.drift_window import DriftSide, drift_report, write_drift_sample
 from mlprom.errors import NoDataError
 from mlprom.report import CorrelationReport, EventCounts, status_of
 
 if TYPE_CHECKING:
+    from mlprom.clients.prometheus import PrometheusClient
     from mlprom.config import Config
+    from mlprom.eventscan import EventColumns
+    from mlprom.history import InfraData, InfraSeries, QueryInfra
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
 
-SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+DAY_SECONDS = 86400
+LAG_SPACING = 60.0  # lags are searched in whole minutes (or whole steps, when the step is longer)
+MIN_SIDE_POINTS = 10  # fewer distinct snapshots/steps joined to slow events: warn, the test has little power
+MODEL_SAMPLE = 5000  # per model metric and side: a uniform sample of per-event values for the test
+TIMELINE_SERIES = 5  # top suspects drawn in the timeline (plus every series with a finding)
+SKEW_SEARCH = 60.0  # clock skew is searched within +-max(this, 2 steps)
+SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
 
 
-@dataclass(frozen=True)
-class SnapshotTable:
-    """A date's snapshots in time order: values[k][i] is series k at snapshot i (None when absent)."""
-
-    times: list[float]
-    series: list[SeriesKey]
-    values: list[list[float | None]]
-
-
-def load_snapshots(storage: Storage, day: date) -> SnapshotTable:
-    """Read the date's snapshots once, sort them by time once."""
-    index: dict[SeriesKey, int] = {}
-    rows: list[tuple[float, dict[int, float | None]]] = []
-    failed: dict[str, int] = {}
-    from mlprom.eventlog import iter_snapshots
-
-    for snapshot in iter_snapshots(storage, day):
-        row: dict[int, float | None] = {}
-        for name, result in snapshot.queries.items():
-            if result.error is not None:
-                failed[name] = failed.get(name, 0) + 1
-                continue
-            for series in result.series:
-                key = (name, tuple(sorted(series.labels.items())))
-                k = index.get(key)
-                if k is None:
-                    k = index[key] = len(index)
-                row[k] = series.value
-        rows.append((snapshot.ts.timestamp(), row))
-    for name, count in sorted(failed.items()):
-        log.warning("query %s failed in %d snapshot(s) of %s; those are left out", name, count, day)
-    rows.sort(key=lambda r: r[0])
-    times = [t for t, _ in rows]
-    keys = sorted(index, key=index.__getitem__)
-    values = [[row.get(k) for _, row in rows] for k in range(len(index))]
-    return SnapshotTable(times, keys, values)
-
-
-# (unix seconds, slow, prediction_time_seconds, the event's JSON object)
+# (unix seconds, slow as recorded, prediction_time_seconds, the event's JSON object)
 EventRow = tuple[float, bool, float, dict[str, Any]]
 
 
@@ -78,9 +54,19 @@ def iter_event_rows(storage: Storage, day: date, model: str) -> Iterator[EventRo
     from mlprom.eventlog import iter_event_objects
 
     fromiso = datetime.fromisoformat
+    seconds_of: dict[str, float] = {}
     for key, lineno, data in iter_event_objects(storage, day, model):
         try:
-            at = fromiso(data["ts"]).timestamp()
+            ts = data["ts"]
+            # rfc3339() writes 2026-11-20T10:01:00.123Z: the second is looked up once, the fraction added.
+            if type(ts) is str and len(ts) == 24 and ts[19] == "." and ts[23] == "Z":
+                head = ts[:19]
+                base = seconds_of.get(head)
+                if base is None:
+                    base = seconds_of[head] = fromiso(head + "+00:00").timestamp()
+                at = base + int(ts[20:23]) / 1000.0
+            else:
+                at = fromiso(ts).timestamp()
             row = (at, bool(data["slow"]), float(data["prediction_time_seconds"]), data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
@@ -88,13 +74,17 @@ def iter_event_rows(storage: Storage, day: date, model: str) -> Iterator[EventRo
         yield row
 
 
+def _number(value: Any) -> float | None:
+    # Booleans and strings are not measurements; NaN is dropped later by the tracker.
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _model_value(data: dict[str, Any], name: str) -> float | None:
     value = data.get(name) if name in ("accuracy", "loss") else None
     if value is None:
         metrics = data.get("metrics")
         value = metrics.get(name) if isinstance(metrics, dict) else None
-    # Booleans and strings are not measurements; NaN is dropped later by the tracker.
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return _number(value)
 
 
 def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[str, Any]) -> Finding:
@@ -118,70 +108,153 @@ def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[s
     )
 
 
+class ModelSides:
+    """Per model metric, a uniform sample of per-event values on the slow and on the fast side."""
+
+    def __init__(self) -> None:
+        self.sides: dict[str, tuple[Reservoir, Reservoir]] = {}
+
+    def add(self, name: str, value: float | None, slow: bool) -> None:
+        if value is None or not math.isfinite(value):
+            return
+        sides = self.sides.get(name)
+        if sides is None:
+            seed = sum(name.encode())
+            sides = self.sides[name] = (Reservoir(MODEL_SAMPLE, seed), Reservoir(MODEL_SAMPLE, seed + 1))
+        sides[0 if slow else 1].add(value)
+
+    def add_columns(self, columns: EventColumns, slow: list[bool]) -> None:
+        """Every event's quality metrics and mean output, one reservoir call per metric and side."""
+        from itertools import compress
+
+        named = [*columns.metrics.items(), ("outputs_mean", columns.outputs_mean)]
+        fast = [not s for s in slow]
+        for name, column in named:
+            # NaN marks an event without this metric: v == v drops it.
+            values_slow = [v for v in compress(column, slow) if v == v]
+            values_fast = [v for v in compress(column, fast) if v == v]
+            if not values_slow and not values_fast:
+                continue
+            sides = self.sides.get(name)
+            if sides is None:
+                seed = sum(name.encode())
+                sides = self.sides[name] = (Reservoir(MODEL_SAMPLE, seed), Reservoir(MODEL_SAMPLE, seed + 1))
+            sides[0].extend(values_slow)
+            sides[1].extend(values_fast)
+
+    def samples(self) -> list[SeriesSample]:
+        # Each event is its own measurement of the model (its own batch), so events are the unit here.
+        return [
+            SeriesSample(name, {}, slow.values, fast.values, source="model", kind="model")
+            for name, (slow, fast) in sorted(self.sides.items())
+        ]
+
+
+@dataclass
+class EventPass:
+    """What one pass over the date's events leaves: counts per second, per minute, and trackers."""
+
+    total: int
+    slow_total: int
+    slow_bins: array[int]
+    fast_bins: array[int]
+    sketch: LatencySketch  # every recorded event's prediction time, by minute
+
+
+def lags_of(config: Config) -> list[float]:
+    spacing = max(LAG_SPACING, config.correlate.step)
+    count = int(config.correlate.max_lag // spacing + 1e-9)
+    return [k * spacing for k in range(count + 1)]
+
+
 def run(
     config: Config,
     day: date,
     allow_empty: bool = False,
     storage: Storage | None = None,
     now: datetime | None = None,
+    client: PrometheusClient | None = None,
 ) -> CorrelationReport:
     """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
+    from mlprom.eventlog import gc_paused
+    from mlprom.eventscan import Classification, iter_columns
+    from mlprom.history import load_infra
+    from mlprom.sketchlog import read_sketches
+
     if storage is None:
         from mlprom.storage import open_storage
 
         storage = open_storage(config)
-    skew = config.correlate.max_skew
-    table = load_snapshots(storage, day)
-    times = table.times
-    n_snap = len(times)
-
-    # Per snapshot: slow / fast events that joined it, and a difference array of slow events within skew.
-    slow_join = [0] * n_snap
-    fast_join = [0] * n_snap
-    near_slow = [0] * (n_snap + 1)
+    settings = config.correlate
+    max_skew = settings.max_skew
+    threshold = config.model.latency_threshold
+    origin = datetime.combine(day, datetime.min.time(), UTC).timestamp()
 
     model_thresholds = {name: t for name, t in config.thresholds.items() if name not in config.queries}
     trackers = {name: BreachTracker(t) for name, t in sorted(model_thresholds.items())}
     prediction_tracker = trackers.pop("prediction_time", None)
     other_trackers = list(trackers.items())
+    model_sides = ModelSides()
 
+    # Stored latency sketches know every batch; without them the timeline comes from the events.
+    sketches = read_sketches(storage, day, config.model.name)
     # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
     drift_current = DriftSide.for_day(day)
+    slow_bins = array("l", bytes(8 * DAY_SECONDS))
+    fast_bins = array("l", bytes(8 * DAY_SECONDS))
+    event_sketch = LatencySketch()
+    total = slow_total = 0
+    # Object by object, column by column: a million events a day cost one pass of cheap loops.
     # The hour-of-day profile (docs/profile.md); a sampled fast event stands for 1/sample_rate batches.
     rate = config.model.sample_rate
     hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
-    total = slow_total = joined = slow_joined = 0
-    for at, slow, prediction_time, data in iter_event_rows(storage, day, config.model.name):
-        drift_current.add(data, at)
-        hours.add(at, prediction_time, slow)
-        total += 1
-        if slow:
-            slow_total += 1
-        if n_snap:
-            i = bisect_left(times, at)
-            if i == n_snap or (i > 0 and at - times[i - 1] <= times[i] - at):
-                i -= 1
-            if abs(times[i] - at) <= skew:
-                joined += 1
-                if slow:
-                    slow_joined += 1
-                    slow_join[i] += 1
-                else:
-                    fast_join[i] += 1
-            if slow:
-                near_slow[bisect_left(times, at - skew)] += 1
-                near_slow[bisect_right(times, at + skew)] -= 1
-        if prediction_tracker is not None:
-            prediction_tracker.add(prediction_time, at, slow, data.get("mlflow_run_id"))
-        for name, tracker in other_trackers:
-            tracker.add(_model_value(data, name), at, slow, data.get("mlflow_run_id"))
+    how = Classification(origin, threshold, sketch=not sketches, day=day, fast_weight=hours.fast_weight)
+    with gc_paused():
+        for columns in iter_columns(storage, day, config.model.name, how):
+            times, seconds = columns.times, columns.seconds
+            # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
+            slow = columns.slow
+            total += len(times)
+            slow_total += sum(slow)
+            for second, n in columns.slow_seconds.items():
+                slow_bins[second] += n
+            for second, n in columns.fast_seconds.items():
+                fast_bins[second] += n
+            if columns.sketch is not None:
+                event_sketch.merge(columns.sketch)
+            if columns.hours is not None:
+                _merge_hours(hours, columns.hours)
+            if prediction_tracker is not None:
+                prediction_tracker.add_many(seconds, times, slow, columns.run_ids)
+            for name, tracker in other_trackers:
+                column = columns.metrics.get(name)
+                if column is not None:
+                    tracker.add_many(column, times, slow, columns.run_ids)
+            model_sides.add_columns(columns, slow)
+            drift_current.add_columns(times, seconds, columns.outputs, columns.metrics.get("accuracy"))
 
-    if total == 0 and n_snap == 0:
+    warnings: list[str] = []
+    timeline_sketch, capture_thresholds = _merged_sketch(sketches)
+    extra_slow = _reclassify(timeline_sketch, capture_thresholds, threshold, slow_bins, origin)
+    if extra_slow:
+        slow_total += extra_slow
+        log.info(
+            "%d batch(es) between model.latency_threshold %gs and the captures' threshold are slow now "
+            "(from latency sketches)",
+            extra_slow,
+            threshold,
+        )
+
+    infra = load_infra(config, storage, day, client)
+    warnings.extend(infra.warnings)
+    n_points = sum(q.points for q in infra.queries.values())
+
+    if total == 0 and infra.snapshots == 0 and n_points == 0:
         if not allow_empty:
             events_at = storage.url_for(layout.partition_prefix("model", day, config.model.name))
             snapshots_at = storage.url_for(layout.partition_prefix("infra", day))
             raise NoDataError(f"no data for {day}: no events under {events_at}, none under {snapshots_at}")
-        log.info("no events and no snapshots for %s", day)
+        log.info("no events and no infra values for %s", day)
 
     findings: list[Finding] = []
     if prediction_tracker is not None:
@@ -191,70 +264,104 @@ def run(
         if breach is not None:
             findings.append(_finding(name, {}, breach, {"source": "model"}))
 
-    # Suspect sides (docs/correlation.md): on the slow side a snapshot stands for the slow events joined
-    # to it; on the baseline, for the fast events joined to it, or for itself when no slow event is near.
-    slow_idx: list[int] = []
-    slow_w: list[int] = []
-    base_idx: list[int] = []
-    base_w: list[int] = []
-    running = 0
-    for i in range(n_snap):
-        running += near_slow[i]
-        if slow_join[i]:
-            slow_idx.append(i)
-            slow_w.append(slow_join[i])
-        if fast_join[i] or running == 0:
-            base_idx.append(i)
-            base_w.append(fast_join[i] or 1)
-
+    slow_prefix = prefix_sums(slow_bins)
+    fast_prefix = prefix_sums(fast_bins)
+    lags = lags_of(config)
     samples: list[SeriesSample] = []
-    for k, (metric, label_items) in enumerate(table.series):
-        column = table.values[k]
-        labels = dict(label_items)
-        threshold = config.thresholds.get(metric) if metric in config.queries else None
-        if threshold is not None:
-            tracker = BreachTracker(threshold)
-            for i, value in enumerate(column):
-                tracker.add(value, times[i], slow_join[i])
-            breach = tracker.breach()
-            if breach is not None:
-                detail = {"source": "infra", "expr": config.queries[metric].expr}
-                findings.append(_finding(metric, labels, breach, detail))
-        samples.append(
-            SeriesSample(
-                metric, labels, [column[i] for i in slow_idx], [column[i] for i in base_idx], slow_w, base_w
-            )
+    joined_best = slow_joined_best = 0
+    slow_points_best = 0
+    lag0: dict[str, Joined] = {}
+    for name, query in infra.queries.items():
+        if not query.series:
+            continue
+        axis = sorted({t for series in query.series for t in series.times})
+        index = {t: i for i, t in enumerate(axis)}
+        aligned = [_aligned(series, index, len(axis)) for series in query.series]
+        for lag in lags:
+            joined = join_counts(axis, origin, query.window / 2.0 - lag, max_skew, slow_prefix, fast_prefix)
+            if lag == 0:
+                lag0[name] = joined
+                n_joined = sum(joined.slow) + sum(joined.fast)
+                if n_joined > joined_best:
+                    joined_best, slow_joined_best = n_joined, sum(joined.slow)
+                slow_points_best = max(slow_points_best, sum(1 for n in joined.slow if n))
+            sides = _Sides.of(joined)
+            for series, values in zip(query.series, aligned, strict=True):
+                samples.append(_sample(query, series, values, sides, lag, config))
+        findings.extend(_infra_findings(config, query, index, lag0[name], origin))
+
+    suspects, hypotheses = rank_suspects(samples + model_sides.samples(), fdr=settings.fdr)
+    skew = _skew(config, infra, suspects, origin, slow_prefix, fast_prefix)
+    if skew["warning"]:
+        warnings.append(
+            f"clock skew: events look {abs(skew['estimated_seconds']):.0f} s "
+            f"{'ahead of' if skew['estimated_seconds'] > 0 else 'behind'} Prometheus (the top suspect "
+            "separates best at that shift); check NTP on the serving hosts and on Prometheus"
+        )
+    if total and joined_best == 0:
+        warnings.append(_no_infra_message(config, infra, total))
+    elif slow_total and slow_points_best < MIN_SIDE_POINTS:
+        warnings.append(
+            f"only {slow_points_best} distinct snapshot(s)/step(s) joined slow events (fewer than "
+            f"{MIN_SIDE_POINTS}): the test has little power; lower correlate.step or snapshot more often"
         )
 
     drift = drift_report(storage, config, day, current=drift_current)
     findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
-    suspects = rank_suspects(samples)
+    if total == 0 and infra.snapshots == 0 and n_points == 0:
+        status = "no_data"
+    else:
+        status = status_of(findings)
+        if status == "ok" and total and joined_best == 0:
+            status = "no_infra"
+    for warning in warnings:
+        log.warning("%s", warning)
     profile = hours.result(
         covered_hours(day, now or datetime.now(UTC)),
-        hourly_medians(
-            day,
-            table.times,
-            table.series,
-            table.values,
-            top_resources([s.metric for s in suspects], (metric for metric, _ in table.series)),
-        ),
+        _hourly_medians(day, infra, [s.metric for s in suspects if s.kind == "infra"]),
     )
-    status = "no_data" if total == 0 and n_snap == 0 else status_of(findings)
+
     key = layout.report_key(day)
     report = CorrelationReport(
         date=day,
         generated_at=now or datetime.now(UTC),
         status=status,
-        events=EventCounts(total, slow_total, joined, slow_joined),
-        snapshots=n_snap,
+        events=EventCounts(total, slow_total, joined_best, slow_joined_best),
+        snapshots=infra.snapshots,
         findings=tuple(findings),
         suspects=tuple(suspects),
         model=config.model.name,
-        max_skew_seconds=skew,
+        max_skew_seconds=max_skew,
         key=key,
         url=storage.url_for(key),
         drift=drift,
+        warnings=tuple(warnings),
+        infra={
+            "source_setting": settings.infra_source,
+            "step_seconds": settings.step,
+            "requests": infra.requests,
+            "queries": {name: q.to_dict() for name, q in infra.queries.items()},
+        },
+        skew=skew,
+        significance={
+            "test": "mann-whitney-u",
+            "correction": "benjamini-hochberg",
+            "fdr": settings.fdr,
+            "hypotheses": hypotheses,
+            "lags_seconds": lags,
+        },
+        timeline=_timeline(
+            config,
+            day,
+            origin,
+            timeline_sketch or event_sketch,
+            bool(timeline_sketch),
+            infra,
+            suspects,
+            findings,
+        ),
+        partial_failure=infra.partial_failure,
         profile=profile,
     )
     write_report(storage, report)
@@ -264,15 +371,311 @@ def run(
     if total:
         write_drift_sample(storage, config.model.name, day, drift_current)
     log.info(
-        "correlated %d events (%d slow) with %d snapshots: %s, %d finding(s); report at %s",
+        "correlated %d events (%d slow) with %d infra points: %s, %d finding(s); report at %s",
         total,
         slow_total,
-        n_snap,
+        n_points,
         status,
         len(findings),
         report.url,
     )
     return report
+
+
+def _aligned(series: InfraSeries, index: dict[float, int], size: int) -> list[float | None]:
+    """The series' values on its query's time axis (None where it has no point)."""
+    values: list[float | None] = [None] * size
+    for at, value in zip(series.times, series.values, strict=True):
+        values[index[at]] = value
+    return values
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Which points of a query's axis are on the slow side and which on the baseline, with weights."""
+
+    slow: list[int]
+    slow_weights: list[int]
+    base: list[int]
+    base_weights: list[int]
+
+    @classmethod
+    def of(cls, joined: Joined) -> _Sides:
+        # Slow side: points slow events joined. Baseline: the rest that fast events joined, or that no
+        # slow event is within max_skew of (a quiet host is a baseline whether or not a model ran).
+        js, jf, near = joined.slow, joined.fast, joined.near_slow
+        slow = [i for i, n in enumerate(js) if n]
+        base = [i for i, n in enumerate(js) if not n and (jf[i] or not near[i])]
+        return cls(slow, [js[i] for i in slow], base, [jf[i] or 1 for i in base])
+
+
+def _sample(
+    query: QueryInfra,
+    series: InfraSeries,
+    values: list[float | None],
+    sides: _Sides,
+    lag: float,
+    config: Config,
+) -> SeriesSample:
+    """One series at one lag: its values on each side, one value per point."""
+    from mlprom.history import min_change_of
+
+    configured = config.queries.get(query.name)
+    return SeriesSample(
+        query.name,
+        series.labels,
+        [values[i] for i in sides.slow],
+        [values[i] for i in sides.base],
+        sides.slow_weights,
+        sides.base_weights,
+        lag_seconds=lag,
+        source=query.source,
+        unit=configured.unit if configured else None,
+        min_change=min_change_of(configured),
+    )
+
+
+def _infra_findings(
+    config: Config, query: QueryInfra, index: dict[float, int], joined: Joined, origin: float
+) -> list[Finding]:
+    """Thresholds over every value of the date (not only those joined to events)."""
+    threshold = config.thresholds.get(query.name) if query.name in config.queries else None
+    if threshold is None:
+        return []
+    out = []
+    for series in query.series:
+        tracker = BreachTracker(threshold)
+        for at, value in zip(series.times, series.values, strict=True):
+            if origin <= at < origin + DAY_SECONDS:
+                tracker.add(value, at, joined.slow[index[at]])
+        breach = tracker.breach()
+        if breach is not None:
+            detail = {
+                "source": "infra",
+                "expr": config.queries[query.name].expr,
+                "infra_source": query.source,
+            }
+            out.append(_finding(query.name, series.labels, breach, detail))
+    return out
+
+
+def _merged_sketch(sketches: list[Any]) -> tuple[LatencySketch, dict[int, float]]:
+    """Every stored sketch of the date merged, and per minute the highest threshold a capture used."""
+    merged = LatencySketch()
+    thresholds: dict[int, float] = {}
+    for stored in sketches:
+        merged.merge(stored.sketch)
+        for minute in stored.sketch.minutes:
+            thresholds[minute] = max(thresholds.get(minute, 0.0), stored.latency_threshold)
+    return merged, thresholds
+
+
+def _reclassify(
+    sketch: LatencySketch,
+    captured_at: dict[int, float],
+    threshold: float,
+    slow_bins: array[int],
+    origin: float,
+) -> int:
+    """Batches that are slow at `threshold` but were recorded only if sampled (the capture's threshold
+    was higher): counted from the sketch, placed at the middle of their minute. Returns how many."""
+    added = 0
+    for minute, histogram in sketch.minutes.items():
+        if captured_at.get(minute, 0.0) <= threshold:
+            continue  # every batch slow at `threshold` was recorded as an event: the events know them
+        start = int(minute - origin)
+        if start < 0 or start + 60 > DAY_SECONDS:
+            continue
+        known = sum(slow_bins[start : start + 60])
+        extra = histogram.count_above(threshold) - known
+        if extra > 0:
+            slow_bins[start + 30] += extra
+            added += extra
+    return added
+
+
+def _skew(
+    config: Config,
+    infra: InfraData,
+    suspects: list[Suspect],
+    origin: float,
+    slow_prefix: list[int],
+    fast_prefix: list[int],
+) -> dict[str, Any]:
+    """The shift of event times that best separates the top significant infra suspect.
+
+    Searched within +-max(60 s, 2 steps) around no shift, whatever lag the suspect was ranked at: a clock
+    skew of 40 s can make the 60 s lag look best. A best shift at the edge of the search is more likely
+    a real lead than a skew: it is reported but not warned about.
+    """
+    from mlprom.analysis.significance import mann_whitney
+
+    top = next((s for s in suspects if s.significant and s.kind == "infra"), None)
+    if top is None:
+        return {"estimated_seconds": None, "warning": False}
+    query = infra.queries[top.metric]
+    series = next(s for s in query.series if s.labels == top.labels)
+    axis = sorted({t for s in query.series for t in s.times})
+    index = {t: i for i, t in enumerate(axis)}
+    values = _aligned(series, index, len(axis))
+    step = config.correlate.step
+    reach = max(SKEW_SEARCH, 2 * step)
+    spacing = max(1.0, min(step, SKEW_SEARCH) / 3.0)
+    candidates = [k * spacing for k in range(-int(reach // spacing), int(reach // spacing) + 1)]
+    scores: dict[float, float] = {}
+    for shift in candidates:
+        joined = join_counts(
+            axis, origin, query.window / 2.0 + shift, config.correlate.max_skew, slow_prefix, fast_prefix
+        )
+        sample = _sample(query, series, values, _Sides.of(joined), 0.0, config)
+        slow = [v for v in sample.slow if v is not None and math.isfinite(v)]
+        base = [v for v in sample.baseline if v is not None and math.isfinite(v)]
+        if len(slow) >= 3 and len(base) >= 3:
+            scores[shift] = abs(mann_whitney(slow, base).auc - 0.5)
+    if not scores or 0.0 not in scores:
+        return {"estimated_seconds": None, "warning": False}
+    best = max(scores, key=lambda d: (scores[d], -abs(d)))
+    # A shift of +d joins each event to the infra d seconds later: the events' clock is d seconds behind.
+    estimate = -best
+    gain = scores[best] - scores[0.0]
+    inside = abs(best) < candidates[-1]
+    warning = inside and abs(estimate) >= max(SKEW_WARN, step / 2.0) and gain >= 0.02
+    return {"estimated_seconds": estimate, "warning": warning}
+
+
+def _no_infra_message(config: Config, infra: InfraData, total: int) -> str:
+    sources = ", ".join(f"{n}: {q.source}" for n, q in sorted(infra.queries.items())) or "no queries"
+    return (
+        f"no infra value joined any of the {total} events: {infra.snapshots} stored snapshot(s) of the date, "
+        f"history: {'not asked' if config.correlate.infra_source == 'snapshots' else f'{infra.requests} request(s)'}"
+        f" ({sources}). Fix: run `mlprom capture-infra` every minute (cron), or let correlate read "
+        "Prometheus history (correlate.infra_source: auto or prometheus, prometheus.url reachable, the "
+        "date within its retention), or archive it with `mlprom capture-infra --from ... --to ...`; "
+        f"events join values at most correlate.max_skew ({config.correlate.max_skew:g}s) away"
+    )
+
+
+def _merge_hours(into: HourProfile, part: HourProfile) -> None:
+    """Add one object's hour profile (counted where it was decoded) to the date's."""
+    for side, counts in enumerate(part.counts):
+        mine = into.counts[side]
+        for index, n in counts.items():
+            mine[index] = mine.get(index, 0) + n
+        into.slow[side] += part.slow[side]
+    into.outside += part.outside
+
+
+def _hourly_medians(day: date, infra: InfraData, ranked: list[str]) -> dict[int, dict[str, float | None]]:
+    """The profile's resource medians per hour from every query's values (snapshots or history)."""
+    available = [name for name, query in infra.queries.items() if query.series]
+    metrics = top_resources(ranked, available)
+    merged: dict[int, dict[str, float | None]] = {}
+    for name in metrics:
+        query = infra.queries[name]
+        axis = sorted({t for series in query.series for t in series.times})
+        index = {t: i for i, t in enumerate(axis)}
+        keys = [(name, series.labels) for series in query.series]
+        values = [_aligned(series, index, len(axis)) for series in query.series]
+        for hour, row in hourly_medians(day, axis, keys, values, [name]).items():
+            merged.setdefault(hour, {})[name] = row.get(name)
+    return {hour: {m: row.get(m) for m in metrics} for hour, row in sorted(merged.items())}
+
+
+def _timeline(
+    config: Config,
+    day: date,
+    origin: float,
+    sketch: LatencySketch,
+    from_sketches: bool,
+    infra: InfraData,
+    suspects: list[Suspect],
+    findings: list[Finding],
+) -> dict[str, Any]:
+    """Per-minute prediction times and the top suspects' values over the day (docs/correlation.md)."""
+    threshold = config.model.latency_threshold
+    t: list[int] = []
+    count: list[int] = []
+    slow: list[int] = []
+    p50: list[float | None] = []
+    p95: list[float | None] = []
+    for minute in range(int(origin), int(origin) + DAY_SECONDS, 60):
+        histogram = sketch.minutes.get(minute)
+        t.append(minute)
+        if histogram is None:
+            count.append(0)
+            slow.append(0)
+            p50.append(None)
+            p95.append(None)
+            continue
+        count.append(histogram.count)
+        slow.append(histogram.count_above(threshold))
+        p50.append(histogram.quantile(0.5))
+        p95.append(histogram.quantile(0.95))
+    periods: list[list[int]] = []
+    for minute, n in zip(t, slow, strict=True):
+        if not n:
+            continue
+        if periods and periods[-1][1] == minute:
+            periods[-1][1] = minute + 60
+        else:
+            periods.append([minute, minute + 60])
+
+    by_series = {
+        (f.metric, tuple(sorted(f.labels.items()))): f for f in findings if f.detail.get("source") == "infra"
+    }
+    wanted: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for s in suspects:
+        if s.kind == "infra" and len(wanted) < TIMELINE_SERIES:
+            wanted.append((s.metric, tuple(sorted(s.labels.items()))))
+    wanted += [k for k in sorted(by_series) if k not in wanted]
+    series_out = []
+    for metric, labels in wanted:
+        query = infra.queries.get(metric)
+        if query is None:
+            continue
+        found = next((s for s in query.series if tuple(sorted(s.labels.items())) == labels), None)
+        if found is None:
+            continue
+        pairs = [
+            (at, v)
+            for at, v in zip(found.times, found.values, strict=True)
+            if origin <= at < origin + DAY_SECONDS
+        ]
+        levels = config.thresholds.get(metric)
+        finding = by_series.get((metric, labels))
+        configured = config.queries.get(metric)
+        series_out.append(
+            {
+                "metric": metric,
+                "labels": dict(labels),
+                "source": query.source,
+                "unit": configured.unit if configured else None,
+                "t": [at for at, _ in pairs],
+                "v": [v for _, v in pairs],
+                "threshold": (
+                    {"warning": levels.warning, "critical": levels.critical, "direction": levels.direction}
+                    if levels is not None
+                    else None
+                ),
+                "first_seen": finding.first_seen.timestamp() if finding else None,
+                "last_seen": finding.last_seen.timestamp() if finding else None,
+            }
+        )
+    return {
+        "step_seconds": 60,
+        "start": int(origin),
+        "end": int(origin) + DAY_SECONDS,
+        "prediction": {
+            "source": "sketches" if from_sketches else "events",
+            "t": t,
+            "count": count,
+            "slow": slow,
+            "p50": p50,
+            "p95": p95,
+        },
+        "slow_periods": periods,
+        "series": series_out,
+    }
 
 
 def write_report(storage: Storage, report: CorrelationReport) -> str:

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from examples.plant_day import PLANTED, config_yaml, write_day_events, write_snapshots
 from mlprom import layout
-from mlprom.report import CorrelationReport
 from mlprom.storage.local import LocalStorage
 from tests.fixtures.browser import open_page, pixel_spread
 from tests.fixtures.html_check import Element, parse_html
@@ -115,13 +113,6 @@ def test_the_blank_check_sees_a_blank_page(tmp_path: Path) -> None:
     assert spread < 1 and colours <= 2
 
 
-# correlate stores a timeline only from the version whose report has one; before, this test must fail.
-NO_TIMELINE = "timeline" not in CorrelationReport.__dataclass_fields__
-
-
-@pytest.mark.xfail(
-    NO_TIMELINE, reason="this correlate stores no timeline: no suspect panels to check", strict=True
-)
 def test_correlate_of_a_planted_day_draws_the_planted_series_first_in_chromium(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "data")
     write_snapshots(storage, date.fromisoformat(DAY))

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlprom.cli import app
+from mlprom.config import DEFAULT_QUERIES
 from tests.fixtures.fakes import ScriptedServer
 from tests.fixtures.servers import PrometheusStack, free_port, list_s3_keys, s3_client
 
@@ -255,7 +256,7 @@ def test_at_a_time_prometheus_has_no_data_for_exits_4_and_stores_nothing(
     cfg = write_config({"prometheus": {"url": prometheus_stack.prometheus_url}})
     result = _invoke("-c", str(cfg), "capture-infra", "--at", "2020-01-01T00:00:00Z")
     assert result.exit_code == 4, result.output
-    assert "no series for any of the 8 queries at 2020-01-01T00:00:00" in result.stderr
+    assert f"no series for any of the {len(DEFAULT_QUERIES)} queries at 2020-01-01T00:00:00" in result.stderr
     assert "nothing stored" in result.stderr
     assert _local_snapshots(tmp_path / "data") == []
 

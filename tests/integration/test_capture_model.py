@@ -89,7 +89,9 @@ def test_pyfunc_model_over_csv_writes_events_to_s3_and_one_mlflow_run(
     assert result.quality["accuracy"] == pytest.approx(expected_accuracy)
     assert result.slow_batches == 1 and result.events == 4  # sample_rate 1: every fast batch too
     keys = list_s3_keys(moto_s3, s3_bucket, f"team/model/dt={DAY.isoformat()}/model=churn/")
-    assert len(keys) == 1  # one object per flush, not one per event
+    # One events object per flush, not one per event, and beside it that flush's latency sketch.
+    assert [k.rsplit(".", 1)[-1] for k in keys if k.endswith(".jsonl")] == ["jsonl"]
+    assert len([k for k in keys if k.endswith(".latency.json")]) == 1 and len(keys) == 2
     events = list(iter_events(open_storage(config), DAY, "churn"))
     assert sorted(e.batch for e in events) == [0, 1, 2, 3]
     assert {e.mlflow_run_id for e in events} == {result.mlflow_run_id}

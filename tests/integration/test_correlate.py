@@ -56,8 +56,13 @@ def _event(
 
 
 def _config(write_config: Callable[..., Path], **sections: Any) -> tuple[Path, Any]:
-    document = {"queries": QUERIES, "thresholds": {"cpu_usage": {"warning": 0.7, "critical": 0.9}}}
+    document: dict[str, Any] = {
+        "queries": QUERIES,
+        "thresholds": {"cpu_usage": {"warning": 0.7, "critical": 0.9}},
+    }
     document.update(sections)
+    # These tests store their infra as snapshots; no Prometheus is asked for history.
+    document["correlate"] = {"infra_source": "snapshots", **document.get("correlate", {})}
     path = write_config(document)
     return path, load_config(str(path))
 
@@ -71,7 +76,8 @@ def test_critical_series_makes_a_critical_finding_and_exit_1(write_config: Calla
     storage = open_storage(config)
     for minute, cpu in enumerate([0.2, 0.95, 0.3]):
         write_snapshot(storage, _snapshot(START + timedelta(hours=10, minutes=minute), {"cpu_usage": cpu}))
-    write_events(storage, [_event(START + timedelta(hours=10, minutes=1, seconds=20), slow=True)])
+    # cpu_usage is a rate over [1m]: the value at 10:01 describes 10:00-10:01, where this event lies.
+    write_events(storage, [_event(START + timedelta(hours=10, seconds=40), slow=True)])
 
     result = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat())
 
@@ -161,11 +167,13 @@ def test_event_joins_only_a_snapshot_within_max_skew(write_config: Callable[...,
     _, config = _config(write_config, correlate={"max_skew": "1m"})
     storage = open_storage(config)
     write_snapshot(storage, _snapshot(START + timedelta(hours=5), {"cpu_usage": 0.95}))
+    # cpu_usage is a [1m] rate: the 05:00 value describes 04:59-05:00, centred on 04:59:30, so an
+    # event joins it when it lies within max_skew of 04:59:30 (docs/correlation.md).
     write_events(
         storage,
         [
-            _event(START + timedelta(hours=5, seconds=59), slow=True),
-            _event(START + timedelta(hours=5, minutes=2), slow=True),
+            _event(START + timedelta(hours=5, seconds=30), slow=True),
+            _event(START + timedelta(hours=5, seconds=31), slow=True),
         ],
     )
     report = correlate.run(config, DAY)

@@ -259,11 +259,6 @@ def test_heartbeat_panels_find_the_heartbeats_mlprom_pushes(prometheus_stack: Pr
                 assert sum(values) == 1.0, values  # the one critical finding
 
 
-@pytest.mark.xfail(
-    importlib.util.find_spec("mlprom.monitor_metrics") is None,
-    reason="this Monitor exports no Prometheus metrics",
-    strict=True,
-)
 def test_monitor_panels_find_what_monitor_exports(prometheus_stack: PrometheusStack) -> None:
     from prometheus_client import CollectorRegistry, start_http_server
 

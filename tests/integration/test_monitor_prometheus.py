@@ -82,7 +82,7 @@ def test_prometheus_scrapes_monitor_and_histogram_quantile_returns_the_planted_l
         # The default http_latency query reads what Monitor exports, one series per model and instance.
         default = _poll(
             prometheus_stack,
-            DEFAULT_QUERIES["http_latency"],
+            DEFAULT_QUERIES["http_latency"]["expr"],
             lambda r: any(
                 s["metric"].get("model") == model and math.isfinite(float(s["value"][1])) for s in r
             ),

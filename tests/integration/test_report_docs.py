@@ -9,10 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 from examples.plant_day import config_yaml, write_day_events, write_snapshots
-from mlprom.report import CorrelationReport
 from mlprom.storage.local import LocalStorage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,11 +22,6 @@ def commands() -> list[str]:
     return [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
 
 
-@pytest.mark.xfail(
-    "timeline" not in CorrelationReport.__dataclass_fields__,
-    reason="this correlate stores no timeline, so --assets writes no PNG",
-    strict=True,
-)
 def test_the_commands_of_docs_report_md_run_as_shown(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "data")
     write_snapshots(storage, date(2026, 11, 20))

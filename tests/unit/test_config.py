@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -35,13 +36,17 @@ def test_no_file_gives_the_contract_defaults() -> None:
     assert config.alertmanager.resend_ttl == 3600
     assert config.model.latency_threshold == 10 and config.model.sample_rate == 0.01
     assert config.correlate.max_skew == 300
-    assert {n: q.expr for n, q in config.queries.items()} == DEFAULT_QUERIES
+    assert {n: q.expr for n, q in config.queries.items()} == {
+        n: q["expr"] for n, q in DEFAULT_QUERIES.items()
+    }
+    assert all(q.unit for q in config.queries.values())  # every default query states its unit
+    assert (config.correlate.infra_source, config.correlate.step, config.correlate.fdr) == ("auto", 30, 0.05)
     assert config.thresholds["cpu_usage"].critical == 0.7
     assert config.thresholds["prediction_time"].warning == 5.0
 
 
 def test_default_cpu_query_measures_usage_not_idle() -> None:
-    assert DEFAULT_QUERIES["cpu_usage"].startswith("1 - ")
+    assert DEFAULT_QUERIES["cpu_usage"]["expr"].startswith("1 - ")
 
 
 def test_example_file_documents_and_loads() -> None:
@@ -53,7 +58,11 @@ def test_example_file_holds_the_true_defaults() -> None:
     # It says it shows the defaults: loading it must give exactly what no file at all gives.
     example = load_config(str(ROOT / "thresholds.example.yaml"), env={})
     defaults = load_config_text("", "<defaults>", env={})
-    assert {n: q.expr for n, q in example.queries.items()} == DEFAULT_QUERIES
+
+    def shape(config: Any) -> dict[str, tuple[Any, ...]]:
+        return {n: (q.expr, q.unit, q.window, q.min_change) for n, q in config.queries.items()}
+
+    assert shape(example) == shape(defaults)  # expressions, units and windows alike
     assert example.model_dump(exclude={"queries"}) == defaults.model_dump(exclude={"queries"})
 
 

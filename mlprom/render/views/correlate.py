@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
 from mlprom.drift_window import DriftReport
 from mlprom.render import literal
@@ -13,6 +14,22 @@ from mlprom.report import CorrelationReport
 from mlprom.stages.alert import AlertRun
 
 SUSPECTS_SHOWN = 10
+SUSPECT_COLUMNS = (
+    "#",
+    "kind",
+    "metric",
+    "labels",
+    "effect",
+    "q-value",
+    "lag",
+    "median slow",
+    "median baseline",
+    "slow steps",
+    "baseline steps",
+    "slow n",
+    "baseline n",
+    "source",
+)
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -27,6 +44,51 @@ def _headline(report: CorrelationReport) -> str:
     )
 
 
+def _shown_suspects(report: CorrelationReport) -> list[Suspect]:
+    """Significant suspects only, unless --all-suspects; the JSON always has every one."""
+    if report.all_suspects:
+        return list(report.suspects)
+    return [s for s in report.suspects if s.significant][:SUSPECTS_SHOWN]
+
+
+def _suspect_cells(s: Suspect) -> list[str]:
+    return [
+        str(s.rank),
+        s.kind,
+        s.metric,
+        _labels(s.labels),
+        f"{s.effect:+.3g}",
+        "-" if s.q_value is None else f"{s.q_value:.2g}",
+        f"-{s.lag_seconds:g}s" if s.lag_seconds else "0",
+        f"{s.median_slow:.6g}",
+        f"{s.median_baseline:.6g}",
+        str(s.slow_snapshots),
+        str(s.baseline_snapshots),
+        str(s.slow_count),
+        str(s.baseline_count),
+        s.source,
+    ]
+
+
+def _no_suspects_line(report: CorrelationReport) -> str:
+    if not report.suspects:
+        return "No suspects (too few observations on a side)."
+    hidden = len(report.suspects)
+    fdr = (report.significance or {}).get("fdr", 0.05)
+    return (
+        f"No significant suspects at a false discovery rate of {fdr:g} "
+        f"({hidden} series tested; --all-suspects or -o json lists them)."
+    )
+
+
+def _suspects_title(report: CorrelationReport) -> str:
+    what = "All suspects" if report.all_suspects else "Significant suspects"
+    sig = report.significance or {}
+    test = "Mann-Whitney U, Benjamini-Hochberg" if sig else "effect size only"
+    fdr = f" q <= {sig['fdr']:g}" if sig and not report.all_suspects else ""
+    return f"{what} (departure from baseline during slow predictions; {test}{fdr})"
+
+
 @to_table.register
 def _report_table(report: CorrelationReport) -> Any:
     from rich.console import Group
@@ -35,6 +97,8 @@ def _report_table(report: CorrelationReport) -> Any:
 
     style = {"critical": "bold red", "warning": "yellow", "ok": "green"}.get(report.status, "")
     parts: list[Any] = [Text(_headline(report), style=style)]
+    for warning in report.warnings:
+        parts.append(Text(f"warning: {warning}", style="yellow"))
     findings = Table(title="Findings", show_header=True, header_style="bold")
     for column in (
         "severity",
@@ -59,30 +123,13 @@ def _report_table(report: CorrelationReport) -> Any:
             rfc3339(f.last_seen),
         )
     parts.append(findings if report.findings else Text("No findings."))
-    suspects = Table(title="Suspects (departure from baseline during slow predictions)", header_style="bold")
-    for column in (
-        "#",
-        "metric",
-        "labels",
-        "effect",
-        "median slow",
-        "median baseline",
-        "slow n",
-        "baseline n",
-    ):
+    suspects = Table(title=_suspects_title(report), header_style="bold")
+    for column in SUSPECT_COLUMNS:
         suspects.add_column(column)
-    for s in report.suspects[:SUSPECTS_SHOWN]:
-        suspects.add_row(
-            str(s.rank),
-            s.metric,
-            _labels(s.labels),
-            f"{s.effect:+.3g}",
-            f"{s.median_slow:.6g}",
-            f"{s.median_baseline:.6g}",
-            str(s.slow_count),
-            str(s.baseline_count),
-        )
-    parts.append(suspects if report.suspects else Text("No suspects (too few observations on a side)."))
+    shown = _shown_suspects(report)
+    for s in shown:
+        suspects.add_row(*_suspect_cells(s))
+    parts.append(suspects if shown else Text(_no_suspects_line(report)))
     if isinstance(report.drift, DriftReport):
         parts.append(to_table(report.drift))
     if report.profile is not None:
@@ -108,19 +155,16 @@ def _report_markdown(report: CorrelationReport) -> str:
             )
     else:
         lines.append("No findings.")
-    lines += ["", "### Suspects", ""]
-    if report.suspects:
-        lines += [
-            "| # | metric | labels | effect | median slow | median baseline | slow n | baseline n |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for s in report.suspects[:SUSPECTS_SHOWN]:
-            lines.append(
-                f"| {s.rank} | {escape(s.metric)} | {escape(_labels(s.labels))} | {s.effect:+.3g} | "
-                f"{s.median_slow:.6g} | {s.median_baseline:.6g} | {s.slow_count} | {s.baseline_count} |"
-            )
+    if report.warnings:
+        lines += [""] + [f"- warning: {escape(w)}" for w in report.warnings]
+    lines += ["", f"### {_suspects_title(report)}", ""]
+    shown = _shown_suspects(report)
+    if shown:
+        lines += ["| " + " | ".join(SUSPECT_COLUMNS) + " |", "|" + " --- |" * len(SUSPECT_COLUMNS)]
+        for s in shown:
+            lines.append("| " + " | ".join(escape(c) for c in _suspect_cells(s)) + " |")
     else:
-        lines.append("No suspects (too few observations on a side).")
+        lines.append(_no_suspects_line(report))
     if isinstance(report.drift, DriftReport):
         lines += ["", "### Drift", "", to_markdown(report.drift)]
     if report.profile is not None:

@@ -1,0 +1,258 @@
+"""The fast read of a date's events: each object decoded line by line into plain columns, on every core.
+
+correlate and the drift reference need a few fields of every event, never the event objects: each
+stored object becomes an EventColumns (times, prediction times, quality metrics, outputs) in a worker
+process, and the caller folds the columns in key order, so the result does not depend on how many
+workers there were. Lines that are not events are skipped with a warning naming the key and the line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import os
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mlprom.analysis.profile import HourProfile
+from mlprom.analysis.sketch import LatencySketch
+
+if TYPE_CHECKING:
+    from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+NAN = math.nan
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a worker costs more than it saves
+AHEAD = 2  # objects in flight per worker: bounded memory, and the workers never wait for the reader
+
+
+@dataclass
+class EventColumns:
+    """One stored object's events as columns; metrics[name][i] is NaN where event i has no such metric."""
+
+    key: str
+    times: array[float] = field(default_factory=lambda: array("d"))
+    seconds: array[float] = field(default_factory=lambda: array("d"))
+    metrics: dict[str, array[float]] = field(default_factory=dict)
+    outputs: array[float] = field(default_factory=lambda: array("d"))  # every numeric output, flattened
+    outputs_mean: array[float] = field(default_factory=lambda: array("d"))  # per event, NaN when none
+    # With a Classification: per event slow or not, events per second of the date, and a latency sketch.
+    run_ids: list[str | None] = field(default_factory=list)  # each event's mlflow_run_id
+    recorded_slow: list[bool] = field(default_factory=list)  # `slow` as the capture recorded it
+    slow: list[bool] = field(default_factory=list)
+    slow_seconds: dict[int, int] = field(default_factory=dict)
+    fast_seconds: dict[int, int] = field(default_factory=dict)
+    sketch: LatencySketch | None = None
+    hours: HourProfile | None = None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What correlate asks of each object besides its columns, computed where the object is decoded."""
+
+    origin: float  # the date's midnight, unix seconds
+    threshold: float  # model.latency_threshold: slower is slow
+    sketch: bool  # also a latency sketch of the events (when the date has no stored sketches)
+    day: date | None = None  # with fast_weight: also the hour-of-day profile of the events
+    fast_weight: float = 1.0
+
+
+def classify(columns: EventColumns, how: Classification) -> None:
+    from collections import Counter
+
+    threshold, origin = how.threshold, how.origin
+    slow = [v > threshold for v in columns.seconds]
+    seconds = [int(at - origin) for at in columns.times]
+    slow_counts: Counter[int] = Counter()
+    fast_counts: Counter[int] = Counter()
+    slow_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < 86400)
+    fast_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < 86400)
+    columns.slow = slow
+    columns.slow_seconds = dict(slow_counts)
+    columns.fast_seconds = dict(fast_counts)
+    if how.sketch:
+        columns.sketch = LatencySketch()
+        columns.sketch.add_many(columns.times, columns.seconds)
+    if how.day is not None:
+        hours = columns.hours = HourProfile(how.day, how.fast_weight)
+        add = hours.add
+        for at, value, is_slow, recorded in zip(
+            columns.times, columns.seconds, slow, columns.recorded_slow, strict=True
+        ):
+            add(at, value, is_slow, not recorded)
+
+
+def _number(value: Any) -> float | None:
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
+    return None
+
+
+def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+    """Decode one event object (gzip or plain JSON Lines) into columns.
+
+    `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
+    """
+    from mlprom.analysis.drift import flatten_numbers
+
+    out = EventColumns(key)
+    if key.endswith(".gz"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            log.warning("skipping %s: not valid gzip", key)
+            return out
+    times, seconds, outputs, means = out.times, out.seconds, out.outputs, out.outputs_mean
+    run_ids, recorded_slow = out.run_ids, out.recorded_slow
+    seen_ids: dict[str, str] = {}
+    metrics = out.metrics
+    fromiso = datetime.fromisoformat
+    seconds_of: dict[bytes | str, float] = {}
+    loads = orjson.loads
+    n = 0
+    for lineno, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = loads(line)
+        except orjson.JSONDecodeError:
+            log.warning("skipping %s line %d: not valid JSON", key, lineno)
+            continue
+        if type(data) is not dict:
+            log.warning("skipping %s line %d: not a JSON object", key, lineno)
+            continue
+        try:
+            ts = data["ts"]
+            # rfc3339() writes 2026-11-20T10:01:00.123Z: each second is parsed once, the fraction added.
+            if type(ts) is str and len(ts) == 24 and ts[19] == "." and ts[23] == "Z":
+                head = ts[:19]
+                base = seconds_of.get(head)
+                if base is None:
+                    base = seconds_of[head] = fromiso(head + "+00:00").timestamp()
+                at = base + int(ts[20:23]) / 1000.0
+            else:
+                at = fromiso(ts).timestamp()
+            value = data["prediction_time_seconds"]
+            if type(value) is not float:
+                if type(value) is bool:
+                    raise TypeError("prediction_time_seconds is a boolean")
+                value = float(value)
+            recorded = bool(data["slow"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
+            continue
+        times.append(at)
+        seconds.append(value)
+        if drift_only:
+            number = _number(data.get("accuracy"))
+            if number is None:
+                found = data.get("metrics")
+                number = _number(found.get("accuracy")) if type(found) is dict else None
+            if number is not None:
+                column = metrics.get("accuracy")
+                if column is None:
+                    column = metrics["accuracy"] = array("d", [NAN]) * n
+                column.append(number)
+            raw = data.get("outputs")
+            if raw is not None:
+                outputs.extend(
+                    raw if type(raw) is list and all(type(v) is float for v in raw) else flatten_numbers(raw)
+                )
+            n += 1
+            if metrics and len(metrics["accuracy"]) < n:
+                metrics["accuracy"].append(NAN)
+            continue
+        recorded_slow.append(recorded)
+        run_id = data.get("mlflow_run_id")
+        # One string per run, not per event: pickled back from a worker once.
+        run_ids.append(seen_ids.setdefault(run_id, run_id) if type(run_id) is str else None)
+        row: dict[str, float] = {}
+        found = data.get("metrics")
+        if type(found) is dict and found:
+            for name, metric in found.items():
+                number = _number(metric)
+                if number is not None:
+                    row[name] = number
+        for name in ("accuracy", "loss"):
+            # The top-level field wins over metrics, as model thresholds read it.
+            number = _number(data.get(name))
+            if number is not None:
+                row[name] = number
+        for name, number in row.items():
+            column = metrics.get(name)
+            if column is None:
+                column = metrics[name] = array("d", [NAN]) * n
+            column.append(number)
+        raw = data.get("outputs")
+        if raw is not None:
+            flat = raw if type(raw) is list and all(type(v) is float for v in raw) else flatten_numbers(raw)
+            outputs.extend(flat)
+            finite = [v for v in flat if math.isfinite(v)]
+            means.append(sum(finite) / len(finite) if finite else NAN)
+        else:
+            means.append(NAN)
+        n += 1
+        if len(row) != len(metrics):
+            for column in metrics.values():
+                if len(column) < n:
+                    column.append(NAN)
+    return out
+
+
+def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColumns:
+    key, body, how, drift_only = args
+    columns = scan_object(key, body, drift_only)
+    if how is not None:
+        classify(columns, how)
+    return columns
+
+
+def iter_columns(
+    storage: Storage,
+    day: date,
+    model: str | None,
+    how: Classification | None = None,
+    drift_only: bool = False,
+) -> Iterator[EventColumns]:
+    """A date's events as columns, object by object in key order; several objects decoded at once."""
+    from mlprom import layout
+
+    infos = []
+    for info in storage.list(layout.partition_prefix("model", day, model)):
+        parsed = layout.parse_key(info.key)
+        if parsed is not None and parsed.kind == "event":
+            infos.append(info)
+    keys = [info.key for info in infos]
+    workers = min(os.cpu_count() or 1, len(keys))
+    if workers < 2 or sum(info.size for info in infos) < PARALLEL_MIN_BYTES:
+        for key in keys:
+            yield _scan_key((key, storage.get_bytes(key), how, drift_only))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers need nothing but the bytes they are sent, and start in milliseconds.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = []
+        queue = iter(keys)
+        for key in queue:
+            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only)))
+            if len(pending) >= workers * AHEAD:
+                break
+        while pending:
+            done = pending.pop(0).result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how, drift_only)))
+            yield done

@@ -1,0 +1,459 @@
+"""Infra values for a time window: stored snapshots and archived ranges, and Prometheus' range API.
+
+`fetch_history` runs one range query per query (split into chunks under Prometheus' limit of 11,000
+points per series), all concurrently; its cost depends on the window and the step, never on how many
+events there are. `load_infra` gathers a correlate date's values by `correlate.infra_source`
+(docs/correlation.md, "Infra sources").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mlprom import layout
+from mlprom.errors import UpstreamError
+
+if TYPE_CHECKING:
+    from mlprom.clients.prometheus import PrometheusClient, RangeSeries
+    from mlprom.config import Config, Query
+    from mlprom.storage.interface import Storage
+
+log = logging.getLogger("mlprom")
+
+MAX_POINTS = 11_000  # Prometheus refuses a range query of more points per series than this
+MAX_PARALLEL = 8
+RANGE_VERSION = 1
+
+LabelKey = tuple[tuple[str, str], ...]
+
+# Minimum change of the median that counts, per unit (docs/correlation.md, "Near-zero series").
+UNIT_MIN_CHANGE = {
+    "ratio": 0.02,
+    "percent": 2.0,
+    "bytes_per_second": 102_400.0,
+    "tasks": 0.5,
+    "seconds": 0.01,
+}
+
+
+def min_change_of(query: Query | None) -> float:
+    if query is None:
+        return 0.0
+    if query.min_change is not None:
+        return query.min_change
+    return UNIT_MIN_CHANGE.get(query.unit or "", 0.0)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+# Functions that read only the last two samples of their range: they describe one scrape interval.
+_LAST_TWO = ("irate", "idelta")
+
+
+def window_of(expr: str) -> float:
+    """Seconds one sample of `expr` describes: its longest range selector or subquery range.
+
+    rate(x[1m]) evaluated at t describes (t - 1m, t]; irate/idelta use only the last two samples, so they
+    describe one scrape interval, counted as 0; an expression without ranges (a gauge) describes t itself.
+    """
+    # Label values may hold anything, "[1m]" included: blank string literals out first, keeping positions.
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', lambda m: " " * len(m.group()), expr)
+    longest = 0.0
+    for match in re.finditer(r"\[([0-9a-z.]+)(?::[0-9a-z.]*)?\]", expr):
+        text = match.group(1)
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            continue
+        if _enclosing_function(expr, match.start()) in _LAST_TWO:
+            continue
+        longest = max(longest, sum(float(n) * _UNITS[u] for n, u in parts))
+    return longest
+
+
+def _enclosing_function(expr: str, position: int) -> str:
+    depth = 0
+    for i in range(position - 1, -1, -1):
+        ch = expr[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                name = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", expr[:i])
+                return name.group(1) if name else ""
+            depth -= 1
+    return ""
+
+
+# ---------------------------------------------------------------- what correlate works on
+
+
+@dataclass
+class InfraSeries:
+    """One series (one label set of one query): its points in time order."""
+
+    metric: str
+    labels: dict[str, str]
+    times: list[float]
+    values: list[float | None]
+
+
+@dataclass
+class QueryInfra:
+    name: str
+    source: str  # snapshots | prometheus | mixed | none
+    points: int  # distinct times with at least one value
+    error: str | None
+    window: float  # seconds one sample describes
+    series: list[InfraSeries] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "points": self.points, "error": self.error}
+
+
+@dataclass
+class InfraData:
+    queries: dict[str, QueryInfra]
+    snapshots: int  # snapshot objects of the date itself
+    requests: int  # range requests sent to Prometheus
+    warnings: list[str]
+    partial_failure: bool  # infra_source prometheus and some history could not be had
+
+
+@dataclass
+class _Points:
+    """Values of one query gathered from several places, by label set and time."""
+
+    by_series: dict[LabelKey, dict[float, float | None]] = field(default_factory=dict)
+    times: set[float] = field(default_factory=set)
+
+    def put(self, labels: LabelKey, at: float, value: float | None) -> None:
+        self.by_series.setdefault(labels, {})[at] = value
+        self.times.add(at)
+
+
+# ---------------------------------------------------------------- Prometheus' range API
+
+
+def chunks(start: float, end: float, step: float) -> list[tuple[float, float]]:
+    """[start, end] cut into ranges of at most MAX_POINTS points each, end to start one step apart."""
+    span = (MAX_POINTS - 1) * step
+    out = []
+    at = start
+    while at <= end:
+        last = min(at + span, end)
+        out.append((at, last))
+        at = last + step
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    name: str
+    expr: str
+    series: tuple[RangeSeries, ...]
+    error: str | None  # the query was refused, or Prometheus could not be asked
+    transport: bool  # error is a transport failure (unreachable), not a refusal
+
+
+def fetch_history(
+    client: PrometheusClient, queries: dict[str, Query], start: float, end: float, step: float
+) -> tuple[dict[str, HistoryResult], int]:
+    """Each query over [start, end] at `step`, chunked, concurrently: ({name: result}, requests sent)."""
+    import threading
+
+    from mlprom.clients.prometheus import QueryError, RangeSeries
+
+    tasks = [(name, a, b) for name in queries for a, b in chunks(start, end, step)]
+    # Once the server proved unreachable, the requests not yet sent are not sent: they would fail too.
+    unreachable = threading.Event()
+    sent = [0]
+    lock = threading.Lock()
+
+    def one(task: tuple[str, float, float]) -> Any:
+        name, a, b = task
+        if unreachable.is_set():
+            return UpstreamError(f"Prometheus at {client.source}: not asked, unreachable")
+        with lock:
+            sent[0] += 1
+        try:
+            return client.query_range(queries[name].expr, a, b, step)
+        except QueryError as exc:
+            return exc
+        except UpstreamError as exc:
+            unreachable.set()
+            return exc
+
+    outcomes: list[Any] = []
+    if tasks:
+        with ThreadPoolExecutor(min(MAX_PARALLEL, len(tasks)), thread_name_prefix="promql-range") as pool:
+            outcomes = list(pool.map(one, tasks))
+    merged: dict[str, dict[LabelKey, tuple[list[float], list[float | None]]]] = {n: {} for n in queries}
+    errors: dict[str, tuple[str, bool]] = {}
+    for (name, _, _), outcome in zip(tasks, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            errors.setdefault(name, (str(outcome), isinstance(outcome, UpstreamError)))
+            continue
+        for warning in outcome.warnings:
+            log.warning("Prometheus warning for %s: %s", name, warning)
+        for series in outcome.series:
+            times, values = merged[name].setdefault(tuple(sorted(series.labels.items())), ([], []))
+            times.extend(series.times)
+            values.extend(series.values)
+    results = {}
+    for name in queries:
+        error, transport = errors.get(name, (None, False))
+        series = tuple(RangeSeries(dict(k), tuple(t), tuple(v)) for k, (t, v) in merged[name].items())
+        results[name] = HistoryResult(name, queries[name].expr, series, error, transport)
+    return results, sent[0]
+
+
+# ---------------------------------------------------------------- archived ranges
+
+
+def range_object_id(name: str, expr: str, start: float, end: float, step: float) -> str:
+    text = f"{name}\n{expr}\n{start:.3f}\n{end:.3f}\n{step:g}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def range_document(
+    result: HistoryResult, start: float, end: float, step: float, source: str
+) -> dict[str, Any]:
+    return {
+        "version": RANGE_VERSION,
+        "kind": "range",
+        "query": result.name,
+        "expr": result.expr,
+        "source": source,
+        "start": start,
+        "end": end,
+        "step": step,
+        "series": [
+            {"labels": s.labels, "t": list(s.times), "v": list(s.values)}
+            for s in result.series
+            if any(start <= t <= end for t in s.times)
+        ],
+    }
+
+
+def split_by_day(start: float, end: float, step: float) -> list[tuple[float, float]]:
+    """[start, end] on the step grid, cut at UTC midnight: one archived range belongs to one date."""
+    out = []
+    at = start
+    while at <= end:
+        midnight = (math.floor(at / 86400) + 1) * 86400
+        last = min(end, at + math.floor((midnight - at - 1e-9) / step) * step)
+        out.append((at, last))
+        at = last + step
+    return out
+
+
+# ---------------------------------------------------------------- stored values
+
+
+def _stored_points(
+    storage: Storage, days: Iterable[tuple[date, float, float]], config: Config
+) -> tuple[dict[str, _Points], int, dict[str, int]]:
+    """Snapshots and archived ranges of the given (date, from, to) windows (seconds of day)."""
+    import orjson
+
+    from mlprom.eventlog import iter_snapshots
+
+    points: dict[str, _Points] = {}
+    failed: dict[str, int] = {}
+    own_snapshots = 0
+    for position, (day, lo, hi) in enumerate(days):
+        midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
+        for snapshot in iter_snapshots(storage, day, within=(lo, hi)):
+            at = snapshot.ts.timestamp()
+            if position == 0:
+                own_snapshots += 1
+            if not lo <= at - midnight <= hi:
+                continue
+            for name, result in snapshot.queries.items():
+                if result.error is not None:
+                    failed[name] = failed.get(name, 0) + 1
+                    continue
+                target = points.setdefault(name, _Points())
+                for series in result.series:
+                    target.put(tuple(sorted(series.labels.items())), at, series.value)
+        for info in storage.list(layout.partition_prefix("infra", day)):
+            parsed = layout.parse_key(info.key)
+            if parsed is None or parsed.kind != "range":
+                continue
+            try:
+                document = orjson.loads(storage.get_bytes(info.key))
+                _read_range(document, config, points, midnight + lo, midnight + hi)
+            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
+                log.warning("skipping archived range %s: %s", info.key, exc.__class__.__name__)
+    return points, own_snapshots, failed
+
+
+def _read_range(document: Any, config: Config, points: dict[str, _Points], lo: float, hi: float) -> None:
+    if not isinstance(document, dict) or document.get("version") != RANGE_VERSION:
+        raise ValueError("not a version 1 range object")
+    name = document["query"]
+    query = config.queries.get(name)
+    if query is not None and query.expr != document.get("expr"):
+        log.debug("archived range of %s holds another expression; left out", name)
+        return
+    target = points.setdefault(name, _Points())
+    for series in document["series"]:
+        labels = tuple(sorted(dict(series["labels"]).items()))
+        for at, value in zip(series["t"], series["v"], strict=True):
+            if lo <= at <= hi:
+                target.put(labels, float(at), None if value is None else float(value))
+
+
+# ---------------------------------------------------------------- correlate's view of a date
+
+
+def margin_seconds(config: Config) -> float:
+    """How far before and after the date infra values may matter: joins, lags and rate windows."""
+    windows = [config.queries[n].window or window_of(config.queries[n].expr) for n in config.queries]
+    return (
+        config.correlate.max_skew
+        + config.correlate.max_lag
+        + max(windows, default=0.0)
+        + config.correlate.step
+    )
+
+
+def load_infra(
+    config: Config,
+    storage: Storage,
+    day: date,
+    client: PrometheusClient | None = None,
+    now: float | None = None,
+) -> InfraData:
+    """The date's infra values (plus a margin each side, for joins across midnight) from every source."""
+    import time
+
+    settings = config.correlate
+    margin = margin_seconds(config)
+    warnings: list[str] = []
+    midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
+    start, end = midnight - margin, midnight + 86400 + margin
+    windows = [(day, 0.0, 86400.0)]
+    # The neighbours' edges: an event at 00:00:20 may join a value of 23:59:50 the day before.
+    windows.append((day - timedelta(days=1), 86400 - margin, 86400.0))
+    windows.append((day + timedelta(days=1), 0.0, margin))
+    stored: dict[str, _Points] = {}
+    own = 0
+    failed: dict[str, int] = {}
+    if settings.infra_source != "prometheus":
+        stored, own, failed = _stored_points(storage, windows, config)
+    for name, count in sorted(failed.items()):
+        log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
+
+    step = settings.step
+    grid_start = math.floor(start / step) * step
+    # Never past now: Prometheus answers a future step with the last sample for 5 minutes (its lookback),
+    # and those repeated values would read as a flat, perfectly quiet baseline.
+    grid_end = min(
+        math.ceil(end / step) * step, math.floor((time.time() if now is None else now) / step) * step
+    )
+    wanted: dict[str, Query] = {}
+    if settings.infra_source != "snapshots":
+        for name, query in config.queries.items():
+            have = stored.get(name)
+            if settings.infra_source == "prometheus" or have is None or _has_gaps(have.times, midnight, step):
+                wanted[name] = query
+
+    history: dict[str, HistoryResult] = {}
+    requests = 0
+    partial = False
+    if wanted and grid_end >= grid_start:
+        if client is None:
+            from mlprom.clients.http import RetryPolicy, build_session
+            from mlprom.clients.prometheus import PrometheusClient
+
+            # In auto mode history only fills gaps: an unreachable server should cost a moment, not the
+            # full retry schedule; with infra_source prometheus it is the source, retried as usual.
+            retry = RetryPolicy(total=1, backoff_factor=0.1) if settings.infra_source == "auto" else None
+            session = build_session(config.prometheus, "prometheus", retry=retry, pool_size=MAX_PARALLEL)
+            client = PrometheusClient(config.prometheus.url, session, config.prometheus.timeout)
+        history, requests = fetch_history(client, wanted, grid_start, grid_end, step)
+        refused = {n: r.error for n, r in history.items() if r.error and not r.transport}
+        unreachable = [r.error for r in history.values() if r.error and r.transport]
+        if unreachable:
+            what = "Prometheus history" if settings.infra_source == "prometheus" else "history for the gaps"
+            warnings.append(
+                f"{what} not available: {unreachable[0]}; "
+                + (
+                    "the report uses stored snapshots only (set correlate.infra_source: snapshots to not ask)"
+                    if settings.infra_source == "auto"
+                    else "no infra values from Prometheus"
+                )
+            )
+        for name, reason in sorted(refused.items()):
+            warnings.append(f"Prometheus refused the range query {name}: {reason}")
+        partial = settings.infra_source == "prometheus" and bool(unreachable or refused)
+
+    queries: dict[str, QueryInfra] = {}
+    names = list(config.queries) + sorted(n for n in stored if n not in config.queries)
+    for name in names:
+        configured = config.queries.get(name)
+        window = 0.0
+        if configured is not None:
+            window = configured.window if configured.window is not None else window_of(configured.expr)
+        have = stored.get(name, _Points())
+        got = history.get(name)
+        from_history = 0
+        if got is not None and not got.error:
+            covered = sorted(have.times)
+            for series in got.series:
+                labels = tuple(sorted(series.labels.items()))
+                target = have.by_series.setdefault(labels, {})
+                if not covered:  # nothing stored: every step is a gap
+                    target.update(zip(series.times, series.values, strict=True))
+                    have.times.update(series.times)
+                    from_history += len(series.times)
+                    continue
+                for at, value in zip(series.times, series.values, strict=True):
+                    if not _near(covered, at, step / 2):
+                        have.put(labels, at, value)
+                        from_history += 1
+        stored_any = bool(stored.get(name) and stored[name].times)
+        if from_history and stored_any:
+            source = "mixed"
+        elif from_history:
+            source = "prometheus"
+        elif stored_any:
+            source = "snapshots"
+        else:
+            source = "none"
+        times = sorted(have.times)
+        series_list = []
+        for labels, values in sorted(have.by_series.items()):
+            series_times = sorted(values)
+            series_list.append(
+                InfraSeries(name, dict(labels), series_times, [values[t] for t in series_times])
+            )
+        queries[name] = QueryInfra(
+            name, source, len(times), got.error if got is not None else None, window, series_list
+        )
+    return InfraData(queries, own, requests, warnings, partial)
+
+
+def _near(sorted_times: list[float], at: float, distance: float) -> bool:
+    from bisect import bisect_left
+
+    i = bisect_left(sorted_times, at - distance)
+    return i < len(sorted_times) and sorted_times[i] <= at + distance
+
+
+def _has_gaps(times: set[float], midnight: float, step: float) -> bool:
+    """True when some step of the date has no stored value within half a step: history fills it."""
+    ordered = sorted(t for t in times if midnight - step <= t <= midnight + 86400 + step)
+    if not ordered:
+        return True
+    edges = [midnight, *ordered, midnight + 86400]
+    return any(b - a > step * 1.5 for a, b in zip(edges, edges[1:], strict=False))
