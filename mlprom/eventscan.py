@@ -92,6 +92,39 @@ def classify(columns: EventColumns, how: Classification) -> None:
             add(at, value, is_slow, not recorded)
 
 
+_NUMBER_OR_NONE = frozenset({float, int, type(None)})
+
+
+def _odd(data: dict[str, Any]) -> bool:
+    """True when an optional field has a type writers never produce (cheap: a few type() calls a line)."""
+    raw = data.get("outputs")
+    found = data.get("metrics")
+    get = data.get
+    return (
+        type(get("model")) is not str
+        or type(get("rows", 0)) is not int
+        or type(get("accuracy")) not in _NUMBER_OR_NONE
+        or type(get("loss")) not in _NUMBER_OR_NONE
+        or type(get("mlflow_run_id")) not in _STR_OR_NONE
+        or (
+            found is not None
+            and (type(found) is not dict or not _NUMBER_OR_NONE.issuperset(map(type, found.values())))
+        )
+        or (raw is not None and (type(raw) is not list or not _NUMBER_OR_NONE.issuperset(map(type, raw))))
+    )
+
+
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def _flat(raw: Any) -> list[float]:
+    """Outputs as writers store them (a flat list of numbers or nulls); anything nested or odd counts as none,
+    so no stored object can make the reader recurse 1,000 levels deep."""
+    if type(raw) is not list:
+        return []
+    return [float(v) for v in raw if (type(v) is float or type(v) is int) and math.isfinite(v)]
+
+
 def _number(value: Any) -> float | None:
     kind = type(value)
     if kind is float or kind is int:
@@ -104,13 +137,13 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
 
     `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
     """
-    from mlprom.analysis.drift import flatten_numbers
+    from mlprom.records import event_problem
 
     out = EventColumns(key)
     if key.endswith(".gz"):
         try:
             body = gzip.decompress(body)
-        except (OSError, EOFError):
+        except (OSError, EOFError, ValueError):
             log.warning("skipping %s: not valid gzip", key)
             return out
     times, seconds, outputs, means = out.times, out.seconds, out.outputs, out.outputs_mean
@@ -142,15 +175,30 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
                     base = seconds_of[head] = fromiso(head + "+00:00").timestamp()
                 at = base + int(ts[20:23]) / 1000.0
             else:
+                # Anything else is checked as the record's readers check it (records.event_problem): a
+                # time without a zone, a string for a number, "false" for false are skipped, not guessed.
+                problem = event_problem(data)
+                if problem:
+                    raise ValueError(problem)
                 at = fromiso(ts).timestamp()
             value = data["prediction_time_seconds"]
-            if type(value) is not float:
-                if type(value) is bool:
-                    raise TypeError("prediction_time_seconds is a boolean")
-                value = float(value)
-            recorded = bool(data["slow"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
+            if (type(value) is not float and type(value) is not int) or not 0 <= value < math.inf:
+                raise ValueError("field 'prediction_time_seconds' is not a non-negative number")
+            recorded = data["slow"]
+            if type(recorded) is not bool:
+                raise ValueError("field 'slow' is not true or false")
+            if _odd(data):
+                # A field of the wrong type somewhere: the full check names it, and the line is skipped.
+                problem = event_problem(data)
+                if problem:
+                    raise ValueError(problem)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            log.warning(
+                "skipping %s line %d: %s",
+                key,
+                lineno,
+                exc if isinstance(exc, ValueError) else type(exc).__name__,
+            )
             continue
         times.append(at)
         seconds.append(value)
@@ -167,7 +215,7 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
             raw = data.get("outputs")
             if raw is not None:
                 outputs.extend(
-                    raw if type(raw) is list and all(type(v) is float for v in raw) else flatten_numbers(raw)
+                    raw if type(raw) is list and all(type(v) is float for v in raw) else _flat(raw)
                 )
             n += 1
             if metrics and len(metrics["accuracy"]) < n:
@@ -196,7 +244,7 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
             column.append(number)
         raw = data.get("outputs")
         if raw is not None:
-            flat = raw if type(raw) is list and all(type(v) is float for v in raw) else flatten_numbers(raw)
+            flat = raw if type(raw) is list and all(type(v) is float for v in raw) else _flat(raw)
             outputs.extend(flat)
             finite = [v for v in flat if math.isfinite(v)]
             means.append(sum(finite) / len(finite) if finite else NAN)
@@ -243,7 +291,10 @@ def iter_columns(
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: the workers need nothing but the bytes they are sent, and start in milliseconds.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals
+    )
+    try:
         pending = []
         queue = iter(keys)
         for key in queue:
@@ -256,3 +307,16 @@ def iter_columns(
             if nxt is not None:
                 pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how, drift_only)))
             yield done
+    finally:
+        # Stopped early (SIGTERM, an error): objects not yet decoded are not waited for.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C (sent to the whole terminal group) to the parent, which stops the pool; on
+    SIGTERM it just ends. Forked, it would otherwise run mlprom's CLI handlers in a process that has no
+    run to save."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
