@@ -171,11 +171,11 @@ class CorrelationReport:
             url=url,
             drift=drift if isinstance(drift, dict) else None,
             profile=read_profile(data, key),
-            warnings=tuple(str(w) for w in data.get("warnings") or ()),
-            infra=data.get("infra"),
-            skew=data.get("skew"),
-            significance=data.get("significance"),
-            timeline=data.get("timeline"),
+            warnings=tuple(str(w) for w in _listed(data.get("warnings"))),
+            infra=_section(data, "infra", key),
+            skew=_section(data, "skew", key),
+            significance=_significance(data, key),
+            timeline=_section(data, "timeline", key),
         )
 
     def heartbeat(self) -> dict[str, float]:
@@ -186,6 +186,31 @@ class CorrelationReport:
             )
             for severity in ("warning", "critical")
         }
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _section(data: dict[str, Any], name: str, key: str) -> dict[str, Any] | None:
+    """An optional section of the report: an object, or absent (older reports); anything else is ignored."""
+    value = data.get(name)
+    if value is None or isinstance(value, dict):
+        return value
+    log.warning("ignoring %s of %s: not an object", name, key or "a report")
+    return None
+
+
+def _significance(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The significance section, with its `fdr` a number in (0, 1): the views print it as one."""
+    value = _section(data, "significance", key)
+    if value is None:
+        return None
+    fdr: Any = value.get("fdr")
+    if not (is_number(fdr) and 0 < fdr < 1):
+        log.warning("ignoring significance of %s: fdr %r is not a rate", key or "a report", fdr)
+        return None
+    return value
 
 
 def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
