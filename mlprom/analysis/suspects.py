@@ -210,10 +210,10 @@ def rank_suspects(
 
     Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
     the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
-    family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved
-    by at least the series' min_change. Rank: significant first, infra before model metrics, then how
-    completely the sides separate (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q,
-    then name and labels.
+    family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved,
+    by more than nothing and by at least the series' min_change. Rank: significant first, infra before
+    model metrics, then how completely the sides separate (|AUC - 0.5|, the test's own effect, which no
+    MAD floor caps), then |effect|, then q, then name and labels.
     """
     from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
 
@@ -279,9 +279,13 @@ def rank_suspects(
         suspect = t.suspect
         if q is not None:
             change = abs(suspect.median_slow - suspect.median_baseline)
-            big_enough = change >= t.sample.min_change
+            # A test can reject on any difference in distribution; a suspect is named for a moved median,
+            # so an unmoved median (a discrete output at 0.25 on both sides) is never significant.
+            big_enough = change > 0 and change >= t.sample.min_change
             note = suspect.note
-            if not big_enough:
+            if change == 0:
+                note = "the medians did not move"
+            elif not big_enough:
                 note = f"median change {change:.3g} below the minimum {t.sample.min_change:g}"
             suspect = replace(suspect, q_value=q, significant=q <= fdr and big_enough, note=note)
         with_q.append(_Tested(t.sample, suspect, t.auc_distance))

@@ -92,3 +92,17 @@ def test_ranking_uses_absolute_effect_so_drops_count_too() -> None:
     down = SeriesSample("down", {}, [0.0] * 5, [1.0, 1.05, 0.95, 1.0, 1.0])
     ranked, _ = rank_suspects([up, down])
     assert [s.metric for s in ranked] == ["down", "up"] and ranked[0].effect < 0
+
+
+def test_a_shifted_distribution_with_an_unmoved_median_is_not_significant() -> None:
+    # A discrete output: 0.25 is the median on both sides, but the slow side has more 0.5s. The test
+    # rejects (the distributions differ); the suspect is still not named, since its median did not move.
+    slow = [0.25] * 30 + [0.5] * 25
+    baseline = [0.0] * 25 + [0.25] * 60 + [0.5] * 10
+    sample = SeriesSample("outputs_mean", {}, slow, baseline, kind="model", source="model")
+    suspects, _ = rank_suspects([sample])
+    (suspect,) = suspects
+    assert suspect.median_slow == suspect.median_baseline == 0.25
+    assert suspect.q_value is not None and suspect.q_value < 0.05
+    assert not suspect.significant
+    assert suspect.note == "the medians did not move"

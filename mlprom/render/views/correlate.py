@@ -51,6 +51,13 @@ def _shown_suspects(report: CorrelationReport) -> list[Suspect]:
     return [s for s in report.suspects if s.significant][:SUSPECTS_SHOWN]
 
 
+def _q(q: float | None) -> str:
+    if q is None:
+        return "-"
+    # Below the smallest double the q-value underflows to 0; it is tiny, not zero.
+    return f"{q:.2g}" if q > 0 else "<1e-300"
+
+
 def _suspect_cells(s: Suspect) -> list[str]:
     return [
         str(s.rank),
@@ -58,8 +65,8 @@ def _suspect_cells(s: Suspect) -> list[str]:
         s.metric,
         _labels(s.labels),
         f"{s.effect:+.3g}",
-        "-" if s.q_value is None else f"{s.q_value:.2g}",
-        f"-{s.lag_seconds:g}s" if s.lag_seconds else "0",
+        _q(s.q_value),
+        f"{s.lag_seconds:g}s before" if s.lag_seconds else "0",
         f"{s.median_slow:.6g}",
         f"{s.median_baseline:.6g}",
         str(s.slow_snapshots),
