@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlprom.errors import InputError, UpstreamError
 
 if TYPE_CHECKING:
+    from mlprom.clients.http import Answer, RetryPolicy
     from mlprom.config import Config
     from mlprom.inputs import InputFile
 
@@ -159,28 +160,35 @@ class BoundedClient:
         return call
 
 
+def get_health(uri: str, timeout: float, retry: RetryPolicy, what: str = "MLflow tracking server") -> Answer:
+    """GET {uri}/health of an http(s) tracking server within `timeout`; credentials in the URI go to auth."""
+    from mlprom.clients.http import build_session, request, split_credentials
+    from mlprom.config import HTTPEndpoint
+
+    clean, auth = split_credentials(uri)
+    return request(
+        build_session(HTTPEndpoint(), "mlflow", retry),
+        "GET",
+        clean.rstrip("/") + "/health",
+        what,
+        timeout,
+        max_bytes=64 * 1024,
+        shown=describe_uri(uri),
+        auth=auth,
+    )
+
+
 def probe(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
     """Fail fast when an HTTP tracking server does not work at all (any answer but 429/5xx will do)."""
     if not uri.startswith(("http://", "https://")):
         return
-    from mlprom.clients.http import RETRY_STATUSES, RetryPolicy, build_session, request, split_credentials
-    from mlprom.config import HTTPEndpoint
+    from mlprom.clients.http import RETRY_STATUSES, RetryPolicy
 
-    where = describe_uri(uri)
-    clean, auth = split_credentials(uri)
-    session = build_session(HTTPEndpoint(), "mlflow", RetryPolicy(total=1, backoff_factor=0.5))
-    answer = request(
-        session,
-        "GET",
-        clean.rstrip("/") + "/health",
-        "MLflow tracking server",
-        timeout,
-        max_bytes=64 * 1024,
-        shown=where,
-        auth=auth,
-    )
+    answer = get_health(uri, timeout, RetryPolicy(total=1, backoff_factor=0.5))
     if answer.status_code in RETRY_STATUSES:
-        raise UpstreamError(f"MLflow tracking server at {where}: /health answered {answer.describe()}")
+        raise UpstreamError(
+            f"MLflow tracking server at {describe_uri(uri)}: /health answered {answer.describe()}"
+        )
 
 
 @dataclass(frozen=True)

@@ -173,20 +173,9 @@ def _check_mlflow(config: Config) -> str:
     assert uri is not None
     if uri.startswith(("http://", "https://")):
         # /health answers without importing mlflow here (2 s) or touching the store.
-        from mlprom.clients.http import split_credentials
-        from mlprom.config import HTTPEndpoint
+        from mlprom.clients.mlflow_tracking import get_health
 
-        session = build_session(HTTPEndpoint(), "mlflow", CHECK_RETRY)
-        clean, auth = split_credentials(uri)
-        answer = request(
-            session,
-            "GET",
-            clean.rstrip("/") + "/health",
-            "MLflow",
-            CHECK_DEADLINE,
-            max_bytes=64 * 1024,
-            auth=auth,
-        )
+        answer = get_health(uri, CHECK_DEADLINE, CHECK_RETRY, "MLflow")
         if answer.status_code != 200:
             raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered {answer.describe()}")
         if answer.is_html:
