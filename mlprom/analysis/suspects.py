@@ -20,6 +20,10 @@ MAD_TO_SIGMA = 1.4826
 # a metric that never moves and then moves scores at most 1 / (1.4826 * 0.01) ~ 67.
 RELATIVE_MAD_FLOOR = 0.01
 ABSOLUTE_MAD_FLOOR = 1e-12
+# A significant suspect's slow-side median sits at least half a robust standard deviation of its baseline
+# away: with many points the test finds shifts too small to explain anything (a noise day once had
+# "significant" suspects at 0.3 sigma), and half a sigma is a medium effect in Cohen's terms.
+MIN_EFFECT = 0.5
 
 
 @dataclass(frozen=True)
@@ -211,9 +215,10 @@ def rank_suspects(
     Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
     the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
     family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved,
-    by more than nothing and by at least the series' min_change. Rank: significant first, infra before
-    model metrics, then how completely the sides separate (|AUC - 0.5|, the test's own effect, which no
-    MAD floor caps), then |effect|, then q, then name and labels.
+    by more than nothing, by at least the series' min_change and by at least MIN_EFFECT robust sigma.
+    Rank: significant first, infra before model metrics, then how completely the sides separate
+    (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q, then name and
+    labels.
     """
     from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
 
@@ -281,12 +286,14 @@ def rank_suspects(
             change = abs(suspect.median_slow - suspect.median_baseline)
             # A test can reject on any difference in distribution; a suspect is named for a moved median,
             # so an unmoved median (a discrete output at 0.25 on both sides) is never significant.
-            big_enough = change > 0 and change >= t.sample.min_change
+            big_enough = change > 0 and change >= t.sample.min_change and abs(suspect.effect) >= MIN_EFFECT
             note = suspect.note
             if change == 0:
                 note = "the medians did not move"
-            elif not big_enough:
+            elif change < t.sample.min_change:
                 note = f"median change {change:.3g} below the minimum {t.sample.min_change:g}"
+            elif not big_enough:
+                note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
             suspect = replace(suspect, q_value=q, significant=q <= fdr and big_enough, note=note)
         with_q.append(_Tested(t.sample, suspect, t.auc_distance))
 

@@ -106,3 +106,15 @@ def test_a_shifted_distribution_with_an_unmoved_median_is_not_significant() -> N
     assert suspect.q_value is not None and suspect.q_value < 0.05
     assert not suspect.significant
     assert suspect.note == "the medians did not move"
+
+
+def test_a_shift_below_half_a_robust_sigma_is_not_significant_however_small_q() -> None:
+    # Thousands of points make a tiny shift "significant" to the test; it cannot explain slow predictions.
+    baseline = [float(i % 100) for i in range(5000)]
+    slow = [float(i % 100) + 6.0 for i in range(5000)]  # median +6 on a MAD of 25: about 0.16 sigma
+    sample = SeriesSample("queue_depth", {}, slow, baseline, unit="tasks", min_change=0.5)
+    (suspect,), _ = rank_suspects([sample])
+    assert suspect.q_value is not None and suspect.q_value < 1e-6
+    assert 0 < suspect.effect < 0.5
+    assert not suspect.significant
+    assert suspect.note is not None and "below the minimum 0.5" in suspect.note
