@@ -427,7 +427,11 @@ class Page:
             if "q_value" in suspect:
                 facts.append(f"q = {fmt_q(suspect.get('q_value'))}")
             if "significant" in suspect:
-                facts.append("significant" if suspect.get("significant") is True else "not significant")
+                significant = suspect.get("significant") is True
+                note = suspect.get("note")
+                # Say why a small q is still not significant (the median moved too little).
+                reason = f" ({note})" if not significant and isinstance(note, str) and note else ""
+                facts.append(("significant" if significant else "not significant") + reason)
             lag = num(suspect.get("lag_seconds"))
             if lag:
                 facts.append(f"lag {lag:g} s")
