@@ -397,7 +397,7 @@ def _heartbeat(config: Config, stage: str, duration: float, result: Any, code: i
 
     Partial failures (exit 3 with the work stored) are counted in mlprom_partial_failures.
     """
-    if not config.pushgateway.url:
+    if not config.pushgateway.url or getattr(result, "pushgateway_down", False):
         return 0
     from mlprom.clients.pushgateway import push_heartbeat
     from mlprom.errors import MlpromError

@@ -56,6 +56,11 @@ class CheckResult:
         codes = {item.exit_code or 3 for item in self.items if not item.ok}
         return 0 if not codes else 2 if 2 in codes else 3
 
+    @property
+    def pushgateway_down(self) -> bool:
+        """The Pushgateway line failed: pushing the heartbeat too would only wait for it a second time."""
+        return any(item.target == "pushgateway" and not item.ok for item in self.items)
+
     def heartbeat(self) -> dict[str, float]:
         return {"mlprom_check_failures": float(sum(not i.ok for i in self.items))}
 

@@ -213,3 +213,21 @@ def test_correlate_heartbeat_has_severity_as_a_label_on_the_real_pushgateway(pro
     assert findings["help"] == "Findings in the date's report, by severity."
     assert sorted(m["labels"]["severity"] for m in findings["metrics"]) == ["critical", "warning"]
     assert "mlprom_findings_critical" not in group
+
+
+def test_check_with_the_pushgateway_down_reports_it_once_and_does_not_push_a_heartbeat_to_it(
+    prometheus_stack, alertmanager, write_config
+):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "pushgateway": {"url": f"http://127.0.0.1:{free_port()}"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "-o", "json", "check"])
+    assert result.exit_code == 3
+    checks = {c["target"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["pushgateway"]["ok"] is False
+    # The check line already says it; a heartbeat pushed to the same dead server would wait for it again.
+    assert "heartbeat not pushed" not in result.stderr
