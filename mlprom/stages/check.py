@@ -262,4 +262,9 @@ def run(config: Config) -> CheckResult:
     targets = _targets(config)
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         items = list(pool.map(lambda t: _probe(config, t), targets))
+    # The table (or JSON) on stdout is the result; a failure also goes to stderr, so `check -q` in cron
+    # or CI still says which target failed and why.
+    for item in items:
+        if not item.ok:
+            log.warning("check: %s failed: %s", item.target, item.detail)
     return CheckResult((config_item, *items))
