@@ -17,7 +17,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from scaffold import machine_line, start_moto
+from scaffold import machine_line, run_measured, start_moto
 
 from mlprom import layout
 from mlprom.eventlog import iter_event_keys, write_events, write_snapshot
@@ -143,15 +142,10 @@ def correlate_once(
     argv += ["correlate", "--date", day.isoformat(), "--fail-on", "never"]
     out_path, err_path = tmp / "correlate.out", tmp / "correlate.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
-        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would mix in every earlier child.
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"correlate failed ({process.returncode}): {err_path.read_text(errors='replace')}")
-    return elapsed, usage.ru_maxrss / 1024, json.loads(out_path.read_bytes())
+        elapsed, rss_mib, code = run_measured(argv, out, err, env, tmp)
+    if code != 0:
+        sys.exit(f"correlate failed ({code}): {err_path.read_text(errors='replace')}")
+    return elapsed, rss_mib, json.loads(out_path.read_bytes())
 
 
 def measure(

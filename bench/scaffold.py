@@ -54,3 +54,36 @@ def cpu_model() -> str:
 
 def machine_line() -> str:
     return f"machine: nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()}"
+
+
+# Run by a fresh interpreter: start the command, wait for it, write its exit code and peak RSS (KiB) to a file.
+_LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def run_measured(
+    argv: list[str], stdout: object, stderr: object, env: dict[str, str], workdir: Path
+) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB of the largest process among argv and its children, exit code).
+
+    The command is started by a small launcher process, not forked from this one: a child forked from a
+    large benchmark process counts the pages it shared with it in its peak RSS (the high-water mark
+    survives exec), which once reported 983 MiB for a run whose largest process held 184 MB.
+    """
+    result = workdir / "run_measured.txt"
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(result), *argv],
+        stdout=stdout,
+        stderr=stderr,
+        env=env,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    code, kib = result.read_text().split()
+    return elapsed, int(kib) / 1024, int(code)

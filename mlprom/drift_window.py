@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import date as datetime_date  # `date` is also a field name of DriftReport
@@ -35,6 +34,7 @@ from mlprom.errors import ObjectNotFound
 
 if TYPE_CHECKING:
     from mlprom.config import Config
+    from mlprom.eventscan import EventColumns
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -162,25 +162,18 @@ class DriftSide:
         if self.last is None or at > self.last:
             self.last = at
 
-    def add_columns(
-        self,
-        times: Sequence[float],
-        seconds: Sequence[float],
-        outputs: Sequence[float],
-        accuracy: Sequence[float] | None,
-    ) -> None:
-        """add() for one object's events as columns (mlprom.eventscan): one reservoir call per distribution.
+    def add_columns(self, columns: EventColumns) -> None:
+        """add() for one object's events (mlprom.eventscan), prepared where it was decoded: one reservoir
+        call per distribution.
 
         The reservoirs see the same values in the same order as one add() per event, so they draw the
-        same sample; only the running sums are added in another order. NaN marks an absent value.
+        same sample; only the running sums are added in another order.
         """
-        if not times:
+        if not columns.times:
             return
-        self.reservoirs["prediction_time"].extend(seconds)
-        self.reservoirs["outputs"].extend(outputs)
-        if accuracy is not None:
-            self.reservoirs["accuracy"].extend(accuracy)
-        low, high = min(times), max(times)
+        for name, finite in columns.samples.items():
+            self.reservoirs[name].extend_finite(finite.values, finite.total)
+        low, high = min(columns.times), max(columns.times)
         if self.first is None or low < self.first:
             self.first = low
         if self.last is None or high > self.last:
@@ -195,9 +188,7 @@ def read_side(storage: Storage, day: date, model: str, size: int = SAMPLE_SIZE) 
     collected = DriftSide.for_day(day, size)
     with gc_paused():
         for columns in iter_columns(storage, day, model, drift_only=True):
-            collected.add_columns(
-                columns.times, columns.seconds, columns.outputs, columns.metrics.get("accuracy")
-            )
+            collected.add_columns(columns)
     return collected
 
 

@@ -30,7 +30,32 @@ log = logging.getLogger("mlprom")
 
 NAN = math.nan
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a worker costs more than it saves
+# Objects of at least this many bytes (decompressed) try the columnar path first (mlprom.eventarrow);
+# smaller ones are decoded line by line, where importing pyarrow would cost more than it saves.
+COLUMNAR_MIN_BYTES = 4 * 1024 * 1024
 AHEAD = 2  # objects in flight per worker: bounded memory, and the workers never wait for the reader
+
+
+@dataclass(frozen=True)
+class Finite:
+    """A column's finite values in event order and their math.fsum: what a reservoir takes
+    (Reservoir.extend_finite). Prepared where the object is decoded, so the process folding the day's
+    objects in order only draws its samples."""
+
+    values: array[float]
+    total: float
+
+    @classmethod
+    def of(cls, column: array[float]) -> Finite:
+        # Reservoir.extend's own test: a finite sum means every value is finite (NaN marks an absent value).
+        try:
+            total = math.fsum(column)
+        except (OverflowError, ValueError):
+            total = math.nan
+        if math.isfinite(total):
+            return cls(column, total)
+        kept = array("d", (v for v in column if v - v == 0))
+        return cls(kept, math.fsum(kept))
 
 
 @dataclass
@@ -51,9 +76,37 @@ class EventColumns:
     fast_seconds: dict[int, int] = field(default_factory=dict)
     sketch: LatencySketch | None = None
     hours: HourProfile | None = None
+    # Set by prepare_samples(), which then empties outputs and outputs_mean (the largest columns, needed
+    # for nothing else): per drift distribution (docs/drift.md) its values, and with a Classification,
+    # per model metric and outputs_mean the values of the slow and of the other events.
+    samples: dict[str, Finite] = field(default_factory=dict)
+    sides: dict[str, tuple[Finite, Finite]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.times)
+
+
+def prepare_samples(columns: EventColumns, classified: bool) -> None:
+    """What the drift side and the model metrics' reservoirs take from this object (see EventColumns)."""
+    from itertools import compress
+
+    if not columns.times:
+        return
+    columns.samples["prediction_time"] = Finite.of(columns.seconds)
+    columns.samples["outputs"] = Finite.of(columns.outputs)
+    accuracy = columns.metrics.get("accuracy")
+    if accuracy is not None:
+        columns.samples["accuracy"] = Finite.of(accuracy)
+    if classified:
+        slow = columns.slow
+        fast = [not s for s in slow]
+        for name, column in [*columns.metrics.items(), ("outputs_mean", columns.outputs_mean)]:
+            columns.sides[name] = (
+                Finite.of(array("d", compress(column, slow))),
+                Finite.of(array("d", compress(column, fast))),
+            )
+    columns.outputs = array("d")
+    columns.outputs_mean = array("d")
 
 
 @dataclass(frozen=True)
@@ -137,15 +190,26 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
 
     `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
     """
-    from mlprom.records import event_problem
-
-    out = EventColumns(key)
     if key.endswith(".gz"):
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError, ValueError):
             log.warning("skipping %s: not valid gzip", key)
-            return out
+            return EventColumns(key)
+    if len(body) >= COLUMNAR_MIN_BYTES:
+        from mlprom.eventarrow import decode_clean
+
+        columns = decode_clean(key, body, drift_only)
+        if columns is not None:
+            return columns
+    return scan_lines(key, body, drift_only)
+
+
+def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+    """scan_object's line-by-line path over decompressed JSON Lines: every bad line skipped and named."""
+    from mlprom.records import event_problem
+
+    out = EventColumns(key)
     times, seconds, outputs, means = out.times, out.seconds, out.outputs, out.outputs_mean
     run_ids, recorded_slow = out.run_ids, out.recorded_slow
     seen_ids: dict[str, str] = {}
@@ -263,6 +327,7 @@ def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColu
     columns = scan_object(key, body, drift_only)
     if how is not None:
         classify(columns, how)
+    prepare_samples(columns, how is not None)
     return columns
 
 
@@ -289,6 +354,11 @@ def iter_columns(
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from mlprom.eventarrow import preload
+
+    # Imported once here, not once per forked worker.
+    preload()
 
     # fork: the workers need nothing but the bytes they are sent, and start in milliseconds.
     pool = ProcessPoolExecutor(

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -200,3 +200,26 @@ def run_bounded(call: Callable[[], T], seconds: float, what: str) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+class Background(Generic[T]):
+    """`call()` started in a daemon thread now; result() waits for it and returns its value or raises its
+    exception. Abandoned (an interrupt in the main thread), it never holds up the process's exit."""
+
+    def __init__(self, call: Callable[[], T], name: str) -> None:
+        self._outcome: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller as is
+            self._outcome["error"] = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        value: T = self._outcome["value"]
+        return value

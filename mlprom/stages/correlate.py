@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,35 +42,6 @@ MODEL_SAMPLE = 5000  # per model metric and side: a uniform sample of per-event 
 TIMELINE_SERIES = 5  # top suspects drawn in the timeline (plus every series with a finding)
 SKEW_SEARCH = 60.0  # clock skew is searched within +-max(this, 2 steps)
 SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
-
-
-# (unix seconds, slow as recorded, prediction_time_seconds, the event's JSON object)
-EventRow = tuple[float, bool, float, dict[str, Any]]
-
-
-def iter_event_rows(storage: Storage, day: date, model: str) -> Iterator[EventRow]:
-    """The date's events as light tuples; a line missing a contract field is skipped with a warning."""
-    from mlprom.eventlog import iter_event_objects
-
-    fromiso = datetime.fromisoformat
-    seconds_of: dict[str, float] = {}
-    for key, lineno, data in iter_event_objects(storage, day, model):
-        try:
-            ts = data["ts"]
-            # rfc3339() writes 2026-11-20T10:01:00.123Z: the second is looked up once, the fraction added.
-            if type(ts) is str and len(ts) == 24 and ts[19] == "." and ts[23] == "Z":
-                head = ts[:19]
-                base = seconds_of.get(head)
-                if base is None:
-                    base = seconds_of[head] = fromiso(head + "+00:00").timestamp()
-                at = base + int(ts[20:23]) / 1000.0
-            else:
-                at = fromiso(ts).timestamp()
-            row = (at, bool(data["slow"]), float(data["prediction_time_seconds"]), data)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("skipping %s line %d: %s", key, lineno, exc.__class__.__name__)
-            continue
-        yield row
 
 
 def _number(value: Any) -> float | None:
@@ -123,24 +93,18 @@ class ModelSides:
             sides = self.sides[name] = (Reservoir(MODEL_SAMPLE, seed), Reservoir(MODEL_SAMPLE, seed + 1))
         sides[0 if slow else 1].add(value)
 
-    def add_columns(self, columns: EventColumns, slow: list[bool]) -> None:
-        """Every event's quality metrics and mean output, one reservoir call per metric and side."""
-        from itertools import compress
-
-        named = [*columns.metrics.items(), ("outputs_mean", columns.outputs_mean)]
-        fast = [not s for s in slow]
-        for name, column in named:
-            # NaN marks an event without this metric: v == v drops it.
-            values_slow = [v for v in compress(column, slow) if v == v]
-            values_fast = [v for v in compress(column, fast) if v == v]
-            if not values_slow and not values_fast:
+    def add_columns(self, columns: EventColumns) -> None:
+        """Every event's quality metrics and mean output, split by side where the object was decoded
+        (eventscan.prepare_samples): one reservoir call per metric and side."""
+        for name, (slow, fast) in columns.sides.items():
+            if not slow.values and not fast.values:
                 continue
             sides = self.sides.get(name)
             if sides is None:
                 seed = sum(name.encode())
                 sides = self.sides[name] = (Reservoir(MODEL_SAMPLE, seed), Reservoir(MODEL_SAMPLE, seed + 1))
-            sides[0].extend(values_slow)
-            sides[1].extend(values_fast)
+            sides[0].extend_finite(slow.values, slow.total)
+            sides[1].extend_finite(fast.values, fast.total)
 
     def samples(self) -> list[SeriesSample]:
         # Each event is its own measurement of the model (its own batch), so events are the unit here.
@@ -176,6 +140,7 @@ def run(
     client: PrometheusClient | None = None,
 ) -> CorrelationReport:
     """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
+    from mlprom.clients.deadline import Background
     from mlprom.eventlog import gc_paused
     from mlprom.eventscan import Classification, iter_columns
     from mlprom.history import load_infra
@@ -209,8 +174,15 @@ def run(
     rate = config.model.sample_rate
     hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
     how = Classification(origin, threshold, sketch=not sketches, day=day, fast_weight=hours.fast_weight)
+    # The infra values do not depend on the events: they are read (or fetched) in a thread while the
+    # event pass runs, which mostly waits on its decoding workers. The thread starts once the first
+    # object has arrived, so after the workers were forked (never fork while a thread may hold a lock).
+    # Every call in it has its own deadline; an interrupt leaves it behind (a daemon), not waited for.
+    infra_later: Background[InfraData] | None = None
     with gc_paused():
         for columns in iter_columns(storage, day, config.model.name, how):
+            if infra_later is None:
+                infra_later = Background(lambda: load_infra(config, storage, day, client), "mlprom-infra")
             times, seconds = columns.times, columns.seconds
             # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
             slow = columns.slow
@@ -230,8 +202,8 @@ def run(
                 column = columns.metrics.get(name)
                 if column is not None:
                     tracker.add_many(column, times, slow, columns.run_ids)
-            model_sides.add_columns(columns, slow)
-            drift_current.add_columns(times, seconds, columns.outputs, columns.metrics.get("accuracy"))
+            model_sides.add_columns(columns)
+            drift_current.add_columns(columns)
 
     warnings: list[str] = []
     timeline_sketch, capture_thresholds = _merged_sketch(sketches)
@@ -245,7 +217,7 @@ def run(
             threshold,
         )
 
-    infra = load_infra(config, storage, day, client)
+    infra = load_infra(config, storage, day, client) if infra_later is None else infra_later.result()
     warnings.extend(infra.warnings)
     n_points = sum(q.points for q in infra.queries.values())
 
