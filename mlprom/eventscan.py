@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mlprom.analysis.drift import Finite
 from mlprom.analysis.profile import HourProfile
 from mlprom.analysis.sketch import LatencySketch
 
@@ -34,28 +35,6 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a w
 # smaller ones are decoded line by line, where importing pyarrow would cost more than it saves.
 COLUMNAR_MIN_BYTES = 4 * 1024 * 1024
 AHEAD = 2  # objects in flight per worker: bounded memory, and the workers never wait for the reader
-
-
-@dataclass(frozen=True)
-class Finite:
-    """A column's finite values in event order and their math.fsum: what a reservoir takes
-    (Reservoir.extend_finite). Prepared where the object is decoded, so the process folding the day's
-    objects in order only draws its samples."""
-
-    values: array[float]
-    total: float
-
-    @classmethod
-    def of(cls, column: array[float]) -> Finite:
-        # Reservoir.extend's own test: a finite sum means every value is finite (NaN marks an absent value).
-        try:
-            total = math.fsum(column)
-        except (OverflowError, ValueError):
-            total = math.nan
-        if math.isfinite(total):
-            return cls(column, total)
-        kept = array("d", (v for v in column if v - v == 0))
-        return cls(kept, math.fsum(kept))
 
 
 @dataclass

@@ -25,6 +25,28 @@ DEFAULT_KS_PVALUE = 0.001
 DRIFT_METRICS = ("drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop")
 
 
+@dataclass(frozen=True)
+class Finite:
+    """A column's finite values in order and their math.fsum: what a reservoir takes
+    (Reservoir.extend_finite). mlprom.eventscan prepares them where an object is decoded, so the
+    process folding the day's objects in order only draws its samples."""
+
+    values: array[float]
+    total: float
+
+    @classmethod
+    def of(cls, column: array[float]) -> Finite:
+        # A finite sum means every value is finite: the common case needs no per-value check at all.
+        try:
+            total = math.fsum(column)
+        except (OverflowError, ValueError):
+            total = math.nan
+        if math.isfinite(total):
+            return cls(column, total)
+        kept = array("d", (v for v in column if v - v == 0))
+        return cls(kept, math.fsum(kept))
+
+
 class Reservoir:
     """A uniform random sample of at most `size` values from a stream of any length (Li's Algorithm L).
 
@@ -77,22 +99,12 @@ class Reservoir:
             self._skip()
 
     def extend(self, values: Iterable[float]) -> None:
-        finite: Sequence[float]
-        total = None
         if isinstance(values, array) and values.typecode == "d":
-            # Columns of floats (mlprom.eventscan): a finite sum means every value is finite, so the
-            # common case needs no per-value check at all.
-            try:
-                total = math.fsum(values)
-            except (OverflowError, ValueError):
-                total = None
-            finite = (
-                values if total is not None and math.isfinite(total) else [v for v in values if v - v == 0]
-            )
+            finite = Finite.of(values)  # a column of floats (mlprom.eventscan): NaN marks an absent value
         else:
-            finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
-        if finite:
-            self.extend_finite(finite, total if finite is values and total is not None else math.fsum(finite))
+            kept = array("d", (v for v in values if isinstance(v, int | float) and math.isfinite(v)))
+            finite = Finite(kept, math.fsum(kept))
+        self.extend_finite(finite.values, finite.total)
 
     def extend_finite(self, finite: Sequence[float], total: float) -> None:
         """extend() for floats already known finite, given their math.fsum: a decoding worker prepares

@@ -184,27 +184,19 @@ def run_bounded(call: Callable[[], T], seconds: float, what: str) -> T:
     """
     from mlprom.errors import UpstreamError
 
-    outcome: dict[str, Any] = {}
+    try:
+        return Background(call, "mlprom-bounded").result(seconds)
+    except StillRunning:
+        raise UpstreamError(f"{what}: no complete answer within the {seconds:g} s deadline") from None
 
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller as is
-            outcome["error"] = exc
 
-    thread = threading.Thread(target=target, name="mlprom-bounded", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise UpstreamError(f"{what}: no complete answer within the {seconds:g} s deadline")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+class StillRunning(Exception):
+    """Background.result(timeout) gave up waiting; the call goes on in its thread."""
 
 
 class Background(Generic[T]):
     """`call()` started in a daemon thread now; result() waits for it and returns its value or raises its
-    exception. Abandoned (an interrupt in the main thread), it never holds up the process's exit."""
+    exception. Abandoned (an interrupt in the main thread, a deadline), it never holds up the exit."""
 
     def __init__(self, call: Callable[[], T], name: str) -> None:
         self._outcome: dict[str, Any] = {}
@@ -217,8 +209,11 @@ class Background(Generic[T]):
         except BaseException as exc:  # noqa: BLE001 - handed back to the caller as is
             self._outcome["error"] = exc
 
-    def result(self) -> T:
-        self._thread.join()
+    def result(self, timeout: float | None = None) -> T:
+        """The call's value (or its exception); StillRunning when it has not ended within `timeout` s."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise StillRunning
         if "error" in self._outcome:
             raise self._outcome["error"]
         value: T = self._outcome["value"]
