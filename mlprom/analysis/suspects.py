@@ -8,6 +8,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from typing import Any
 
 # A side needs this many observations from at least this many distinct snapshots: a median and a MAD
@@ -153,11 +154,15 @@ def weighted_mad(pairs: Sequence[tuple[float, int]], center: float) -> float:
     return weighted_median([(abs(v - center), w) for v, w in pairs])
 
 
-def _pairs(values: Sequence[float | None], weights: Sequence[int] | None) -> list[tuple[float, int]]:
-    ws: Iterable[int] = weights if weights is not None else [1] * len(values)
+def _present(values: Sequence[float | None], weights: Sequence[int] | None) -> tuple[list[float], list[int]]:
+    """The measured values and their weights, as two lists (zip(*pairs) over thousands of pairs took
+    longer than the test itself)."""
+    ws: Sequence[int] = weights if weights is not None else [1] * len(values)
     # None, NaN and infinities are absent measurements: never compared, never counted (v - v is 0 only
     # for a finite v).
-    return [(v, w) for v, w in zip(values, ws, strict=True) if v is not None and v - v == 0 and w > 0]
+    mask = [v is not None and v - v == 0 and w > 0 for v, w in zip(values, ws, strict=True)]
+    kept: list[float] = list(compress(values, mask))  # type: ignore[arg-type]
+    return kept, list(compress(ws, mask))
 
 
 def effect_size(
@@ -224,12 +229,10 @@ def rank_suspects(
 
     tested: list[_Tested] = []
     for sample in samples:
-        slow = _pairs(sample.slow, sample.slow_weights)
-        baseline = _pairs(sample.baseline, sample.baseline_weights)
-        if min(len(slow), len(baseline)) < min_snapshots:
+        slow_values, slow_w = _present(sample.slow, sample.slow_weights)
+        base_values, base_w = _present(sample.baseline, sample.baseline_weights)
+        if min(len(slow_values), len(base_values)) < min_snapshots:
             continue
-        slow_values, slow_w = zip(*slow, strict=True)
-        base_values, base_w = zip(*baseline, strict=True)
         slow_n, base_n = sum(slow_w), sum(base_w)
         if min(slow_n, base_n) < min_observations:
             continue
@@ -263,8 +266,8 @@ def rank_suspects(
             raw_mad,
             slow_n,
             base_n,
-            slow_snapshots=len(slow),
-            baseline_snapshots=len(baseline),
+            slow_snapshots=len(slow_values),
+            baseline_snapshots=len(base_values),
             p_value=p_value,
             lag_seconds=sample.lag_seconds,
             source=sample.source,
