@@ -182,14 +182,21 @@ class DriftSide:
 
 def read_side(storage: Storage, day: date, model: str, size: int = SAMPLE_SIZE) -> DriftSide:
     """One date's side from its events, object by object (the same sample correlate's pass collects)."""
-    from mlprom.eventlog import gc_paused
-    from mlprom.eventscan import iter_columns
+    return read_sides(storage, [day], model, size)[day]
 
-    collected = DriftSide.for_day(day, size)
+
+def read_sides(
+    storage: Storage, days: list[date], model: str, size: int = SAMPLE_SIZE
+) -> dict[date, DriftSide]:
+    """Each date's side from its events, all dates through one pool of decoding workers."""
+    from mlprom.eventlog import gc_paused
+    from mlprom.eventscan import iter_days_columns
+
+    sides = {day: DriftSide.for_day(day, size) for day in days}
     with gc_paused():
-        for columns in iter_columns(storage, day, model, drift_only=True):
-            collected.add_columns(columns)
-    return collected
+        for day, columns in iter_days_columns(storage, days, model, drift_only=True):
+            sides[day].add_columns(columns)
+    return sides
 
 
 # ---------------------------------------------------------------- the stored per-day sample
@@ -317,18 +324,22 @@ def _reference(storage: Storage, model: str, day: date, days: list[date], size: 
     combiners = {
         n: Combiner(size, zlib.crc32(f"{n}:reference:dt={day.isoformat()}".encode())) for n in DISTRIBUTIONS
     }
-    stored = 0
+    per_day: dict[date, dict[str, Sample]] = {}
     for reference_day in days:
         found = read_drift_sample(storage, model, reference_day, size)
         if found is not None:
-            stored += 1
-            samples = found.samples
-        else:
-            # Read only, never written back: a sample is only as complete as the last correlate of
-            # its date, and only that run knows it saw the whole date (docs/drift.md).
-            samples = read_side(storage, reference_day, model, size).samples()
+            per_day[reference_day] = found.samples
+    stored = len(per_day)
+    # The others from their events, in one pass. Read only, never written back: a sample is only as
+    # complete as the last correlate of its date, and only that run knows it saw the whole date
+    # (docs/drift.md).
+    missing = [d for d in days if d not in per_day]
+    if missing:
+        for reference_day, side in read_sides(storage, missing, model, size).items():
+            per_day[reference_day] = side.samples()
+    for reference_day in days:
         for name in DISTRIBUTIONS:
-            combiners[name].add(samples[name])
+            combiners[name].add(per_day[reference_day][name])
     log.info(
         "drift reference %s..%s: %d day(s) from stored samples, %d from events",
         days[0],

@@ -9,6 +9,7 @@ workers there were. Lines that are not events are skipped with a warning naming 
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import math
 import os
@@ -318,21 +319,36 @@ def iter_columns(
     drift_only: bool = False,
 ) -> Iterator[EventColumns]:
     """A date's events as columns, object by object in key order; several objects decoded at once."""
+    for _, columns in iter_days_columns(storage, [day], model, how, drift_only):
+        yield columns
+
+
+def iter_days_columns(
+    storage: Storage,
+    days: list[date],
+    model: str | None,
+    how: Classification | None = None,
+    drift_only: bool = False,
+) -> Iterator[tuple[date, EventColumns]]:
+    """Several dates' events as (date, columns), date by date in the given order and object by object
+    in key order within each; one pool of workers for all of them, so it never idles between dates."""
     from mlprom import layout
 
-    infos = []
-    for info in storage.list(layout.partition_prefix("model", day, model)):
-        parsed = layout.parse_key(info.key)
-        if parsed is not None and parsed.kind == "event":
-            infos.append(info)
-    keys = [info.key for info in infos]
-    workers = min(os.cpu_count() or 1, len(keys))
-    if workers < 2 or sum(info.size for info in infos) < PARALLEL_MIN_BYTES:
-        for key in keys:
-            yield _scan_key((key, storage.get_bytes(key), how, drift_only))
+    jobs: list[tuple[date, str]] = []
+    size = 0
+    for day in days:
+        for info in storage.list(layout.partition_prefix("model", day, model)):
+            parsed = layout.parse_key(info.key)
+            if parsed is not None and parsed.kind == "event":
+                jobs.append((day, info.key))
+                size += info.size
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or size < PARALLEL_MIN_BYTES:
+        for day, key in jobs:
+            yield day, _scan_key((key, storage.get_bytes(key), how, drift_only))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     from mlprom.eventarrow import preload
 
@@ -343,19 +359,20 @@ def iter_columns(
     pool = ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals
     )
+
+    def submit(day: date, key: str) -> tuple[date, Future[EventColumns]]:
+        return day, pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only))
+
     try:
-        pending = []
-        queue = iter(keys)
-        for key in queue:
-            pending.append(pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only)))
-            if len(pending) >= workers * AHEAD:
-                break
+        queue = iter(jobs)
+        pending = [submit(*job) for job in itertools.islice(queue, workers * AHEAD)]
         while pending:
-            done = pending.pop(0).result()
-            nxt = next(queue, None)
-            if nxt is not None:
-                pending.append(pool.submit(_scan_key, (nxt, storage.get_bytes(nxt), how, drift_only)))
-            yield done
+            day, future = pending.pop(0)
+            done = future.result()
+            following = next(queue, None)
+            if following is not None:
+                pending.append(submit(*following))
+            yield day, done
     finally:
         # Stopped early (SIGTERM, an error): objects not yet decoded are not waited for.
         pool.shutdown(wait=False, cancel_futures=True)

@@ -44,6 +44,19 @@ SKEW_SEARCH = 60.0  # clock skew is searched within +-max(this, 2 steps)
 SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
 
 
+def _load_infra_ahead(
+    config: Config, storage: Storage, day: date, client: PrometheusClient | None
+) -> InfraData:
+    """load_infra, then the import the drift comparison will need (scipy.stats, about 0.5 s): both done
+    in a thread while the event pass waits on its workers."""
+    from mlprom.history import load_infra
+
+    infra = load_infra(config, storage, day, client)
+    import scipy.stats  # noqa: F401
+
+    return infra
+
+
 def _number(value: Any) -> float | None:
     # Booleans and strings are not measurements; NaN is dropped later by the tracker.
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -182,7 +195,9 @@ def run(
     with gc_paused():
         for columns in iter_columns(storage, day, config.model.name, how):
             if infra_later is None:
-                infra_later = Background(lambda: load_infra(config, storage, day, client), "mlprom-infra")
+                infra_later = Background(
+                    lambda: _load_infra_ahead(config, storage, day, client), "mlprom-infra"
+                )
             times, seconds = columns.times, columns.seconds
             # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
             slow = columns.slow
