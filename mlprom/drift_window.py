@@ -319,17 +319,36 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
     return DaySample(day, model, sample_size, samples, first, last)
 
 
-def _reference(storage: Storage, model: str, day: date, days: list[date], size: int) -> dict[str, Sample]:
-    """The reference side: each day from its stored sample or its events, combined in proportion."""
+def reference_days_of(config: Config, day: date) -> list[date]:
+    """The `drift.reference_days` dates before `day`, oldest first."""
+    return [day - timedelta(days=n) for n in range(config.drift.reference_days, 0, -1)]
+
+
+def read_stored_samples(
+    storage: Storage, model: str, days: list[date], size: int = SAMPLE_SIZE
+) -> dict[date, dict[str, Sample]]:
+    """The stored drift samples of those dates that have a usable one (no events are read)."""
+    found = {d: read_drift_sample(storage, model, d, size) for d in days}
+    return {d: sample.samples for d, sample in found.items() if sample is not None}
+
+
+def _reference(
+    storage: Storage,
+    model: str,
+    day: date,
+    days: list[date],
+    size: int,
+    stored: dict[date, dict[str, Sample]] | None = None,
+) -> dict[str, Sample]:
+    """The reference side: each day from its stored sample or its events, combined in proportion.
+
+    `stored`: the days' stored samples when the caller already read them (read_stored_samples).
+    """
     combiners = {
         n: Combiner(size, zlib.crc32(f"{n}:reference:dt={day.isoformat()}".encode())) for n in DISTRIBUTIONS
     }
-    per_day: dict[date, dict[str, Sample]] = {}
-    for reference_day in days:
-        found = read_drift_sample(storage, model, reference_day, size)
-        if found is not None:
-            per_day[reference_day] = found.samples
-    stored = len(per_day)
+    per_day = dict(stored) if stored is not None else read_stored_samples(storage, model, days, size)
+    stored_days = len(per_day)
     # The others from their events, in one pass. Read only, never written back: a sample is only as
     # complete as the last correlate of its date, and only that run knows it saw the whole date
     # (docs/drift.md).
@@ -344,8 +363,8 @@ def _reference(storage: Storage, model: str, day: date, days: list[date], size: 
         "drift reference %s..%s: %d day(s) from stored samples, %d from events",
         days[0],
         days[-1],
-        stored,
-        len(days) - stored,
+        stored_days,
+        len(days) - stored_days,
     )
     return {name: combiner.result() for name, combiner in combiners.items()}
 
@@ -357,17 +376,19 @@ def drift_report(
     *,
     sample_size: int = SAMPLE_SIZE,
     current: DriftSide | None = None,
+    stored: dict[date, dict[str, Sample]] | None = None,
 ) -> DriftReport:
     """Compare `day`'s events of config.model.name with the `drift.reference_days` days before it.
 
-    `current` is the date's side when the caller already collected it (correlate does, in its pass).
+    `current` is the date's side when the caller already collected it (correlate does, in its pass);
+    `stored`, the reference days' stored samples when it already read them (read_stored_samples).
     """
     model = config.model.name
     settings = config.drift
-    reference_days = [day - timedelta(days=n) for n in range(settings.reference_days, 0, -1)]
+    reference_days = reference_days_of(config, day)
     if current is None:
         current = read_side(storage, day, model, sample_size)
-    reference = _reference(storage, model, day, reference_days, sample_size)
+    reference = _reference(storage, model, day, reference_days, sample_size, stored)
     current_samples = current.samples()
     configured = any(name in config.thresholds for name in DRIFT_METRICS)
     start_of_day = datetime.combine(day, time(0, 0), UTC)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
-from mlprom.analysis.drift import Reservoir
+from mlprom.analysis.drift import Reservoir, Sample
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
 from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, top_resources
@@ -44,17 +44,21 @@ SKEW_SEARCH = 60.0  # clock skew is searched within +-max(this, 2 steps)
 SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
 
 
-def _load_infra_ahead(
+def _read_ahead(
     config: Config, storage: Storage, day: date, client: PrometheusClient | None
-) -> InfraData:
-    """load_infra, then the import the drift comparison will need (scipy.stats, about 0.5 s): both done
-    in a thread while the event pass waits on its workers."""
+) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
+    """What does not depend on the date's events, read in a thread while the event pass waits on its
+    workers: the infra values, the reference days' stored drift samples and, when those will be
+    compared, the import the comparison needs (scipy.stats, about 0.5 s and 60 MiB)."""
+    from mlprom.drift_window import read_stored_samples, reference_days_of
     from mlprom.history import load_infra
 
     infra = load_infra(config, storage, day, client)
-    import scipy.stats  # noqa: F401
+    stored = read_stored_samples(storage, config.model.name, reference_days_of(config, day))
+    if any(s.seen >= config.drift.min_samples for samples in stored.values() for s in samples.values()):
+        import scipy.stats  # noqa: F401
 
-    return infra
+    return infra, stored
 
 
 def _number(value: Any) -> float | None:
@@ -156,7 +160,6 @@ def run(
     from mlprom.clients.deadline import Background
     from mlprom.eventlog import gc_paused
     from mlprom.eventscan import Classification, iter_columns
-    from mlprom.history import load_infra
     from mlprom.sketchlog import read_sketches
 
     if storage is None:
@@ -187,17 +190,16 @@ def run(
     rate = config.model.sample_rate
     hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
     how = Classification(origin, threshold, sketch=not sketches, day=day, fast_weight=hours.fast_weight)
-    # The infra values do not depend on the events: they are read (or fetched) in a thread while the
-    # event pass runs, which mostly waits on its decoding workers. The thread starts once the first
-    # object has arrived, so after the workers were forked (never fork while a thread may hold a lock).
-    # Every call in it has its own deadline; an interrupt leaves it behind (a daemon), not waited for.
-    infra_later: Background[InfraData] | None = None
+    # The infra values and the stored drift samples do not depend on the events: they are read (or
+    # fetched) in a thread while the event pass runs, which mostly waits on its decoding workers. The
+    # thread starts once the first object has arrived, so after the workers were forked (never fork
+    # while a thread may hold a lock). Every call in it has its own deadline; an interrupt leaves it
+    # behind (a daemon), not waited for.
+    ahead: Background[tuple[InfraData, dict[date, dict[str, Sample]]]] | None = None
     with gc_paused():
         for columns in iter_columns(storage, day, config.model.name, how):
-            if infra_later is None:
-                infra_later = Background(
-                    lambda: _load_infra_ahead(config, storage, day, client), "mlprom-infra"
-                )
+            if ahead is None:
+                ahead = Background(lambda: _read_ahead(config, storage, day, client), "mlprom-ahead")
             times, seconds = columns.times, columns.seconds
             # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
             slow = columns.slow
@@ -232,7 +234,7 @@ def run(
             threshold,
         )
 
-    infra = load_infra(config, storage, day, client) if infra_later is None else infra_later.result()
+    infra, stored_samples = _read_ahead(config, storage, day, client) if ahead is None else ahead.result()
     warnings.extend(infra.warnings)
     n_points = sum(q.points for q in infra.queries.values())
 
@@ -293,7 +295,7 @@ def run(
             f"{MIN_SIDE_POINTS}): the test has little power; lower correlate.step or snapshot more often"
         )
 
-    drift = drift_report(storage, config, day, current=drift_current)
+    drift = drift_report(storage, config, day, current=drift_current, stored=stored_samples)
     findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
     if total == 0 and infra.snapshots == 0 and n_points == 0:
