@@ -363,9 +363,12 @@ def iter_days_columns(
     def submit(day: date, key: str) -> tuple[date, Future[EventColumns]]:
         return day, pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only))
 
+    finished = False
+    processes: list[Any] = []
     try:
         queue = iter(jobs)
         pending = [submit(*job) for job in itertools.islice(queue, workers * AHEAD)]
+        processes = list((pool._processes or {}).values())  # forked by the first submit
         while pending:
             day, future = pending.pop(0)
             done = future.result()
@@ -373,9 +376,15 @@ def iter_days_columns(
             if following is not None:
                 pending.append(submit(*following))
             yield day, done
+        finished = True
     finally:
         # Stopped early (SIGTERM, an error): objects not yet decoded are not waited for.
         pool.shutdown(wait=False, cancel_futures=True)
+        if not finished:
+            # A worker blocked writing a result nobody will read would wait for ever (its sibling holds
+            # the pipe open) and keep its memory: the workers are ended, never left behind.
+            for process in processes:
+                process.terminate()
 
 
 def _worker_signals() -> None:

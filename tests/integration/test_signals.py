@@ -356,3 +356,68 @@ def test_sigterm_while_queries_hang_stores_no_snapshot_and_does_not_wait_for_the
     assert process.returncode == 143, err.decode()
     assert err.decode().strip().splitlines()[-1] == "mlprom: interrupted by SIGTERM"
     assert not list((tmp_path / "data").rglob("*.json")) if (tmp_path / "data").exists() else True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_correlate_leaves_no_decoding_worker_behind(tmp_path: Path, signum: int) -> None:
+    """The event pass decodes objects in forked workers; stopped by a signal, the parent ends them too.
+
+    A worker left behind blocks for ever writing a result nobody reads (its sibling holds the pipe
+    open) and keeps its memory: one more stray process per interrupted cron run.
+    """
+    import random
+
+    import psutil
+
+    from mlprom.eventlog import write_events
+    from mlprom.eventscan import PARALLEL_MIN_BYTES
+    from mlprom.records import Event
+
+    config_path = tmp_path / "mlprom.yaml"
+    config_path.write_text(
+        yaml.safe_dump({"storage": {"url": str(tmp_path / "data")}, "model": {"name": "m"}})
+    )
+    storage = open_storage(load_config(str(config_path)))
+    day = today()
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    rng = random.Random(7)
+    for chunk in range(8):
+        events = [
+            Event(
+                ts=start.replace(hour=chunk, minute=i % 60, second=i % 59),
+                model="m",
+                prediction_time_seconds=rng.random(),
+                slow=i % 50 == 0,
+                rows=10,
+                # Random outputs compress poorly: the day is large enough to be decoded by workers.
+                outputs=tuple(rng.random() for _ in range(20)),
+            )
+            for i in range(5000)
+        ]
+        write_events(storage, events)
+    stored = sum(p.stat().st_size for p in (tmp_path / "data" / "model").rglob("*") if p.is_file())
+    assert stored >= PARALLEL_MIN_BYTES, stored
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlprom", "-c", str(config_path), "correlate", "--date", day.isoformat()],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    parent = psutil.Process(process.pid)
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + WAIT
+    while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
+        workers = parent.children(recursive=True)
+        time.sleep(0.005)
+    assert len(workers) >= 2, "correlate ended before its decoding workers were seen"
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=WAIT)
+    text = err.decode()
+    assert process.returncode == 128 + signum, text
+    assert "Traceback" not in text
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for worker in alive:
+        worker.kill()
+    assert not alive, f"{len(alive)} decoding worker(s) outlived correlate"
