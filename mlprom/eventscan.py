@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import os
+import sys
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a w
 # Objects of at least this many bytes (decompressed) try the columnar path first (mlprom.eventarrow);
 # smaller ones are decoded line by line, where importing pyarrow would cost more than it saves.
 COLUMNAR_MIN_BYTES = 4 * 1024 * 1024
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 AHEAD = 2  # objects in flight per worker: bounded memory, and the workers never wait for the reader
 
 
@@ -357,7 +359,10 @@ def iter_days_columns(
 
     # fork: the workers need nothing but the bytes they are sent, and start in milliseconds.
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_worker_signals,
+        initargs=(os.getpid(),),
     )
 
     def submit(day: date, key: str) -> tuple[date, Future[EventColumns]]:
@@ -387,11 +392,21 @@ def iter_days_columns(
                 process.terminate()
 
 
-def _worker_signals() -> None:
+def _worker_signals(parent: int) -> None:
     """A worker leaves Ctrl-C (sent to the whole terminal group) to the parent, which stops the pool; on
     SIGTERM it just ends. Forked, it would otherwise run mlprom's CLI handlers in a process that has no
-    run to save."""
+    run to save. On Linux it also dies with its parent, however the parent ends (SIGKILL after a grace
+    period, the OOM killer): an orphaned worker would wait for ever on a queue its sibling holds open."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass  # no prctl here: the parent's own clean-up (iter_days_columns) still ends the workers
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the line above took effect
