@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,40 +206,51 @@ def test_sigterm_while_the_model_module_imports_stores_nothing_and_starts_no_run
     assert mlflow_runs(config_path) == []
 
 
-def test_sigterm_during_correlate_leaves_whole_objects_only(tmp_path: Path) -> None:
-    """Sent at several moments of a correlate over a day of events: the report is whole or absent."""
+def store_correlate_day(tmp_path: Path, event: Callable[[datetime, int, int], Any], chunks: int) -> Path:
+    """A config over tmp_path/data and `chunks` event objects of 5,000 events each for today (event(start,
+    chunk, i) -> Event); returns the config's path."""
     from mlprom.eventlog import write_events
-    from mlprom.records import Event
 
     config_path = tmp_path / "mlprom.yaml"
     config_path.write_text(
         yaml.safe_dump({"storage": {"url": str(tmp_path / "data")}, "model": {"name": "m"}})
     )
     storage = open_storage(load_config(str(config_path)))
-    day = today()
-    start = datetime.combine(day, datetime.min.time(), UTC)
-    for chunk in range(20):
-        events = [
-            Event(
-                ts=start.replace(hour=(chunk + i) % 24, minute=i % 60),
-                model="m",
-                prediction_time_seconds=0.01 * (i % 50),
-                slow=i % 50 == 0,
-                rows=10,
-                outputs=tuple(float(j) for j in range(20)),
-            )
-            for i in range(5000)
-        ]
-        write_events(storage, events)
+    start = datetime.combine(today(), datetime.min.time(), UTC)
+    for chunk in range(chunks):
+        write_events(storage, [event(start, chunk, i) for i in range(5000)])
+    return config_path
+
+
+def start_correlate(config_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlprom", "-c", str(config_path), "correlate", "--date", today().isoformat()],
+        cwd=config_path.parent,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sigterm_during_correlate_leaves_whole_objects_only(tmp_path: Path) -> None:
+    """Sent at several moments of a correlate over a day of events: the report is whole or absent."""
+    from mlprom.records import Event
+
+    config_path = store_correlate_day(
+        tmp_path,
+        lambda start, chunk, i: Event(
+            ts=start.replace(hour=(chunk + i) % 24, minute=i % 60),
+            model="m",
+            prediction_time_seconds=0.01 * (i % 50),
+            slow=i % 50 == 0,
+            rows=10,
+            outputs=tuple(float(j) for j in range(20)),
+        ),
+        chunks=20,
+    )
     before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
     for delay in (0.3, 1.0, 2.0, 3.0):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlprom", "-c", str(config_path), "correlate", "--date", day.isoformat()],
-            cwd=tmp_path,
-            env=child_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        process = start_correlate(config_path)
         time.sleep(delay)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=WAIT)
@@ -370,42 +382,27 @@ def test_a_signal_during_correlate_leaves_no_decoding_worker_behind(tmp_path: Pa
 
     import psutil
 
-    from mlprom.eventlog import write_events
     from mlprom.eventscan import PARALLEL_MIN_BYTES
     from mlprom.records import Event
 
-    config_path = tmp_path / "mlprom.yaml"
-    config_path.write_text(
-        yaml.safe_dump({"storage": {"url": str(tmp_path / "data")}, "model": {"name": "m"}})
-    )
-    storage = open_storage(load_config(str(config_path)))
-    day = today()
-    start = datetime.combine(day, datetime.min.time(), UTC)
     rng = random.Random(7)
-    for chunk in range(8):
-        events = [
-            Event(
-                ts=start.replace(hour=chunk, minute=i % 60, second=i % 59),
-                model="m",
-                prediction_time_seconds=rng.random(),
-                slow=i % 50 == 0,
-                rows=10,
-                # Random outputs compress poorly: the day is large enough to be decoded by workers.
-                outputs=tuple(rng.random() for _ in range(20)),
-            )
-            for i in range(5000)
-        ]
-        write_events(storage, events)
+    config_path = store_correlate_day(
+        tmp_path,
+        lambda start, chunk, i: Event(
+            ts=start.replace(hour=chunk, minute=i % 60, second=i % 59),
+            model="m",
+            prediction_time_seconds=rng.random(),
+            slow=i % 50 == 0,
+            rows=10,
+            # Random outputs compress poorly: the day is large enough to be decoded by workers.
+            outputs=tuple(rng.random() for _ in range(20)),
+        ),
+        chunks=8,
+    )
     stored = sum(p.stat().st_size for p in (tmp_path / "data" / "model").rglob("*") if p.is_file())
     assert stored >= PARALLEL_MIN_BYTES, stored
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlprom", "-c", str(config_path), "correlate", "--date", day.isoformat()],
-        cwd=tmp_path,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_correlate(config_path)
     parent = psutil.Process(process.pid)
     workers: list[psutil.Process] = []
     deadline = time.monotonic() + WAIT
