@@ -25,7 +25,6 @@ from mlprom.analysis.drift import (
     Reservoir,
     Sample,
     compare,
-    flatten_numbers,
     histogram,
     judge,
 )
@@ -109,18 +108,12 @@ class DriftReport:
         }
 
 
-def _accuracy(data: dict[str, Any]) -> float | None:
-    value = data.get("accuracy")
-    if value is None:
-        value = (data.get("metrics") or {}).get("accuracy")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 @dataclass
 class DriftSide:
     """Reservoirs of one date's events plus their time span: the date's side, or one reference day.
 
-    Fed one event JSON object at a time, so correlate can fill the date's side during its own pass.
+    Fed one decoded object at a time (add_columns), so correlate can fill the date's side during its
+    own pass.
     """
 
     reservoirs: dict[str, Reservoir]
@@ -146,28 +139,10 @@ class DriftSide:
     def samples(self) -> dict[str, Sample]:
         return {name: reservoir.sample() for name, reservoir in self.reservoirs.items()}
 
-    def add(self, data: dict[str, Any], at: float) -> None:
-        """One event: its JSON object and its time in unix seconds."""
-        prediction_time = data.get("prediction_time_seconds")
-        if isinstance(prediction_time, int | float) and not isinstance(prediction_time, bool):
-            self.reservoirs["prediction_time"].add(float(prediction_time))
-        outputs = data.get("outputs")
-        if outputs is not None:
-            self.reservoirs["outputs"].extend(flatten_numbers(outputs))
-        accuracy = _accuracy(data)
-        if accuracy is not None:
-            self.reservoirs["accuracy"].add(accuracy)
-        if self.first is None or at < self.first:
-            self.first = at
-        if self.last is None or at > self.last:
-            self.last = at
-
     def add_columns(self, columns: EventColumns) -> None:
-        """add() for one object's events (mlprom.eventscan), prepared where it was decoded: one reservoir
-        call per distribution.
-
-        The reservoirs see the same values in the same order as one add() per event, so they draw the
-        same sample; only the running sums are added in another order.
+        """One object's events (mlprom.eventscan), prepared where it was decoded: one reservoir call per
+        distribution. The reservoirs see the events' values in event order, so a date read again object
+        by object draws the same sample.
         """
         if not columns.times:
             return

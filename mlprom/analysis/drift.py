@@ -229,25 +229,6 @@ def combine(samples: Iterable[Sample], size: int = SAMPLE_SIZE, seed: int = 0) -
     return combiner.result()
 
 
-def flatten_numbers(value: Any) -> list[float]:
-    """Numbers of a nested list/tuple (multi-output models); strings and None are not distributions."""
-    if isinstance(value, bool):
-        return [float(value)]
-    if isinstance(value, int | float):
-        return [float(value)] if math.isfinite(value) else []
-    if isinstance(value, list | tuple):
-        out: list[float] = []
-        for item in value:
-            # Flat lists of floats are the common case: no recursive call per element.
-            if type(item) is float:
-                if math.isfinite(item):
-                    out.append(item)
-            else:
-                out.extend(flatten_numbers(item))
-        return out
-    return []
-
-
 def psi(
     reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = PSI_EPSILON
 ) -> float:

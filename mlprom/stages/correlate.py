@@ -101,15 +101,6 @@ class ModelSides:
     def __init__(self) -> None:
         self.sides: dict[str, tuple[Reservoir, Reservoir]] = {}
 
-    def add(self, name: str, value: float | None, slow: bool) -> None:
-        if value is None or not math.isfinite(value):
-            return
-        sides = self.sides.get(name)
-        if sides is None:
-            seed = sum(name.encode())
-            sides = self.sides[name] = (Reservoir(MODEL_SAMPLE, seed), Reservoir(MODEL_SAMPLE, seed + 1))
-        sides[0 if slow else 1].add(value)
-
     def add_columns(self, columns: EventColumns) -> None:
         """Every event's quality metrics and mean output, split by side where the object was decoded
         (eventscan.prepare_samples): one reservoir call per metric and side."""

@@ -15,7 +15,6 @@ from mlprom.analysis.drift import (
     allocate,
     combine,
     compare,
-    flatten_numbers,
     judge,
     psi,
 )
@@ -123,10 +122,6 @@ def test_a_part_smaller_than_its_share_gives_all_it_has() -> None:
 
     assert combined.values.count(5.0) == 10
     assert combined.seen == 11_000 and combined.total == 51_000.0
-
-
-def test_flatten_numbers_flattens_multi_output_and_skips_non_numbers() -> None:
-    assert flatten_numbers([1, [2.5, [3]], "cat", None, math.nan, True]) == [1.0, 2.5, 3.0, 1.0]
 
 
 def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift() -> None:
