@@ -7,14 +7,22 @@ signal raises Interrupted at once: correlate, capture-infra, alert and prune wri
 model finished is always recorded, and the model call itself (or a blocking read) is still cut short.
 Inside `cleanup()` further signals are noted and ignored while what was measured is flushed.
 
+Python runs a signal handler between any two bytecodes, also inside a weakref callback or a `__del__`
+that the garbage collector happens to call; an exception raised there is "ignored" (printed with a
+traceback and dropped). While the handlers are installed, `sys.unraisablehook` catches such an
+Interrupted silently and delivers the signal again, so it is raised in the run's own code a moment later.
+
 Without the CLI's handlers (library use) every function here is a no-op.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -56,12 +64,50 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         in_island = _state.islands > 0 and (frame is None or frame.f_code is not _ISLAND_CODE)
         if not in_island:
             return
+    if _inside_hook(frame):
+        _redeliver(signum)  # raised here it would be dropped too, this time with a traceback
+        return
     _raise(signum)
 
 
 def _raise(signum: int) -> None:
     _state.raised = True
     raise Interrupted(signum)
+
+
+def _redeliver(signum: int) -> None:
+    """Signal this process again from a short-lived thread, a moment from now."""
+
+    def send() -> None:
+        time.sleep(0.005)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, name="mlprom-redeliver", daemon=True).start()
+
+
+def _unraisable(hook: Any) -> Callable[[Any], None]:
+    """sys.unraisablehook for the run: an Interrupted dropped by a callback is delivered again, quietly."""
+
+    def unraisable(info: Any) -> None:
+        exc = info.exc_value
+        if not isinstance(exc, Interrupted):
+            hook(info)
+            return
+        _state.raised = False
+        _redeliver(exc.signum)
+
+    return unraisable
+
+
+_HOOK_CODE = _unraisable(None).__code__
+
+
+def _inside_hook(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _HOOK_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:
@@ -99,6 +145,8 @@ def handling(restore: bool = True) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(previous_hook)
     _state.installed = True
     _state.received = None
     _state.defer_depth = _state.islands = 0
@@ -108,6 +156,7 @@ def handling(restore: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         if restore:
             for sig, old in previous.items():
                 signal.signal(sig, old if old is not None else signal.SIG_DFL)
