@@ -61,7 +61,7 @@ class Reservoir:
         if size < 1:
             raise ValueError("reservoir size must be at least 1")
         self.size = size
-        self.values: list[float] = []
+        self.values = array("d")  # 8 bytes a value: a first run holds eight days of three distributions
         self.seen = 0
         self.total = 0.0
         self._rng = random.Random(seed)  # fixed seed: the same data gives the same report
@@ -151,14 +151,14 @@ class Reservoir:
         return self.total / self.seen if self.seen else None
 
     def sample(self) -> Sample:
-        return Sample(tuple(self.values), self.seen, self.total)
+        return Sample(array("d", self.values), self.seen, self.total)
 
 
 @dataclass(frozen=True)
 class Sample:
     """A uniform sample of one distribution, with the exact count and sum of every value it stands for."""
 
-    values: tuple[float, ...]
+    values: Sequence[float]  # an array('d') as a Reservoir or a stored sample gives it, or a tuple
     seen: int
     total: float
 
