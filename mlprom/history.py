@@ -9,10 +9,11 @@ events there are. `load_infra` gathers a correlate date's values by `correlate.i
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -407,10 +408,18 @@ def load_infra(
         have = stored.get(name, _Points())
         got = history.get(name)
         from_history = 0
+        # History series taken as they came (nothing stored to merge with, times strictly increasing as
+        # Prometheus sends them): no per-point dict for the 750,000 points of a day at 30 s.
+        whole: dict[LabelKey, InfraSeries] = {}
         if got is not None and not got.error:
             covered = sorted(have.times)
             for series in got.series:
                 labels = tuple(sorted(series.labels.items()))
+                if not covered and labels not in have.by_series and _increasing(series.times):
+                    whole[labels] = InfraSeries(name, dict(labels), list(series.times), list(series.values))
+                    have.times.update(series.times)
+                    from_history += len(series.times)
+                    continue
                 target = have.by_series.setdefault(labels, {})
                 if not covered:  # nothing stored: every step is a gap
                     target.update(zip(series.times, series.values, strict=True))
@@ -431,16 +440,18 @@ def load_infra(
         else:
             source = "none"
         times = sorted(have.times)
-        series_list = []
-        for labels, values in sorted(have.by_series.items()):
+        for labels, values in have.by_series.items():
             series_times = sorted(values)
-            series_list.append(
-                InfraSeries(name, dict(labels), series_times, [values[t] for t in series_times])
-            )
+            whole[labels] = InfraSeries(name, dict(labels), series_times, [values[t] for t in series_times])
+        series_list = [whole[labels] for labels in sorted(whole)]
         queries[name] = QueryInfra(
             name, source, len(times), got.error if got is not None else None, window, series_list
         )
     return InfraData(queries, own, requests, warnings, partial)
+
+
+def _increasing(times: Sequence[float]) -> bool:
+    return all(a < b for a, b in zip(times, itertools.islice(times, 1, None), strict=False))
 
 
 def _near(sorted_times: list[float], at: float, distance: float) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlprom.history import MAX_POINTS, chunks, split_by_day, window_of
@@ -38,3 +40,57 @@ def test_a_day_at_thirty_seconds_is_one_request() -> None:
 def test_archived_ranges_are_cut_at_midnight() -> None:
     pieces = split_by_day(86400.0 - 90.0, 86400.0 + 60.0, 30.0)
     assert pieces == [(86310.0, 86370.0), (86400.0, 86460.0)]
+
+
+class _Answers:
+    """Stands in for PrometheusClient.query_range: each query's series as given, over any range."""
+
+    source = "http://prometheus.test"
+
+    def __init__(
+        self, series: dict[str, list[tuple[dict[str, str], list[float], list[float | None]]]]
+    ) -> None:
+        self.series = series
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> object:
+        from mlprom.clients.prometheus import RangeResult, RangeSeries
+
+        name = expr  # the test's queries are named by their expression
+        return RangeResult(
+            tuple(RangeSeries(labels, tuple(t), tuple(v)) for labels, t, v in self.series.get(name, [])), ()
+        )
+
+
+def test_history_series_come_out_sorted_by_labels_and_time_whatever_order_they_came_in(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from mlprom.config import load_config_text
+    from mlprom.history import load_infra
+    from mlprom.storage.local import LocalStorage
+
+    day = date(2026, 3, 1)
+    midnight = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+    config = load_config_text(
+        f"storage: {{url: '{tmp_path}'}}\nprometheus: {{url: 'http://prometheus.test'}}\n"
+        "queries: {a: {expr: a}, b: {expr: b}}\ncorrelate: {infra_source: prometheus, step: 30s}\n"
+    )
+    t = [midnight + 30 * i for i in range(4)]
+    answers = _Answers(
+        {
+            # In order: taken as it came.
+            "a": [({"instance": "z"}, t, [1.0, 2.0, None, 4.0]), ({"instance": "y"}, t[:2], [5.0, 6.0])],
+            # Out of order, one step twice (a server that merged overlapping blocks): sorted, the last kept.
+            "b": [({"instance": "x"}, [t[2], t[0], t[1], t[1]], [3.0, 1.0, 9.0, 2.0])],
+        }
+    )
+    infra = load_infra(config, LocalStorage(tmp_path), day, answers, now=midnight + 86400 * 2)  # type: ignore[arg-type]
+
+    a = infra.queries["a"]
+    assert [s.labels for s in a.series] == [{"instance": "y"}, {"instance": "z"}]
+    assert (a.series[1].times, a.series[1].values) == (t, [1.0, 2.0, None, 4.0])
+    assert (a.series[0].times, a.series[0].values) == (t[:2], [5.0, 6.0])
+    assert a.source == "prometheus" and a.points == 4
+    b = infra.queries["b"]
+    assert (b.series[0].times, b.series[0].values) == (t[:3], [1.0, 2.0, 3.0])
