@@ -174,7 +174,7 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
     """
     if key.endswith(".gz"):
         try:
-            body = gzip.decompress(body)
+            body = gunzip(body)
         except (OSError, EOFError, ValueError):
             log.warning("skipping %s: not valid gzip", key)
             return EventColumns(key)
@@ -185,6 +185,45 @@ def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns
         if columns is not None:
             return columns
     return scan_lines(key, body, drift_only)
+
+
+GUNZIP_CHUNK = 1 << 20
+DEFLATE_MAX_RATIO = 1032  # deflate cannot expand more than this: a larger gzip ISIZE is a corrupt trailer
+
+
+def gunzip(body: bytes) -> bytes:
+    """gzip.decompress(body), into one buffer of the final size.
+
+    gzip.decompress grows its output block by block and joins the blocks, then joins the members: a
+    48 MB object peaked at three times that. A single gzip member (what every writer of the layout
+    stores) is inflated here straight into a buffer of the size its trailer gives; anything else (several
+    members, a trailer that does not match, corrupt data) is left to gzip.decompress, which reads every
+    member or raises its own error.
+    """
+    import zlib
+
+    size = int.from_bytes(body[-4:], "little") if len(body) >= 18 else -1
+    if 0 <= size <= DEFLATE_MAX_RATIO * len(body):
+        out = bytearray(size)
+        view = memoryview(out)
+        inflate = zlib.decompressobj(31)
+        at, data = 0, body
+        try:
+            while not inflate.eof:
+                piece = inflate.decompress(data, GUNZIP_CHUNK)
+                if not piece or at + len(piece) > size:
+                    break
+                view[at : at + len(piece)] = piece
+                at += len(piece)
+                data = inflate.unconsumed_tail
+        except zlib.error:
+            pass
+        else:
+            if inflate.eof and not inflate.unused_data and at == size:
+                view.release()
+                return out  # type: ignore[return-value]  # a bytearray reads as bytes everywhere it goes
+        view.release()
+    return gzip.decompress(body)
 
 
 def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
