@@ -6,6 +6,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlprom.analysis.suspects import (
     MAD_TO_SIGMA,
@@ -118,3 +120,45 @@ def test_a_shift_below_half_a_robust_sigma_is_not_significant_however_small_q() 
     assert 0 < suspect.effect < 0.5
     assert not suspect.significant
     assert suspect.note is not None and "below the minimum 0.5" in suspect.note
+
+
+_FINITE = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(_FINITE, st.sampled_from([0.0, -0.0, 1.5, 1.5, 3.0])), min_size=1, max_size=60)
+)
+def test_the_mad_from_sorted_runs_is_the_mad(values: list[float]) -> None:
+    from mlprom.analysis.suspects import _mad_of_sorted, _median_of_sorted, median
+
+    ordered = sorted(values)
+    center = _median_of_sorted(ordered)
+    assert _mad_of_sorted(ordered, center) == median([abs(v - center) for v in values])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(_FINITE, st.none(), st.sampled_from([math.nan, math.inf, -math.inf, 1e308])),
+            st.integers(min_value=0, max_value=3),
+        ),
+        max_size=30,
+    ),
+    weighted=st.booleans(),
+)
+def test_present_keeps_exactly_the_measured_values_with_positive_weight(
+    pairs: list[tuple[float | None, int]], weighted: bool
+) -> None:
+    from mlprom.analysis.suspects import _present
+
+    values = [v for v, _ in pairs]
+    weights = [w for _, w in pairs] if weighted else None
+    kept, kept_weights = _present(values, weights)
+    expected = [
+        (v, w if weighted else 1)
+        for v, w in pairs
+        if v is not None and math.isfinite(v) and (w > 0 or not weighted)
+    ]
+    assert list(zip(kept, kept_weights, strict=True)) == expected
