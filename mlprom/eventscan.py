@@ -343,6 +343,32 @@ def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
     return out
 
 
+_trim: Any = None
+
+
+def release_free_memory() -> None:
+    """Give the C allocator's free pages back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    Decoding an object allocates and frees tens of megabytes in blocks of every size, and glibc keeps
+    what was freed inside its heaps for reuse: over a day's objects a process held 40 MiB more than it
+    used. The process folding the objects trims once per object (about 5 ms); a decoding worker does
+    not: its freed pages are reused by the next object at once, and trimming them cost 0.2 s a day in
+    page faults.
+    """
+    global _trim
+    if _trim is None:
+        _trim = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                _trim = ctypes.CDLL(None).malloc_trim  # absent from musl: nothing to do there
+            except (OSError, AttributeError):
+                pass
+    if _trim:
+        _trim(0)
+
+
 def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColumns:
     key, body, how, drift_only = args
     columns = scan_object(key, body, drift_only)
@@ -387,6 +413,7 @@ def iter_days_columns(
     if workers < 2 or size < PARALLEL_MIN_BYTES:
         for day, key in jobs:
             yield day, _scan_key((key, storage.get_bytes(key), how, drift_only))
+            release_free_memory()
         return
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -415,6 +442,8 @@ def iter_days_columns(
             if following is not None:
                 pending.append(submit(*following))
             yield day, done
+            del done
+            release_free_memory()  # what the caller freed of the object it has just folded
         finished = True
     finally:
         # Stopped early (SIGTERM, an error): objects not yet decoded are not waited for.
