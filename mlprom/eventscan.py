@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import sys
+import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -200,8 +201,6 @@ def gunzip(body: bytes) -> bytes:
     members, a trailer that does not match, corrupt data) is left to gzip.decompress, which reads every
     member or raises its own error.
     """
-    import zlib
-
     size = int.from_bytes(body[-4:], "little") if len(body) >= 18 else -1
     if 0 <= size <= DEFLATE_MAX_RATIO * len(body):
         out = bytearray(size)

@@ -178,12 +178,9 @@ def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
         for sample in item.get("values") or ():
             if not isinstance(sample, list | tuple) or len(sample) != 2:
                 raise ValueError(f"malformed sample {printable(repr(sample), 80)}")
-            raw = sample[0]
-            at = steps.get(raw) if type(raw) is int or type(raw) is float else None
+            at = steps.get(sample[0])  # an unhashable time is malformed, as float() would say
             if at is None:
-                at = float(raw)
-                if type(raw) is int or type(raw) is float:
-                    steps[raw] = at
+                at = steps[sample[0]] = float(sample[0])
             times.append(at)
             values.append(number_or_raw(sample[1])[0])
         labels = item.get("metric") or {}
