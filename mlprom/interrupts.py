@@ -44,6 +44,7 @@ class _State:
     islands = 0  # > 0: inside interruptibly() (only meaningful when deferred)
     cleaning = False  # inside cleanup(): flush what was measured, ignore further signals
     raised = False
+    previous_hook: Callable[[Any], object] = sys.__unraisablehook__  # what handling() replaced
 
 
 _state = _State()
@@ -85,26 +86,19 @@ def _redeliver(signum: int) -> None:
     threading.Thread(target=send, name="mlprom-redeliver", daemon=True).start()
 
 
-def _unraisable(hook: Any) -> Callable[[Any], None]:
+def _unraisable(info: Any) -> None:
     """sys.unraisablehook for the run: an Interrupted dropped by a callback is delivered again, quietly."""
-
-    def unraisable(info: Any) -> None:
-        exc = info.exc_value
-        if not isinstance(exc, Interrupted):
-            hook(info)
-            return
-        _state.raised = False
-        _redeliver(exc.signum)
-
-    return unraisable
-
-
-_HOOK_CODE = _unraisable(None).__code__
+    exc = info.exc_value
+    if not isinstance(exc, Interrupted):
+        _state.previous_hook(info)
+        return
+    _state.raised = False
+    _redeliver(exc.signum)
 
 
 def _inside_hook(frame: FrameType | None) -> bool:
     while frame is not None:
-        if frame.f_code is _HOOK_CODE:
+        if frame.f_code is _unraisable.__code__:
             return True
         frame = frame.f_back
     return False
@@ -112,9 +106,6 @@ def _inside_hook(frame: FrameType | None) -> bool:
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:
     """After the run, while the interpreter shuts down: a signal ends the process at once, cleanly."""
-    import os
-    import sys
-
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -145,8 +136,8 @@ def handling(restore: bool = True) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = _unraisable(previous_hook)
+    _state.previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable
     _state.installed = True
     _state.received = None
     _state.defer_depth = _state.islands = 0
@@ -156,7 +147,7 @@ def handling(restore: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.unraisablehook = previous_hook
+        sys.unraisablehook = _state.previous_hook
         if restore:
             for sig, old in previous.items():
                 signal.signal(sig, old if old is not None else signal.SIG_DFL)
