@@ -22,6 +22,7 @@ from mlprom.eventlog import write_events, write_snapshot
 from mlprom.infra import capture_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage import open_storage
+from tests.fixtures.recent import clear_of_midnight
 from tests.fixtures.servers import PrometheusStack, Server, free_port
 
 pytestmark = pytest.mark.integration
@@ -392,10 +393,7 @@ def test_one_alert_alertmanager_refuses_does_not_spoil_the_others(
 ) -> None:
     # Alertmanager refuses an alert whose startsAt is after its endsAt: a finding first seen after
     # now + resend_ttl. It answers 400 for the batch; mlprom splits it and names the refused alert.
-    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
-    if midnight - datetime.now(UTC) < timedelta(seconds=70):
-        # Both findings must fall on one date partition: let the new day begin (a bounded wait).
-        time.sleep((midnight - datetime.now(UTC)).total_seconds() + 1)
+    clear_of_midnight(70)  # both findings must fall on one date partition
     now = datetime.now(UTC)
     day = now.date()
     early = max(datetime.combine(day, datetime.min.time(), UTC), now - timedelta(minutes=10))

@@ -6,7 +6,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,13 @@ from mlprom.errors import InputError, UpstreamError
 from mlprom.eventlog import iter_events
 from mlprom.stages import capture_model
 from mlprom.storage import open_storage
+from tests.fixtures.recent import recent_events
 from tests.fixtures.servers import free_port, list_s3_keys
 
 pytestmark = pytest.mark.integration
 
 MODEL_REF = "tests.fixtures.mlflow_server:sum_rule_predict"
-DAY = date.today()
+DAY = datetime.now(UTC).date()  # pinned with day=DAY where a test names the partition
 
 
 def write_csv(
@@ -127,7 +128,7 @@ def test_slow_batches_and_only_those_are_recorded_as_slow(
     result = capture_model.run(
         config, input_path=str(tmp_path / "in.csv"), model_ref=MODEL_REF, label_column="label", batch_size=10
     )
-    events = list(iter_events(open_storage(config), DAY, "churn"))
+    events = recent_events(open_storage(config), "churn")
     assert sorted(e.batch for e in events if e.slow) == [0, 4]
     assert all(e.slow for e in events)  # sample_rate 0: nothing else
     assert result.slow_batches == 2
@@ -152,7 +153,7 @@ def test_jsonl_gz_input_and_full_inputs_recording(
         batch_size=5,
     )
     assert result.quality["accuracy"] == 0.5
-    (event,) = iter_events(open_storage(config), DAY, "churn")
+    (event,) = recent_events(open_storage(config), "churn")
     assert event.inputs == [{k: v for k, v in r.items() if k != "label"} for r in rows]
 
 
@@ -168,7 +169,7 @@ def test_unparseable_row_names_file_and_line_and_keeps_earlier_events(
         capture_model.run(
             config, input_path=str(path), model_ref=MODEL_REF, label_column="label", batch_size=2
         )
-    events = list(iter_events(open_storage(config), DAY, "churn"))
+    events = recent_events(open_storage(config), "churn")
     assert sorted(e.batch for e in events) == [0, 1, 2]
     (run,) = runs_of(config)
     assert run.info.status == "FAILED"
@@ -265,7 +266,7 @@ def test_two_concurrent_runs_for_one_date_lose_no_events(
     for t in threads:
         t.join()
     assert all(not isinstance(r, Exception) for r in results.values()), results
-    events = list(iter_events(open_storage(config), DAY, "churn"))
+    events = recent_events(open_storage(config), "churn")
     assert len(events) == 10 + 14
     assert {e.mlflow_run_id for e in events} == {r.mlflow_run_id for r in results.values()}
     assert len(runs_of(config)) == 2
@@ -318,7 +319,7 @@ def test_input_streamed_from_s3_over_http(
     )
     expected = sum(int(x1 + x2 > 1) == label for x1, x2, label in data) / len(data)
     assert result.rows == 30 and result.quality["accuracy"] == pytest.approx(expected)
-    assert len(list(iter_events(open_storage(config), DAY, "churn"))) == 3
+    assert len(recent_events(open_storage(config), "churn")) == 3
 
 
 def test_input_missing_s3_object_is_a_usage_error(
@@ -359,7 +360,7 @@ def test_with_infra_snapshots_the_real_prometheus_when_a_batch_is_slow(
     snapshot = orjson.loads(snapshots[0].read_bytes())
     cpu = snapshot["queries"]["cpu_usage"]
     assert cpu["error"] is None and cpu["series"] and "instance" in cpu["series"][0]["labels"]
-    (slow_event,) = [e for e in iter_events(open_storage(config), DAY, "churn") if e.slow]
+    (slow_event,) = [e for e in recent_events(open_storage(config), "churn") if e.slow]
     # The snapshot was taken right after the slow batch: well within correlate.max_skew of its event.
     from mlprom.records import parse_ts
 

@@ -19,6 +19,8 @@ import pytest
 import requests
 import yaml
 
+from tests.fixtures.recent import clear_of_midnight
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +83,7 @@ def test_every_command_is_silent_under_quiet_on_a_clean_run(
     tmp_path: Path, stack_config: tuple[Path, str], prometheus_stack: Any
 ) -> None:
     config, model = stack_config
+    clear_of_midnight(180)  # every command below works on one date partition
     today = datetime.now(UTC).date().isoformat()
     runs = {
         "check": mlprom(config, "-q", "check"),

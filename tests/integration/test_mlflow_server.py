@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import iter_events
 from mlprom.storage import open_storage
+from tests.fixtures.recent import recent_events
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_capture_against_an_mlflow_server_names_the_run_resolves_the_alias_and_l
     assert [m.model_id for m in run.inputs.model_inputs] == [logged]
 
     config = load_config(str(server_config))
-    events = list(iter_events(open_storage(config), started.date(), "churn"))
+    events = recent_events(open_storage(config), "churn")
     assert events and {e.model_version for e in events} == {"2"}
     assert {e.mlflow_run_id for e in events} == {run.info.run_id}
 

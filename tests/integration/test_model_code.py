@@ -9,7 +9,6 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from typer.testing import CliRunner
 
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import iter_events
 from mlprom.storage import open_storage
+from tests.fixtures.recent import recent_events
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,7 @@ def runs(config_path: Path) -> list[Any]:
 
 def events(config_path: Path) -> list[Any]:
     config = load_config(str(config_path))
-    return list(iter_events(open_storage(config), datetime.now(UTC).date(), "churn"))
+    return recent_events(open_storage(config), "churn")
 
 
 def child_env() -> dict[str, str]:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from mlprom.config import load_config
-from mlprom.eventlog import iter_events
 from mlprom.storage import open_storage
+from tests.fixtures.recent import recent_events
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT = 120.0  # a guard against a hung child, never a measurement
 
 
-def today() -> Any:
-    return datetime.now(UTC).date()
+# correlate's signal tests work on a fixed past date: nothing depends on the clock.
+CORRELATE_DAY = date(2026, 3, 1)
 
 
 def write_input(path: Path, rows: int) -> None:
@@ -116,7 +116,7 @@ def mlflow_runs(config_path: Path) -> list[Any]:
 
 def stored_events(config_path: Path) -> list[Any]:
     config = load_config(str(config_path))
-    return list(iter_events(open_storage(config), today(), "churn"))
+    return recent_events(open_storage(config), "churn")
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def test_sigterm_while_the_model_module_imports_stores_nothing_and_starts_no_run
 
 
 def store_correlate_day(tmp_path: Path, event: Callable[[datetime, int, int], Any], chunks: int) -> Path:
-    """A config over tmp_path/data and `chunks` event objects of 5,000 events each for today (event(start,
+    """A config over tmp_path/data and `chunks` event objects of 5,000 events each for CORRELATE_DAY (event(start,
     chunk, i) -> Event); returns the config's path."""
     from mlprom.eventlog import write_events
 
@@ -216,7 +216,7 @@ def store_correlate_day(tmp_path: Path, event: Callable[[datetime, int, int], An
         yaml.safe_dump({"storage": {"url": str(tmp_path / "data")}, "model": {"name": "m"}})
     )
     storage = open_storage(load_config(str(config_path)))
-    start = datetime.combine(today(), datetime.min.time(), UTC)
+    start = datetime.combine(CORRELATE_DAY, datetime.min.time(), UTC)
     for chunk in range(chunks):
         write_events(storage, [event(start, chunk, i) for i in range(5000)])
     return config_path
@@ -224,7 +224,16 @@ def store_correlate_day(tmp_path: Path, event: Callable[[datetime, int, int], An
 
 def start_correlate(config_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mlprom", "-c", str(config_path), "correlate", "--date", today().isoformat()],
+        [
+            sys.executable,
+            "-m",
+            "mlprom",
+            "-c",
+            str(config_path),
+            "correlate",
+            "--date",
+            CORRELATE_DAY.isoformat(),
+        ],
         cwd=config_path.parent,
         env=child_env(),
         stdout=subprocess.PIPE,
@@ -311,7 +320,7 @@ def test_monitor_writes_its_buffer_on_sigterm_and_at_exit(
     _, err = process.communicate(timeout=WAIT)
     # Without a handler of its own the process still dies of SIGTERM, as it would without Monitor.
     assert process.returncode == expected_code, err.decode()
-    events = list(iter_events(open_storage(load_config(str(config_path))), today(), "served"))
+    events = recent_events(open_storage(load_config(str(config_path))), "served")
     assert len(events) == 50
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from mlprom.config import Config
-from mlprom.eventlog import iter_events
 from mlprom.monitor import Monitor
 from mlprom.storage.local import LocalStorage
+from tests.fixtures.recent import recent_events
 
 
 def config(tmp_path: Path, **model: object) -> Config:
@@ -20,7 +19,7 @@ def config(tmp_path: Path, **model: object) -> Config:
 
 
 def today_events(tmp_path: Path) -> list:  # type: ignore[type-arg]
-    return list(iter_events(LocalStorage(tmp_path / "data"), datetime.now(UTC).date(), "svc"))
+    return recent_events(LocalStorage(tmp_path / "data"), "svc")
 
 
 class Doubler:
