@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from scaffold import machine_line
 
 from mlprom.config import Config, Query
-from mlprom.infra import MAX_PARALLEL_QUERIES, take_snapshot
+from mlprom.infra.snapshot import MAX_PARALLEL_QUERIES, take_snapshot
 
 GOAL = 1.5
 

@@ -29,7 +29,7 @@ from correlate_scale import DAY, START, in_slow_window, write_day_events
 from scaffold import free_port, machine_line
 
 from mlprom.config import DEFAULT_QUERIES
-from mlprom.history import chunks, margin_seconds
+from mlprom.infra.history import chunks, margin_seconds
 
 SERIES = 20
 EXPR_TO_NAME = {q["expr"]: name for name, q in DEFAULT_QUERIES.items()}

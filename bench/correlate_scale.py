@@ -27,7 +27,7 @@ from pathlib import Path
 from scaffold import machine_line, run_measured, start_moto
 
 from mlprom import layout
-from mlprom.eventlog import iter_event_keys, write_events, write_snapshot
+from mlprom.events.log import iter_event_keys, write_events, write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage.interface import Storage
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from correlate_scale import DAY, write_day_events
 from scaffold import machine_line
 
-from mlprom.eventlog import iter_event_keys, iter_event_objects
+from mlprom.events.log import iter_event_keys, iter_event_objects
 from mlprom.storage.local import LocalStorage
 
 COLUMNS = ("ts", "slow", "prediction_time_seconds", "accuracy", "loss", "metrics", "outputs", "mlflow_run_id")
@@ -92,7 +92,7 @@ def main() -> None:
         jsonl_bytes = sum((tmp / "jsonl" / k).stat().st_size for k in keys)
         print(f"{args.events:,} events in {objects} objects")
 
-        from mlprom.eventlog import decode_lines
+        from mlprom.events.log import decode_lines
 
         sizes: dict[str, int] = {}
         write_times: dict[str, float] = {}

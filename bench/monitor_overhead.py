@@ -34,7 +34,7 @@ def monitor_ns(tmp: Path, sample_rate: float, calls: int, metrics: bool = False)
     from prometheus_client import CollectorRegistry
 
     from mlprom.config import Config
-    from mlprom.monitor import Monitor
+    from mlprom.serving.monitor import Monitor
 
     config = Config.model_validate(
         {
@@ -74,7 +74,7 @@ def puts_per_10k_events(tmp: Path) -> dict[str, int]:
     import requests
 
     from mlprom.config import Config
-    from mlprom.monitor import Monitor
+    from mlprom.serving.monitor import Monitor
     from mlprom.storage import RequestCounter
     from mlprom.storage.s3 import S3Storage
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/ of thi
 
 from examples.plant_day import config_yaml, write_day_events, write_snapshots  # noqa: E402
 from mlprom import layout  # noqa: E402
-from mlprom.eventlog import iter_event_keys  # noqa: E402
+from mlprom.events.log import iter_event_keys  # noqa: E402
 from mlprom.storage.local import LocalStorage  # noqa: E402
 
 DAY = date(2026, 3, 1)

@@ -75,7 +75,7 @@ def main() -> None:
     from mlflow.tracking import MlflowClient
 
     from mlprom.config import load_config
-    from mlprom.eventlog import iter_events
+    from mlprom.events.log import iter_events
     from mlprom.storage import open_storage
 
     with tempfile.TemporaryDirectory(prefix="mlprom-signals-") as name:

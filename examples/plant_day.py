@@ -15,7 +15,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from mlprom.eventlog import write_events, write_snapshot
+from mlprom.events.log import write_events, write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage.interface import Storage
 

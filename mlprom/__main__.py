@@ -1,10 +1,10 @@
 """`python -m mlprom`.
 
-Signal handling starts on the first line (mlprom/_startup.py), before the CLI (Typer, rich) is imported,
+Signal handling starts on the first line (mlprom/runtime/startup.py), before the CLI (Typer, rich) is imported,
 so a SIGTERM or SIGINT at any moment ends in one line and exit 143 / 130.
 """
 
-from mlprom import _startup
+from mlprom.runtime import startup as _startup
 
 _startup.install()
 

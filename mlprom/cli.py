@@ -10,7 +10,7 @@ import sys
 
 if os.path.basename(sys.argv[0]) == "mlprom" and __name__ == "mlprom.cli":
     # The console script imports this module before calling main(): handle signals from here on.
-    from mlprom import _startup
+    from mlprom.runtime import startup as _startup
 
     _startup.install()
 
@@ -126,13 +126,13 @@ class _SafeFormatter(logging.Formatter):
     """Log lines never carry a secret (URL userinfo, tokens) or a terminal control sequence from data."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        from mlprom.clients.http import redact_text
-        from mlprom.render import literal
+        from mlprom.redact import redact_text
+        from mlprom.render.literal import literal
 
         return "\n".join(literal(line) for line in redact_text(super().formatMessage(record)).split("\n"))
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
-        from mlprom.clients.http import redact_text
+        from mlprom.redact import redact_text
 
         return redact_text(super().formatException(ei))
 
@@ -263,8 +263,8 @@ def main_options(
 
 def _line(text: str) -> str:
     """One line for stderr: no secret, no control character, no line break, bounded length."""
-    from mlprom.clients.http import redact_text
-    from mlprom.render import literal
+    from mlprom.redact import redact_text
+    from mlprom.render.literal import literal
 
     shown = literal(redact_text(text))
     return shown if len(shown) <= 2000 else shown[:2000] + "..."
@@ -308,7 +308,7 @@ def _run_stage(
     SIGTERM/SIGINT end the run with 143/130 and one line on stderr, after the stage saved what it
     measured; `heartbeat=False` (dry runs) pushes nothing, since a dry run is not the job being done.
     """
-    from mlprom import interrupts
+    from mlprom.runtime import interrupts
 
     g: Globals = ctx.obj
     fmt = fmt or g.fmt()
@@ -340,8 +340,8 @@ def _guarded(
     started: float,
     output: _Output,
 ) -> int:
-    from mlprom import interrupts
     from mlprom.errors import Interrupted, MlpromError
+    from mlprom.runtime import interrupts
 
     try:
         from mlprom.config import load_config
@@ -847,7 +847,7 @@ def rules(ctx: typer.Context) -> None:
     """Print a Prometheus rule file for the configured query thresholds (and recording rules for the queries)."""
 
     def body(config: Config) -> Any:
-        from mlprom.rules import build_rules
+        from mlprom.stages.rules import build_rules
 
         return build_rules(config)
 
@@ -881,8 +881,8 @@ def main() -> None:
     global _final_code
     import atexit
 
-    from mlprom import interrupts
     from mlprom.errors import Interrupted
+    from mlprom.runtime import interrupts
 
     # Registered before any stage runs, so it runs after the exit handlers the run registers (MLflow's).
     atexit.register(_end_process)

@@ -28,7 +28,7 @@ DRIFT_METRICS = ("drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_
 @dataclass(frozen=True)
 class Finite:
     """A column's finite values in order and their math.fsum: what a reservoir takes
-    (Reservoir.extend_finite). mlprom.eventscan prepares them where an object is decoded, so the
+    (Reservoir.extend_finite). mlprom.events.scan prepares them where an object is decoded, so the
     process folding the day's objects in order only draws its samples."""
 
     values: array[float]
@@ -100,7 +100,7 @@ class Reservoir:
 
     def extend(self, values: Iterable[float]) -> None:
         if isinstance(values, array) and values.typecode == "d":
-            finite = Finite.of(values)  # a column of floats (mlprom.eventscan): NaN marks an absent value
+            finite = Finite.of(values)  # a column of floats (mlprom.events.scan): NaN marks an absent value
         else:
             kept = array("d", (v for v in values if isinstance(v, int | float) and math.isfinite(v)))
             finite = Finite(kept, math.fsum(kept))
@@ -108,7 +108,7 @@ class Reservoir:
 
     def extend_finite(self, finite: Sequence[float], total: float) -> None:
         """extend() for floats already known finite, given their math.fsum: a decoding worker prepares
-        both (mlprom.eventscan), so the process folding the day only draws."""
+        both (mlprom.events.scan), so the process folding the day only draws."""
         if not finite:
             return
         self.total += total

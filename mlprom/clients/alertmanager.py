@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlprom.clients.deadline import scope
-from mlprom.clients.http import Answer, redact_url, request
+from mlprom.clients.http import Answer, request
 from mlprom.errors import UpstreamError
+from mlprom.redact import redact_url
 
 if TYPE_CHECKING:
     import requests

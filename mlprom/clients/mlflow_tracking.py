@@ -21,7 +21,7 @@ from mlprom.errors import InputError, UpstreamError
 if TYPE_CHECKING:
     from mlprom.clients.http import Answer, RetryPolicy
     from mlprom.config import Config
-    from mlprom.inputs import InputFile
+    from mlprom.storage.inputs import InputFile
 
 log = logging.getLogger("mlprom")
 
@@ -45,7 +45,7 @@ DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
 def describe_uri(uri: str) -> str:
     """A tracking URI fit for messages: no user:password@, no query string."""
     if uri.startswith(("http://", "https://")):
-        from mlprom.clients.http import redact_url
+        from mlprom.redact import redact_url
 
         return redact_url(uri)
     return _CREDENTIALS.sub("//", uri).split("?", 1)[0]
@@ -56,7 +56,7 @@ def describe_model_uri(model_uri: str) -> str:
     schemes (models:/name@alias, runs:/id/path) kept whole, their '@' being an alias, not userinfo."""
     if "://" not in model_uri:
         return model_uri
-    from mlprom.clients.http import redact_url
+    from mlprom.redact import redact_url
 
     return redact_url(model_uri)
 
@@ -86,7 +86,7 @@ def quiet_mlflow() -> None:
 @contextlib.contextmanager
 def mlflow_call(what: str, uri: str) -> Iterator[None]:
     """Run MLflow code with its prints off stdout (on stderr with -v) and its failures as UpstreamError."""
-    from mlprom.stdio import stdout_redirected
+    from mlprom.runtime.stdio import stdout_redirected
 
     where = describe_uri(uri)
     try:
@@ -273,7 +273,7 @@ class MlflowRun:
     def _stop_system_metrics(self) -> None:
         monitor, self._system_metrics = self._system_metrics, None
         if monitor is not None:
-            from mlprom.stdio import stdout_redirected
+            from mlprom.runtime.stdio import stdout_redirected
 
             with stdout_redirected("stderr" if _verbose() else "devnull"):
                 monitor.finish()
@@ -378,7 +378,7 @@ def load_pyfunc(model_uri: str, config: Config) -> LoadedModel:
     registry, and that version is what is loaded (an alias moved meanwhile changes nothing). A bad URI is
     InputError."""
     from mlprom.errors import Interrupted
-    from mlprom.stdio import stdout_redirected
+    from mlprom.runtime.stdio import stdout_redirected
 
     quiet_mlflow()
     shown = describe_model_uri(
@@ -429,7 +429,7 @@ def _registered_version(model_uri: str, tracking_uri: str) -> _RegisteredVersion
     if match is None:
         return None
     name = match.group("name")
-    from mlprom.stdio import stdout_redirected
+    from mlprom.runtime.stdio import stdout_redirected
 
     try:
         with stdout_redirected("stderr" if _verbose() else "devnull"), warnings.catch_warnings():
@@ -455,7 +455,7 @@ def _registry_uri(tracking_uri: str) -> str:
 
 
 def _load_error(model_uri: str, tracking_uri: str, exc: BaseException) -> Exception:
-    from mlprom.clients.http import redact_text
+    from mlprom.redact import redact_text
 
     if isinstance(exc, SystemExit):
         return InputError(f"--model-uri {model_uri}: loading the model called sys.exit({exc.code!r})")

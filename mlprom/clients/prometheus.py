@@ -15,16 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlprom.clients.deadline import Deadline
-from mlprom.clients.http import (
-    build_session,
-    printable,
-    probe_ready,
-    redact_url,
-    request,
-    split_credentials,
-)
+from mlprom.clients.http import build_session, probe_ready, request, split_credentials
 from mlprom.errors import UpstreamError
 from mlprom.records import Series, number_or_raw
+from mlprom.redact import printable, redact_url
 
 if TYPE_CHECKING:
     import requests

@@ -11,8 +11,9 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from mlprom.clients.http import build_session, redact_url, request
+from mlprom.clients.http import build_session, request
 from mlprom.errors import UpstreamError
+from mlprom.redact import redact_url
 
 if TYPE_CHECKING:
     from mlprom.config import Config

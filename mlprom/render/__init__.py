@@ -6,7 +6,7 @@ render/views/), with a generic key/value fallback. `html` (correlation reports o
 render/html/ and is imported only when asked for, as is the PNG of `--assets` (render/picture.py).
 
 Strings from data (labels, query and model names, keys, URLs, error texts) are shown literally in
-every format. For tables that is settled here, once, rather than at each call site: the console
+every format. For tables that is settled once, in render/literal.py, rather than at each call site: the console
 interprets no markup (`[/id]`), no emoji codes (`:smile:`) and highlights nothing, and control
 characters (ESC, line breaks, bidi overrides) are shown as escapes. Markdown escapes its own specials
 (render/markdown.py); JSON is JSON.
@@ -14,52 +14,19 @@ characters (ESC, line breaks, bidi overrides) are shown as escapes. Markdown esc
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING, Any
+
+from mlprom.render.files import write_atomically, write_bytes_atomically
+from mlprom.render.literal import console as _console
+from mlprom.render.literal import literal
 
 if TYPE_CHECKING:
     from mlprom.config import Config
 
+__all__ = ["FORMATS", "literal", "render", "render_text", "write_atomically", "write_bytes_atomically"]
+
 FORMATS = ("table", "json", "markdown", "html")
-
-# C0 and C1 control characters, DEL, and the bidi controls that reorder what a terminal shows.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-
-
-def literal(text: Any) -> str:
-    """A data string made safe to show on one line: control characters become visible escapes (\\n, \\x1b)."""
-    return _CONTROLS.sub(_escape, str(text))
-
-
-def _console(width: int | None, file: Any = None) -> Any:
-    from rich.console import Console
-    from rich.segment import Segment
-
-    class LiteralConsole(Console):
-        """A Console for data: plain strings are never markup, emoji codes or highlighted, and no control
-        character reaches the terminal, whichever renderable carried it."""
-
-        def render_str(self, text: str, **kwargs: Any) -> Any:
-            kwargs.update(markup=False, emoji=False, highlight=False)
-            return super().render_str(literal(text), **kwargs)
-
-        def render(self, renderable: Any, options: Any = None) -> Any:
-            for segment in super().render(renderable, options):
-                text = segment.text
-                if segment.control is None and text != "\n" and _CONTROLS_BUT_NEWLINE.search(text):
-                    yield Segment(_CONTROLS_BUT_NEWLINE.sub(_escape, text), segment.style)
-                else:
-                    yield segment
-
-    return LiteralConsole(soft_wrap=True, width=width, file=file, markup=False, emoji=False, highlight=False)
 
 
 def render(result: Any, fmt: str, *, config: Config | None = None, assets: str | None = None) -> None:
@@ -119,36 +86,3 @@ def render_text(
     buffer = io.StringIO()
     _console(160, file=buffer).print(to_table(result))
     return buffer.getvalue()
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically; see write_bytes_atomically."""
-    write_bytes_atomically(path, text.encode("utf-8"))
-
-
-def write_bytes_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same directory and a rename: a reader (a browser,
-    a CI upload) sees the old file or the new one, never half of one. Raises InputError naming the path."""
-    import os
-    import tempfile
-
-    from mlprom.errors import InputError
-
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=".mlprom-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -18,7 +18,7 @@ from mlprom.errors import ConfigError
 
 def report_document(result: Any) -> tuple[dict[str, Any], str]:
     """(the report's JSON document, its storage URL) of a correlate or report result."""
-    from mlprom.report import CorrelationReport
+    from mlprom.reports.correlation import CorrelationReport
 
     document = getattr(result, "document", None)
     if isinstance(document, dict):  # a stored report, read back as it was written

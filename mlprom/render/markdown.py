@@ -11,7 +11,7 @@ import re
 from functools import singledispatch
 from typing import Any
 
-from mlprom.render import literal
+from mlprom.render.literal import literal
 
 # Intraword underscores (cpu_usage) cannot open emphasis in CommonMark, so they stay unescaped.
 # Parentheses, braces, '#' and '!' only mean something at a line start or after an (escaped) ']'.

@@ -61,7 +61,7 @@ def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: st
             "_No timeline in this report, so no picture: it was made by an mlprom that did not store one._"
         )
     else:
-        from mlprom.render import write_bytes_atomically
+        from mlprom.render.files import write_bytes_atomically
 
         path = os.path.join(assets, picture_name(document))
         write_bytes_atomically(path, timeline_png(document, timeline))

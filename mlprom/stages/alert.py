@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlprom import layout
-from mlprom.alert_state import (
+from mlprom.dates import rfc3339
+from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
+from mlprom.reports.alert_state import (
     AlertState,
     Step,
     StoredAlert,
@@ -20,9 +22,7 @@ from mlprom.alert_state import (
     next_step,
     save_state_if,
 )
-from mlprom.dates import rfc3339
-from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
-from mlprom.report import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport
 
 if TYPE_CHECKING:
     from mlprom.analysis.findings import Finding
@@ -173,12 +173,12 @@ def graph_url(
 ) -> str:
     """Prometheus' graph page for `expr`; given a window, graphed over it (the classic and the React UI
     both read g0.range_input and g0.end_input, in UTC)."""
-    from mlprom.clients.http import redact_url
+    from mlprom.redact import redact_url
 
     base = f"{redact_url(prometheus_url)}/graph?g0.expr={quote(expr, safe='')}"
     if start is None or end is None:
         return base + "&g0.tab=1"
-    from mlprom.rules import format_duration
+    from mlprom.stages.rules import format_duration
 
     lo, hi = start - GRAPH_PADDING, end + GRAPH_PADDING
     minutes = -(-(hi - lo).total_seconds() // 60)  # whole minutes, rounded up
@@ -193,7 +193,7 @@ def mlflow_run_url(config: Config, run_id: str) -> str | None:
     """The MLflow UI's page of a run (`#/runs/ID` redirects to its experiment), when the UI has an address."""
     import os
 
-    from mlprom.clients.http import redact_url
+    from mlprom.redact import redact_url
 
     base = config.mlflow.ui_url or config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
     if not base.startswith(("http://", "https://")):

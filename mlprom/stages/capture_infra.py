@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom.dates import rfc3339
-from mlprom.infra import capture_snapshot
+from mlprom.infra.snapshot import capture_snapshot
 from mlprom.records import Snapshot
 from mlprom.storage import open_storage
 
@@ -131,7 +131,13 @@ def run_range(
     from mlprom import layout
     from mlprom.clients.prometheus import PrometheusClient
     from mlprom.errors import NoDataError, UpstreamError
-    from mlprom.history import MAX_PARALLEL, fetch_history, range_document, range_object_id, split_by_day
+    from mlprom.infra.history import (
+        MAX_PARALLEL,
+        fetch_history,
+        range_document,
+        range_object_id,
+        split_by_day,
+    )
 
     storage = adapters.storage
     first = math.ceil(start.timestamp() / step) * step

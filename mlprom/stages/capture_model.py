@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlprom import interrupts
 from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
 from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError
-from mlprom.stdio import stdout_redirected
+from mlprom.runtime import interrupts
+from mlprom.runtime.stdio import stdout_redirected
 
 if TYPE_CHECKING:
     from mlprom.config import Config
-    from mlprom.inputs import Batch, InputFile
+    from mlprom.storage.inputs import Batch, InputFile
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -260,7 +260,7 @@ def run(
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
     from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, load_pyfunc
-    from mlprom.inputs import open_input
+    from mlprom.storage.inputs import open_input
 
     given = sum(x is not None for x in (model_uri, model_ref, predict))
     if given != 1:
@@ -351,7 +351,7 @@ def run(
 
 def _infra_snapshotter() -> Callable[..., Any]:
     try:
-        from mlprom.infra import capture_snapshot
+        from mlprom.infra.snapshot import capture_snapshot
     except ImportError as exc:
         raise ConfigError(f"--with-infra is not available in this build: {exc}") from None
     return capture_snapshot
@@ -376,7 +376,7 @@ class _Capture:
         model_desc: str = "the model",
     ) -> None:
         from mlprom.analysis.sketch import LatencySketch
-        from mlprom.eventlog import EventBuffer
+        from mlprom.events.log import EventBuffer
 
         self.config = config
         self.storage = storage
@@ -456,7 +456,7 @@ class _Capture:
 
     def _flush_sketch(self) -> None:
         from mlprom.analysis.sketch import LatencySketch
-        from mlprom.sketchlog import write_sketch
+        from mlprom.events.sketches import write_sketch
 
         if not self.sketch:
             return
@@ -569,8 +569,8 @@ class _Capture:
         metrics: dict[str, float],
         predictions: list[Any] | None,
     ) -> None:
-        from mlprom.inputs import batch_digest, batch_rows
         from mlprom.records import Event
+        from mlprom.storage.inputs import batch_digest, batch_rows
 
         mode = self.config.model.record_inputs
         event = Event(

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlprom.clients.deadline import scope
-from mlprom.clients.http import RetryPolicy, build_session, probe_ready, redact_url, request
+from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
 from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
+from mlprom.redact import redact_url
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient

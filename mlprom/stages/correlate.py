@@ -22,15 +22,15 @@ from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, 
 from mlprom.analysis.sketch import LatencySketch
 from mlprom.analysis.suspects import SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
-from mlprom.drift_window import DriftSide, drift_report, write_drift_sample
 from mlprom.errors import NoDataError
-from mlprom.report import CorrelationReport, EventCounts, status_of
+from mlprom.reports.correlation import CorrelationReport, EventCounts, status_of
+from mlprom.reports.drift_window import DriftSide, drift_report, write_drift_sample
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient
     from mlprom.config import Config
-    from mlprom.eventscan import EventColumns
-    from mlprom.history import InfraData, InfraSeries, QueryInfra
+    from mlprom.events.scan import EventColumns
+    from mlprom.infra.history import InfraData, InfraSeries, QueryInfra
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -50,8 +50,8 @@ def _read_ahead(
     """What does not depend on the date's events, read in a thread while the event pass waits on its
     workers: the infra values, the reference days' stored drift samples and, when those will be
     compared, the import the comparison needs (scipy.stats, about 0.5 s and 60 MiB)."""
-    from mlprom.drift_window import read_stored_samples, reference_days_of
-    from mlprom.history import load_infra
+    from mlprom.infra.history import load_infra
+    from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
     infra = load_infra(config, storage, day, client)
     stored = read_stored_samples(storage, config.model.name, reference_days_of(config, day))
@@ -149,9 +149,9 @@ def run(
 ) -> CorrelationReport:
     """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
     from mlprom.clients.deadline import Background
-    from mlprom.eventlog import gc_paused
-    from mlprom.eventscan import Classification, iter_columns
-    from mlprom.sketchlog import read_sketches
+    from mlprom.events.log import gc_paused
+    from mlprom.events.scan import Classification, iter_columns
+    from mlprom.events.sketches import read_sketches
 
     if storage is None:
         from mlprom.storage import open_storage
@@ -398,7 +398,7 @@ def _sample(
     config: Config,
 ) -> SeriesSample:
     """One series at one lag: its values on each side, one value per point."""
-    from mlprom.history import min_change_of
+    from mlprom.infra.history import min_change_of
 
     configured = config.queries.get(query.name)
     return SeriesSample(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.errors import NoDataError, ObjectNotFound
-from mlprom.report import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport
 
 if TYPE_CHECKING:
     from mlprom.config import Config

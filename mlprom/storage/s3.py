@@ -144,7 +144,7 @@ class S3Storage(Storage):
     def _fail(self, action: str, key: str, exc: Exception, watcher: Watch | None = None) -> StorageError:
         from botocore.exceptions import ClientError
 
-        from mlprom.clients.http import redact_text
+        from mlprom.redact import redact_text
 
         where = f"s3://{self.bucket}/{self._full(key)}"
         if watcher is not None and watcher.fired:

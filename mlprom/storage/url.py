@@ -57,7 +57,7 @@ def bucket_name_problem(name: str) -> str | None:
 
 def parse_storage_url(url: str, base_dir: Path | None = None) -> StorageURL:
     """Parse a storage URL; relative paths resolve against `base_dir` (default: the working directory)."""
-    from mlprom.clients.http import redact_url
+    from mlprom.redact import redact_url
 
     if not url or not url.strip():
         raise ConfigError("storage.url is empty")

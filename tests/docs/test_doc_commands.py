@@ -179,7 +179,7 @@ def doc_bucket(moto_s3: str) -> str:
 
 def _seed_day(data: Path, day: date, model: str) -> None:
     """A quiet day: an hour of snapshots and events, nothing near a threshold."""
-    from mlprom.eventlog import write_events, write_snapshot
+    from mlprom.events.log import write_events, write_snapshot
     from mlprom.records import Event, QueryResult, Series, Snapshot
     from mlprom.storage.local import LocalStorage
 

@@ -105,7 +105,7 @@ def seed_report(
     from datetime import UTC, date, datetime
 
     from mlprom.config import load_config
-    from mlprom.eventlog import write_events, write_snapshot
+    from mlprom.events.log import write_events, write_snapshot
     from mlprom.records import Event, QueryResult, Series, Snapshot
     from mlprom.stages import correlate
     from mlprom.storage import open_storage

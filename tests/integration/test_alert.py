@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import write_events, write_snapshot
-from mlprom.infra import capture_snapshot
+from mlprom.events.log import write_events, write_snapshot
+from mlprom.infra.snapshot import capture_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage import open_storage
 from tests.fixtures.recent import clear_of_midnight

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mlprom.cli import app
 from mlprom.config import Config, load_config
 from mlprom.errors import InputError, UpstreamError
-from mlprom.eventlog import iter_events
+from mlprom.events.log import iter_events
 from mlprom.stages import capture_model
 from mlprom.storage import open_storage
 from tests.fixtures.recent import recent_events
@@ -275,7 +275,7 @@ def test_two_concurrent_runs_for_one_date_lose_no_events(
 def test_with_infra_takes_at_most_one_snapshot_per_skew_window(
     tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlprom.infra
+    import mlprom.infra.snapshot
 
     calls: list[Any] = []
 
@@ -283,7 +283,7 @@ def test_with_infra_takes_at_most_one_snapshot_per_skew_window(
         calls.append(at)
         return object(), f"infra/dt={DAY.isoformat()}/000000-{len(calls):016x}.json"
 
-    monkeypatch.setattr(mlprom.infra, "capture_snapshot", fake_capture_snapshot)
+    monkeypatch.setattr(mlprom.infra.snapshot, "capture_snapshot", fake_capture_snapshot)
     write_csv(tmp_path / "in.csv", 30)
     _, config = make_config(write_config, mlflow_sqlite_uri, latency_threshold=0)
     result = capture_model.run(

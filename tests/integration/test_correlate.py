@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import write_events, write_snapshot
+from mlprom.events.log import write_events, write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
-from mlprom.report import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport
 from mlprom.stages import correlate
 from mlprom.storage import open_storage
 

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from mlprom.cli import app
 from mlprom.config import DEFAULT_QUERIES, load_config
-from mlprom.eventlog import write_events
-from mlprom.history import chunks, margin_seconds
+from mlprom.events.log import write_events
+from mlprom.infra.history import chunks, margin_seconds
 from mlprom.records import Event
 from mlprom.storage import open_storage
 
@@ -146,7 +146,7 @@ def test_range_queries_are_chunked_under_prometheus_point_limit(prometheus_stack
     from mlprom.clients.http import build_session
     from mlprom.clients.prometheus import PrometheusClient, QueryError
     from mlprom.config import PrometheusConfig, Query
-    from mlprom.history import MAX_POINTS, fetch_history
+    from mlprom.infra.history import MAX_POINTS, fetch_history
 
     config = PrometheusConfig(url=prometheus_stack.prometheus_url)
     client = PrometheusClient(config.url, build_session(config, "prometheus"), 30.0)

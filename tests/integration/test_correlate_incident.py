@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import write_events, write_snapshot
-from mlprom.history import RANGE_VERSION, range_object_id
+from mlprom.events.log import write_events, write_snapshot
+from mlprom.infra.history import RANGE_VERSION, range_object_id
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.stages import correlate
 from mlprom.storage import open_storage

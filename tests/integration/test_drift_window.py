@@ -14,9 +14,9 @@ import pytest
 from mlprom import layout
 from mlprom.analysis.drift import SAMPLE_SIZE
 from mlprom.config import load_config_text
-from mlprom.drift_window import DriftReport, drift_report, read_side, write_drift_sample
-from mlprom.eventlog import iter_event_keys, write_events
+from mlprom.events.log import iter_event_keys, write_events
 from mlprom.records import Event
+from mlprom.reports.drift_window import DriftReport, drift_report, read_side, write_drift_sample
 from mlprom.storage.local import LocalStorage
 
 DAY = date(2026, 3, 10)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb  # a test dependency: missing, the run fails rather than skips
 import pytest
 
-from mlprom.eventlog import write_events
+from mlprom.events.log import write_events
 from mlprom.records import Event
 from mlprom.storage.local import LocalStorage
 
@@ -85,7 +85,7 @@ def documented_snapshot_query() -> str:
 def test_documented_duckdb_snapshot_query_gives_one_row_per_query_and_series(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlprom.eventlog import write_snapshot
+    from mlprom.events.log import write_snapshot
     from mlprom.records import QueryResult, Series, Snapshot
 
     storage = LocalStorage(tmp_path / "mlprom-data")

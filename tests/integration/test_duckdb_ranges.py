@@ -11,7 +11,7 @@ import pytest
 
 from mlprom import layout
 from mlprom.clients.prometheus import RangeSeries
-from mlprom.history import HistoryResult, range_document, range_object_id
+from mlprom.infra.history import HistoryResult, range_document, range_object_id
 from mlprom.storage.local import LocalStorage
 
 duckdb = pytest.importorskip("duckdb")

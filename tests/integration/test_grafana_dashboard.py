@@ -18,7 +18,7 @@ import requests
 from mlprom.analysis.findings import Finding
 from mlprom.clients.pushgateway import push_heartbeat
 from mlprom.config import load_config_text
-from mlprom.report import CorrelationReport, EventCounts
+from mlprom.reports.correlation import CorrelationReport, EventCounts
 from tests.fixtures.servers import PrometheusStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,7 +262,7 @@ def test_heartbeat_panels_find_the_heartbeats_mlprom_pushes(prometheus_stack: Pr
 def test_monitor_panels_find_what_monitor_exports(prometheus_stack: PrometheusStack) -> None:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    PredictionMetrics = importlib.import_module("mlprom.monitor_metrics").PredictionMetrics  # noqa: N806
+    PredictionMetrics = importlib.import_module("mlprom.serving.metrics").PredictionMetrics  # noqa: N806
 
     model = f"grafana{int(time.time() * 1000) % 10**9}"
     registry = CollectorRegistry()

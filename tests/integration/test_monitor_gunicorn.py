@@ -52,7 +52,7 @@ workers = 2
 
 def when_ready(server):
     # In the master, once: one /metrics for every worker's values.
-    from mlprom.monitor_metrics import serve_metrics
+    from mlprom.serving.metrics import serve_metrics
 
     serve_metrics({metrics_port}, "127.0.0.1")
 

@@ -14,7 +14,7 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from mlprom.config import DEFAULT_QUERIES, Config
-from mlprom.monitor import Monitor
+from mlprom.serving.monitor import Monitor
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.servers import PrometheusStack, free_port
 
@@ -49,7 +49,7 @@ def test_prometheus_scrapes_monitor_and_histogram_quantile_returns_the_planted_l
         }
     )
     clock = FakeClock()
-    monkeypatch.setattr("mlprom.monitor.time", SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr("mlprom.serving.monitor.time", SimpleNamespace(perf_counter=clock.perf_counter))
     port = free_port()
     with Monitor(lambda X: X, config, registry=CollectorRegistry(), metrics_port=port) as monitor:
         prometheus_stack.add_scrape_target(f"127.0.0.1:{port}")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from mlprom import layout
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.eventlog import write_events, write_snapshot
+from mlprom.events.log import write_events, write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.stages import correlate
 from mlprom.stages import profile as profile_stage

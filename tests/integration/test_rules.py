@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mlprom.analysis.findings import Finding
 from mlprom.cli import app
 from mlprom.config import load_config
-from mlprom.report import CorrelationReport, EventCounts
+from mlprom.reports.correlation import CorrelationReport, EventCounts
 from mlprom.stages.alert import build_alerts
 from tests.fixtures.servers import require_binary
 
@@ -148,7 +148,7 @@ def test_promtool_unit_test_fires_after_for_with_the_labels_and_summary_alert_se
             }
         ],
     }
-    test_file = tmp_path / "mlprom.rules.test.yml"
+    test_file = tmp_path / "mlprom.stages.rules.test.yml"
     test_file.write_text(yaml.safe_dump(unit, sort_keys=False))
     tested = _promtool("test", "rules", str(test_file))
     assert tested.returncode == 0, tested.stdout + tested.stderr

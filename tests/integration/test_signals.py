@@ -209,7 +209,7 @@ def test_sigterm_while_the_model_module_imports_stores_nothing_and_starts_no_run
 def store_correlate_day(tmp_path: Path, event: Callable[[datetime, int, int], Any], chunks: int) -> Path:
     """A config over tmp_path/data and `chunks` event objects of 5,000 events each for CORRELATE_DAY (event(start,
     chunk, i) -> Event); returns the config's path."""
-    from mlprom.eventlog import write_events
+    from mlprom.events.log import write_events
 
     config_path = tmp_path / "mlprom.yaml"
     config_path.write_text(
@@ -391,7 +391,7 @@ def test_a_signal_during_correlate_leaves_no_decoding_worker_behind(tmp_path: Pa
 
     import psutil
 
-    from mlprom.eventscan import PARALLEL_MIN_BYTES
+    from mlprom.events.scan import PARALLEL_MIN_BYTES
     from mlprom.records import Event
 
     rng = random.Random(7)

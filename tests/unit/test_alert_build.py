@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mlprom.alert_state import AlertState, fingerprint, next_step
 from mlprom.analysis.findings import Finding
 from mlprom.analysis.thresholds import BreachTracker, ThresholdLevels
 from mlprom.config import load_config_text
 from mlprom.errors import ConfigError
-from mlprom.report import CorrelationReport, EventCounts
+from mlprom.reports.alert_state import AlertState, fingerprint, next_step
+from mlprom.reports.correlation import CorrelationReport, EventCounts
 from mlprom.stages.alert import build_alerts, graph_url, mlflow_run_url, report_link
 
 DAY = date(2026, 11, 25)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from mlprom.alert_state import AlertState, next_step
 from mlprom.analysis.findings import Finding
 from mlprom.config import load_config_text
-from mlprom.report import CorrelationReport, EventCounts
+from mlprom.reports.alert_state import AlertState, next_step
+from mlprom.reports.correlation import CorrelationReport, EventCounts
 from mlprom.stages.alert import build_alerts
 
 DAY = date(2026, 11, 25)

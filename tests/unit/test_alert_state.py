@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from mlprom.alert_state import AlertState, StoredAlert, fingerprint, next_step
+from mlprom.reports.alert_state import AlertState, StoredAlert, fingerprint, next_step
 
 DAY = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The columnar fast path (mlprom.eventarrow) answers exactly as the line path (eventscan.scan_lines) or not at all.
+"""The columnar fast path (mlprom.events.arrow) answers exactly as the line path (eventscan.scan_lines) or not at all.
 
 decode_clean() may decline any object (None: the caller decodes it line by line); when it answers, every
 column must be the line path's, float for float, and the line path must have skipped nothing.
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlprom import eventscan
-from mlprom.eventarrow import decode_clean
-from mlprom.eventscan import EventColumns, scan_lines, scan_object
+from mlprom.events import scan as eventscan
+from mlprom.events.arrow import decode_clean
+from mlprom.events.scan import EventColumns, scan_lines, scan_object
 from mlprom.records import Event
 
 KEY = "model/dt=2026-11-20/model=m/100000-00000000000000aa.jsonl"
@@ -82,7 +82,7 @@ def test_writers_objects_take_the_columnar_path_and_agree(drift_only: bool, widt
 def test_scan_object_uses_the_columnar_path_above_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
     body = body_of(writer_events(200))
     calls: list[bytes] = []
-    import mlprom.eventarrow as eventarrow
+    import mlprom.events.arrow as eventarrow
 
     real = eventarrow.decode_clean
 

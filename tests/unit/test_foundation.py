@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from mlprom import layout
-from mlprom.clients.http import redact_url, split_credentials
+from mlprom.clients.http import split_credentials
 from mlprom.clients.prometheus import parse_query_data
 from mlprom.dates import parse_date, parse_time, rfc3339
 from mlprom.errors import ConfigError, ObjectNotFound
 from mlprom.records import Event, QueryResult, Series, Snapshot
+from mlprom.redact import redact_url
 from mlprom.storage.local import LocalStorage
 from mlprom.storage.url import bucket_name_problem, parse_storage_url
 

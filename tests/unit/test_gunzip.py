@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlprom.eventscan import GUNZIP_CHUNK, gunzip
+from mlprom.events.scan import GUNZIP_CHUNK, gunzip
 
 LINES = b"".join(
     b'{"ts":"2026-03-01T00:00:%02d.000Z","prediction_time_seconds":0.%d}\n' % (i % 60, i) for i in range(5000)

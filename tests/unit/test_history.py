@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlprom.history import MAX_POINTS, chunks, split_by_day, window_of
+from mlprom.infra.history import MAX_POINTS, chunks, split_by_day, window_of
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_history_series_come_out_sorted_by_labels_and_time_whatever_order_they_c
     from datetime import UTC, date, datetime
 
     from mlprom.config import load_config_text
-    from mlprom.history import load_infra
+    from mlprom.infra.history import load_infra
     from mlprom.storage.local import LocalStorage
 
     day = date(2026, 3, 1)

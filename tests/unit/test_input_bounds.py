@@ -148,7 +148,7 @@ def test_a_far_future_alert_state_no_longer_suppresses_todays_alerts() -> None:
     """State written by `alert --date 9999-12-31` (accepted before) is not trusted to outrank today."""
     import orjson
 
-    from mlprom.alert_state import load_state
+    from mlprom.reports.alert_state import load_state
     from mlprom.storage.local import LocalStorage
 
     state = {

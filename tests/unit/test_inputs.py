@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlprom.errors import InputError
-from mlprom.inputs import batch_digest, open_input
+from mlprom.storage.inputs import batch_digest, open_input
 
 
 def test_csv_is_read_in_batches_with_numbers_parsed(tmp_path: Path) -> None:

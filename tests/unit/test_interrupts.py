@@ -10,8 +10,8 @@ import weakref
 
 import pytest
 
-from mlprom import interrupts
 from mlprom.errors import Interrupted
+from mlprom.runtime import interrupts
 
 
 class _Thing:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from mlprom.config import Config
-from mlprom.monitor import Monitor
+from mlprom.serving.monitor import Monitor
 from mlprom.storage.local import LocalStorage
 from tests.fixtures.recent import recent_events
 

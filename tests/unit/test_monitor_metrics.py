@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mlprom.config import Config
-from mlprom.monitor import Monitor
-from mlprom.monitor_metrics import BUCKETS
+from mlprom.serving.metrics import BUCKETS
+from mlprom.serving.monitor import Monitor
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.servers import require_binary
 
@@ -29,7 +29,7 @@ def _config(tmp_path: Path) -> Config:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
     fake = FakeClock()
-    monkeypatch.setattr("mlprom.monitor.time", SimpleNamespace(perf_counter=fake.perf_counter))
+    monkeypatch.setattr("mlprom.serving.monitor.time", SimpleNamespace(perf_counter=fake.perf_counter))
     yield fake
 
 

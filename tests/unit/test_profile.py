@@ -22,7 +22,7 @@ from mlprom.analysis.profile import (
     top_resources,
     weighted_quantile,
 )
-from mlprom.report import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport
 
 DAY = date(2026, 11, 20)  # a Friday
 START = datetime(2026, 11, 20, tzinfo=UTC).timestamp()

@@ -9,7 +9,7 @@ import pytest
 
 from mlprom.analysis.findings import Finding
 from mlprom.clients.pushgateway import heartbeat_body, parse_sample
-from mlprom.report import CorrelationReport, EventCounts
+from mlprom.reports.correlation import CorrelationReport, EventCounts
 from tests.fixtures.servers import require_binary
 
 AT = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mlprom import eventscan
+from mlprom.events import scan as eventscan
 
 
 def _rss_pages() -> int:

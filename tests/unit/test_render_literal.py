@@ -40,7 +40,7 @@ def _suspect(text: str) -> Any:
 
 
 def _drift(text: str) -> Any:
-    from mlprom.drift_window import DistributionDrift, DriftReport
+    from mlprom.reports.drift_window import DistributionDrift, DriftReport
 
     dist = DistributionDrift(text, "drift", 100, 700, 0.5, 0.4, psi=0.3, ks_pvalue=0.01, wasserstein=0.1)
     finding = _finding(text, kind="drift")
@@ -48,7 +48,7 @@ def _drift(text: str) -> Any:
 
 
 def correlation(text: str) -> Any:
-    from mlprom.report import CorrelationReport, EventCounts
+    from mlprom.reports.correlation import CorrelationReport, EventCounts
 
     return CorrelationReport(
         DAY,

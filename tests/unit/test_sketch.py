@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mlprom.analysis.sketch import GAMMA, LatencySketch, MinuteHistogram
-from mlprom.sketchlog import SketchRecorder
+from mlprom.serving.recorder import SketchRecorder
 
 
 def test_quantiles_are_within_one_percent() -> None:

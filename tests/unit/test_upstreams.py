@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import responses
 
-from mlprom.alert_state import AlertState, StoredAlert, keep_undelivered_as_before
 from mlprom.clients.alertmanager import Delivery, Rejection, clean_label_name, sanitize_label_names
 from mlprom.clients.deadline import Deadline, is_watched, scope
 from mlprom.clients.http import (
@@ -19,13 +18,13 @@ from mlprom.clients.http import (
     RetryPolicy,
     _retry_after,
     build_session,
-    redact_text,
-    redact_url,
     request,
     split_credentials,
 )
 from mlprom.config import HTTPEndpoint
 from mlprom.errors import UpstreamError
+from mlprom.redact import redact_text, redact_url
+from mlprom.reports.alert_state import AlertState, StoredAlert, keep_undelivered_as_before
 from mlprom.stages.alert import AlertOutcome, AlertRun
 from mlprom.storage.local import LocalStorage, current_umask
 
@@ -336,7 +335,7 @@ def test_check_bounds_each_target_by_ten_seconds_with_default_timeouts() -> None
 
 
 def test_a_stored_alert_with_a_refused_label_name_is_the_same_alert_as_its_valid_form() -> None:
-    from mlprom.alert_state import AlertState, next_step
+    from mlprom.reports.alert_state import AlertState, next_step
 
     at = datetime(2026, 11, 20, 10, tzinfo=UTC)
     stored = _alert("x").to_dict() | {"labels": {"bad-name": "v"}, "fingerprint": "old"}

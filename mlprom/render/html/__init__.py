@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def links_for(config: Config | None) -> Links:
     """Prometheus graph and MLflow run links from the config, credentials removed."""
-    from mlprom.clients.http import redact_url
+    from mlprom.redact import redact_url
     from mlprom.render.html.page import Links
 
     if config is None:

@@ -6,11 +6,11 @@ from typing import Any
 
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
-from mlprom.drift_window import DriftReport
-from mlprom.render import literal
+from mlprom.render.literal import literal
 from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
-from mlprom.report import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport
+from mlprom.reports.drift_window import DriftReport
 from mlprom.stages.alert import AlertRun
 
 SUSPECTS_SHOWN = 10

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlprom.drift_window import DistributionDrift, DriftReport
-from mlprom.render import literal
+from mlprom.render.literal import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
+from mlprom.reports.drift_window import DistributionDrift, DriftReport
 
 _HEADERS = (
     "distribution",

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from mlprom.render import literal
+from mlprom.render.literal import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
 from mlprom.stages.capture_infra import InfraResult

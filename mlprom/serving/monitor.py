@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from mlprom.config import Config
-    from mlprom.eventlog import EventBuffer
+    from mlprom.events.log import EventBuffer
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -77,7 +77,7 @@ class Monitor:
     `model` is an object with .predict or a callable. `config` is a Config, a path to a YAML file,
     or None for the usual lookup (--config is absent here: $MLPROM_CONFIG, ./mlprom.yaml, defaults).
     Thread-safe: many threads may call predict at once. Every call is also counted and timed in
-    Prometheus metrics (mlprom/monitor_metrics.py) in `registry` (default: prometheus_client's own),
+    Prometheus metrics (mlprom/serving/metrics.py) in `registry` (default: prometheus_client's own),
     served on `metrics_port` when given; `metrics=False` turns them off.
     """
 
@@ -98,7 +98,7 @@ class Monitor:
         metrics_port: int | None = None,
     ) -> None:
         from mlprom.config import Config, load_config
-        from mlprom.eventlog import EventBuffer
+        from mlprom.events.log import EventBuffer
         from mlprom.storage import open_storage
 
         if isinstance(config, Config):
@@ -120,7 +120,7 @@ class Monitor:
         self.sample_rate = self.config.model.sample_rate
         self.storage = storage if storage is not None else open_storage(self.config)
         self.buffer: EventBuffer = EventBuffer(self.storage, max_events=max_events, max_buffered=max_buffered)
-        from mlprom.sketchlog import SketchRecorder
+        from mlprom.serving.recorder import SketchRecorder
 
         # Every call's latency by minute (not only the recorded ones), written beside the events.
         self._sketch = SketchRecorder()
@@ -128,11 +128,11 @@ class Monitor:
         self.flush_interval = flush_interval
         self.flush_errors = 0
         self._random = random.random  # the module's generator: thread-safe and cheap
-        # Prometheus metrics of every call (mlprom/monitor_metrics.py): into `registry`, else the default
+        # Prometheus metrics of every call (mlprom/serving/metrics.py): into `registry`, else the default
         # one the app's exporter serves; metrics_port also serves it on /metrics.
         self._observe: Callable[[float], None] = _ignore
         if metrics:
-            from mlprom.monitor_metrics import PredictionMetrics, serve_metrics
+            from mlprom.serving.metrics import PredictionMetrics, serve_metrics
 
             self._observe = PredictionMetrics(self.name, self.threshold, registry).observe
             if metrics_port is not None:
@@ -229,7 +229,7 @@ class Monitor:
             )
 
     def _flush_sketch(self) -> list[str]:
-        from mlprom.sketchlog import write_sketch
+        from mlprom.events.sketches import write_sketch
 
         sketch = self._sketch.drain()
         if not sketch:
@@ -317,7 +317,7 @@ def _digest(X: Any) -> str:
     import orjson
 
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):
-        from mlprom.inputs import batch_digest
+        from mlprom.storage.inputs import batch_digest
 
         return batch_digest(X)
     body = orjson.dumps(_plain(X))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlprom.clients.prometheus import PrometheusClient, QueryError
 from mlprom.errors import UpstreamError
-from mlprom.eventlog import write_snapshot
+from mlprom.events.log import write_snapshot
 from mlprom.layout import new_object_id
 from mlprom.records import QueryResult, Snapshot
 

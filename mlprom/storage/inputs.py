@@ -169,7 +169,7 @@ class InputFile:
                 raise InputError(f"{self.location}: bucket {bucket!r} does not exist") from None
             raise StorageError(f"{self.location}: read failed: {code}") from None
         except BotoCoreError as exc:
-            from mlprom.clients.http import redact_text
+            from mlprom.redact import redact_text
 
             raise UpstreamError(
                 f"{self.location}: read failed: {exc.__class__.__name__}: {redact_text(str(exc))}"

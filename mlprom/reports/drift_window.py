@@ -34,7 +34,7 @@ from mlprom.errors import ObjectNotFound
 
 if TYPE_CHECKING:
     from mlprom.config import Config
-    from mlprom.eventscan import EventColumns
+    from mlprom.events.scan import EventColumns
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -141,7 +141,7 @@ class DriftSide:
         return {name: reservoir.sample() for name, reservoir in self.reservoirs.items()}
 
     def add_columns(self, columns: EventColumns) -> None:
-        """One object's events (mlprom.eventscan), prepared where it was decoded: one reservoir call per
+        """One object's events (mlprom.events.scan), prepared where it was decoded: one reservoir call per
         distribution. The reservoirs see the events' values in event order, so a date read again object
         by object draws the same sample.
         """
@@ -165,8 +165,8 @@ def read_sides(
     storage: Storage, days: list[date], model: str, size: int = SAMPLE_SIZE
 ) -> dict[date, DriftSide]:
     """Each date's side from its events, all dates through one pool of decoding workers."""
-    from mlprom.eventlog import gc_paused
-    from mlprom.eventscan import iter_days_columns
+    from mlprom.events.log import gc_paused
+    from mlprom.events.scan import iter_days_columns
 
     sides = {day: DriftSide.for_day(day, size) for day in days}
     with gc_paused():

@@ -31,7 +31,7 @@ class _Redacting:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        from mlprom.clients.http import redact_text
+        from mlprom.redact import redact_text
 
         self._stream.write(redact_text(text))
         return len(text)

@@ -15,7 +15,7 @@ from mlprom.records import is_number
 
 if TYPE_CHECKING:
     from mlprom.analysis.profile import DayProfile
-    from mlprom.drift_window import DriftReport
+    from mlprom.reports.drift_window import DriftReport
 
 STATUSES = ("ok", "warning", "critical", "no_data", "no_infra")
 

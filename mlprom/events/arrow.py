@@ -1,4 +1,4 @@
-"""The columnar fast path of mlprom.eventscan: a whole well-formed event object decoded by pyarrow's JSON reader.
+"""The columnar fast path of mlprom.events.scan: a whole well-formed event object decoded by pyarrow's JSON reader.
 
 Decoding a 100,000-line object line by line (orjson, then a few type checks and appends per line) costs
 about 0.4 s of Python; pyarrow parses the same bytes into typed columns in C++ in about 0.17 s. The
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlprom.eventscan import EventColumns
+    from mlprom.events.columns import EventColumns
 
 # rfc3339() writes 2026-11-20T10:01:00.123Z; the line path parses exactly this form on its fast branch.
 _WRITER_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ$"
@@ -114,7 +114,7 @@ def _decode(key: str, body: bytes, lines: int, drift_only: bool) -> EventColumns
     import pyarrow as pa
     import pyarrow.json as pj
 
-    from mlprom.eventscan import EventColumns
+    from mlprom.events.columns import EventColumns
 
     table = pj.read_json(
         pa.py_buffer(body),

@@ -265,7 +265,7 @@ def _stored_points(
     """Snapshots and archived ranges of the given (date, from, to) windows (seconds of day)."""
     import orjson
 
-    from mlprom.eventlog import iter_snapshots
+    from mlprom.events.log import iter_snapshots
 
     points: dict[str, _Points] = {}
     failed: dict[str, int] = {}

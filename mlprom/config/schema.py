@@ -1,0 +1,414 @@
+"""The config's shape: frozen pydantic models with their defaults and checks, and the built-in document.
+
+What a file may say and what it means; reading the file is config/loader.py's.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from mlprom.config.durations import parse_duration, parse_timeout
+from mlprom.errors import ConfigError
+from mlprom.storage.url import StorageURL, parse_storage_url
+
+# Model metrics a threshold may name besides the configured queries.
+MODEL_METRICS = frozenset(
+    {
+        "prediction_time",
+        "accuracy",
+        "loss",
+        "precision",
+        "recall",
+        "f1",
+        "mae",
+        "rmse",
+        "error_rate",
+        "drift_psi",
+        "drift_ks_pvalue",
+        "drift_wasserstein",
+        "accuracy_drop",
+    }
+)
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "name\\n" is not a name
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Labels every alert already carries; a static label may not replace them.
+ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric"})
+# Drift compares whole days once: persistence (for, min_events) has nothing to count there.
+DRIFT_METRICS = frozenset({"drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop"})
+
+
+def _parse_threshold_number(value: Any) -> float:
+    """A threshold level: a plain number, or a duration string (for prediction_time: 5s)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"threshold must be finite, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError(f"expected a number or a duration, got {value!r}") from None
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Timeout = Annotated[float, BeforeValidator(parse_timeout)]
+Level = Annotated[float, BeforeValidator(_parse_threshold_number)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSConfig(_Frozen):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class BasicAuth(_Frozen):
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_file: str | None = None
+
+
+class HTTPEndpoint(_Frozen):
+    """Connection options shared by every HTTP upstream."""
+
+    timeout: Timeout = 30.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token_file: str | None = None
+    basic_auth: BasicAuth = BasicAuth()
+    tls: TLSConfig = TLSConfig()
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if any(c in text for c in "\r\n\x00"):
+                # The value may be a credential: name the header, never echo the value.
+                raise ValueError(f"header {name}: the value contains a line break or NUL")
+        return value
+
+
+def _check_http_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    from mlprom.redact import redact_url
+
+    shown = redact_url(url)  # messages never carry user:password@ or tokens, valid URL or not
+    if any(c.isspace() for c in url):
+        raise ValueError(f"URL {shown!r} contains whitespace")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        reason = "port out of range 1-65535" if "Port" in str(exc) else "not a valid URL"
+        raise ValueError(f"URL {shown!r}: {reason}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+    if not parts.hostname:
+        raise ValueError(f"URL {shown!r} names no host")
+    if port == 0:
+        raise ValueError(f"URL {shown!r}: port out of range 1-65535")
+    return url.rstrip("/")
+
+
+class StorageConfig(_Frozen):
+    url: str = "./mlprom-data"
+    endpoint_url: str | None = None
+    region: str | None = None
+    timeout: Duration = 30.0  # S3: total deadline of one request (attempts, back-off, reading the answer)
+    # Where a person's browser can open the stored objects (alerts link the report there).
+    public_url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            parse_storage_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("storage.url ")) from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        # A prefix the key is appended to, or a template with {key} (an S3 console link, say).
+        if value is None:
+            return None
+        checked = _check_http_url(value.replace("{key}", ""))
+        return value if "{key}" in value else checked
+
+
+class PrometheusConfig(HTTPEndpoint):
+    url: str = "http://localhost:9090"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class AlertmanagerConfig(HTTPEndpoint):
+    urls: list[str] = Field(default_factory=lambda: ["http://localhost:9093"])
+    resend_ttl: Duration = 3600.0
+    runbook_url: str | None = None
+    # A report covers a whole day; without this a 03:00 spike keeps firing until the day ends.
+    clear_after: Duration | None = None
+    labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert, for routing
+
+    @field_validator("urls")
+    @classmethod
+    def _valid_urls(cls, value: list[str]) -> list[str]:
+        return [_check_http_url(u) for u in value]
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(
+                    f"label name {name!r}: use letters, digits and '_', not starting with a digit or '__'"
+                )
+            if name in ALERT_LABELS:
+                raise ValueError(
+                    f"label {name!r} is set by mlprom itself ({', '.join(sorted(ALERT_LABELS))})"
+                )
+        return value
+
+
+class PushgatewayConfig(HTTPEndpoint):
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+
+class MLflowConfig(_Frozen):
+    tracking_uri: str | None = None
+    experiment: str = "mlprom"
+    ui_url: str | None = None  # links in alerts; default: tracking_uri when it is http(s)
+    system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network); needs psutil
+
+    @field_validator("ui_url")
+    @classmethod
+    def _valid_ui_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+
+class ModelConfig(_Frozen):
+    name: str = "default"
+    latency_threshold: Duration = 10.0
+    sample_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    record_inputs: Literal["none", "digest", "full"] = "digest"
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _MODEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
+            )
+        return value
+
+
+class CorrelateConfig(_Frozen):
+    max_skew: Duration = 300.0
+    # Where infra values come from (docs/correlation.md): stored snapshots, Prometheus' range API, or
+    # snapshots first and history for the gaps.
+    infra_source: Literal["auto", "snapshots", "prometheus"] = "auto"
+    # History's resolution: twice the common 15 s scrape interval, one chunk (2,881 points) per day.
+    step: Duration = 30.0
+    fdr: float = Field(default=0.05, gt=0.0, lt=1.0)  # Benjamini-Hochberg false discovery rate
+    max_lag: Duration = 300.0  # how long before slow predictions a series may rise and still count
+
+    @field_validator("step")
+    @classmethod
+    def _positive_step(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError(f"step must be at least 1s, got {value:g}s")
+        return value
+
+
+class DriftConfig(_Frozen):
+    reference_days: int = Field(default=7, ge=1, le=366)
+    min_samples: int = Field(default=50, ge=2, le=1_000_000_000)
+    bins: int = Field(default=10, ge=2, le=1000)
+
+
+class Query(_Frozen):
+    expr: str
+    unit: str | None = None
+    description: str | None = None
+    # The time span one sample describes (rate(x[1m]) at t: (t-1m, t]); None: read from the expression.
+    window: Duration | None = None
+    # Smallest change of the median that counts as a suspect, in `unit`; None: the unit's default.
+    min_change: float | None = Field(default=None, ge=0.0)
+
+    @field_validator("expr")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expr is empty")
+        return value
+
+
+class Threshold(_Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    warning: Level | None = None
+    critical: Level | None = None
+    direction: Literal["above", "below"] = "above"
+    # Persistence before an alert: past a level for this long without a break (query thresholds;
+    # Prometheus' `for:` in `mlprom rules`), and in at least this many snapshots or events.
+    for_: Duration = Field(default=0.0, alias="for")
+    min_events: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _has_a_level(self) -> Threshold:
+        if self.warning is None and self.critical is None:
+            raise ValueError("a threshold needs warning, critical or both")
+        if self.warning is not None and self.critical is not None:
+            ordered = (
+                self.warning <= self.critical if self.direction == "above" else self.warning >= self.critical
+            )
+            if not ordered:
+                raise ValueError(
+                    f"warning {self.warning:g} is past critical {self.critical:g} for direction {self.direction}"
+                )
+        return self
+
+
+def _query_shorthand(value: Any) -> Any:
+    return {"expr": value} if isinstance(value, str) else value
+
+
+def _threshold_shorthand(value: Any) -> Any:
+    # The seed's flat form `cpu_usage: 0.7` means: critical when the value is above 0.7.
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return {"critical": value}
+    return value
+
+
+class Config(_Frozen):
+    storage: StorageConfig = StorageConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    pushgateway: PushgatewayConfig = PushgatewayConfig()
+    mlflow: MLflowConfig = MLflowConfig()
+    model: ModelConfig = ModelConfig()
+    correlate: CorrelateConfig = CorrelateConfig()
+    drift: DriftConfig = DriftConfig()
+    queries: dict[str, Annotated[Query, BeforeValidator(_query_shorthand)]] = Field(default_factory=dict)
+    thresholds: dict[str, Annotated[Threshold, BeforeValidator(_threshold_shorthand)]] = Field(
+        default_factory=dict
+    )
+    source: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _thresholds_name_something(self) -> Config:
+        for name, threshold in self.thresholds.items():
+            if name not in self.queries and name not in MODEL_METRICS:
+                known = ", ".join(sorted(self.queries)) or "none"
+                raise ValueError(
+                    f"threshold {name!r} names no query and no model metric "
+                    f"(queries: {known}; model metrics: {', '.join(sorted(MODEL_METRICS))})"
+                )
+            if name in self.queries:
+                continue
+            # Events are not stored in time order across writers, so "without a break" is only
+            # defined over snapshots; model metrics count events instead.
+            if threshold.for_:
+                raise ValueError(
+                    f"threshold {name!r}: `for` applies to query thresholds; use min_events for model metrics"
+                )
+            if name in DRIFT_METRICS and threshold.min_events != 1:
+                raise ValueError(
+                    f"threshold {name!r}: drift is one comparison a day; min_events does not apply"
+                )
+        return self
+
+    @property
+    def storage_url(self) -> StorageURL:
+        # Relative storage paths are relative to the working directory, as a user typing them expects.
+        return parse_storage_url(self.storage.url)
+
+
+DEFAULT_QUERIES: dict[str, Any] = {
+    # Usage is 1 - idle; the seed measured idle itself. Unit: share of CPU time busy, 0-1, per instance.
+    "cpu_usage": {
+        "expr": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "unit": "ratio",
+    },
+    # Unit: percent of memory in use, 0-100.
+    "memory_usage": {
+        "expr": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+        "unit": "percent",
+    },
+    # Unit: bytes per second, per device.
+    "disk_read_io": {"expr": "rate(node_disk_read_bytes_total[1m])", "unit": "bytes_per_second"},
+    "disk_write_io": {"expr": "rate(node_disk_written_bytes_total[1m])", "unit": "bytes_per_second"},
+    # Unit: bytes per second, per network interface.
+    "network_receive_io": {"expr": "rate(node_network_receive_bytes_total[1m])", "unit": "bytes_per_second"},
+    "network_transmit_io": {
+        "expr": "rate(node_network_transmit_bytes_total[1m])",
+        "unit": "bytes_per_second",
+    },
+    # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count). A damped
+    # 1-minute average: a value describes roughly the minute before it.
+    "system_load": {"expr": "node_load1", "unit": "tasks", "window": "1m"},
+    # Unit: seconds. The p95 of prediction time that Monitor exports, summed over processes by le.
+    "http_latency": {
+        "expr": (
+            "histogram_quantile(0.95, sum by (model, instance, le) "
+            "(rate(mlprom_prediction_duration_seconds_bucket[5m])))"
+        ),
+        "unit": "seconds",
+    },
+    # Short-window and pressure series (node-exporter, Linux PSI): they move within one scrape of a
+    # short incident, where a [1m] average of a saturated CPU barely does. Unit: share of wall time.
+    "cpu_usage_short": {
+        "expr": '1 - avg by (instance) (irate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "unit": "ratio",
+    },
+    "cpu_pressure": {"expr": "irate(node_pressure_cpu_waiting_seconds_total[1m])", "unit": "ratio"},
+    "io_pressure": {"expr": "irate(node_pressure_io_waiting_seconds_total[1m])", "unit": "ratio"},
+    "memory_pressure": {"expr": "irate(node_pressure_memory_waiting_seconds_total[1m])", "unit": "ratio"},
+    # Unit: processes in the run queue at the scrape.
+    "procs_running": {"expr": "node_procs_running", "unit": "tasks"},
+}
+
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "cpu_usage": 0.7,
+    "memory_usage": {"warning": 75, "critical": 90},
+    "accuracy": {"critical": 0.8, "direction": "below"},
+    "prediction_time": {"warning": "5s", "critical": "10s"},
+}
+
+def default_document() -> dict[str, Any]:
+    """The built-in configuration as a plain document (what an empty file means)."""
+    return {"queries": dict(DEFAULT_QUERIES), "thresholds": copy.deepcopy(DEFAULT_THRESHOLDS)}

@@ -1,0 +1,1 @@
+"""Process plumbing of the CLI: the first signal handler, interrupts, stdout kept for the result."""

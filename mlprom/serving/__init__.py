@@ -1,0 +1,1 @@
+"""Serving-side code: the Monitor wrapper, its prometheus_client metrics, the latency recorder."""
