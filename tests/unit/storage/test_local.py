@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mlprom.config.storage_url import bucket_name_problem, parse_storage_url
 from mlprom.errors import ConfigError, ObjectNotFound
 from mlprom.storage.local import LocalStorage
-from mlprom.storage.url import bucket_name_problem, parse_storage_url
 
 AT = datetime(2026, 11, 25, 9, 8, 7, tzinfo=UTC)
 DAY = date(2026, 11, 25)
