@@ -8,7 +8,7 @@ read from it is within 1% (relative) of the truth: what lets `correlate` re-clas
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +24,6 @@ def bucket_of(value: float) -> int:
     if value <= MIN_VALUE:
         return MIN_INDEX
     return math.ceil(math.log(value) / _LOG_GAMMA)
-
-
-def bucket_upper(index: int) -> float:
-    return float(GAMMA**index)
 
 
 def bucket_value(index: int) -> float:
@@ -183,10 +179,3 @@ class LatencySketch:
                 raise ValueError(f"minute {key!r}: bucket counts do not add up to {count}")
             sketch.minutes[minute] = histogram
         return sketch
-
-
-def merge_all(sketches: Iterable[LatencySketch]) -> LatencySketch:
-    out = LatencySketch()
-    for sketch in sketches:
-        out.merge(sketch)
-    return out

@@ -171,10 +171,6 @@ def _encode(state: AlertState) -> bytes:
     return orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2)
 
 
-def save_state(storage: Storage, state: AlertState) -> None:
-    storage.put_bytes(layout.ALERT_STATE_KEY, _encode(state))
-
-
 def save_state_if(storage: Storage, state: AlertState, version: str | None) -> bool:
     """Write the state only if it is still the version read; False when another run wrote it meanwhile."""
     return storage.put_if(layout.ALERT_STATE_KEY, _encode(state), version)

@@ -310,12 +310,6 @@ def build_alerts(
     return alerts
 
 
-def encode_payload(alerts: tuple[StoredAlert, ...]) -> bytes:
-    import orjson
-
-    return orjson.dumps([a.payload() for a in alerts])
-
-
 def outcomes(step: Step, deliveries: tuple[Delivery, ...]) -> tuple[AlertOutcome, ...]:
     """Per alert of `step.send`: how many replicas took it, and each refusal with its reason."""
     result = []
