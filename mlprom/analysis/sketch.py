@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlprom.dates import DAY_SECONDS
+
 GAMMA = 1.02  # bucket ratio: relative accuracy (GAMMA - 1) / (GAMMA + 1), about 1%
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-6  # values at or below one microsecond share the lowest bucket
@@ -136,7 +138,7 @@ class LatencySketch:
         """By UTC day (unix seconds of midnight): one stored object per date partition."""
         out: dict[int, LatencySketch] = {}
         for minute, histogram in self.minutes.items():
-            day = minute - minute % 86400
+            day = minute - minute % DAY_SECONDS
             out.setdefault(day, LatencySketch()).minutes[minute] = histogram
         return out
 

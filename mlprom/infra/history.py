@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
+from mlprom.dates import DAY_SECONDS
 from mlprom.errors import UpstreamError
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def split_by_day(start: float, end: float, step: float) -> list[tuple[float, flo
     out = []
     at = start
     while at <= end:
-        midnight = (math.floor(at / 86400) + 1) * 86400
+        midnight = (math.floor(at / DAY_SECONDS) + 1) * DAY_SECONDS
         last = min(end, at + math.floor((midnight - at - 1e-9) / step) * step)
         out.append((at, last))
         at = last + step
@@ -341,10 +342,10 @@ def load_infra(
     margin = margin_seconds(config)
     warnings: list[str] = []
     midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
-    start, end = midnight - margin, midnight + 86400 + margin
-    windows = [(day, 0.0, 86400.0)]
+    start, end = midnight - margin, midnight + DAY_SECONDS + margin
+    windows = [(day, 0.0, float(DAY_SECONDS))]
     # The neighbours' edges: an event at 00:00:20 may join a value of 23:59:50 the day before.
-    windows.append((day - timedelta(days=1), 86400 - margin, 86400.0))
+    windows.append((day - timedelta(days=1), DAY_SECONDS - margin, float(DAY_SECONDS)))
     windows.append((day + timedelta(days=1), 0.0, margin))
     stored: dict[str, _Points] = {}
     own = 0
@@ -463,8 +464,8 @@ def _near(sorted_times: list[float], at: float, distance: float) -> bool:
 
 def _has_gaps(times: set[float], midnight: float, step: float) -> bool:
     """True when some step of the date has no stored value within half a step: history fills it."""
-    ordered = sorted(t for t in times if midnight - step <= t <= midnight + 86400 + step)
+    ordered = sorted(t for t in times if midnight - step <= t <= midnight + DAY_SECONDS + step)
     if not ordered:
         return True
-    edges = [midnight, *ordered, midnight + 86400]
+    edges = [midnight, *ordered, midnight + DAY_SECONDS]
     return any(b - a > step * 1.5 for a, b in zip(edges, edges[1:], strict=False))

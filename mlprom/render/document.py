@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from mlprom.dates import DAY_SECONDS
 from mlprom.errors import ConfigError
 
 
@@ -170,7 +171,7 @@ def read_timeline(document: Mapping[str, Any]) -> Timeline | None:
     start = num(raw.get("start"))
     start = start if start is not None else midnight
     end = num(raw.get("end"))
-    end = end if end is not None else (start + 86400 if start is not None else None)
+    end = end if end is not None else (start + DAY_SECONDS if start is not None else None)
     if start is None or end is None or end <= start:
         return None
     step = num(raw.get("step_seconds")) or 60.0
