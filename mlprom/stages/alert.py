@@ -316,7 +316,11 @@ def outcomes(step: Step, deliveries: tuple[Delivery, ...]) -> tuple[AlertOutcome
     for index, alert in enumerate(step.send):
         delivered = sum(1 for d in deliveries if index in d.delivered)
         rejected = tuple((d.url, r.reason) for d in deliveries for r in d.rejected if r.index == index)
-        result.append(AlertOutcome(alert.fingerprint, alert.status, delivered, rejected))
+        result.append(
+            AlertOutcome(
+                fingerprint=alert.fingerprint, status=alert.status, delivered=delivered, rejected=rejected
+            )
+        )
     return tuple(result)
 
 
@@ -362,7 +366,7 @@ def run(
             raise
         note = f"no report for {day}; nothing sent"
         log.info(note)
-        return AlertRun(day, dry_run, (), 0, 0, note=note)
+        return AlertRun(date=day, dry_run=dry_run, payload=(), firing=0, resolved=0, note=note)
 
     conflicts = 0
     sent: tuple[Step, tuple[Delivery, ...]] | None = None
@@ -370,18 +374,7 @@ def run(
         state, version = load_state_versioned(storage)
         firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
         step = next_step(state, day, build_alerts(config, report, now, firing), now)
-        payload = tuple(a.payload() for a in step.send)
-        statuses = tuple(a.status for a in step.send)
-        result = AlertRun(
-            day,
-            dry_run,
-            payload,
-            len(step.firing),
-            len(step.resolved),
-            report=report.url,
-            statuses=statuses,
-            state_conflicts=conflicts,
-        )
+        result = _planned_run(day, dry_run, step, report, conflicts)
         if dry_run:
             return result
         if not step.send:
@@ -395,41 +388,15 @@ def run(
             from mlprom.clients.alertmanager import AlertmanagerClient
 
             client = AlertmanagerClient.from_config(config)
-        deliveries = tuple(client.post_alerts(payload))
+        deliveries = tuple(client.post_alerts(result.payload))
         sent = (step, deliveries)
-        per_alert = outcomes(step, deliveries)
-        result = AlertRun(
-            day,
-            False,
-            payload,
-            len(step.firing),
-            len(step.resolved),
-            deliveries,
-            report.url,
-            None,
-            None,
-            statuses,
-            per_alert,
-            conflicts,
-        )
+        result = replace(result, deliveries=deliveries, outcomes=outcomes(step, deliveries))
         if not any(d.delivered for d in deliveries):
             # Nothing delivered: the state stays as it was, so the next run sends the same alerts again.
             return _finish_undelivered(storage, day, now, result, step)
-        undelivered = {o.fingerprint for o in per_alert if o.delivered == 0}
-        new_state = keep_undelivered_as_before(step.state, state, undelivered)
-        if save_state_if(storage, new_state, version):
-            run_key = _record_run(storage, day, now, step, deliveries, per_alert, conflicts)
-            result = replace(result, run_key=run_key)
-            if result.exit_code:
-                _warn_partial(result)
-            log.info(
-                "sent %d firing and %d resolved alert(s); %d of %d Alertmanager(s) took all of them",
-                result.firing,
-                result.resolved,
-                result.accepted,
-                len(deliveries),
-            )
-            return result
+        finished = _finish_delivered(storage, day, now, result, step, state, version)
+        if finished is not None:
+            return finished
         conflicts += 1
         log.info(
             "%s was changed by another alert run; re-reading it", storage.url_for(layout.ALERT_STATE_KEY)
@@ -442,6 +409,49 @@ def run(
         f"{where} was changed by other alert runs {MAX_STATE_ATTEMPTS} times in a row; alerts were sent but "
         "the state was not saved (run alerts one at a time, or run again)"
     )
+
+
+def _planned_run(day: date, dry_run: bool, step: Step, report: CorrelationReport, conflicts: int) -> AlertRun:
+    """What the step sends, before any Alertmanager has answered (all a dry run shows)."""
+    return AlertRun(
+        date=day,
+        dry_run=dry_run,
+        payload=tuple(a.payload() for a in step.send),
+        firing=len(step.firing),
+        resolved=len(step.resolved),
+        report=report.url,
+        statuses=tuple(a.status for a in step.send),
+        state_conflicts=conflicts,
+    )
+
+
+def _finish_delivered(
+    storage: Storage,
+    day: date,
+    now: datetime,
+    result: AlertRun,
+    step: Step,
+    before: AlertState,
+    version: str | None,
+) -> AlertRun | None:
+    """Save the state with what some Alertmanager took and record the run; None when another run wrote
+    the state since `version` was read (the caller re-reads it and tries again)."""
+    undelivered = {o.fingerprint for o in result.outcomes if o.delivered == 0}
+    new_state = keep_undelivered_as_before(step.state, before, undelivered)
+    if not save_state_if(storage, new_state, version):
+        return None
+    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+    result = replace(result, run_key=run_key)
+    if result.exit_code:
+        _warn_partial(result)
+    log.info(
+        "sent %d firing and %d resolved alert(s); %d of %d Alertmanager(s) took all of them",
+        result.firing,
+        result.resolved,
+        result.accepted,
+        len(result.deliveries),
+    )
+    return result
 
 
 def _finish_undelivered(storage: Storage, day: date, now: datetime, result: AlertRun, step: Step) -> AlertRun:
