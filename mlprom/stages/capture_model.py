@@ -28,6 +28,7 @@ from mlprom.runtime import interrupts
 from mlprom.runtime.stdio import stdout_redirected
 
 if TYPE_CHECKING:
+    from mlprom.clients.mlflow_tracking import LoadedModel
     from mlprom.config import Config
     from mlprom.storage.inputs import Batch, InputFile
     from mlprom.storage.interface import Storage
@@ -259,17 +260,10 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
-    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, load_pyfunc
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
     from mlprom.storage.inputs import open_input
 
-    given = sum(x is not None for x in (model_uri, model_ref, predict))
-    if given != 1:
-        raise ConfigError("give exactly one of --model-uri and --model")
-    if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise ConfigError(f"--batch-size {batch_size}: must be from 1 to {MAX_BATCH_SIZE:,}")
-    rate = config.model.sample_rate if sample_rate is None else sample_rate
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
+    rate = _checked_rate(config, model_uri, model_ref, predict, batch_size, sample_rate)
     started_at = datetime.now(UTC)
     day = day or started_at.date()
     # A past --date replays an input into that partition: timestamps keep their time of day.
@@ -284,26 +278,15 @@ def run(
             known = ", ".join(source.columns or []) or "none"
             raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
         version: str | None = None
-        loaded = None
+        loaded: LoadedModel | None = None
         if predict is None:
-            if model_uri is not None:
-                loaded = load_pyfunc(model_uri, config)
-                predict, version = loaded.predict, loaded.version
-                interrupts.reassert()  # a model's code may have replaced the signal handlers
-            else:
-                assert model_ref is not None
-                predict = load_model_ref(model_ref)
+            predict, version, loaded = _load_model(config, model_uri, model_ref)
         if storage is None:
             from mlprom.storage import open_storage
 
             storage = open_storage(config)
         params = {
-            "model_uri": describe_model_uri(model_uri) if model_uri else None,
-            "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
-            "model_ref": model_ref,
-            "model_name": config.model.name,
-            "model_version": version,
-            "registered_model_name": loaded.name if loaded is not None else None,
+            **_model_params(config, model_uri, model_ref, loaded, version),
             "input": input_path,
             "label_column": label_column,
             "batch_size": batch_size,
@@ -315,19 +298,14 @@ def run(
             "with_infra": with_infra,
             "storage": storage.location,
         }
-        tags = {
-            "mlprom.command": "capture-model",
-            "mlprom.model": config.model.name,
-            "mlprom.date": day.isoformat(),
-        }
-        if loaded is not None and loaded.name:
-            tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
         # capture-<model>-<date>-<hhmm>: the partition it wrote and when (UTC) it started.
         run_name = f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M}"
         # From the run's creation on, a signal waits for a point where stopping loses nothing (the model
         # call itself is still cut short): the run then always ends KILLED, never left RUNNING.
         with interrupts.deferred():
-            tracker = MlflowRun.start(config, params, tags, run_name, model=loaded, input_file=source)
+            tracker = MlflowRun.start(
+                config, params, _run_tags(config, day, loaded), run_name, model=loaded, input_file=source
+            )
             capture = _Capture(
                 config=config,
                 storage=storage,
@@ -347,6 +325,72 @@ def run(
     finally:
         source.close()
     return capture.result(day, input_path, describe_uri(tracker.uri))
+
+
+def _checked_rate(
+    config: Config,
+    model_uri: str | None,
+    model_ref: str | None,
+    predict: Callable[[Any], Any] | None,
+    batch_size: int,
+    sample_rate: float | None,
+) -> float:
+    """Refuse a wrong combination of model flags, batch size or sample rate; the sample rate to use."""
+    given = sum(x is not None for x in (model_uri, model_ref, predict))
+    if given != 1:
+        raise ConfigError("give exactly one of --model-uri and --model")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"--batch-size {batch_size}: must be from 1 to {MAX_BATCH_SIZE:,}")
+    rate = config.model.sample_rate if sample_rate is None else sample_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
+    return rate
+
+
+def _load_model(
+    config: Config, model_uri: str | None, model_ref: str | None
+) -> tuple[Callable[[Any], Any], str | None, LoadedModel | None]:
+    """The model's predict, its version and, for --model-uri, what MLflow loaded."""
+    from mlprom.clients.mlflow_tracking import load_pyfunc
+
+    if model_uri is not None:
+        loaded = load_pyfunc(model_uri, config)
+        predict, version = loaded.predict, loaded.version
+        interrupts.reassert()  # a model's code may have replaced the signal handlers
+        return predict, version, loaded
+    assert model_ref is not None
+    return load_model_ref(model_ref), None, None
+
+
+def _model_params(
+    config: Config,
+    model_uri: str | None,
+    model_ref: str | None,
+    loaded: LoadedModel | None,
+    version: str | None,
+) -> dict[str, str | None]:
+    """The MLflow run's parameters that say which model ran (credentials left out of its URI)."""
+    from mlprom.clients.mlflow_tracking import describe_model_uri
+
+    return {
+        "model_uri": describe_model_uri(model_uri) if model_uri else None,
+        "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
+        "model_ref": model_ref,
+        "model_name": config.model.name,
+        "model_version": version,
+        "registered_model_name": loaded.name if loaded is not None else None,
+    }
+
+
+def _run_tags(config: Config, day: date, loaded: LoadedModel | None) -> dict[str, str]:
+    tags = {
+        "mlprom.command": "capture-model",
+        "mlprom.model": config.model.name,
+        "mlprom.date": day.isoformat(),
+    }
+    if loaded is not None and loaded.name:
+        tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
+    return tags
 
 
 def _infra_snapshotter() -> Callable[..., Any]:
