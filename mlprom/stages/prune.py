@@ -359,17 +359,7 @@ def run(
     `confirm(summary)` is asked before anything is deleted, even when nothing is due, so a cron line
     lacking --yes fails on its first run rather than on the first day data expires.
     """
-    if keep_days < 1:
-        raise ConfigError(
-            f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
-        )
-    if keep_days > MAX_KEEP_DAYS:
-        # today - 999999 days is before year 1: refuse rather than overflow (docs/reliability.md).
-        raise ConfigError(f"--keep-days {keep_days}: at most {MAX_KEEP_DAYS} (100 years)")
-    chosen = tuple(stages) if stages else layout.STAGES
-    for stage in chosen:
-        if stage not in layout.STAGES:
-            raise ConfigError(f"--stage {stage!r}: expected one of {', '.join(layout.STAGES)}")
+    chosen = _checked(keep_days, stages)
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -392,10 +382,7 @@ def run(
             dry_run=dry_run,
             cancelled=False,
             partitions=(),
-            protected=tuple(
-                PartitionSummary(s, d, v[0], v[1], "kept_firing_alert")
-                for (s, d), v in plan.protected.items()
-            ),
+            protected=_summaries(plan.protected, "kept_firing_alert"),
             protected_dates=tuple(sorted(protected_dates)),
             objects=0,
             bytes=0,
@@ -412,9 +399,7 @@ def run(
         if dry_run:
             return replace(
                 base,
-                partitions=tuple(
-                    PartitionSummary(s, d, v[0], v[1], "would_delete") for (s, d), v in plan.expired.items()
-                ),
+                partitions=_summaries(plan.expired, "would_delete"),
                 objects=plan.objects,
                 bytes=plan.bytes,
             )
@@ -422,14 +407,32 @@ def run(
             storage.location, plan.objects, plan.bytes, len(plan.expired), cutoff, len(plan.protected)
         )
         if confirm is not None and not confirm(summary):
-            return replace(
-                base,
-                cancelled=True,
-                partitions=tuple(
-                    PartitionSummary(s, d, v[0], v[1], "cancelled") for (s, d), v in plan.expired.items()
-                ),
-            )
+            return replace(base, cancelled=True, partitions=_summaries(plan.expired, "cancelled"))
         return _delete(storage, plan, bar, base)
+
+
+def _checked(keep_days: int, stages: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """Refuse a --keep-days or --stage out of bounds; the stages to prune."""
+    if keep_days < 1:
+        raise ConfigError(
+            f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
+        )
+    if keep_days > MAX_KEEP_DAYS:
+        # today - 999999 days is before year 1: refuse rather than overflow (docs/reliability.md).
+        raise ConfigError(f"--keep-days {keep_days}: at most {MAX_KEEP_DAYS} (100 years)")
+    chosen = tuple(stages) if stages else layout.STAGES
+    for stage in chosen:
+        if stage not in layout.STAGES:
+            raise ConfigError(f"--stage {stage!r}: expected one of {', '.join(layout.STAGES)}")
+    return chosen
+
+
+def _summaries(partitions: dict[PartitionId, list[int]], status: str) -> tuple[PartitionSummary, ...]:
+    """One summary per partition of the listing ([objects, bytes] each), all with `status`."""
+    return tuple(
+        PartitionSummary(stage=stage, day=day, objects=totals[0], bytes=totals[1], status=status)
+        for (stage, day), totals in partitions.items()
+    )
 
 
 def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) -> PruneResult:
@@ -474,7 +477,11 @@ def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) ->
         left = max(plan.expired[(stage, day)][0] - deleted - failed, 0) if aborted else 0
         not_attempted += left
         status = "failed" if failed else "not_attempted" if left else "deleted"
-        partitions.append(PartitionSummary(stage, day, deleted, nbytes, status, failed + left))
+        partitions.append(
+            PartitionSummary(
+                stage=stage, day=day, objects=deleted, bytes=nbytes, status=status, failed=failed + left
+            )
+        )
     failed_count = sum(t[2] for t in done.values())
     if failed_count or not_attempted:
         first_key, first_reason = failures[0] if failures else ("", "")
