@@ -14,7 +14,8 @@ from typing import Any
 
 from mlprom.dates import DAY_SECONDS
 
-GAMMA = 1.02  # bucket ratio: relative accuracy (GAMMA - 1) / (GAMMA + 1), about 1%
+GAMMA = 1.02  # bucket ratio
+RELATIVE_ACCURACY = (GAMMA - 1) / (GAMMA + 1)  # of a bucket's value to any value it holds: about 1%
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-6  # values at or below one microsecond share the lowest bucket
 MIN_INDEX = math.ceil(math.log(MIN_VALUE) / _LOG_GAMMA)
