@@ -166,13 +166,13 @@ class HourStats:
         if not isinstance(resources, dict) or not all(isinstance(k, str) for k in resources):
             raise ValueError(f"hour {hour}: resources is not an object")
         return cls(
-            hour,
-            events,
-            slow,
-            share,
-            p95,
-            peak,
-            {k: _optional_float(v, f"resources.{k}") for k, v in resources.items()},
+            hour=hour,
+            events=events,
+            slow=slow,
+            slow_share=share,
+            p95=p95,
+            peak=peak,
+            resources={k: _optional_float(v, f"resources.{k}") for k, v in resources.items()},
         )
 
 
@@ -223,7 +223,9 @@ class DayProfile:
         if not isinstance(method, str):
             raise ValueError("profile.method is not a string")
         return cls(
-            tuple(sorted(hours, key=lambda h: h.hour)), tuple(_int(p, "peak hour") for p in peaks), method
+            hours=tuple(sorted(hours, key=lambda h: h.hour)),
+            peak_hours=tuple(_int(p, "peak hour") for p in peaks),
+            method=method,
         )
 
 
@@ -358,7 +360,9 @@ class HourProfile:
                     resources=dict(resources.get(h, {})),
                 )
             )
-        return DayProfile(tuple(stats), tuple(s.hour for s in stats if s.peak), day_method(w))
+        return DayProfile(
+            hours=tuple(stats), peak_hours=tuple(s.hour for s in stats if s.peak), method=day_method(w)
+        )
 
 
 def covered_hours(day: date, now: datetime) -> int:
@@ -510,14 +514,14 @@ def _slot(weekday: int | None, hour: int, hours: list[HourStats]) -> Slot:
         m: _median_or_none([v for h in hours if (v := h.resources.get(m)) is not None]) for m in metrics
     }
     return Slot(
-        weekday,
-        hour,
-        len(hours),
-        _median_or_none([float(h.events) for h in hours]),
-        _median_or_none([float(h.slow) for h in hours]),
-        _median_or_none([h.slow_share for h in hours if h.slow_share is not None]),
-        _median_or_none([h.p95 for h in hours if h.p95 is not None]),
-        resources,
+        weekday=weekday,
+        hour=hour,
+        observations=len(hours),
+        events=_median_or_none([float(h.events) for h in hours]),
+        slow=_median_or_none([float(h.slow) for h in hours]),
+        slow_share=_median_or_none([h.slow_share for h in hours if h.slow_share is not None]),
+        p95=_median_or_none([h.p95 for h in hours if h.p95 is not None]),
+        resources=resources,
     )
 
 
@@ -572,7 +576,13 @@ def forecast(days: Sequence[tuple[date, DayProfile]], start: date) -> Forecast:
     if not weekly:
         peaks = [_peak(None, s) for s in slots if s.peak]
     return Forecast(
-        method, start, start + timedelta(days=6), tuple(weekday_days), tuple(slots), tuple(peaks), note
+        method=method,
+        start=start,
+        end=start + timedelta(days=6),
+        weekday_days=tuple(weekday_days),
+        slots=tuple(slots),
+        peaks=tuple(peaks),
+        note=note,
     )
 
 
@@ -582,12 +592,12 @@ def _with_peak(slot: Slot, peak: bool) -> Slot:
 
 def _peak(when: date | None, slot: Slot) -> PeakForecast:
     return PeakForecast(
-        when,
-        when.weekday() if when else None,
-        slot.hour,
-        slot.events or 0.0,
-        slot.slow_share,
-        slot.p95,
-        slot.observations,
-        dict(slot.resources),
+        date=when,
+        weekday=when.weekday() if when else None,
+        hour=slot.hour,
+        events=slot.events or 0.0,
+        slow_share=slot.slow_share,
+        p95=slot.p95,
+        observations=slot.observations,
+        resources=dict(slot.resources),
     )

@@ -177,7 +177,9 @@ class LatencySketch:
                 or not isinstance(total, int | float)
             ):
                 raise ValueError(f"minute {key!r}: count, sum or buckets missing")
-            histogram = MinuteHistogram(count, float(total), {int(k): int(n) for k, n in buckets.items()})
+            histogram = MinuteHistogram(
+                count=count, total=float(total), buckets={int(k): int(n) for k, n in buckets.items()}
+            )
             if sum(histogram.buckets.values()) != count or any(n < 0 for n in histogram.buckets.values()):
                 raise ValueError(f"minute {key!r}: bucket counts do not add up to {count}")
             sketch.minutes[minute] = histogram

@@ -212,7 +212,9 @@ def fetch_history(
     results = {}
     for name in queries:
         error, transport = errors.get(name, (None, False))
-        series = tuple(RangeSeries(dict(k), tuple(t), tuple(v)) for k, (t, v) in merged[name].items())
+        series = tuple(
+            RangeSeries(labels=dict(k), times=tuple(t), values=tuple(v)) for k, (t, v) in merged[name].items()
+        )
         results[name] = HistoryResult(
             name=name, expr=queries[name].expr, series=series, error=error, transport=transport
         )
@@ -417,7 +419,7 @@ def _fetch_wanted(
         # full retry schedule; with infra_source prometheus it is the source, retried as usual.
         retry = RetryPolicy(total=1, backoff_factor=0.1) if settings.infra_source == "auto" else None
         session = build_session(config.prometheus, "prometheus", retry=retry, pool_size=MAX_PARALLEL)
-        client = PrometheusClient(config.prometheus.url, session, config.prometheus.timeout)
+        client = PrometheusClient(config.prometheus.url, session, timeout=config.prometheus.timeout)
     history, requests = fetch_history(client, wanted, grid_start, grid_end, settings.step)
     refused = {n: r.error for n, r in history.items() if r.error and not r.transport}
     unreachable = [r.error for r in history.values() if r.error and r.transport]

@@ -295,7 +295,7 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
             raise _UnusableSample(f"{name}: a value is not a float")
         # Held as doubles (8 bytes a value, not a 32-byte float object): seven days of three distributions
         # are a million values.
-        samples[name] = Sample(array("d", values), seen, float(total))
+        samples[name] = Sample(values=array("d", values), seen=seen, total=float(total))
     return DaySample(day=day, model=model, sample_size=sample_size, samples=samples, first=first, last=last)
 
 
