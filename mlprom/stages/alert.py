@@ -34,7 +34,6 @@ log = logging.getLogger("mlprom")
 
 # alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
 ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
-RESERVED_LABELS = ("alertname", "severity", "model", "metric")
 # Another alert run may write alerts/state.json between our read and our write: we re-read, recompute
 # and re-send (Alertmanager deduplicates) at most this many times.
 MAX_STATE_ATTEMPTS = 5
