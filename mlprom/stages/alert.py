@@ -246,6 +246,39 @@ def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[
     return summary, description
 
 
+def _annotations(config: Config, report: CorrelationReport, finding: Finding, model: str) -> dict[str, str]:
+    """summary, description, value, threshold, the report, and the links the config makes possible."""
+    summary, description = _describe(finding, report, model)
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "value": f"{finding.value:.6g}",
+        "threshold": f"{finding.threshold:g}",
+        "report": report.url,
+    }
+    link = report_link(config, report.key)
+    if link:
+        annotations["report_url"] = link
+    run_id = finding.detail.get("mlflow_run_id")
+    run_url = mlflow_run_url(config, run_id) if isinstance(run_id, str) and run_id else None
+    if run_url:
+        annotations["mlflow_run_url"] = run_url
+    if config.alertmanager.runbook_url:
+        annotations["runbook_url"] = config.alertmanager.runbook_url
+    return annotations
+
+
+def _generator_url(config: Config, finding: Finding) -> str:
+    """Prometheus' graph of the finding's query over its window; "" for a model metric."""
+    expr = (
+        config.queries[finding.metric].expr
+        if finding.metric in config.queries
+        else finding.detail.get("expr")
+    )
+    # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
+    return graph_url(config.prometheus.url, expr, finding.first_seen, finding.last_seen) if expr else ""
+
+
 def build_alerts(
     config: Config, report: CorrelationReport, now: datetime, firing: Collection[str] = ()
 ) -> list[StoredAlert]:
@@ -266,39 +299,13 @@ def build_alerts(
         if not persisted(config, finding) and fingerprint(labels) not in firing:
             pending += 1
             continue
-        summary, description = _describe(finding, report, model)
-        annotations = {
-            "summary": summary,
-            "description": description,
-            "value": f"{finding.value:.6g}",
-            "threshold": f"{finding.threshold:g}",
-            "report": report.url,
-        }
-        link = report_link(config, report.key)
-        if link:
-            annotations["report_url"] = link
-        run_id = finding.detail.get("mlflow_run_id")
-        run_url = mlflow_run_url(config, run_id) if isinstance(run_id, str) and run_id else None
-        if run_url:
-            annotations["mlflow_run_url"] = run_url
-        if config.alertmanager.runbook_url:
-            annotations["runbook_url"] = config.alertmanager.runbook_url
-        expr = (
-            config.queries[finding.metric].expr
-            if finding.metric in config.queries
-            else finding.detail.get("expr")
-        )
-        # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
-        generator = (
-            graph_url(config.prometheus.url, expr, finding.first_seen, finding.last_seen) if expr else ""
-        )
         alerts.append(
             StoredAlert(
                 labels=labels,
-                annotations=annotations,
+                annotations=_annotations(config, report, finding, model),
                 starts_at=finding.first_seen,
                 ends_at=ends_at,
-                generator_url=generator,
+                generator_url=_generator_url(config, finding),
                 status="firing",
                 date=report.date,
                 report=report.key,
