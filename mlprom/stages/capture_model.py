@@ -274,9 +274,7 @@ def run(
 
     source = open_input(input_path, config)
     try:
-        if label_column is not None and label_column not in (source.columns or []):
-            known = ", ".join(source.columns or []) or "none"
-            raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
+        _check_label_column(source, input_path, label_column)
         version: str | None = None
         loaded: LoadedModel | None = None
         if predict is None:
@@ -345,6 +343,13 @@ def _checked_rate(
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
     return rate
+
+
+def _check_label_column(source: InputFile, input_path: str, label_column: str | None) -> None:
+    """Refuse a --label-column the input's header does not have, before the model is loaded."""
+    if label_column is not None and label_column not in (source.columns or []):
+        known = ", ".join(source.columns or []) or "none"
+        raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
 
 
 def _load_model(
