@@ -11,7 +11,7 @@ from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
 from mlprom.reports.correlation import CorrelationReport
 from mlprom.reports.drift_window import DriftReport
-from mlprom.stages.alert import AlertRun
+from mlprom.reports.results import AlertRun
 
 SUSPECTS_SHOWN = 10
 SUSPECT_COLUMNS = (
