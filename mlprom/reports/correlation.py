@@ -15,6 +15,7 @@ from mlprom.dates import rfc3339
 from mlprom.errors import NoDataError, ObjectNotFound
 from mlprom.records import is_number
 from mlprom.reports.results import Clean
+from mlprom.reports.sections import InfraSection, Significance, Skew, Timeline
 
 if TYPE_CHECKING:
     from mlprom.analysis.profile import DayProfile
@@ -106,15 +107,15 @@ class CorrelationReport(Clean):
     url: str = field(default="", compare=False)  # storage URL of `key`
     # The drift section as computed; a report read back keeps it as its JSON dict (alert needs only findings).
     drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
-    # The hour-of-day profile (docs/profile.md); None for reports made before it existed.
+    # The hour-of-day profile (docs/profile.md); None when a stored report has none that can be read.
     profile: DayProfile | None = field(default=None, compare=False)
     warnings: tuple[str, ...] = ()
-    # The JSON sections below are plain dicts, as written (docs/correlation.md "Report"); absent in
-    # reports written before them.
-    infra: dict[str, Any] | None = field(default=None, compare=False)
-    skew: dict[str, Any] | None = field(default=None, compare=False)
-    significance: dict[str, Any] | None = field(default=None, compare=False)
-    timeline: dict[str, Any] | None = field(default=None, compare=False)
+    # The typed sections (reports/sections.py, docs/correlation.md "Report"); None when a stored report
+    # has none that can be read.
+    infra: InfraSection | None = field(default=None, compare=False)
+    skew: Skew | None = field(default=None, compare=False)
+    significance: Significance | None = field(default=None, compare=False)
+    timeline: Timeline | None = field(default=None, compare=False)
     # Not part of the document: the history could not be had with correlate.infra_source prometheus
     # (exit 3), whether the table lists every suspect (--all-suspects), and the status that fails the
     # run (--fail-on warning|critical|never).
@@ -145,10 +146,14 @@ class CorrelationReport(Clean):
             "profile": self.profile.to_dict() if self.profile is not None else None,
             "warnings": list(self.warnings),
         }
-        for name in ("infra", "skew", "significance", "timeline"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+        for name, section in (
+            ("infra", self.infra),
+            ("skew", self.skew),
+            ("significance", self.significance),
+            ("timeline", self.timeline),
+        ):
+            if section is not None:
+                out[name] = section.to_dict()
         return out
 
     @classmethod
@@ -193,10 +198,10 @@ class CorrelationReport(Clean):
             drift=drift if isinstance(drift, dict) else None,
             profile=read_profile(data, key),
             warnings=tuple(str(w) for w in _listed(data.get("warnings"))),
-            infra=_section(data, "infra", key),
-            skew=_section(data, "skew", key),
-            significance=_significance(data, key),
-            timeline=_section(data, "timeline", key),
+            infra=_section(data, "infra", key, InfraSection.from_dict),
+            skew=_section(data, "skew", key, Skew.from_dict),
+            significance=_section(data, "significance", key, Significance.from_dict),
+            timeline=_section(data, "timeline", key, lambda raw: _timeline(raw, day)),
         )
 
     def heartbeat(self) -> dict[str, float]:
@@ -213,29 +218,28 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _section(data: dict[str, Any], name: str, key: str) -> dict[str, Any] | None:
-    """An optional section of the report: an object, or absent (older reports); anything else is ignored."""
+def _section(data: dict[str, Any], name: str, key: str, parse: Callable[[Any], T]) -> T | None:
+    """An optional section of the report: None when absent, or unusable (with a warning naming the key)."""
     value = data.get(name)
-    if value is None or isinstance(value, dict):
-        return value
-    log.warning("ignoring %s of %s: not an object", name, key or "a report")
-    return None
-
-
-def _significance(data: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """The significance section, with its `fdr` a number in (0, 1): the views print it as one."""
-    value = _section(data, "significance", key)
     if value is None:
         return None
-    fdr: Any = value.get("fdr")
-    if not (is_number(fdr) and 0 < fdr < 1):
-        log.warning("ignoring significance of %s: fdr %r is not a rate", key or "a report", fdr)
+    try:
+        return parse(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("ignoring %s of %s: %s", name, key or "a report", exc)
         return None
-    return value
+
+
+def _timeline(raw: Any, day: date) -> Timeline | None:
+    """The timeline section; one without a valid time range is None without a warning (the page says so)."""
+    try:
+        return Timeline.from_dict(raw, day)
+    except ValueError:
+        return None
 
 
 def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
-    """The report's `profile` section; None when absent (older reports) or invalid (with a warning naming the key)."""
+    """The report's `profile` section; None when absent or invalid (with a warning naming the key)."""
     from mlprom.analysis.profile import DayProfile
 
     raw = data.get("profile")

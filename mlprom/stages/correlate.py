@@ -25,6 +25,7 @@ from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.errors import NoDataError
 from mlprom.reports.correlation import CorrelationReport, EventCounts, status_of
 from mlprom.reports.drift_window import DriftSide, drift_report, write_drift_sample
+from mlprom.reports.sections import InfraQuery, InfraSection, Significance, Skew, Timeline
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient
@@ -317,29 +318,32 @@ def run(
         url=storage.url_for(key),
         drift=drift,
         warnings=tuple(warnings),
-        infra={
-            "source_setting": settings.infra_source,
-            "step_seconds": settings.step,
-            "requests": infra.requests,
-            "queries": {name: q.to_dict() for name, q in infra.queries.items()},
-        },
-        skew=skew,
-        significance={
-            "test": "mann-whitney-u",
-            "correction": "benjamini-hochberg",
-            "fdr": settings.fdr,
-            "hypotheses": hypotheses,
-            "lags_seconds": lags,
-        },
-        timeline=_timeline(
-            config,
+        infra=InfraSection(
+            source_setting=settings.infra_source,
+            step_seconds=settings.step,
+            requests=infra.requests,
+            queries={name: InfraQuery(q.source, q.points, q.error) for name, q in infra.queries.items()},
+        ),
+        skew=Skew.from_dict(skew),
+        significance=Significance(
+            test="mann-whitney-u",
+            correction="benjamini-hochberg",
+            fdr=settings.fdr,
+            hypotheses=hypotheses,
+            lags_seconds=tuple(lags),
+        ),
+        timeline=Timeline.from_dict(
+            _timeline(
+                config,
+                day,
+                origin,
+                timeline_sketch or event_sketch,
+                bool(timeline_sketch),
+                infra,
+                suspects,
+                findings,
+            ),
             day,
-            origin,
-            timeline_sketch or event_sketch,
-            bool(timeline_sketch),
-            infra,
-            suspects,
-            findings,
         ),
         partial_failure=infra.partial_failure,
         profile=profile,
