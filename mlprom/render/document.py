@@ -153,6 +153,6 @@ def prediction_threshold(document: Mapping[str, Any]) -> float | None:
 def document_timeline(document: Mapping[str, Any]) -> Timeline | None:
     """The typed timeline of a document on its own (a page made without its report), None when unusable."""
     try:
-        return Timeline.from_dict(document.get("timeline"), day_of(document))
+        return Timeline.from_dict(document.get("timeline"))
     except (TypeError, ValueError, OverflowError):
         return None

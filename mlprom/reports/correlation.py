@@ -201,7 +201,7 @@ class CorrelationReport(Clean):
             infra=_section(data, "infra", key, InfraSection.from_dict),
             skew=_section(data, "skew", key, Skew.from_dict),
             significance=_section(data, "significance", key, Significance.from_dict),
-            timeline=_section(data, "timeline", key, lambda raw: _timeline(raw, day)),
+            timeline=_section(data, "timeline", key, _timeline),
         )
 
     def heartbeat(self) -> dict[str, float]:
@@ -230,10 +230,10 @@ def _section(data: dict[str, Any], name: str, key: str, parse: Callable[[Any], T
         return None
 
 
-def _timeline(raw: Any, day: date) -> Timeline | None:
+def _timeline(raw: Any) -> Timeline | None:
     """The timeline section; one without a valid time range is None without a warning (the page says so)."""
     try:
-        return Timeline.from_dict(raw, day)
+        return Timeline.from_dict(raw)
     except ValueError:
         return None
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
-
-DAY_SECONDS = 86400
 
 
 def number(value: Any) -> float | None:
@@ -256,15 +253,11 @@ class Timeline:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, day: date | None = None) -> Timeline:
-        """ValueError when it has no valid time range (`start` defaults to the midnight of `day`, `end`
-        to a day after `start`); points without a number for a time are dropped."""
+    def from_dict(cls, data: Any) -> Timeline:
+        """ValueError when `start` and `end` are not numbers with end > start; points without a number
+        for a time are dropped."""
         data = _object(data)
-        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() if day else None
-        start = number(data.get("start"))
-        start = start if start is not None else midnight
-        end = number(data.get("end"))
-        end = end if end is not None else (start + DAY_SECONDS if start is not None else None)
+        start, end = number(data.get("start")), number(data.get("end"))
         if start is None or end is None or end <= start:
             raise ValueError("the timeline has no valid time range")
         prediction = data.get("prediction")

@@ -342,8 +342,7 @@ def run(
                 infra,
                 suspects,
                 findings,
-            ),
-            day,
+            )
         ),
         partial_failure=infra.partial_failure,
         profile=profile,

@@ -53,11 +53,12 @@ def test_each_section_reads_what_it_writes(name: str) -> None:
 def test_a_timeline_keeps_what_is_usable_and_drops_points_without_a_time() -> None:
     timeline = Timeline.from_dict(
         {
+            "start": MIDNIGHT,
+            "end": MIDNIGHT + 86400,
             "prediction": {"t": [MIDNIGHT, "x", MIDNIGHT + 120], "count": [3, 4], "p50": [0.1, 0.2, True]},
             "slow_periods": [[MIDNIGHT, MIDNIGHT + 60], [5, 1], "no", [1, 2, 3]],
             "series": [None, {"metric": "cpu", "t": [MIDNIGHT], "v": [float("inf")], "threshold": 5}],
-        },
-        date.fromisoformat(DAY),
+        }
     )
     assert (timeline.start, timeline.end, timeline.step) == (MIDNIGHT, MIDNIGHT + 86400, 60)
     assert timeline.t == (MIDNIGHT, MIDNIGHT + 120)
@@ -79,7 +80,9 @@ def test_a_timeline_keeps_what_is_usable_and_drops_points_without_a_time() -> No
     [
         {"start": 10, "end": 10},
         {"start": 10, "end": 5},
-        {"start": "x"},  # and no date to default it to
+        {"start": "x", "end": 10},
+        {"end": 86400},
+        {"start": 0},
     ],
 )
 def test_a_timeline_without_a_valid_range_is_refused(raw: dict[str, Any]) -> None:
