@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mlprom import layout
 from mlprom.dates import rfc3339
-from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
+from mlprom.errors import NoDataError, UpstreamError
 from mlprom.reports.alert_state import (
     AlertState,
     Step,
@@ -22,7 +22,8 @@ from mlprom.reports.alert_state import (
     next_step,
     save_state_if,
 )
-from mlprom.reports.correlation import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport, read_stored_report
+from mlprom.reports.results import AlertOutcome, AlertRun
 
 if TYPE_CHECKING:
     from mlprom.analysis.findings import Finding
@@ -39,109 +40,9 @@ ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
 MAX_STATE_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class AlertOutcome:
-    """What became of one alert of the payload: how many replicas took it, and who refused it and why."""
-
-    fingerprint: str
-    status: str  # firing | resolved
-    delivered: int  # replicas that took it
-    rejected: tuple[tuple[str, str], ...] = ()  # (replica url, reason)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "status": self.status,
-            "delivered": self.delivered,
-            "rejected": [{"url": url, "reason": reason} for url, reason in self.rejected],
-        }
-
-
-@dataclass(frozen=True)
-class AlertRun:
-    """What one alert run sent (or would send, with --dry-run) and what each Alertmanager answered."""
-
-    date: date
-    dry_run: bool
-    payload: tuple[dict[str, Any], ...]
-    firing: int
-    resolved: int
-    deliveries: tuple[Delivery, ...] = ()
-    report: str = ""  # storage URL of the report read
-    run_key: str | None = None
-    note: str | None = None
-    statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
-    outcomes: tuple[AlertOutcome, ...] = ()  # one per payload alert, once sent
-    state_conflicts: int = 0  # times another run wrote alerts/state.json first and this one re-did its step
-
-    @property
-    def accepted(self) -> int:
-        """Replicas that took every alert."""
-        return sum(1 for d in self.deliveries if d.accepted)
-
-    @property
-    def undelivered(self) -> tuple[AlertOutcome, ...]:
-        """Alerts no replica took."""
-        return tuple(o for o in self.outcomes if o.delivered == 0)
-
-    @property
-    def partial_failures(self) -> int:
-        """What failed in a run that exits 3: replicas that did not take everything, alerts none took."""
-        if self.exit_code != 3:
-            return 0
-        return sum(1 for d in self.deliveries if not d.accepted) + len(self.undelivered)
-
-    @property
-    def exit_code(self) -> int:
-        # 0: every replica took every alert. 1: none took any (the contract's "no Alertmanager accepted").
-        # 3: partial, after storing what succeeded: an alert refused, or a replica down while another took them.
-        if self.dry_run or not self.payload:
-            return 0
-        if not any(d.delivered for d in self.deliveries):
-            return 1
-        return 0 if all(d.accepted for d in self.deliveries) else 3
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "dry_run": self.dry_run,
-            "firing": self.firing,
-            "resolved": self.resolved,
-            "report": self.report,
-            "run_key": self.run_key,
-            "note": self.note,
-            "deliveries": [d.to_dict() for d in self.deliveries],
-            "alerts": [o.to_dict() for o in self.outcomes],
-            "state_conflicts": self.state_conflicts,
-            "payload": list(self.payload),
-        }
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_alerts_firing": float(self.firing),
-            "mlprom_alerts_resolved": float(self.resolved),
-            "mlprom_alerts_undelivered": float(len(self.undelivered)),
-            "mlprom_alertmanagers_failed": float(sum(1 for d in self.deliveries if not d.accepted)),
-        }
-
-
 def read_report(storage: Storage, day: date) -> CorrelationReport:
-    import orjson
-
-    key = layout.report_key(day)
-    try:
-        body = storage.get_bytes(key)
-    except ObjectNotFound:
-        raise NoDataError(
-            f"no report for {day} at {storage.url_for(key)}: run `mlprom correlate --date {day}`"
-        ) from None
-    try:
-        return CorrelationReport.from_dict(orjson.loads(body), key=key, url=storage.url_for(key))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise NoDataError(
-            f"report {storage.url_for(key)} is unreadable ({exc.__class__.__name__}): "
-            f"re-run `mlprom correlate --date {day}`"
-        ) from None
+    """The date's stored report (NoDataError, exit 4, when there is none that can be read)."""
+    return read_stored_report(storage, day).report
 
 
 def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -18,12 +18,12 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
 from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError
+from mlprom.reports.results import CaptureResult
 from mlprom.runtime import interrupts
 from mlprom.runtime.stdio import stdout_redirected
 
@@ -38,75 +38,6 @@ log = logging.getLogger("mlprom")
 FLUSH_INTERVAL = 60.0  # seconds between event flushes of a long capture, so a crash loses little
 MAX_BATCH_SIZE = 10_000_000
 PLAIN_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when stderr is not a terminal
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    model: str
-    date: date
-    input: str
-    rows: int
-    batches: int
-    slow_batches: int
-    sampled_batches: int
-    events: int
-    event_keys: tuple[str, ...]
-    latency: dict[str, float]  # seconds per batch: p50, p95, p99, max, mean
-    quality: dict[str, float]  # over every labelled row of the input
-    task: str | None
-    latency_threshold: float
-    mlflow_run_id: str
-    tracking_uri: str  # without credentials
-    model_version: str | None = None
-    snapshots: tuple[str, ...] = ()
-    infra_errors: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def exit_code(self) -> int:
-        # The capture itself is complete; a failed infra snapshot is still an upstream failure.
-        return 3 if self.infra_errors else 0
-
-    @property
-    def partial_failures(self) -> int:
-        return len(self.infra_errors)
-
-    def heartbeat(self) -> dict[str, float]:
-        out = {
-            "rows": float(self.rows),
-            "batches": float(self.batches),
-            "slow_batches": float(self.slow_batches),
-            "events": float(self.events),
-        }
-        if "p95" in self.latency:
-            out["prediction_time_p95_seconds"] = self.latency["p95"]
-        for name in ("accuracy", "rmse"):
-            if name in self.quality:
-                out[name] = self.quality[name]
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_version": self.model_version,
-            "date": self.date.isoformat(),
-            "input": self.input,
-            "rows": self.rows,
-            "batches": self.batches,
-            "slow_batches": self.slow_batches,
-            "sampled_batches": self.sampled_batches,
-            "events": self.events,
-            "event_keys": list(self.event_keys),
-            "latency_seconds": self.latency,
-            "latency_threshold_seconds": self.latency_threshold,
-            "task": self.task,
-            "quality": self.quality,
-            "mlflow_run_id": self.mlflow_run_id,
-            "tracking_uri": self.tracking_uri,
-            "snapshots": list(self.snapshots),
-            "infra_errors": list(self.infra_errors),
-            "warnings": list(self.warnings),
-        }
 
 
 # ---------------------------------------------------------------- models

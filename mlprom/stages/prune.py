@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.errors import ConfigError, ObjectNotFound, StorageError
+from mlprom.reports.results import PartitionSummary, PruneResult, human_bytes
 from mlprom.storage.interface import RequestCounter, Storage
 
 if TYPE_CHECKING:
@@ -28,97 +29,6 @@ MAX_KEEP_DAYS = 36500
 REPORTED_MAX = 1000  # failed or unknown keys listed in the result; the counts are always exact
 
 PartitionId = tuple[str, date]
-
-
-@dataclass(frozen=True)
-class PartitionSummary:
-    stage: str
-    day: date
-    objects: int
-    bytes: int
-    status: str  # would_delete | deleted | failed | not_attempted | cancelled | kept_firing_alert
-    failed: int = 0
-
-    @property
-    def prefix(self) -> str:
-        return layout.partition_prefix(self.stage, self.day)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "stage": self.stage,
-            "date": self.day.isoformat(),
-            "prefix": self.prefix,
-            "objects": self.objects,
-            "bytes": self.bytes,
-            "status": self.status,
-        }
-        if self.failed:
-            out["failed"] = self.failed
-        return out
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    location: str
-    keep_days: int
-    cutoff: date  # the oldest date kept; partitions dated before it are expired
-    stages: tuple[str, ...]
-    dry_run: bool
-    cancelled: bool
-    partitions: tuple[PartitionSummary, ...]  # expired partitions and what happened to each
-    protected: tuple[PartitionSummary, ...]  # expired, but kept because a firing alert cites the date
-    protected_dates: tuple[date, ...]
-    objects: int  # deleted (would be deleted, on a dry run)
-    bytes: int
-    failures: tuple[tuple[str, str], ...] = ()  # (key, reason), at most REPORTED_MAX
-    failed_count: int = 0
-    not_attempted: int = 0  # keys left after the store refused a whole batch
-    unknown_keys: tuple[str, ...] = ()  # keys under a stage prefix but outside the layout, left alone
-    unknown_count: int = 0
-
-    @property
-    def exit_code(self) -> int:
-        # Some keys are still there: an upstream failure, and a re-run picks them up.
-        return 3 if self.failed_count or self.not_attempted else 0
-
-    @property
-    def partial_failures(self) -> int:
-        return self.failed_count + self.not_attempted
-
-    @property
-    def status(self) -> str:
-        if self.dry_run:
-            return "dry_run"
-        if self.cancelled:
-            return "cancelled"
-        return "partial" if self.exit_code else "done"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "location": self.location,
-            "keep_days": self.keep_days,
-            "cutoff": self.cutoff.isoformat(),
-            "stages": list(self.stages),
-            "dry_run": self.dry_run,
-            "partitions": [p.to_dict() for p in self.partitions],
-            "protected": [p.to_dict() for p in self.protected],
-            "protected_dates": [d.isoformat() for d in self.protected_dates],
-            "objects": self.objects,
-            "bytes": self.bytes,
-            "failures": [{"key": k, "reason": r} for k, r in self.failures],
-            "failed_count": self.failed_count,
-            "not_attempted": self.not_attempted,
-            "unknown_keys": list(self.unknown_keys),
-            "unknown_count": self.unknown_count,
-        }
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_prune_deleted_objects": 0.0 if self.dry_run else float(self.objects),
-            "mlprom_prune_deleted_bytes": 0.0 if self.dry_run else float(self.bytes),
-            "mlprom_prune_failed_objects": float(self.failed_count + self.not_attempted),
-        }
 
 
 # ---------------------------------------------------------------- firing alerts
@@ -314,15 +224,6 @@ def _keys_to_delete(storage: Storage, plan: _Plan) -> Iterator[tuple[str, int]]:
             # The prefix guarantees it, but a deletion is the one place a second check is cheap.
             if info.key != layout.ALERT_STATE_KEY and layout.parse_partition(info.key) == (stage, day):
                 yield info.key, info.size
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def summary_text(
