@@ -9,7 +9,6 @@ and the days are combined into the reference by mlprom.analysis.drift.Combiner.
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 from array import array
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from mlprom.analysis.drift import (
 )
 from mlprom.analysis.findings import Finding
 from mlprom.errors import ObjectNotFound
+from mlprom.records import is_number
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -263,10 +263,6 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: int) -> DaySample:
     if document.get("sample_size") != sample_size:
         raise _UnusableSample(f"sample_size {document.get('sample_size')!r}")
@@ -275,7 +271,7 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
     if document.get("model") != model:
         raise _UnusableSample(f"model {document.get('model')!r}, expected {model!r}")
     first, last = document.get("first"), document.get("last")
-    if not all(t is None or _is_number(t) for t in (first, last)):
+    if not all(t is None or is_number(t) for t in (first, last)):
         raise _UnusableSample("first/last is not a number or null")
     distributions = document.get("distributions")
     if not isinstance(distributions, dict):
@@ -286,7 +282,7 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
         if not isinstance(entry, dict):
             raise _UnusableSample(f"no distribution {name!r}")
         seen, total, values = entry.get("seen"), entry.get("sum"), entry.get("values")
-        if not _is_int(seen) or seen < 0 or not _is_number(total) or not isinstance(values, list):
+        if not _is_int(seen) or seen < 0 or not is_number(total) or not isinstance(values, list):
             raise _UnusableSample(f"{name}: 'seen', 'sum' or 'values' missing or of the wrong type")
         # A reservoir holds every value until it is full: any other length is a truncated or edited file.
         if len(values) != min(seen, sample_size):
