@@ -139,7 +139,7 @@ def _check_mlflow(config: Config) -> str:
     uri = _mlflow_uri(config)
     assert uri is not None
     if uri.startswith(("http://", "https://")):
-        # /health answers without importing mlflow here (2 s) or touching the store.
+        # /health answers without importing mlflow here (seconds: docs/benchmarks.md) or touching the store.
         from mlprom.clients.mlflow_tracking import get_health
 
         answer = get_health(uri, CHECK_DEADLINE, CHECK_RETRY, "MLflow")

@@ -51,7 +51,7 @@ def _read_ahead(
 ) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
     """What does not depend on the date's events, read in a thread while the event pass waits on its
     workers: the infra values, the reference days' stored drift samples and, when those will be
-    compared, the import the comparison needs (scipy.stats, about 0.5 s and 60 MiB)."""
+    compared, the import the comparison needs (scipy.stats: its cost is in docs/benchmarks.md)."""
     from mlprom.infra.history import load_infra
     from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
