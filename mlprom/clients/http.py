@@ -55,10 +55,12 @@ class RetryPolicy:
 
 def _read_secret(path: str, what: str) -> str:
     """A token or password file: one line of printable text (it goes into an HTTP header)."""
-    from mlprom.config.loader import NotRegularFile, read_regular_file
+    from mlprom.config.loader import FileTooLarge, NotRegularFile, read_regular_file
 
     try:
         body = read_regular_file(path, 64 * 1024)
+    except FileTooLarge:
+        raise ConfigError(f"{what} {path}: expected one line of printable text") from None
     except NotRegularFile as exc:
         # A FIFO would hang the run and /dev/zero feed it forever: a secret is a file someone wrote.
         raise ConfigError(f"{what} {path}: is {exc.kind}, not a regular file; refusing to read it") from None

@@ -340,12 +340,21 @@ class NotRegularFile(OSError):
         self.kind = kind
 
 
+class FileTooLarge(OSError):
+    """A regular file whose size is past the reader's bound; `size` is what fstat said."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(f"{path} is {size:,} bytes")
+        self.size = size
+
+
 def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
-    """At most `limit` + 1 bytes of a regular file (one past the bound, so a caller can tell it is larger).
+    """At most `limit` + 1 bytes of a regular file (one past the bound, so a caller can tell it grew past it).
 
     Opened non-blocking, then checked with fstat: a FIFO with no writer, a socket or /dev/zero where a
     config or a token file should be would otherwise hang the run or feed it forever (cron runs read
-    files that other people's jobs can replace). Raises NotRegularFile for those, OSError as open() does.
+    files that other people's jobs can replace). Raises NotRegularFile for those, FileTooLarge when fstat
+    already tells the file is over `limit` (nothing is read), OSError as open() does.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -359,9 +368,11 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
             raise
         raise NotRegularFile(os.fspath(path), file_kind(mode)) from None
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(os.fspath(path), file_kind(mode))
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(os.fspath(path), file_kind(info.st_mode))
+        if info.st_size > limit:
+            raise FileTooLarge(os.fspath(path), info.st_size)
         return handle.read(limit + 1)
 
 
@@ -375,6 +386,10 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
         body = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except FileTooLarge:
+        raise ConfigError(
+            f"{path}: config is larger than {MAX_CONFIG_BYTES // 1024} KiB; refusing to read it"
+        ) from None
     except NotRegularFile as exc:
         if exc.kind == "a directory":
             raise ConfigError(f"{path}: is a directory, not a config file") from None
