@@ -247,7 +247,8 @@ def _redirect_target(answer: Answer, method: str, url: str, first: str, hops: in
         raise UpstreamError(f"{moved}; not followed to another scheme, host or port")
     if hops >= MAX_REDIRECTS:
         raise UpstreamError(f"{moved}; not followed: more than {MAX_REDIRECTS} redirects")
-    return target
+    # Credentials in a Location are the server's, not the operator's: requests would send them as auth.
+    return split_credentials(target)[0]
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
