@@ -10,11 +10,12 @@ URL's scheme, host and port (`_redirect_target`). Every message names the server
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprom.clients.deadline import Deadline, watch, watched_pool_classes
@@ -77,8 +78,15 @@ def _read_secret(path: str, what: str) -> str:
 
 
 def _check_file(path: str, what: str) -> str:
-    if not Path(path).is_file():
-        raise ConfigError(f"{what} {path}: no such file")
+    from mlprom.config.loader import file_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise ConfigError(f"{what} {path}: no such file") from None
+    if not stat.S_ISREG(mode):
+        # The TLS library would block on a FIFO's open or read a device without end.
+        raise ConfigError(f"{what} {path}: is {file_kind(mode)}, not a regular file")
     return path
 
 

@@ -4,6 +4,7 @@ self-signed certificate; with no TLS settings, those variables still name the CA
 from __future__ import annotations
 
 import datetime as dt
+import os
 import ssl
 import threading
 import warnings
@@ -123,3 +124,13 @@ def test_without_tls_settings_the_environment_bundle_is_used(
     monkeypatch.setenv(variable, str(other))
     with pytest.raises(UpstreamError, match="TLS handshake or verification failed"):
         _get(url, TLSConfig())
+
+
+@pytest.mark.parametrize("key", ["ca_file", "cert_file"])
+def test_a_tls_file_that_is_a_fifo_is_a_config_error_naming_it(key: str, tmp_path: Path) -> None:
+    from mlprom.errors import ConfigError
+
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=rf"prometheus\.tls\.{key} {fifo}: is a FIFO, not a regular file"):
+        build_session(HTTPEndpoint(tls=TLSConfig(**{key: str(fifo)})), "prometheus")
