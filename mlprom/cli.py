@@ -866,6 +866,30 @@ def _end_process() -> None:
     os._exit(_final_code)
 
 
+def _run_app() -> int:
+    """The Typer app, with a usage error (an unknown command or option, a bad choice) as one line naming the
+    culprit and exit 2, as every other error reads, instead of a boxed panel; no arguments at all still
+    print the help."""
+    from typer.main import get_command
+
+    # Click's base exception, whether Typer vendors Click (0.20 and newer) or uses the package.
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = get_command(app).main(prog_name="mlprom", standalone_mode=False)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    except click_exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # the help itself
+        else:
+            message = exc.format_message().replace("Value error, ", "").rstrip(".")
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+            sys.stderr.write(f"mlprom: error: {message[:1].lower()}{message[1:]}{hint}\n")
+        return int(exc.exit_code)
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     """The console script: signals outside a stage (while parsing flags or importing) end the run cleanly too."""
     global _final_code
@@ -879,7 +903,7 @@ def main() -> None:
     try:
         with interrupts.handling(restore=False):
             try:
-                app()
+                sys.exit(_run_app())
             except Interrupted as exc:
                 sys.exit(_interrupted_line(exc.signum))
             except KeyboardInterrupt:
