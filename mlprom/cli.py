@@ -873,7 +873,7 @@ def _run_app() -> int:
     from typer.main import get_command
 
     # Click's base exception, whether Typer vendors Click (0.20 and newer) or uses the package.
-    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    click_exception: type[Any] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
         code = get_command(app).main(prog_name="mlprom", standalone_mode=False)
     except typer.Abort:
