@@ -1,7 +1,7 @@
 """One stored object's events as plain columns, and what is computed over them where they are decoded.
 
-Both decoders (events/scan.py, line by line; events/arrow.py, columnar) produce an EventColumns;
-`classify` and `prepare_samples` then add what correlate and the drift reference need from it.
+The decoder (events/scan.py) produces an EventColumns per object; `classify` and `prepare_samples`
+then add what correlate and the drift reference need from it.
 """
 
 from __future__ import annotations

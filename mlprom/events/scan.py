@@ -1,4 +1,4 @@
-"""The fast read of a date's events: each object decoded line by line into plain columns, on every core.
+"""The read of a date's events: each object decoded line by line into plain columns, on every core.
 
 correlate and the drift reference need a few fields of every event, never the event objects: each
 stored object becomes an EventColumns (times, prediction times, quality metrics, outputs) in a worker
@@ -9,13 +9,12 @@ workers there were. Lines that are not events are skipped with a warning naming 
 from __future__ import annotations
 
 import gzip
-import itertools
 import logging
 import math
 import os
 import sys
-import zlib
 from array import array
+from collections import deque
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mlprom.events.columns import Classification, EventColumns, classify, prepare_samples
+from mlprom.records import event_problem
 
 if TYPE_CHECKING:
     from mlprom.storage.interface import Storage
@@ -31,21 +31,111 @@ log = logging.getLogger("mlprom")
 
 NAN = math.nan
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a worker costs more than it saves
-# Objects of at least this many bytes (decompressed) try the columnar path first (mlprom.events.arrow);
-# smaller ones are decoded line by line, where importing pyarrow would cost more than it saves.
-COLUMNAR_MIN_BYTES = 4 * 1024 * 1024
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-AHEAD = 2  # objects in flight per worker: bounded memory, and the workers never wait for the reader
-
+IN_FLIGHT = 2  # objects sent ahead per worker: bounded memory, and a worker never waits for the next one
+DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 _NUMBER_OR_NONE = frozenset({float, int, type(None)})
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+    """Decode one event object (gzip or plain JSON Lines) into columns.
+
+    `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
+    """
+    if key.endswith(".gz"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, ValueError):
+            log.warning("skipping %s: not valid gzip", key)
+            return EventColumns(key)
+    return scan_lines(key, body, drift_only)
+
+
+def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+    """scan_object's decoding of decompressed JSON Lines: every line that is not an event skipped and named."""
+    out = EventColumns(key)
+    seconds_of: dict[str, float] = {}  # unix seconds of each "YYYY-MM-DDTHH:MM:SS" seen, parsed once
+    run_ids: dict[str, str] = {}  # one string per run, not per event: pickled back from a worker once
+    for lineno, line in enumerate(body.splitlines(), start=1):
+        data = _line_object(key, lineno, line)
+        if data is None:
+            continue
+        try:
+            at, value, recorded = _event_fields(data, seconds_of)
+        except DECODE_ERRORS as exc:
+            why = exc if isinstance(exc, ValueError) else type(exc).__name__
+            log.warning("skipping %s line %d: %s", key, lineno, why)
+            continue
+        out.times.append(at)
+        out.seconds.append(value)
+        if drift_only:
+            _append_drift(out, data)
+        else:
+            _append_event(out, data, recorded, run_ids)
+    return out
+
+
+def _line_object(key: str, lineno: int, line: bytes) -> dict[str, Any] | None:
+    """The JSON object on one line; None for a blank line, or (with a warning) for anything else."""
+    if not line.strip():
+        return None
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        log.warning("skipping %s line %d: not valid JSON", key, lineno)
+        return None
+    if type(data) is not dict:
+        log.warning("skipping %s line %d: not a JSON object", key, lineno)
+        return None
+    return data
+
+
+def _event_fields(data: dict[str, Any], seconds_of: dict[str, float]) -> tuple[float, float, bool]:
+    """(unix time, prediction seconds, slow as recorded) of an event; ValueError naming what is wrong
+    (KeyError and the like for a missing field)."""
+    ts = data["ts"]
+    at = _writer_time(ts, seconds_of)
+    if at is None:
+        # Any other form is checked as the record's readers check it (records.event_problem): a time
+        # without a zone, a string for a number, "false" for false are skipped, not guessed.
+        _check(data)
+        at = datetime.fromisoformat(ts).timestamp()
+    value = data["prediction_time_seconds"]
+    if (type(value) is not float and type(value) is not int) or not 0 <= value < math.inf:
+        raise ValueError("field 'prediction_time_seconds' is not a non-negative number")
+    recorded = data["slow"]
+    if type(recorded) is not bool:
+        raise ValueError("field 'slow' is not true or false")
+    if _odd(data):
+        _check(data)  # a field of the wrong type somewhere: the full check names it
+    return at, value, recorded
+
+
+def _writer_time(ts: Any, seconds_of: dict[str, float]) -> float | None:
+    """Unix seconds of a time as rfc3339() writes it (2026-11-20T10:01:00.123Z), None for any other form:
+    each second is parsed once and the milliseconds added."""
+    if type(ts) is not str or len(ts) != 24 or ts[19] != "." or ts[23] != "Z":
+        return None
+    head = ts[:19]
+    base = seconds_of.get(head)
+    if base is None:
+        base = seconds_of[head] = datetime.fromisoformat(head + "+00:00").timestamp()
+    return base + int(ts[20:23]) / 1000.0
+
+
+def _check(data: dict[str, Any]) -> None:
+    problem = event_problem(data)
+    if problem:
+        raise ValueError(problem)
 
 
 def _odd(data: dict[str, Any]) -> bool:
     """True when an optional field has a type writers never produce (cheap: a few type() calls a line)."""
-    raw = data.get("outputs")
-    found = data.get("metrics")
     get = data.get
+    found = get("metrics")
+    raw = get("outputs")
     return (
         type(get("model")) is not str
         or type(get("rows", 0)) is not int
@@ -60,12 +150,70 @@ def _odd(data: dict[str, Any]) -> bool:
     )
 
 
-_STR_OR_NONE = frozenset({str, type(None)})
+def _append_event(out: EventColumns, data: dict[str, Any], recorded: bool, run_ids: dict[str, str]) -> None:
+    """Everything correlate reads of one event (its time and prediction time already appended)."""
+    out.recorded_slow.append(recorded)
+    run_id = data.get("mlflow_run_id")
+    out.run_ids.append(run_ids.setdefault(run_id, run_id) if type(run_id) is str else None)
+    _append_metrics(out.metrics, _metric_row(data), len(out.times) - 1)
+    raw = data.get("outputs")
+    if raw is None:
+        out.outputs_mean.append(NAN)
+        return
+    flat = _outputs(raw)
+    out.outputs.extend(flat)
+    finite = [v for v in flat if math.isfinite(v)]
+    out.outputs_mean.append(sum(finite) / len(finite) if finite else NAN)
 
 
-def _flat(raw: Any) -> list[float]:
-    """Outputs as writers store them (a flat list of numbers or nulls); anything nested or odd counts as none,
-    so no stored object can make the reader recurse 1,000 levels deep."""
+def _append_drift(out: EventColumns, data: dict[str, Any]) -> None:
+    """What the drift reference reads of one event: its accuracy and outputs."""
+    accuracy = _number(data.get("accuracy"))
+    if accuracy is None:
+        found = data.get("metrics")
+        accuracy = _number(found.get("accuracy")) if type(found) is dict else None
+    _append_metrics(out.metrics, {} if accuracy is None else {"accuracy": accuracy}, len(out.times) - 1)
+    raw = data.get("outputs")
+    if raw is not None:
+        out.outputs.extend(_outputs(raw))
+
+
+def _metric_row(data: dict[str, Any]) -> dict[str, float]:
+    """An event's quality metrics by name; the top-level accuracy and loss win over `metrics`, as model
+    thresholds read them."""
+    row: dict[str, float] = {}
+    found = data.get("metrics")
+    if type(found) is dict:
+        for name, metric in found.items():
+            number = _number(metric)
+            if number is not None:
+                row[name] = number
+    for name in ("accuracy", "loss"):
+        number = _number(data.get(name))
+        if number is not None:
+            row[name] = number
+    return row
+
+
+def _append_metrics(metrics: dict[str, array[float]], row: dict[str, float], index: int) -> None:
+    """Event `index`'s metric values into the columns: NaN where it has none, and a new name's column
+    starts with a NaN for each event before it."""
+    for name, number in row.items():
+        column = metrics.get(name)
+        if column is None:
+            column = metrics[name] = array("d", [NAN]) * index
+        column.append(number)
+    if len(row) != len(metrics):
+        for column in metrics.values():
+            if len(column) == index:
+                column.append(NAN)
+
+
+def _outputs(raw: Any) -> list[float]:
+    """Outputs as writers store them (a flat list of numbers or nulls) as floats; anything nested or odd
+    counts as none, so no stored object can make the reader recurse 1,000 levels deep."""
+    if type(raw) is list and all(type(v) is float for v in raw):
+        return raw
     if type(raw) is not list:
         return []
     return [float(v) for v in raw if (type(v) is float or type(v) is int) and math.isfinite(v)]
@@ -76,206 +224,6 @@ def _number(value: Any) -> float | None:
     if kind is float or kind is int:
         return float(value)
     return None
-
-
-def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
-    """Decode one event object (gzip or plain JSON Lines) into columns.
-
-    `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
-    """
-    if key.endswith(".gz"):
-        try:
-            body = gunzip(body)
-        except (OSError, EOFError, ValueError):
-            log.warning("skipping %s: not valid gzip", key)
-            return EventColumns(key)
-    if len(body) >= COLUMNAR_MIN_BYTES:
-        from mlprom.events.arrow import decode_clean
-
-        columns = decode_clean(key, body, drift_only)
-        if columns is not None:
-            return columns
-    return scan_lines(key, body, drift_only)
-
-
-GUNZIP_CHUNK = 1 << 20
-DEFLATE_MAX_RATIO = 1032  # deflate cannot expand more than this: a larger gzip ISIZE is a corrupt trailer
-
-
-def gunzip(body: bytes) -> bytes:
-    """gzip.decompress(body), into one buffer of the final size.
-
-    gzip.decompress grows its output block by block and joins the blocks, then joins the members: a
-    48 MB object peaked at three times that. A single gzip member (what every writer of the layout
-    stores) is inflated here straight into a buffer of the size its trailer gives; anything else (several
-    members, a trailer that does not match, corrupt data) is left to gzip.decompress, which reads every
-    member or raises its own error.
-    """
-    size = int.from_bytes(body[-4:], "little") if len(body) >= 18 else -1
-    if 0 <= size <= DEFLATE_MAX_RATIO * len(body):
-        out = bytearray(size)
-        view = memoryview(out)
-        inflate = zlib.decompressobj(31)
-        at, data = 0, body
-        try:
-            while not inflate.eof:
-                piece = inflate.decompress(data, GUNZIP_CHUNK)
-                if not piece or at + len(piece) > size:
-                    break
-                view[at : at + len(piece)] = piece
-                at += len(piece)
-                data = inflate.unconsumed_tail
-        except zlib.error:
-            pass
-        else:
-            if inflate.eof and not inflate.unused_data and at == size:
-                view.release()
-                return out  # type: ignore[return-value]  # a bytearray reads as bytes everywhere it goes
-        view.release()
-    return gzip.decompress(body)
-
-
-def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
-    """scan_object's line-by-line path over decompressed JSON Lines: every bad line skipped and named."""
-    from mlprom.records import event_problem
-
-    out = EventColumns(key)
-    times, seconds, outputs, means = out.times, out.seconds, out.outputs, out.outputs_mean
-    run_ids, recorded_slow = out.run_ids, out.recorded_slow
-    seen_ids: dict[str, str] = {}
-    metrics = out.metrics
-    fromiso = datetime.fromisoformat
-    seconds_of: dict[bytes | str, float] = {}
-    loads = orjson.loads
-    n = 0
-    for lineno, line in enumerate(body.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = loads(line)
-        except orjson.JSONDecodeError:
-            log.warning("skipping %s line %d: not valid JSON", key, lineno)
-            continue
-        if type(data) is not dict:
-            log.warning("skipping %s line %d: not a JSON object", key, lineno)
-            continue
-        try:
-            ts = data["ts"]
-            # rfc3339() writes 2026-11-20T10:01:00.123Z: each second is parsed once, the fraction added.
-            if type(ts) is str and len(ts) == 24 and ts[19] == "." and ts[23] == "Z":
-                head = ts[:19]
-                base = seconds_of.get(head)
-                if base is None:
-                    base = seconds_of[head] = fromiso(head + "+00:00").timestamp()
-                at = base + int(ts[20:23]) / 1000.0
-            else:
-                # Anything else is checked as the record's readers check it (records.event_problem): a
-                # time without a zone, a string for a number, "false" for false are skipped, not guessed.
-                problem = event_problem(data)
-                if problem:
-                    raise ValueError(problem)
-                at = fromiso(ts).timestamp()
-            value = data["prediction_time_seconds"]
-            if (type(value) is not float and type(value) is not int) or not 0 <= value < math.inf:
-                raise ValueError("field 'prediction_time_seconds' is not a non-negative number")
-            recorded = data["slow"]
-            if type(recorded) is not bool:
-                raise ValueError("field 'slow' is not true or false")
-            if _odd(data):
-                # A field of the wrong type somewhere: the full check names it, and the line is skipped.
-                problem = event_problem(data)
-                if problem:
-                    raise ValueError(problem)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            log.warning(
-                "skipping %s line %d: %s",
-                key,
-                lineno,
-                exc if isinstance(exc, ValueError) else type(exc).__name__,
-            )
-            continue
-        times.append(at)
-        seconds.append(value)
-        if drift_only:
-            number = _number(data.get("accuracy"))
-            if number is None:
-                found = data.get("metrics")
-                number = _number(found.get("accuracy")) if type(found) is dict else None
-            if number is not None:
-                column = metrics.get("accuracy")
-                if column is None:
-                    column = metrics["accuracy"] = array("d", [NAN]) * n
-                column.append(number)
-            raw = data.get("outputs")
-            if raw is not None:
-                outputs.extend(
-                    raw if type(raw) is list and all(type(v) is float for v in raw) else _flat(raw)
-                )
-            n += 1
-            if metrics and len(metrics["accuracy"]) < n:
-                metrics["accuracy"].append(NAN)
-            continue
-        recorded_slow.append(recorded)
-        run_id = data.get("mlflow_run_id")
-        # One string per run, not per event: pickled back from a worker once.
-        run_ids.append(seen_ids.setdefault(run_id, run_id) if type(run_id) is str else None)
-        row: dict[str, float] = {}
-        found = data.get("metrics")
-        if type(found) is dict and found:
-            for name, metric in found.items():
-                number = _number(metric)
-                if number is not None:
-                    row[name] = number
-        for name in ("accuracy", "loss"):
-            # The top-level field wins over metrics, as model thresholds read it.
-            number = _number(data.get(name))
-            if number is not None:
-                row[name] = number
-        for name, number in row.items():
-            column = metrics.get(name)
-            if column is None:
-                column = metrics[name] = array("d", [NAN]) * n
-            column.append(number)
-        raw = data.get("outputs")
-        if raw is not None:
-            flat = raw if type(raw) is list and all(type(v) is float for v in raw) else _flat(raw)
-            outputs.extend(flat)
-            finite = [v for v in flat if math.isfinite(v)]
-            means.append(sum(finite) / len(finite) if finite else NAN)
-        else:
-            means.append(NAN)
-        n += 1
-        if len(row) != len(metrics):
-            for column in metrics.values():
-                if len(column) < n:
-                    column.append(NAN)
-    return out
-
-
-_trim: Any = None
-
-
-def release_free_memory() -> None:
-    """Give the C allocator's free pages back to the system (glibc's malloc_trim; elsewhere nothing).
-
-    Decoding an object allocates and frees tens of megabytes in blocks of every size, and glibc keeps
-    what was freed inside its heaps for reuse: over a day's objects a process held 40 MiB more than it
-    used. The process folding the objects trims once per object (about 5 ms); a decoding worker does
-    not: its freed pages are reused by the next object at once, and trimming them cost 0.2 s a day in
-    page faults.
-    """
-    global _trim
-    if _trim is None:
-        _trim = False
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            try:
-                _trim = ctypes.CDLL(None).malloc_trim  # absent from musl: nothing to do there
-            except (OSError, AttributeError):
-                pass
-    if _trim:
-        _trim(0)
 
 
 def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColumns:
@@ -322,8 +270,16 @@ def iter_days_columns(
     if workers < 2 or size < PARALLEL_MIN_BYTES:
         for day, key in jobs:
             yield day, _scan_key((key, storage.get_bytes(key), how, drift_only))
-            release_free_memory()
-        return
+    else:
+        tasks = ((day, (key, storage.get_bytes(key), how, drift_only)) for day, key in jobs)
+        yield from _in_workers(tasks, workers)
+
+
+def _in_workers(
+    tasks: Iterator[tuple[date, tuple[str, bytes, Classification | None, bool]]], workers: int
+) -> Iterator[tuple[date, EventColumns]]:
+    """_scan_key of each task in a pool of forked workers, answered in the tasks' order; at most
+    IN_FLIGHT objects per worker are read and sent ahead of the one the caller is folding."""
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -331,30 +287,23 @@ def iter_days_columns(
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=_worker_init,
+        initializer=_worker_signals,
         initargs=(os.getpid(),),
     )
-
-    def submit(day: date, key: str) -> tuple[date, Future[EventColumns]]:
-        return day, pool.submit(_scan_key, (key, storage.get_bytes(key), how, drift_only))
-
+    pending: deque[tuple[date, Future[EventColumns]]] = deque()
     finished = False
-    processes: list[Any] = []
     try:
-        queue = iter(jobs)
-        pending = [submit(*job) for job in itertools.islice(queue, workers * AHEAD)]
-        processes = list((pool._processes or {}).values())  # forked by the first submit
+        for day, task in tasks:
+            pending.append((day, pool.submit(_scan_key, task)))
+            if len(pending) >= workers * IN_FLIGHT:
+                day, future = pending.popleft()
+                yield day, future.result()
         while pending:
-            day, future = pending.pop(0)
-            done = future.result()
-            following = next(queue, None)
-            if following is not None:
-                pending.append(submit(*following))
-            yield day, done
-            del done
-            release_free_memory()  # what the caller freed of the object it has just folded
+            day, future = pending.popleft()
+            yield day, future.result()
         finished = True
     finally:
+        processes = list((pool._processes or {}).values())
         # Stopped early (SIGTERM, an error): objects not yet decoded are not waited for.
         pool.shutdown(wait=False, cancel_futures=True)
         if not finished:
@@ -362,16 +311,6 @@ def iter_days_columns(
             # the pipe open) and keep its memory: the workers are ended, never left behind.
             for process in processes:
                 process.terminate()
-
-
-def _worker_init(parent: int) -> None:
-    """A decoding worker's start: its signals, then pyarrow's JSON reader (imported in each worker rather
-    than once in the parent before forking: the parent never uses it, and would hold its ~40 MiB for the
-    whole run; the two imports run in parallel, 0.2 s each)."""
-    _worker_signals(parent)
-    from mlprom.events.arrow import preload
-
-    preload()
 
 
 def _worker_signals(parent: int) -> None:
