@@ -168,11 +168,6 @@ def decode_lines(
         skipped.report()
 
 
-def decode_objects(key: str, body: bytes) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, JSON object) of every line of one object, as a list: the bulk path of readers."""
-    return list(decode_lines(key, body))
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off for a bulk read.
@@ -190,14 +185,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def iter_event_batches(
-    storage: Storage, day: date, model: str | None = None
-) -> Iterator[tuple[str, list[tuple[int, dict[str, Any]]]]]:
-    """(key, [(line number, JSON object), ...]) per event object of a date: one object in memory at a time."""
-    for key in iter_event_keys(storage, day, model):
-        yield key, decode_objects(key, storage.get_bytes(key))
 
 
 def decode_events(key: str, body: bytes) -> Iterator[Event]:
