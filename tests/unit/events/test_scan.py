@@ -359,3 +359,20 @@ def test_worker_processes_give_the_in_process_answer_in_key_order(
     assert [key for _, key, _, _ in alone] == sorted(key for _, key, _, _ in alone)
     assert len(alone) == 10 and {day for day, *_ in alone} == set(days)
     assert all(layout.parse_key(key) is not None for _, key, _, _ in alone)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_documents(), st.sampled_from(["Z", "+00:00", "+05:30", "", "z"]))
+def test_the_quick_check_of_other_writers_lines_accepts_only_what_event_problem_accepts(
+    document: dict[str, Any], zone: str
+) -> None:
+    from mlprom.records import event_problem
+
+    if type(document.get("ts")) is str and document["ts"].endswith("Z"):
+        document["ts"] = document["ts"][:-1] + zone
+    try:
+        parsed = orjson.loads(orjson.dumps(document))  # what a reader gets from the line
+    except TypeError:
+        return
+    if eventscan._surely_event(parsed):
+        assert event_problem(parsed) is None
