@@ -99,7 +99,9 @@ def lag_steps_for(lags_seconds: Sequence[float], step_seconds: float, window_ste
     return out or [0]
 
 
-def _statistics(slow: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def shift_statistics(
+    slow: npt.NDArray[np.float64], values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """T[j, o]: the standardized difference of series j's mean on the steps whose slow indicator, moved
     o steps (slow at t + o paired with the value at t), is set, against its mean on the other steps.
 
@@ -180,7 +182,7 @@ def circular_shift_test(queries: Sequence[GridQuery], alpha: float, min_slow_ste
         # In blocks of rows: the temporaries of a block stay in cache (1,500 series of a day at 30 s:
         # 0.4 s in blocks of 256 against 1.2 s at once, docs/benchmarks.md).
         t = np.concatenate(
-            [_statistics(slow, values[i : i + BLOCK_ROWS]) for i in range(0, len(values), BLOCK_ROWS)]
+            [shift_statistics(slow, values[i : i + BLOCK_ROWS]) for i in range(0, len(values), BLOCK_ROWS)]
         )
         magnitude = np.abs(t)
         shifts = np.rint(reference * n / window).astype(np.int64) % n if window else reference

@@ -14,14 +14,14 @@ import pytest
 from mlprom.analysis.shift_test import (
     Episode,
     GridQuery,
-    _statistics,
     circular_shift_test,
     episodes_of,
     lag_steps_for,
+    shift_statistics,
 )
 from mlprom.analysis.suspects import GridSeries, QueryGrid, SeriesSample, Suspect, rank_suspects_on_grid
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "significance_calibration.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "significance_calibration.py"
 
 
 def _calibration() -> ModuleType:
@@ -65,7 +65,7 @@ def test_the_fft_statistic_equals_the_direct_sum_with_missing_values_masked() ->
     slow = (rng.random(n) < 0.2).astype(np.float64)
     values = rng.normal(size=(2, n))
     values[0, [3, 17]] = np.nan
-    fast = _statistics(slow, values)
+    fast = shift_statistics(slow, values)
     for j in range(2):
         for offset in range(n):
             moved = np.roll(slow, -offset)  # moved[t] = slow[t + offset]
