@@ -164,11 +164,14 @@ def null_calibration(days: int, seed: int, old: bool = True) -> dict[str, Any]:
 
 def power(effect: float, days: int, seed: int, old: bool = True) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    found = found_old = false_any = false_old = 0
+    found = found_old = false_any = false_old = several = found_several = 0
     for _ in range(days):
         day = make_day(rng, effect=effect)
         significant, _ = shift_test(day)
         found += day.planted in significant
+        if day.episodes >= 2:
+            several += 1
+            found_several += day.planted in significant
         false_any += bool(significant - {day.planted})
         if old:
             old_found = independent_test(day)
@@ -178,6 +181,8 @@ def power(effect: float, days: int, seed: int, old: bool = True) -> dict[str, An
         "effect": effect,
         "days": days,
         "found": found,
+        "several": several,
+        "found_several": found_several,
         "false": false_any,
         "found_old": found_old,
         "false_old": false_old,
@@ -228,14 +233,16 @@ def main() -> None:
     print(f"| Mann-Whitney + BH (previous) | {_share(null['old'], n)} |")
     print("\nplanted days: one series raised by `effect` stationary sd in every episode")
     print(
-        "| effect (sd) | found, shift | others significant, shift | found, previous | others significant, previous |"
+        "| effect (sd) | found, shift | found, shift, days of 2+ episodes | others significant, shift "
+        "| found, previous | others significant, previous |"
     )
-    print("| --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for i, effect in enumerate(float(e) for e in args.effects.split(",")):
         row = power(effect, args.planted_days, args.seed + 1 + i)
         d = row["days"]
         print(
-            f"| {effect:g} | {_share(row['found'], d)} | {_share(row['false'], d)} | "
+            f"| {effect:g} | {_share(row['found'], d)} | {_share(row['found_several'], row['several'])} | "
+            f"{_share(row['false'], d)} | "
             f"{_share(row['found_old'], d)} | {_share(row['false_old'], d)} |"
         )
     print(f"\ncalibration took {time.perf_counter() - began:.1f} s")

@@ -87,6 +87,12 @@ class ShiftTest:
     hypotheses: int  # series in the family
 
 
+def step_of(times: Sequence[float], default: float) -> float:
+    """The resolution of an axis: the median spacing of its times (`default` for fewer than two)."""
+    gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+    return gaps[len(gaps) // 2] if gaps else default
+
+
 def lag_steps_for(lags_seconds: Sequence[float], step_seconds: float, window_steps: int) -> list[int]:
     """The lags (seconds) in whole steps, without repeats, keeping lag 0 and those within MAX_LAG_SHARE
     of the window."""

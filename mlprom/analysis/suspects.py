@@ -407,6 +407,8 @@ class Ranking:
             "steps_analysed": self.window_steps,
             "step_seconds": self.step_seconds,
             "resolution": self.resolution,
+            "episodes": len(self.episodes),
+            "episode_periods": [[start, end] for start, end in self.episodes],
             "min_episodes": MIN_EPISODES,
             "notes": self.notes,
         }
