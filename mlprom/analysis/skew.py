@@ -14,7 +14,7 @@ from mlprom.analysis.join import join_counts
 SKEW_SEARCH = 60.0  # searched within +-max(this, 2 steps)
 SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
 # The gain of the best shift must exceed this quantile of the gains the same search finds when the slow
-# steps are shifted circularly by whole steps (where no skew can help): noise finds gains too.
+# steps are shifted circularly by whole steps to where the series says little: noise finds gains too.
 NULL_QUANTILE = 0.99
 
 
@@ -58,10 +58,10 @@ def estimate_skew(
     `base_shift + d` (the query's window and the suspect's lag) and the shift test's statistic |T| of
     the series at that alignment is computed; the best d (largest |T|; the middle of the run of equally
     good shifts that holds the one nearest to 0; 0 when that run holds 0) is the estimate. Its gain over
-    no shift is compared with the gains the same search finds at every circular whole-step shift of the
-    slow steps: a warning needs a gain beyond their NULL_QUANTILE, an estimate
-    of at least max(SKEW_WARN, step / 2), and a best shift inside the search (at its edge a real lead
-    is likelier than a skew). None when no candidate has slow steps.
+    no shift is compared with the gains the same search finds at the circular whole-step shifts of the
+    slow steps where the series says little (|T| at most its median): a warning needs a gain beyond
+    their NULL_QUANTILE, an estimate of at least max(SKEW_WARN, step / 2), and a best shift inside the
+    search (at its edge a real lead is likelier than a skew). None when no candidate has slow steps.
     """
     import numpy as np
 
@@ -90,7 +90,11 @@ def estimate_skew(
         high += 1
     gain = float(scores[best, 0] - scores[zero, 0])
     # The same search at alignments where the slow steps sit elsewhere: how much noise alone gains.
-    null_gains = scores[:, 1:].max(axis=0) - scores[zero, 1:]
+    # Only alignments where the series says little (|T| at most its median over the shifts): where the
+    # slow steps land on the signal again (episodes as regular as the load behind them) the search
+    # gains from the signal, not from noise.
+    plain = scores[zero, 1:] <= np.median(scores[zero, 1:]) if scores.shape[1] > 1 else np.zeros(0, bool)
+    null_gains = (scores[:, 1:].max(axis=0) - scores[zero, 1:])[plain]
     null_gain = float(np.quantile(null_gains, NULL_QUANTILE)) if null_gains.size else float("inf")
     # A shift of +d joins each event to the infra d seconds later: the events' clock is d seconds behind.
     # No shift separates as well as the best: nothing to estimate beyond what a step can resolve.

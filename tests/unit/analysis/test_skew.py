@@ -14,7 +14,9 @@ STARTS = (100, 330, 720, 910, 1290)  # episode starts, in steps (irregular: no s
 LENGTH = 6  # steps
 
 
-def _day(events_ahead: float, seed: int) -> tuple[list[float], list[float | None], list[int], list[int]]:
+def _day(
+    events_ahead: float, seed: int, starts: tuple[int, ...] = STARTS
+) -> tuple[list[float], list[float | None], list[int], list[int]]:
     """A series that rises during five episodes, and events a second apart stamped `events_ahead`
     seconds late or early relative to it."""
     rng = np.random.default_rng(seed)
@@ -22,7 +24,7 @@ def _day(events_ahead: float, seed: int) -> tuple[list[float], list[float | None
     values: list[float | None] = [float(v) for v in 50.0 + rng.normal(size=STEPS)]
     slow_bins = [0] * (STEPS * int(STEP))
     fast_bins = [1] * (STEPS * int(STEP))
-    for start in STARTS:
+    for start in starts:
         for t in range(start, start + LENGTH):
             values[t] = 80.0 + float(rng.normal())
         # Slow events over the seconds nearest to the episode's steps (a tie joins the earlier step).
@@ -47,9 +49,19 @@ def test_events_stamped_forty_seconds_ahead_are_found_and_warned_about() -> None
     assert estimate.gain > estimate.null_gain and estimate.warning
 
 
+def test_skew_is_warned_about_when_the_episodes_are_as_regular_as_the_load() -> None:
+    # Hourly episodes: shifting the slow steps by an hour lands them on the signal again, where the
+    # search gains from the signal; those alignments are not noise and do not set the bar.
+    times, values, slow, fast = _day(events_ahead=40.0, seed=6, starts=tuple(range(60, 1440, 120)))
+    estimate = estimate_skew(times, values, ORIGIN, 0.0, 60.0, slow, fast, STEP)
+    assert estimate is not None and estimate.estimated_seconds == 40.0 and estimate.warning
+
+
 def test_one_clock_gives_no_warning() -> None:
     for seed in range(5):
-        times, values, slow, fast = _day(events_ahead=0.0, seed=seed)
+        times, values, slow, fast = _day(
+            events_ahead=0.0, seed=seed, starts=STARTS if seed % 2 else (60, 180, 300)
+        )
         estimate = estimate_skew(times, values, ORIGIN, 0.0, 60.0, slow, fast, STEP)
         assert estimate is not None and not estimate.warning
         assert abs(estimate.estimated_seconds) < STEP / 2
