@@ -49,6 +49,20 @@ def episodes_of(slow: Sequence[int], gap: int = EPISODE_GAP_STEPS) -> list[Episo
     return out
 
 
+def slow_periods(slow_bins: Sequence[int], origin: float, gap_seconds: float) -> list[tuple[float, float]]:
+    """Episodes from per-second slow event counts: runs of seconds with slow events, merged when the quiet
+    between them is shorter than `gap_seconds`; [start, end) in unix seconds from `origin`."""
+    import numpy as np
+
+    seconds = np.flatnonzero(np.asarray(slow_bins))
+    if not len(seconds):
+        return []
+    breaks = np.flatnonzero(np.diff(seconds) - 1 >= gap_seconds)
+    starts = [int(seconds[0]), *(int(seconds[i + 1]) for i in breaks)]
+    ends = [*(int(seconds[i]) + 1 for i in breaks), int(seconds[-1]) + 1]
+    return [(origin + a, origin + b) for a, b in zip(starts, ends, strict=True)]
+
+
 @dataclass(frozen=True)
 class GridQuery:
     """One query's series on its step axis, with the slow events joined to each step (at lag 0).

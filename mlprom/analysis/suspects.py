@@ -500,10 +500,13 @@ def rank_suspects_on_grid(
     fdr: float = 0.05,
     min_observations: int = MIN_OBSERVATIONS,
     min_snapshots: int = MIN_SNAPSHOTS,
+    episodes: list[tuple[float, float]] | None = None,
 ) -> Ranking:
     """Suspects in rank order with the circular time-shift test (docs/correlation.md, "The test").
 
-    Every series not near zero enters one family, tested by `shift_test.circular_shift_test` at `fdr`
+    `episodes` are the date's slow episodes ([start, end) unix seconds, from the events' own seconds:
+    `shift_test.slow_periods`); None: counted on the longest axis. Every series not near zero enters one
+    family, tested by `shift_test.circular_shift_test` at `fdr`
     (maxT: the chance of any false suspect on a date is at most `fdr`). A series is significant when the
     test rejects, the date has at least MIN_EPISODES slow episodes, and its medians at the reported lag
     moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the shortest
@@ -516,11 +519,13 @@ def rank_suspects_on_grid(
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
     step = longest.step_seconds if longest is not None else 0.0
-    episodes: list[tuple[float, float]] = []
-    if longest is not None and longest.times:
-        for e in episodes_of(longest.slow):
-            end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
-            episodes.append((longest.times[e.start], end))
+    if episodes is None:
+        # Without the events' own seconds, the slow steps of the longest axis stand for them.
+        episodes = []
+        if longest is not None and longest.times:
+            for e in episodes_of(longest.slow):
+                end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
+                episodes.append((longest.times[e.start], end))
 
     queries: list[GridQuery] = []
     lag_sets: list[list[int]] = []
