@@ -169,8 +169,12 @@ def test_a_series_that_moved_against_its_causal_direction_is_a_consequence_ranke
         "falls",
         "consequence",
         "fall",
-        True,
+        False,
     )
+    assert second.note is not None and "consequence" in second.note
+    # The same fall on a query that may cause slowness either way is a cause, and significant.
+    either = rank_suspects_on_grid([_grid(slow, {"falls": falls}, "both")], [0], fdr=0.05)
+    assert (either.suspects[0].role, either.suspects[0].significant) == ("cause", True)
 
 
 def test_one_slow_episode_names_no_significant_suspect_and_says_why() -> None:
