@@ -3,7 +3,7 @@
 Null day: 18 AR(1) series (phi drawn from 0.9 to 0.99) on a day of 30 s steps, unrelated to 1-5 slow
 episodes of 1-20 minutes. Planted day: the same, with one series raised by `effect` of its stationary
 standard deviation during every episode. Each day is tested with the circular-shift test as correlate
-runs it (rank_suspects_on_grid) and with the previous test (Mann-Whitney U per (series, lag) on the
+runs it (rank_suspects) and with the previous test (Mann-Whitney U per (series, lag) on the
 distinct step values, Benjamini-Hochberg over the family; kept below as `independent_test`).
 
 Run: python bench/significance_calibration.py                     (200 null days, 100 planted per effect)
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlprom.analysis.suspects import GridSeries, QueryGrid, rank_suspects_on_grid  # noqa: E402
+from mlprom.analysis.suspects import GridSeries, QueryGrid, rank_suspects  # noqa: E402
 
 STEP = 30.0
 STEPS = 2880  # one day
@@ -95,7 +95,7 @@ def grid_of(day: Day) -> QueryGrid:
 
 def shift_test(day: Day) -> tuple[set[int], set[int]]:
     """Series the circular-shift test finds: (significant as reported, rejected by the test alone)."""
-    ranking = rank_suspects_on_grid([grid_of(day)], LAGS, fdr=FDR)
+    ranking = rank_suspects([grid_of(day)], LAGS, fdr=FDR)
     significant = {int(s.labels["series"]) for s in ranking.suspects if s.significant}
     rejected = {
         int(s.labels["series"]) for s in ranking.suspects if s.q_value is not None and s.q_value <= FDR
@@ -207,12 +207,12 @@ def power(effect: float, days: int, seed: int, old: bool = True) -> dict[str, An
 
 
 def cost(series: int, seed: int) -> float:
-    """Seconds for rank_suspects_on_grid over one day of `series` series at 30 s and the default lags."""
+    """Seconds for rank_suspects over one day of `series` series at 30 s and the default lags."""
     rng = np.random.default_rng(seed)
     day = make_day(rng, effect=0.0, episodes=3, series=series)
     grid = grid_of(day)
     start = time.perf_counter()
-    rank_suspects_on_grid([grid], LAGS, fdr=FDR)
+    rank_suspects([grid], LAGS, fdr=FDR)
     return time.perf_counter() - start
 
 

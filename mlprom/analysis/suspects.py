@@ -226,131 +226,6 @@ def near_zero(values: Sequence[float], min_change: float) -> bool:
     return _near_zero_sorted(sorted(values), min_change)
 
 
-@dataclass(frozen=True)
-class _Tested:
-    sample: SeriesSample
-    suspect: Suspect
-    auc_distance: float
-
-
-def rank_suspects(
-    samples: Iterable[SeriesSample],
-    min_observations: int = MIN_OBSERVATIONS,
-    min_snapshots: int = MIN_SNAPSHOTS,
-    fdr: float = 0.05,
-) -> tuple[list[Suspect], int]:
-    """Suspects (one per series, at its most significant lag) in rank order, and the hypotheses tested.
-
-    Every (series, lag) with enough observations on each side is tested (two-sided Mann-Whitney U on
-    the distinct snapshot or step values, one per snapshot whatever the events joined to it); the
-    family is corrected with Benjamini-Hochberg at `fdr`. Significant: q <= fdr and the medians moved,
-    by more than nothing, by at least the series' min_change and by at least MIN_EFFECT robust sigma.
-    Rank: significant first, infra before model metrics, then how completely the sides separate
-    (|AUC - 0.5|, the test's own effect, which no MAD floor caps), then |effect|, then q, then name and
-    labels.
-    """
-    from mlprom.analysis.significance import benjamini_hochberg, mann_whitney
-
-    tested: list[_Tested] = []
-    for sample in samples:
-        slow_values, slow_w = _present(sample.slow, sample.slow_weights)
-        base_values, base_w = _present(sample.baseline, sample.baseline_weights)
-        if min(len(slow_values), len(base_values)) < min_snapshots:
-            continue
-        slow_n, base_n = sum(slow_w), sum(base_w)
-        if min(slow_n, base_n) < min_observations:
-            continue
-        # The unit of measurement is the snapshot (step): its value counts once, however many events
-        # joined it, both in the medians and in the test.
-        slow_sorted, base_sorted = sorted(slow_values), sorted(base_values)
-        med_slow, med_base = _median_of_sorted(slow_sorted), _median_of_sorted(base_sorted)
-        raw_mad = _mad_of_sorted(base_sorted, med_base)
-        floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
-        effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
-        pooled = sorted(slow_sorted + base_sorted)  # two sorted runs: merged, not sorted afresh
-        note = None
-        p_value = None
-        auc = None
-        auc_distance = 0.0
-        if _near_zero_sorted(pooled, sample.min_change):
-            note = f"near zero on both sides (below {sample.min_change:g} {sample.unit or ''})".replace(
-                " )", ")"
-            )
-        else:
-            test = mann_whitney(slow_values, base_values, pooled)
-            p_value = test.p_value
-            auc = test.auc
-            auc_distance = abs(test.auc - 0.5)
-        suspect = Suspect(
-            sample.metric,
-            dict(sample.labels),
-            effect,
-            med_slow,
-            med_base,
-            raw_mad,
-            slow_n,
-            base_n,
-            slow_snapshots=len(slow_values),
-            baseline_snapshots=len(base_values),
-            p_value=p_value,
-            lag_seconds=sample.lag_seconds,
-            source=sample.source,
-            kind=sample.kind,
-            unit=sample.unit,
-            note=note,
-            auc=auc,
-        )
-        tested.append(_Tested(sample, suspect, auc_distance))
-
-    family = [t for t in tested if t.suspect.p_value is not None]
-    q_values = benjamini_hochberg([t.suspect.p_value for t in family])  # type: ignore[misc]
-    with_q: list[_Tested] = []
-    q_of = {id(t): q for t, q in zip(family, q_values, strict=True)}
-    for t in tested:
-        q = q_of.get(id(t))
-        suspect = t.suspect
-        if q is not None:
-            change = abs(suspect.median_slow - suspect.median_baseline)
-            # A test can reject on any difference in distribution; a suspect is named for a moved median,
-            # so an unmoved median (a discrete output at 0.25 on both sides) is never significant.
-            big_enough = change > 0 and change >= t.sample.min_change and abs(suspect.effect) >= MIN_EFFECT
-            note = suspect.note
-            if change == 0:
-                note = "the medians did not move"
-            elif change < t.sample.min_change:
-                note = f"median change {change:.3g} below the minimum {t.sample.min_change:g}"
-            elif not big_enough:
-                note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
-            suspect = replace(suspect, q_value=q, significant=q <= fdr and big_enough, note=note)
-        with_q.append(_Tested(t.sample, suspect, t.auc_distance))
-
-    # One suspect per series: its most significant lag (the smallest p; on a tie, the shortest lag).
-    best: dict[tuple[str, tuple[tuple[str, str], ...]], _Tested] = {}
-    for t in with_q:
-        key = (t.suspect.metric, tuple(sorted(t.suspect.labels.items())))
-        held = best.get(key)
-        if held is None or _lag_order(t) < _lag_order(held):
-            best[key] = t
-    chosen = sorted(
-        best.values(),
-        key=lambda t: (
-            not t.suspect.significant,
-            t.suspect.kind != "infra",  # the question is what the infrastructure did; the model follows
-            -round(t.auc_distance, 9),
-            -abs(t.suspect.effect),
-            t.suspect.q_value if t.suspect.q_value is not None else 2.0,
-            t.suspect.metric,
-            sorted(t.suspect.labels.items()),
-        ),
-    )
-    return [replace(t.suspect, rank=rank) for rank, t in enumerate(chosen, start=1)], len(family)
-
-
-def _lag_order(t: _Tested) -> tuple[float, float]:
-    p = t.suspect.p_value
-    return (p if p is not None else 2.0, abs(t.suspect.lag_seconds))
-
-
 # Fewer distinct slow episodes than this: no suspect is significant. One episode is one coincidence in
 # time: the shift test can say a series was unusual then, not that it moves with slowness; anything that
 # changed at that moment (a deploy, a neighbour's job) fits as well (docs/correlation.md, "Episodes").
@@ -494,7 +369,7 @@ def _sides_at(
     return x[on_slow].tolist(), x[on_base].tolist(), slow_n, base_n
 
 
-def rank_suspects_on_grid(
+def rank_suspects(
     grids: Sequence[QueryGrid],
     lags_seconds: Sequence[float],
     model: Iterable[SeriesSample] = (),
@@ -507,64 +382,23 @@ def rank_suspects_on_grid(
 
     `episodes` are the date's slow episodes ([start, end) unix seconds, from the events' own seconds:
     `shift_test.slow_periods`); None: counted on the longest axis. Every series not near zero enters one
-    family, tested by `shift_test.circular_shift_test` at `fdr`
-    (maxT: the chance of any false suspect on a date is at most `fdr`). A series is significant when the
-    test rejects, the date has at least MIN_EPISODES slow episodes, and its medians at the reported lag
-    moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the shortest
-    that holds; `direction` is how it moved; `role` is `consequence` when that is against its query's
-    causal direction. Model metrics (per event, no step axis) are described, never significant here.
+    family, tested by `shift_test.circular_shift_test` at `fdr` (maxT: the chance of any false suspect on
+    a date is at most `fdr`). A series is significant when the test rejects, the date has at least
+    MIN_EPISODES slow episodes, it moved in its query's causal direction, and its medians at the reported
+    lag moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the
+    shortest that holds; `direction` is how it moved; `role` is `consequence` when that is against its
+    query's causal direction. Model metrics (per event, no step axis) are described, never significant.
     Rank: causes before consequences, significant first, infra before model, then the standardized
     statistic, |effect|, name and labels.
     """
-    from mlprom.analysis.shift_test import GridQuery, circular_shift_test, episodes_of, lag_steps_for
+    from mlprom.analysis.shift_test import circular_shift_test
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
     step = longest.step_seconds if longest is not None else 0.0
     if episodes is None:
-        # Without the events' own seconds, the slow steps of the longest axis stand for them.
-        episodes = []
-        if longest is not None and longest.times:
-            for e in episodes_of(longest.slow):
-                end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
-                episodes.append((longest.times[e.start], end))
-
-    queries: list[GridQuery] = []
-    lag_sets: list[list[int]] = []
-    kept: list[list[GridSeries]] = []
-    described: list[Suspect] = []
-    for grid in grids:
-        n = len(grid.slow)
-        lags = lag_steps_for(lags_seconds, grid.step_seconds, n)
-        members = []
-        for series in grid.series:
-            if _near_zero_grid(series.values, series.min_change):
-                slow, base, slow_n, base_n = _sides_at(grid, series.values, 0)
-                if min(len(slow), len(base)) >= min_snapshots:
-                    zero = f"near zero on both sides (below {series.min_change:g} {series.unit or ''})"
-                    described.append(
-                        _described(
-                            series.metric,
-                            series.labels,
-                            slow,
-                            base,
-                            slow_n,
-                            base_n,
-                            source=series.source,
-                            unit=series.unit,
-                            note=zero.replace(" )", ")"),
-                        )
-                    )
-                    moved = "rise" if described[-1].effect >= 0 else "fall"
-                    described[-1] = replace(
-                        described[-1], direction=moved, role=_role(series.direction, moved)
-                    )
-                continue
-            members.append(series)
-        directions = [1 if m.direction == "rise" else -1 if m.direction == "fall" else 0 for m in members]
-        queries.append(GridQuery(grid.slow, [m.values for m in members], lags, directions))
-        lag_sets.append(lags)
-        kept.append(members)
-    test = circular_shift_test(queries, fdr, min_snapshots)
+        episodes = _episodes_on(longest)
+    family = _family_of(grids, lags_seconds, min_snapshots)
+    test = circular_shift_test(family.queries, fdr, min_snapshots)
 
     notes: list[str] = []
     if test.hypotheses and test.resolution > fdr:
@@ -578,16 +412,82 @@ def rank_suspects_on_grid(
             f"{len(episodes)} slow episode(s): at least {MIN_EPISODES} are needed before a suspect is named "
             "significant (one episode is one coincidence in time: whatever changed then fits as well)"
         )
-    enough_episodes = len(episodes) >= MIN_EPISODES
-    tested_lags = sorted({k * g.step_seconds for g, lags in zip(grids, lag_sets, strict=True) for k in lags})
-
     ranked: list[tuple[Suspect, float]] = []
-    for grid, members, lags, results in zip(grids, kept, lag_sets, test.results, strict=True):
+    for grid, members, lags, results in zip(grids, family.kept, family.lags, test.results, strict=True):
         for series, result in zip(members, results, strict=True):
-            lag = lags[result.lag_index]
-            slow, base, slow_n, base_n = _sides_at(grid, series.values, lag)
-            if min(len(slow), len(base)) < min_snapshots or min(slow_n, base_n) < min_observations:
+            suspect = _tested_suspect(
+                grid, series, result, lags, fdr, len(episodes), min_snapshots, min_observations
+            )
+            if suspect is not None:
+                ranked.append((suspect, result.z if result.tested else -math.inf))
+    ranked += [(s, -math.inf) for s in _model_suspects(model, min_snapshots, min_observations)]
+    ranked += [(s, -math.inf) for s in family.described]
+
+    chosen = sorted(
+        ranked,
+        key=lambda item: (
+            item[0].role == "consequence",  # a series that moved against its causal direction follows
+            not item[0].significant,
+            item[0].kind != "infra",  # the question is what the infrastructure did; the model follows
+            -round(item[1], 9),
+            -abs(item[0].effect),
+            item[0].metric,
+            sorted(item[0].labels.items()),
+        ),
+    )
+    tested_lags = sorted(
+        {k * g.step_seconds for g, lags in zip(grids, family.lags, strict=True) for k in lags}
+    )
+    return Ranking(
+        [replace(s, rank=rank) for rank, (s, _) in enumerate(chosen, start=1)],
+        test.hypotheses,
+        test.shifts,
+        test.window_steps,
+        step,
+        test.resolution,
+        episodes,
+        tested_lags,
+        notes,
+    )
+
+
+def _episodes_on(grid: QueryGrid | None) -> list[tuple[float, float]]:
+    """Without the events' own seconds, the slow steps of the longest axis stand for them."""
+    from mlprom.analysis.shift_test import episodes_of
+
+    if grid is None or not grid.times:
+        return []
+    out = []
+    for e in episodes_of(grid.slow):
+        end = grid.times[e.end] if e.end < len(grid.times) else grid.times[-1] + grid.step_seconds
+        out.append((grid.times[e.start], end))
+    return out
+
+
+@dataclass(frozen=True)
+class _Family:
+    queries: list[Any]  # shift_test.GridQuery, one per grid
+    lags: list[list[int]]  # per grid, in steps
+    kept: list[list[GridSeries]]  # per grid, the series tested
+    described: list[Suspect]  # near-zero series: described, left out of the family
+
+
+def _family_of(grids: Sequence[QueryGrid], lags_seconds: Sequence[float], min_snapshots: int) -> _Family:
+    """Every grid's series that enter the test (near-zero ones are described instead), with its lags."""
+    from mlprom.analysis.shift_test import GridQuery, lag_steps_for
+
+    family = _Family([], [], [], [])
+    for grid in grids:
+        lags = lag_steps_for(lags_seconds, grid.step_seconds, len(grid.slow))
+        members = []
+        for series in grid.series:
+            if not _near_zero_grid(series.values, series.min_change):
+                members.append(series)
                 continue
+            slow, base, slow_n, base_n = _sides_at(grid, series.values, 0)
+            if min(len(slow), len(base)) < min_snapshots:
+                continue
+            zero = f"near zero on both sides (below {series.min_change:g} {series.unit or ''})"
             suspect = _described(
                 series.metric,
                 series.labels,
@@ -595,43 +495,81 @@ def rank_suspects_on_grid(
                 base,
                 slow_n,
                 base_n,
-                lag_seconds=lag * grid.step_seconds,
                 source=series.source,
                 unit=series.unit,
-                p_value=result.p_value,
-                q_value=result.adjusted,
+                note=zero.replace(" )", ")"),
             )
-            moved = "rise" if result.sign > 0 or (result.sign == 0 and suspect.effect >= 0) else "fall"
-            note: str | None = (
-                None if result.tested else "not tested: too few slow steps with a value, or constant"
-            )
-            change = abs(suspect.median_slow - suspect.median_baseline)
-            rejected = result.adjusted is not None and result.adjusted <= fdr
-            if rejected:
-                if not enough_episodes:
-                    note = f"the test rejects, but {len(episodes)} slow episode(s) cannot support a suspect"
-                elif change == 0:
-                    note = "the medians did not move"
-                elif change < series.min_change:
-                    note = f"median change {change:.3g} below the minimum {series.min_change:g}"
-                elif abs(suspect.effect) < MIN_EFFECT:
-                    note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
-            role = _role(series.direction, moved)
-            if role == "consequence" and note is None:
-                # The test looks along the query's causal direction; a move the other way is the slowness
-                # showing (CPU idle while predictions wait), described, never named as a cause.
-                note = f"moved against its query's direction ({series.direction}): a consequence, not tested"
-            significant = rejected and note is None and role == "cause"
-            suspect = replace(
-                suspect,
-                significant=significant,
-                note=note,
-                direction=moved,
-                role=role,
-                statistic=result.z if result.tested else None,
-            )
-            ranked.append((suspect, result.z if result.tested else -math.inf))
+            moved = "rise" if suspect.effect >= 0 else "fall"
+            family.described.append(replace(suspect, direction=moved, role=_role(series.direction, moved)))
+        directions = [1 if m.direction == "rise" else -1 if m.direction == "fall" else 0 for m in members]
+        family.queries.append(GridQuery(grid.slow, [m.values for m in members], lags, directions))
+        family.lags.append(lags)
+        family.kept.append(members)
+    return family
 
+
+def _tested_suspect(
+    grid: QueryGrid,
+    series: GridSeries,
+    result: Any,  # shift_test.SeriesResult
+    lags: list[int],
+    fdr: float,
+    episodes: int,
+    min_snapshots: int,
+    min_observations: int,
+) -> Suspect | None:
+    """One tested series as a Suspect at its reported lag, with the rules after the test; None when a
+    side is too small to describe."""
+    lag = lags[result.lag_index]
+    slow, base, slow_n, base_n = _sides_at(grid, series.values, lag)
+    if min(len(slow), len(base)) < min_snapshots or min(slow_n, base_n) < min_observations:
+        return None
+    suspect = _described(
+        series.metric,
+        series.labels,
+        slow,
+        base,
+        slow_n,
+        base_n,
+        lag_seconds=lag * grid.step_seconds,
+        source=series.source,
+        unit=series.unit,
+        p_value=result.p_value,
+        q_value=result.adjusted,
+    )
+    moved = "rise" if result.sign > 0 or (result.sign == 0 and suspect.effect >= 0) else "fall"
+    note: str | None = None if result.tested else "not tested: too few slow steps with a value, or constant"
+    change = abs(suspect.median_slow - suspect.median_baseline)
+    rejected = result.adjusted is not None and result.adjusted <= fdr
+    if rejected:
+        if episodes < MIN_EPISODES:
+            note = f"the test rejects, but {episodes} slow episode(s) cannot support a suspect"
+        elif change == 0:
+            note = "the medians did not move"
+        elif change < series.min_change:
+            note = f"median change {change:.3g} below the minimum {series.min_change:g}"
+        elif abs(suspect.effect) < MIN_EFFECT:
+            note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
+    role = _role(series.direction, moved)
+    if role == "consequence" and note is None:
+        # The test looks along the query's causal direction; a move the other way is the slowness showing
+        # (CPU idle while predictions wait), described, never named as a cause.
+        note = f"moved against its query's direction ({series.direction}): a consequence, not tested"
+    return replace(
+        suspect,
+        significant=rejected and note is None and role == "cause",
+        note=note,
+        direction=moved,
+        role=role,
+        statistic=result.z if result.tested else None,
+    )
+
+
+def _model_suspects(
+    model: Iterable[SeriesSample], min_snapshots: int, min_observations: int
+) -> list[Suspect]:
+    """Per-event model metrics, described on each side; no step axis, so never tested."""
+    out = []
     for sample in model:
         slow_values, slow_w = _present(sample.slow, sample.slow_weights)
         base_values, base_w = _present(sample.baseline, sample.baseline_weights)
@@ -651,30 +589,5 @@ def rank_suspects_on_grid(
             unit=sample.unit,
             note="per-event model metric: described, not tested (the shift test needs a step axis)",
         )
-        moved = "rise" if suspect.effect >= 0 else "fall"
-        ranked.append((replace(suspect, direction=moved, role="cause"), -math.inf))
-    ranked += [(s, -math.inf) for s in described]
-
-    chosen = sorted(
-        ranked,
-        key=lambda item: (
-            item[0].role == "consequence",  # a series that moved against its causal direction follows
-            not item[0].significant,
-            item[0].kind != "infra",  # the question is what the infrastructure did; the model follows
-            -round(item[1], 9),
-            -abs(item[0].effect),
-            item[0].metric,
-            sorted(item[0].labels.items()),
-        ),
-    )
-    return Ranking(
-        [replace(s, rank=rank) for rank, (s, _) in enumerate(chosen, start=1)],
-        test.hypotheses,
-        test.shifts,
-        test.window_steps,
-        step,
-        test.resolution,
-        episodes,
-        tested_lags,
-        notes,
-    )
+        out.append(replace(suspect, direction="rise" if suspect.effect >= 0 else "fall", role="cause"))
+    return out

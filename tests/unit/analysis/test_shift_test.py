@@ -20,7 +20,7 @@ from mlprom.analysis.shift_test import (
     shift_statistics,
     slow_periods,
 )
-from mlprom.analysis.suspects import GridSeries, QueryGrid, SeriesSample, Suspect, rank_suspects_on_grid
+from mlprom.analysis.suspects import GridSeries, QueryGrid, SeriesSample, Suspect, rank_suspects
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "significance_calibration.py"
 
@@ -107,7 +107,7 @@ def test_null_days_of_autocorrelated_series_keep_false_suspects_within_the_binom
     for _ in range(days):
         day = bench.make_day(rng, steps=720)
         grid = bench.grid_of(day)
-        ranking = rank_suspects_on_grid([grid], bench.LAGS, fdr=0.05)
+        ranking = rank_suspects([grid], bench.LAGS, fdr=0.05)
         false_days += any(s.q_value is not None and s.q_value <= 0.05 for s in ranking.suspects)
     # Binomial(60, 0.05): P(X > 7) < 0.01. The previous test found false suspects on nearly every such day.
     bound = next(k for k in range(days) if sum(_binom(days, i, 0.05) for i in range(k + 1, days + 1)) < 0.01)
@@ -123,7 +123,7 @@ def test_a_planted_series_rising_in_every_episode_is_found_first_as_a_cause() ->
     bench = _calibration()
     rng = np.random.default_rng(7)
     day = bench.make_day(rng, effect=4.0, episodes=4)
-    ranking = rank_suspects_on_grid([bench.grid_of(day)], bench.LAGS, fdr=0.05)
+    ranking = rank_suspects([bench.grid_of(day)], bench.LAGS, fdr=0.05)
     top = ranking.suspects[0]
     assert top.labels == {"series": str(day.planted)}
     assert top.significant and top.q_value is not None and top.q_value <= 0.05
@@ -146,7 +146,7 @@ def test_a_series_that_rose_before_the_slowness_is_reported_at_its_shortest_hold
         for t in range(start - 6, start + 4):
             early[t] += 30.0
     grid = _grid(slow, {"lead": lead, "early": early}, direction="rise")
-    ranking = rank_suspects_on_grid([grid], [0, 60, 120, 180, 240, 300], fdr=0.05)
+    ranking = rank_suspects([grid], [0, 60, 120, 180, 240, 300], fdr=0.05)
     by_name = {s.metric: s for s in ranking.suspects}
     assert by_name["lead"].significant and by_name["lead"].lag_seconds == 0.0
     assert by_name["early"].significant and by_name["early"].lag_seconds > 0.0
@@ -162,7 +162,7 @@ def test_a_series_that_moved_against_its_causal_direction_is_a_consequence_ranke
         for t in range(start, start + 12):
             rises[t] += 6.0
             falls[t] -= 30.0  # a stronger departure, but the wrong way for a `rise` query
-    ranking = rank_suspects_on_grid([_grid(slow, {"rises": rises, "falls": falls}, "rise")], [0], fdr=0.05)
+    ranking = rank_suspects([_grid(slow, {"rises": rises, "falls": falls}, "rise")], [0], fdr=0.05)
     first, second = ranking.suspects
     assert (first.metric, first.role, first.direction, first.significant) == ("rises", "cause", "rise", True)
     assert (second.metric, second.role, second.direction, second.significant) == (
@@ -173,7 +173,7 @@ def test_a_series_that_moved_against_its_causal_direction_is_a_consequence_ranke
     )
     assert second.note is not None and "consequence" in second.note
     # The same fall on a query that may cause slowness either way is a cause, and significant.
-    either = rank_suspects_on_grid([_grid(slow, {"falls": falls}, "both")], [0], fdr=0.05)
+    either = rank_suspects([_grid(slow, {"falls": falls}, "both")], [0], fdr=0.05)
     assert (either.suspects[0].role, either.suspects[0].significant) == ("cause", True)
 
 
@@ -184,7 +184,7 @@ def test_one_slow_episode_names_no_significant_suspect_and_says_why() -> None:
     values = _noise(rng, n)
     for t in range(600, 640):
         values[t] += 40.0
-    ranking = rank_suspects_on_grid([_grid(slow, {"cpu": values})], [0], fdr=0.05)
+    ranking = rank_suspects([_grid(slow, {"cpu": values})], [0], fdr=0.05)
     (suspect,) = ranking.suspects
     assert suspect.q_value is not None and suspect.q_value <= 0.05  # the test alone rejects
     assert not suspect.significant and suspect.note is not None and "episode" in suspect.note
@@ -194,7 +194,7 @@ def test_one_slow_episode_names_no_significant_suspect_and_says_why() -> None:
 def test_a_window_too_short_to_ever_reject_says_so() -> None:
     slow = _episodes(15, [2, 9], 2)
     values: list[float | None] = [float(v) for v in range(15)]
-    ranking = rank_suspects_on_grid([_grid(slow, {"cpu": values})], [0], fdr=0.05)
+    ranking = rank_suspects([_grid(slow, {"cpu": values})], [0], fdr=0.05)
     assert ranking.resolution == pytest.approx(1 / 15)
     assert any("can never reject" in note for note in ranking.notes)
     assert not any(s.significant for s in ranking.suspects)
@@ -216,7 +216,7 @@ def test_gaps_are_masked_and_a_series_without_enough_slow_values_is_not_tested()
 
 def test_model_metrics_are_described_but_never_significant_by_the_shift_test() -> None:
     model = SeriesSample("accuracy", {}, [0.5] * 40, [0.9] * 400, source="model", kind="model")
-    ranking = rank_suspects_on_grid([], [0], model=[model], fdr=0.05)
+    ranking = rank_suspects([], [0], model=[model], fdr=0.05)
     (suspect,) = ranking.suspects
     assert suspect.kind == "model" and not suspect.significant and suspect.q_value is None
     assert suspect.effect < 0 and suspect.note is not None and "not tested" in suspect.note

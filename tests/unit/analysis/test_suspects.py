@@ -16,7 +16,7 @@ from mlprom.analysis.suspects import (
     QueryGrid,
     effect_size,
     median,
-    rank_suspects_on_grid,
+    rank_suspects,
     weighted_median,
 )
 
@@ -63,15 +63,12 @@ def _slow_steps(n: int, starts: list[int], length: int, events: int = 2) -> list
 def test_series_with_too_few_slow_steps_or_events_are_not_ranked() -> None:
     rng = random.Random(1)
     slow = _slow_steps(200, [50, 150], 1)  # two slow steps: below MIN_SNAPSHOTS
-    few = rank_suspects_on_grid([_grid(slow, {"cpu": [rng.gauss(0, 1) for _ in range(200)]})], [0])
+    few = rank_suspects([_grid(slow, {"cpu": [rng.gauss(0, 1) for _ in range(200)]})], [0])
     assert few.suspects == [] and few.hypotheses == 0
     # Three slow steps of one event each: enough steps, fewer events than MIN_OBSERVATIONS.
     thin = _slow_steps(200, [40, 100, 160], 1, events=1)
     assert MIN_OBSERVATIONS > 3
-    assert (
-        rank_suspects_on_grid([_grid(thin, {"cpu": [rng.gauss(0, 1) for _ in range(200)]})], [0]).suspects
-        == []
-    )
+    assert rank_suspects([_grid(thin, {"cpu": [rng.gauss(0, 1) for _ in range(200)]})], [0]).suspects == []
 
 
 def test_none_and_nan_values_are_masked_before_counting() -> None:
@@ -79,7 +76,7 @@ def test_none_and_nan_values_are_masked_before_counting() -> None:
     values: list[float | None] = [float(t % 7) for t in range(100)]
     values[10], values[41] = None, math.nan  # two slow steps unmeasured
     values[0] = math.inf  # and one other step
-    (suspect,) = rank_suspects_on_grid([_grid(slow, {"cpu": values})], [0]).suspects
+    (suspect,) = rank_suspects([_grid(slow, {"cpu": values})], [0]).suspects
     assert (suspect.slow_snapshots, suspect.baseline_snapshots) == (7, 90)
     assert suspect.slow_count == 14  # two events on each measured slow step
 
@@ -93,7 +90,7 @@ def test_planted_metric_ranks_first_among_noise() -> None:
         for name in ("disk_read_io", "memory_usage", "network_receive_io", "system_load")
     }
     rows["cpu_usage"] = [rng.gauss(0.9, 0.03) if slow[t] else rng.gauss(0.4, 0.05) for t in range(n)]
-    ranked = rank_suspects_on_grid([_grid(slow, rows)], [0]).suspects
+    ranked = rank_suspects([_grid(slow, rows)], [0]).suspects
     assert ranked[0].metric == "cpu_usage" and ranked[0].rank == 1 and ranked[0].effect > 5
     assert ranked[0].significant and not any(s.significant for s in ranked[1:])
     assert all(abs(s.effect) < 2 for s in ranked[1:])
@@ -104,7 +101,7 @@ def test_a_drop_counts_too_on_a_query_of_either_direction() -> None:
     n = 600
     slow = _slow_steps(n, [100, 300, 500], 6)
     down = [0.0 if slow[t] else rng.gauss(1.0, 0.05) for t in range(n)]
-    (suspect,) = rank_suspects_on_grid([_grid(slow, {"down": down})], [0]).suspects
+    (suspect,) = rank_suspects([_grid(slow, {"down": down})], [0]).suspects
     assert suspect.significant and suspect.effect < 0
     assert (suspect.direction, suspect.role) == ("fall", "cause")  # direction both: a fall can cause
 
@@ -119,7 +116,7 @@ def test_a_shifted_distribution_with_an_unmoved_median_is_not_significant() -> N
         rng.choice([0.25] * 6 + [0.5] * 4) if slow[t] else rng.choice([0.0] * 3 + [0.25] * 6 + [0.5])
         for t in range(n)
     ]
-    (suspect,) = rank_suspects_on_grid([_grid(slow, {"outputs": values})], [0]).suspects
+    (suspect,) = rank_suspects([_grid(slow, {"outputs": values})], [0]).suspects
     assert suspect.median_slow == suspect.median_baseline == 0.25
     assert suspect.q_value is not None and suspect.q_value <= 0.05
     assert not suspect.significant
@@ -132,7 +129,7 @@ def test_a_shift_below_half_a_robust_sigma_is_not_significant_however_small_q() 
     n = 6000
     slow = _slow_steps(n, list(range(0, 6000, 200)), 40)
     values: list[float | None] = [rng.uniform(0, 100) + (8.0 if slow[t] else 0.0) for t in range(n)]
-    (suspect,) = rank_suspects_on_grid([_grid(slow, {"queue_depth": values}, min_change=0.5)], [0]).suspects
+    (suspect,) = rank_suspects([_grid(slow, {"queue_depth": values}, min_change=0.5)], [0]).suspects
     assert suspect.q_value is not None and suspect.q_value <= 0.05
     assert 0 < suspect.effect < 0.5
     assert not suspect.significant
@@ -142,7 +139,7 @@ def test_a_shift_below_half_a_robust_sigma_is_not_significant_however_small_q() 
 def test_a_near_zero_series_is_described_but_left_out_of_the_family() -> None:
     slow = _slow_steps(300, [50, 150, 250], 5)
     quiet: list[float | None] = [13.0 if slow[t] else 0.0 for t in range(300)]  # bytes/s: barely moving
-    ranking = rank_suspects_on_grid([_grid(slow, {"net": quiet}, min_change=102400.0)], [0])
+    ranking = rank_suspects([_grid(slow, {"net": quiet}, min_change=102400.0)], [0])
     (suspect,) = ranking.suspects
     assert ranking.hypotheses == 0 and suspect.p_value is None and not suspect.significant
     assert suspect.note is not None and suspect.note.startswith("near zero")
