@@ -65,7 +65,7 @@ def estimate_skew(
     """
     import numpy as np
 
-    from mlprom.analysis.shift_test import shift_statistics
+    from mlprom.analysis.significance import shift_statistics
 
     shifts = candidates_of(step)
     x = np.array([values], dtype=np.float64)

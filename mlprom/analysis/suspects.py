@@ -6,7 +6,6 @@ Pure: plain lists in, Suspect records out. docs/correlation.md states exactly wh
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress
@@ -38,11 +37,11 @@ class Suspect:
     mad_baseline: float  # as measured, before the floor
     slow_count: int  # observations (events) on each side
     baseline_count: int
-    slow_snapshots: int = 0  # distinct snapshots or steps on each side: what the test counts
+    slow_snapshots: int = 0  # distinct snapshots or steps on each side (each step counts once)
     baseline_snapshots: int = 0
     rank: int = 0
-    p_value: float | None = None  # two-sided Mann-Whitney U; None when not tested (near zero)
-    q_value: float | None = None  # Benjamini-Hochberg over every series and lag tested
+    p_value: float | None = None  # its own circular-shift p-value; None when not tested (near zero, model)
+    q_value: float | None = None  # maxT-adjusted over the family (family-wise); the report's name for it
     significant: bool = False
     lag_seconds: float = 0.0  # the series' values this long before the predictions
     source: str = "snapshots"  # snapshots | prometheus | mixed | model
@@ -135,35 +134,6 @@ class SeriesSample:
     min_change: float = 0.0  # in `unit`; 0: no near-zero or minimum-change rule
 
 
-def weighted_median(pairs: Sequence[tuple[float, int]]) -> float:
-    """Median of values repeated by their weights; equals the plain median when every weight is 1."""
-    ordered = sorted(p for p in pairs if p[1] > 0)
-    if not ordered:
-        raise ValueError("median of nothing")
-    half = sum(w for _, w in ordered) / 2.0
-    cumulative = 0
-    for index, (value, weight) in enumerate(ordered):
-        cumulative += weight
-        if cumulative > half:
-            return value
-        if cumulative == half:
-            return (value + ordered[index + 1][0]) / 2.0
-    return ordered[-1][0]
-
-
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("median of nothing")
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
-
-
-def weighted_mad(pairs: Sequence[tuple[float, int]], center: float) -> float:
-    """Median absolute deviation from `center`, unscaled, with the same weights."""
-    return weighted_median([(abs(v - center), w) for v, w in pairs])
-
-
 def _present(values: Sequence[float | None], weights: Sequence[int] | None) -> tuple[list[float], list[int]]:
     """The measured values and their weights, as two lists (zip(*pairs) over thousands of pairs took
     longer than the test itself)."""
@@ -179,51 +149,19 @@ def _present(values: Sequence[float | None], weights: Sequence[int] | None) -> t
     return kept, list(compress(ws, mask))
 
 
-def effect_size(
-    slow: Sequence[tuple[float, int]], baseline: Sequence[tuple[float, int]]
-) -> tuple[float, float, float, float]:
-    """(effect, median_slow, median_baseline, mad_baseline) for two non-empty (value, weight) lists."""
-    med_slow = weighted_median(slow)
-    med_base = weighted_median(baseline)
-    raw_mad = weighted_mad(baseline, med_base)
+def effect_size(slow: Sequence[float], baseline: Sequence[float]) -> tuple[float, float, float, float]:
+    """(effect, median_slow, median_baseline, mad_baseline) of two non-empty lists of finite values."""
+    import numpy as np
+
+    slow_array, base_array = np.asarray(slow, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    med_slow, med_base = float(np.median(slow_array)), float(np.median(base_array))
+    raw_mad = float(np.median(np.abs(base_array - med_base)))
     floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
-    effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
-    return effect, med_slow, med_base, raw_mad
+    return (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor)), med_slow, med_base, raw_mad
 
 
 # Near zero: at least this share of a series' values (both sides pooled) lie within min_change of 0.
 NEAR_ZERO_SHARE = 0.9
-
-
-def _median_of_sorted(ordered: Sequence[float]) -> float:
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
-
-
-def _mad_of_sorted(ordered: list[float], center: float) -> float:
-    """median(|v - center|) of ascending values around their median `center`: the deviations below and
-    above it are two ascending runs, which sorted() merges in linear time (center - v is exactly
-    |v - center| for v <= center in floating point)."""
-    split = bisect_left(ordered, center)
-    below = [center - v for v in reversed(ordered[:split])]
-    above = [v - center for v in ordered[split:]]
-    return _median_of_sorted(sorted(below + above))
-
-
-def _near_zero_sorted(ordered: Sequence[float], min_change: float) -> bool:
-    if min_change <= 0 or not ordered:
-        return False
-    small = bisect_left(ordered, min_change) - bisect_right(ordered, -min_change)
-    return small >= NEAR_ZERO_SHARE * len(ordered)
-
-
-def near_zero(values: Sequence[float], min_change: float) -> bool:
-    """True when the pooled values barely leave zero: such a series cannot show a change worth naming.
-
-    Judged on both sides pooled, never on the difference between them, so leaving these series out of
-    the tested family does not bias the test of the others (independent filtering).
-    """
-    return _near_zero_sorted(sorted(values), min_change)
 
 
 # Fewer distinct slow episodes than this: no suspect is significant. One episode is one coincidence in
@@ -317,13 +255,7 @@ def _described(
     **fields: Any,
 ) -> Suspect:
     """A Suspect with the medians, MAD, robust effect and AUC of its two sides (each non-empty)."""
-    import numpy as np
-
-    slow_array, base_array = np.asarray(slow, dtype=np.float64), np.asarray(base, dtype=np.float64)
-    med_slow, med_base = float(np.median(slow_array)), float(np.median(base_array))
-    raw_mad = float(np.median(np.abs(base_array - med_base)))
-    floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
-    effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
+    effect, med_slow, med_base, raw_mad = effect_size(slow, base)
     return Suspect(
         metric,
         dict(labels),
@@ -333,15 +265,17 @@ def _described(
         raw_mad,
         slow_n,
         base_n,
-        slow_snapshots=len(slow_array),
-        baseline_snapshots=len(base_array),
-        auc=_auc(slow_array, base_array),
+        slow_snapshots=len(slow),
+        baseline_snapshots=len(base),
+        auc=_auc(slow, base),
         **fields,
     )
 
 
 def _near_zero_grid(values: Sequence[float | None], min_change: float) -> bool:
-    """near_zero over a series' present values on the grid (both sides pooled)."""
+    """True when a series' present values (both sides pooled) barely leave zero: such a series cannot show
+    a change worth naming. Judged on the pooled values, never on the difference between the sides, so
+    leaving these series out of the tested family does not bias the test of the others."""
     import numpy as np
 
     if min_change <= 0:
@@ -381,8 +315,8 @@ def rank_suspects(
     """Suspects in rank order with the circular time-shift test (docs/correlation.md, "The test").
 
     `episodes` are the date's slow episodes ([start, end) unix seconds, from the events' own seconds:
-    `shift_test.slow_periods`); None: counted on the longest axis. Every series not near zero enters one
-    family, tested by `shift_test.circular_shift_test` at `fdr` (maxT: the chance of any false suspect on
+    `significance.slow_periods`); None: counted on the longest axis. Every series not near zero enters one
+    family, tested by `significance.circular_shift_test` at `fdr` (maxT: the chance of any false suspect on
     a date is at most `fdr`). A series is significant when the test rejects, the date has at least
     MIN_EPISODES slow episodes, it moved in its query's causal direction, and its medians at the reported
     lag moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the
@@ -391,7 +325,7 @@ def rank_suspects(
     Rank: causes before consequences, significant first, infra before model, then the standardized
     statistic, |effect|, name and labels.
     """
-    from mlprom.analysis.shift_test import circular_shift_test
+    from mlprom.analysis.significance import circular_shift_test
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
     step = longest.step_seconds if longest is not None else 0.0
@@ -453,7 +387,7 @@ def rank_suspects(
 
 def _episodes_on(grid: QueryGrid | None) -> list[tuple[float, float]]:
     """Without the events' own seconds, the slow steps of the longest axis stand for them."""
-    from mlprom.analysis.shift_test import episodes_of
+    from mlprom.analysis.significance import episodes_of
 
     if grid is None or not grid.times:
         return []
@@ -466,7 +400,7 @@ def _episodes_on(grid: QueryGrid | None) -> list[tuple[float, float]]:
 
 @dataclass(frozen=True)
 class _Family:
-    queries: list[Any]  # shift_test.GridQuery, one per grid
+    queries: list[Any]  # significance.GridQuery, one per grid
     lags: list[list[int]]  # per grid, in steps
     kept: list[list[GridSeries]]  # per grid, the series tested
     described: list[Suspect]  # near-zero series: described, left out of the family
@@ -474,7 +408,7 @@ class _Family:
 
 def _family_of(grids: Sequence[QueryGrid], lags_seconds: Sequence[float], min_snapshots: int) -> _Family:
     """Every grid's series that enter the test (near-zero ones are described instead), with its lags."""
-    from mlprom.analysis.shift_test import GridQuery, lag_steps_for
+    from mlprom.analysis.significance import GridQuery, lag_steps_for
 
     family = _Family([], [], [], [])
     for grid in grids:
@@ -511,7 +445,7 @@ def _family_of(grids: Sequence[QueryGrid], lags_seconds: Sequence[float], min_sn
 def _tested_suspect(
     grid: QueryGrid,
     series: GridSeries,
-    result: Any,  # shift_test.SeriesResult
+    result: Any,  # significance.SeriesResult
     lags: list[int],
     fdr: float,
     episodes: int,

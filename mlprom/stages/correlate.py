@@ -443,7 +443,7 @@ def _episodes(
     config: Config, grids: list[QueryGrid], slow_bins: array[int], origin: float
 ) -> list[tuple[float, float]]:
     """The date's slow episodes from the events' own seconds, merged across less than 3 steps of quiet."""
-    from mlprom.analysis.shift_test import EPISODE_GAP_STEPS, slow_periods
+    from mlprom.analysis.significance import EPISODE_GAP_STEPS, slow_periods
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
     step = longest.step_seconds if longest is not None else config.correlate.step
@@ -482,7 +482,7 @@ def _grid(
     query: QueryInfra, axis: list[float], aligned: list[list[float | None]], joined: Joined, config: Config
 ) -> QueryGrid:
     """A query's series on its axis with the events joined to each step, for the shift test."""
-    from mlprom.analysis.shift_test import step_of
+    from mlprom.analysis.significance import step_of
     from mlprom.infra.history import min_change_of
 
     configured = config.queries.get(query.name)
@@ -573,7 +573,7 @@ def _skew(
     Searched around no shift and lag 0, whatever lag the suspect was reported at: a skew of 40 s can make
     a 60 s lag look best.
     """
-    from mlprom.analysis.shift_test import step_of
+    from mlprom.analysis.significance import step_of
     from mlprom.analysis.skew import estimate_skew
 
     none = {"estimated_seconds": None, "warning": False}
