@@ -98,14 +98,22 @@ class Skew:
 
     estimated_seconds: float | None
     warning: bool  # large enough, and inside the search, to be worth a warning
+    gain: float | None = None  # the best shift's gain over none, and what noise gains (analysis/skew.py)
+    null_gain: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"estimated_seconds": self.estimated_seconds, "warning": self.warning}
+        gains = {"gain": self.gain, "null_gain": self.null_gain} if self.gain is not None else {}
+        return {"estimated_seconds": self.estimated_seconds, "warning": self.warning, **gains}
 
     @classmethod
     def from_dict(cls, data: Any) -> Skew:
         data = _object(data)
-        return cls(number(data.get("estimated_seconds")), data.get("warning") is True)
+        return cls(
+            number(data.get("estimated_seconds")),
+            data.get("warning") is True,
+            number(data.get("gain")),
+            number(data.get("null_gain")),
+        )
 
 
 @dataclass(frozen=True)
@@ -117,9 +125,13 @@ class Significance:
     fdr: float  # in (0, 1)
     hypotheses: int
     lags_seconds: tuple[float, ...]
+    # What the circular-shift test computed and could resolve (docs/correlation.md, "The test"): kept
+    # as written, absent from reports before it.
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **(self.details or {}),
             "test": self.test,
             "correction": self.correction,
             "fdr": self.fdr,
@@ -136,12 +148,15 @@ class Significance:
             raise ValueError(f"fdr {data.get('fdr')!r} is not a rate")
         hypotheses = data.get("hypotheses")
         lags = [lag for lag in _numbers(data.get("lags_seconds")) if lag is not None]
+        own = {"test", "correction", "fdr", "hypotheses", "lags_seconds"}
+        details = {k: v for k, v in data.items() if k not in own}
         return cls(
             _text(data.get("test")),
             _text(data.get("correction")),
             fdr,
             hypotheses if isinstance(hypotheses, int) and not isinstance(hypotheses, bool) else 0,
             tuple(lags),
+            details or None,
         )
 
 

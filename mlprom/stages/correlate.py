@@ -8,7 +8,6 @@ its minute's latency histogram and the model-metric trackers. docs/correlation.m
 from __future__ import annotations
 
 import logging
-import math
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -20,7 +19,7 @@ from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
 from mlprom.analysis.profile import DayProfile, HourProfile, covered_hours, hourly_medians, top_resources
 from mlprom.analysis.sketch import LatencySketch
-from mlprom.analysis.suspects import SeriesSample, Suspect, rank_suspects
+from mlprom.analysis.suspects import GridSeries, QueryGrid, Ranking, SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.errors import NoDataError
 from mlprom.reports.correlation import CorrelationReport, EventCounts, status_of
@@ -40,10 +39,8 @@ log = logging.getLogger("mlprom")
 DAY_SECONDS = 86400
 LAG_SPACING = 60.0  # lags are searched in whole minutes (or whole steps, when the step is longer)
 MIN_SIDE_POINTS = 10  # fewer distinct snapshots/steps joined to slow events: warn, the test has little power
-MODEL_SAMPLE = 5000  # per model metric and side: a uniform sample of per-event values for the test
+MODEL_SAMPLE = 5000  # per model metric and side: a uniform sample of per-event values, described
 TIMELINE_SERIES = 5  # top suspects drawn in the timeline (plus every series with a finding)
-SKEW_SEARCH = 60.0  # clock skew is searched within +-max(this, 2 steps)
-SKEW_WARN = 10.0  # an estimate at least this large (and at least half a step) is worth a warning
 
 
 def _read_ahead(
@@ -187,8 +184,7 @@ class Analysis:
 
     findings: list[Finding]
     suspects: list[Suspect]
-    hypotheses: int
-    lags: list[float]
+    ranking: Ranking  # the suspects' test: what it could say (the report's `significance`)
     skew: dict[str, Any]
     warnings: list[str]
     status: str
@@ -278,12 +274,20 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
         )
     findings = _model_findings(events.trackers)
     slow_prefix, fast_prefix = prefix_sums(events.slow_bins), prefix_sums(events.fast_bins)
-    lags = lags_of(config)
-    joins = _join_infra(config, infra, origin, lags, slow_prefix, fast_prefix)
+    joins = _join_infra(config, infra, origin, slow_prefix, fast_prefix)
     findings.extend(joins.findings)
-    suspects, hypotheses = rank_suspects(joins.samples + events.model_sides.samples(), fdr=config.correlate.fdr)
+    ranking = rank_suspects(
+        joins.grids,
+        lags_of(config),
+        model=events.model_sides.samples(),
+        fdr=config.correlate.fdr,
+        episodes=_episodes(config, joins.grids, events.slow_bins, origin),
+    )
+    suspects = ranking.suspects
     skew = _skew(config, infra, suspects, origin, slow_prefix, fast_prefix)
     warnings.extend(_data_warnings(config, infra, events, joins, skew))
+    if events.slow_total and joins.joined:
+        warnings.extend(f"suspects: {note}" for note in ranking.notes)
     findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
     if data.empty:
@@ -302,8 +306,7 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     return Analysis(
         findings=findings,
         suspects=suspects,
-        hypotheses=hypotheses,
-        lags=lags,
+        ranking=ranking,
         skew=skew,
         warnings=warnings,
         status=status,
@@ -346,16 +349,20 @@ def build_report(
             queries={name: InfraQuery(q.source, q.points, q.error) for name, q in infra.queries.items()},
         ),
         skew=Skew.from_dict(analysis.skew),
-        significance=Significance(
-            test="mann-whitney-u",
-            correction="benjamini-hochberg",
-            fdr=settings.fdr,
-            hypotheses=analysis.hypotheses,
-            lags_seconds=tuple(analysis.lags),
-        ),
+        significance=_significance(analysis.ranking, settings.fdr),
         timeline=Timeline.from_dict(analysis.timeline),
         partial_failure=infra.partial_failure,
         profile=analysis.profile,
+    )
+
+
+def _significance(ranking: Ranking, fdr: float) -> Significance:
+    """The report's section: the test's name and family, and what it computed and could resolve."""
+    section = ranking.significance(fdr)
+    own = ("test", "correction", "fdr", "hypotheses", "lags_seconds")
+    details = {k: v for k, v in section.items() if k not in own}
+    return Significance(
+        section["test"], section["correction"], fdr, ranking.hypotheses, tuple(ranking.lags_seconds), details
     )
 
 
@@ -397,9 +404,9 @@ def _model_findings(trackers: dict[str, BreachTracker]) -> list[Finding]:
 
 @dataclass
 class _Joins:
-    """Every infra series joined to the events at each lag, with the thresholds' findings."""
+    """Every query's step grid with the events joined at lag 0, and the thresholds' findings."""
 
-    samples: list[SeriesSample] = field(default_factory=list)
+    grids: list[QueryGrid] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     joined: int = 0  # events joined at lag 0, for the best-joined query
     slow_joined: int = 0
@@ -410,10 +417,10 @@ def _join_infra(
     config: Config,
     infra: InfraData,
     origin: float,
-    lags: list[float],
     slow_prefix: list[int],
     fast_prefix: list[int],
 ) -> _Joins:
+    """Each query's axis joined once (lag 0): the shift test moves the slow steps along it for the lags."""
     out = _Joins()
     max_skew = config.correlate.max_skew
     for query in infra.queries.values():
@@ -422,21 +429,25 @@ def _join_infra(
         axis = sorted({t for series in query.series for t in series.times})
         index = {t: i for i, t in enumerate(axis)}
         aligned = [_aligned(series, index, len(axis)) for series in query.series]
-        at_lag0: Joined | None = None
-        for lag in lags:
-            joined = join_counts(axis, origin, query.window / 2.0 - lag, max_skew, slow_prefix, fast_prefix)
-            if lag == 0:
-                at_lag0 = joined
-                n_joined = sum(joined.slow) + sum(joined.fast)
-                if n_joined > out.joined:
-                    out.joined, out.slow_joined = n_joined, sum(joined.slow)
-                out.slow_points = max(out.slow_points, sum(1 for n in joined.slow if n))
-            sides = _Sides.of(joined)
-            for series, values in zip(query.series, aligned, strict=True):
-                out.samples.append(_sample(query, series, values, sides, lag, config))
-        assert at_lag0 is not None  # lags_of() always starts at 0
-        out.findings.extend(_infra_findings(config, query, index, at_lag0, origin))
+        joined = join_counts(axis, origin, query.window / 2.0, max_skew, slow_prefix, fast_prefix)
+        n_joined = sum(joined.slow) + sum(joined.fast)
+        if n_joined > out.joined:
+            out.joined, out.slow_joined = n_joined, sum(joined.slow)
+        out.slow_points = max(out.slow_points, sum(1 for n in joined.slow if n))
+        out.grids.append(_grid(query, axis, aligned, joined, config))
+        out.findings.extend(_infra_findings(config, query, index, joined, origin))
     return out
+
+
+def _episodes(
+    config: Config, grids: list[QueryGrid], slow_bins: array[int], origin: float
+) -> list[tuple[float, float]]:
+    """The date's slow episodes from the events' own seconds, merged across less than 3 steps of quiet."""
+    from mlprom.analysis.significance import EPISODE_GAP_STEPS, slow_periods
+
+    longest = max(grids, key=lambda g: len(g.slow), default=None)
+    step = longest.step_seconds if longest is not None else config.correlate.step
+    return slow_periods(slow_bins, origin, EPISODE_GAP_STEPS * step)
 
 
 def _data_warnings(
@@ -467,49 +478,27 @@ def _aligned(series: InfraSeries, index: dict[float, int], size: int) -> list[fl
     return values
 
 
-@dataclass(frozen=True)
-class _Sides:
-    """Which points of a query's axis are on the slow side and which on the baseline, with weights."""
-
-    slow: list[int]
-    slow_weights: list[int]
-    base: list[int]
-    base_weights: list[int]
-
-    @classmethod
-    def of(cls, joined: Joined) -> _Sides:
-        # Slow side: points slow events joined. Baseline: the rest that fast events joined, or that no
-        # slow event is within max_skew of (a quiet host is a baseline whether or not a model ran).
-        js, jf, near = joined.slow, joined.fast, joined.near_slow
-        slow = [i for i, n in enumerate(js) if n]
-        base = [i for i, n in enumerate(js) if not n and (jf[i] or not near[i])]
-        return cls(slow, [js[i] for i in slow], base, [jf[i] or 1 for i in base])
-
-
-def _sample(
-    query: QueryInfra,
-    series: InfraSeries,
-    values: list[float | None],
-    sides: _Sides,
-    lag: float,
-    config: Config,
-) -> SeriesSample:
-    """One series at one lag: its values on each side, one value per point."""
+def _grid(
+    query: QueryInfra, axis: list[float], aligned: list[list[float | None]], joined: Joined, config: Config
+) -> QueryGrid:
+    """A query's series on its axis with the events joined to each step, for the shift test."""
+    from mlprom.analysis.significance import step_of
     from mlprom.infra.history import min_change_of
 
     configured = config.queries.get(query.name)
-    return SeriesSample(
-        query.name,
-        series.labels,
-        [values[i] for i in sides.slow],
-        [values[i] for i in sides.base],
-        sides.slow_weights,
-        sides.base_weights,
-        lag_seconds=lag,
-        source=query.source,
-        unit=configured.unit if configured else None,
-        min_change=min_change_of(configured),
-    )
+    series = [
+        GridSeries(
+            query.name,
+            s.labels,
+            values,
+            source=query.source,
+            unit=configured.unit if configured else None,
+            min_change=min_change_of(configured),
+            direction=configured.direction if configured else "both",
+        )
+        for s, values in zip(query.series, aligned, strict=True)
+    ]
+    return QueryGrid(axis, joined.slow, joined.fast, series, step_of(axis, config.correlate.step))
 
 
 def _infra_findings(
@@ -579,45 +568,34 @@ def _skew(
     slow_prefix: list[int],
     fast_prefix: list[int],
 ) -> dict[str, Any]:
-    """The shift of event times that best separates the top significant infra suspect.
+    """The clock-skew estimate from the top significant infra cause (docs/correlation.md, "Clock skew").
 
-    Searched within +-max(60 s, 2 steps) around no shift, whatever lag the suspect was ranked at: a clock
-    skew of 40 s can make the 60 s lag look best. A best shift at the edge of the search is more likely
-    a real lead than a skew: it is reported but not warned about.
+    Searched around no shift and lag 0, whatever lag the suspect was reported at: a skew of 40 s can make
+    a 60 s lag look best.
     """
-    from mlprom.analysis.significance import mann_whitney
+    from mlprom.analysis.significance import step_of
+    from mlprom.analysis.skew import estimate_skew
 
-    top = next((s for s in suspects if s.significant and s.kind == "infra"), None)
+    none = {"estimated_seconds": None, "warning": False}
+    top = next((s for s in suspects if s.significant and s.kind == "infra" and s.role == "cause"), None)
     if top is None:
-        return {"estimated_seconds": None, "warning": False}
+        return none
     query = infra.queries[top.metric]
     series = next(s for s in query.series if s.labels == top.labels)
     axis = sorted({t for s in query.series for t in s.times})
     index = {t: i for i, t in enumerate(axis)}
     values = _aligned(series, index, len(axis))
-    step = config.correlate.step
-    reach = max(SKEW_SEARCH, 2 * step)
-    spacing = max(1.0, min(step, SKEW_SEARCH) / 3.0)
-    candidates = [k * spacing for k in range(-int(reach // spacing), int(reach // spacing) + 1)]
-    scores: dict[float, float] = {}
-    for shift in candidates:
-        joined = join_counts(
-            axis, origin, query.window / 2.0 + shift, config.correlate.max_skew, slow_prefix, fast_prefix
-        )
-        sample = _sample(query, series, values, _Sides.of(joined), 0.0, config)
-        slow = [v for v in sample.slow if v is not None and math.isfinite(v)]
-        base = [v for v in sample.baseline if v is not None and math.isfinite(v)]
-        if len(slow) >= 3 and len(base) >= 3:
-            scores[shift] = abs(mann_whitney(slow, base).auc - 0.5)
-    if not scores or 0.0 not in scores:
-        return {"estimated_seconds": None, "warning": False}
-    best = max(scores, key=lambda d: (scores[d], -abs(d)))
-    # A shift of +d joins each event to the infra d seconds later: the events' clock is d seconds behind.
-    estimate = -best
-    gain = scores[best] - scores[0.0]
-    inside = abs(best) < candidates[-1]
-    warning = inside and abs(estimate) >= max(SKEW_WARN, step / 2.0) and gain >= 0.02
-    return {"estimated_seconds": estimate, "warning": warning}
+    estimate = estimate_skew(
+        axis,
+        values,
+        origin,
+        query.window / 2.0,
+        config.correlate.max_skew,
+        slow_prefix,
+        fast_prefix,
+        step_of(axis, config.correlate.step),
+    )
+    return none if estimate is None else estimate.to_dict()
 
 
 def _no_infra_message(config: Config, infra: InfraData, total: int) -> str:
