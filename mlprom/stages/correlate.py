@@ -186,7 +186,8 @@ class Analysis:
     suspects: list[Suspect]
     ranking: Ranking  # the suspects' test: what it could say (the report's `significance`)
     skew: dict[str, Any]
-    warnings: list[str]
+    warnings: list[str]  # what needs an operator: a failed query, no infra joined, a clock skew
+    notes: list[str]  # what the data could support (little power, too few episodes): in the report only
     status: str
     joined: int  # events joined to an infra value at lag 0, for the best-joined query
     slow_joined: int
@@ -219,6 +220,10 @@ def run(
     analysis = analyse(config, day, data, drift, now)
     for warning in analysis.warnings:
         log.warning("%s", warning)
+    for note in analysis.notes:
+        # A property of the data, repeated by every cron run on a quiet model: the report keeps it with
+        # the warnings, stderr only without -q.
+        log.info("%s", note)
     report = build_report(config, storage, day, now, data, drift, analysis)
     store(storage, config, report, data)
     return report
@@ -285,9 +290,10 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     )
     suspects = ranking.suspects
     skew = _skew(config, infra, suspects, origin, slow_prefix, fast_prefix)
-    warnings.extend(_data_warnings(config, infra, events, joins, skew))
+    more, notes = _data_warnings(config, infra, events, joins, skew)
+    warnings.extend(more)
     if events.slow_total and joins.joined:
-        warnings.extend(f"suspects: {note}" for note in ranking.notes)
+        notes.extend(f"suspects: {note}" for note in ranking.notes)
     findings.extend(drift.findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
     if data.empty:
@@ -309,6 +315,7 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
         ranking=ranking,
         skew=skew,
         warnings=warnings,
+        notes=notes,
         status=status,
         joined=joins.joined,
         slow_joined=joins.slow_joined,
@@ -341,7 +348,7 @@ def build_report(
         key=key,
         url=storage.url_for(key),
         drift=drift,
-        warnings=tuple(analysis.warnings),
+        warnings=tuple(analysis.warnings + analysis.notes),
         infra=InfraSection(
             source_setting=settings.infra_source,
             step_seconds=settings.step,
@@ -452,8 +459,10 @@ def _episodes(
 
 def _data_warnings(
     config: Config, infra: InfraData, events: EventPass, joins: _Joins, skew: dict[str, Any]
-) -> list[str]:
-    warnings = []
+) -> tuple[list[str], list[str]]:
+    """(warnings for an operator, notes on what the data supports)."""
+    warnings: list[str] = []
+    notes: list[str] = []
     if skew["warning"]:
         warnings.append(
             f"clock skew: events look {abs(skew['estimated_seconds']):.0f} s "
@@ -463,11 +472,11 @@ def _data_warnings(
     if events.total and joins.joined == 0:
         warnings.append(_no_infra_message(config, infra, events.total))
     elif events.slow_total and joins.slow_points < MIN_SIDE_POINTS:
-        warnings.append(
+        notes.append(
             f"only {joins.slow_points} distinct snapshot(s)/step(s) joined slow events (fewer than "
             f"{MIN_SIDE_POINTS}): the test has little power; lower correlate.step or snapshot more often"
         )
-    return warnings
+    return warnings, notes
 
 
 def _aligned(series: InfraSeries, index: dict[float, int], size: int) -> list[float | None]:

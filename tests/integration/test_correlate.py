@@ -316,3 +316,29 @@ def test_correlate_reads_and_writes_s3(
     result = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat())
     assert result.exit_code == 1, result.output
     assert storage.exists(layout.report_key(DAY))
+
+
+def test_quiet_correlate_keeps_notes_on_the_data_in_the_report_not_on_stderr(
+    write_config: Callable[..., Path],
+) -> None:
+    """-q in cron: "the test has little power" is a property of the data, not something for an operator.
+    It stays in the report's warnings; stderr stays empty (without -q it is still printed)."""
+    import subprocess
+    import sys
+
+    path, config = _config(write_config)
+    storage = open_storage(config)
+    for minute in range(0, 60, 5):
+        write_snapshot(storage, _snapshot(START + timedelta(minutes=minute), {"cpu_usage": 0.2 + minute / 100}))
+    write_events(
+        storage,
+        [_event(START + timedelta(minutes=m), slow=m in (10, 30)) for m in range(0, 60, 5)],
+    )
+    args = [sys.executable, "-m", "mlprom", "-c", str(path), "correlate", "--date", DAY.isoformat()]
+    quiet = subprocess.run([*args[:3], "-q", *args[3:], "--fail-on", "never"], capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and quiet.stdout == ""
+    loud = subprocess.run([*args, "--fail-on", "never"], capture_output=True, text=True)
+    assert "little power" in loud.stderr
+    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
+    assert any("little power" in warning for warning in stored["warnings"])
