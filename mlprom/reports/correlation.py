@@ -110,6 +110,10 @@ class CorrelationReport(Clean):
     # The hour-of-day profile (docs/profile.md); None when a stored report has none that can be read.
     profile: DayProfile | None = field(default=None, compare=False)
     warnings: tuple[str, ...] = ()
+    # Distinct slow episodes (docs/correlation.md, "Episodes") and the one-sentence answer; absent from a
+    # stored report written before them.
+    episodes: int | None = None
+    headline: str = ""
     # The typed sections (reports/sections.py, docs/correlation.md "Report"); None when a stored report
     # has none that can be read.
     infra: InfraSection | None = field(default=None, compare=False)
@@ -146,6 +150,10 @@ class CorrelationReport(Clean):
             "profile": self.profile.to_dict() if self.profile is not None else None,
             "warnings": list(self.warnings),
         }
+        if self.episodes is not None:
+            out["episodes"] = self.episodes
+        if self.headline:
+            out["headline"] = self.headline
         for name, section in (
             ("infra", self.infra),
             ("skew", self.skew),
@@ -183,6 +191,7 @@ class CorrelationReport(Clean):
             log.warning("%s: events counts unreadable; shown as 0", key or "report")
             events = EventCounts()
         drift = data.get("drift")
+        episodes, headline = data.get("episodes"), data.get("headline")
         return cls(
             date=day,
             generated_at=parse_ts(data.get("generated_at")),
@@ -198,6 +207,8 @@ class CorrelationReport(Clean):
             drift=drift if isinstance(drift, dict) else None,
             profile=read_profile(data, key),
             warnings=tuple(str(w) for w in _listed(data.get("warnings"))),
+            episodes=episodes if isinstance(episodes, int) and not isinstance(episodes, bool) else None,
+            headline=headline if isinstance(headline, str) else "",
             infra=_section(data, "infra", key, InfraSection.from_dict),
             skew=_section(data, "skew", key, Skew.from_dict),
             significance=_section(data, "significance", key, Significance.from_dict),

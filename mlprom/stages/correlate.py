@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlprom import layout
 from mlprom.analysis.drift import Reservoir, Sample
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
+from mlprom.analysis.headline import headline
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
 from mlprom.analysis.profile import DayProfile, HourProfile, covered_hours, hourly_medians, top_resources
 from mlprom.analysis.sketch import LatencySketch
@@ -349,6 +350,14 @@ def build_report(
         url=storage.url_for(key),
         drift=drift,
         warnings=tuple(analysis.warnings + analysis.notes),
+        episodes=len(analysis.ranking.episodes),
+        headline=headline(
+            analysis.suspects,
+            events.slow_total,
+            analysis.joined,
+            len(analysis.ranking.episodes),
+            analysis.ranking.notes,
+        ),
         infra=InfraSection(
             source_setting=settings.infra_source,
             step_seconds=settings.step,

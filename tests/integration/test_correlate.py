@@ -293,6 +293,14 @@ def test_planted_metric_ranks_first_among_suspects(write_config: Callable[..., P
     assert top.effect > 5 and top.slow_count == 40 and top.baseline_count >= 400
     assert all(abs(s.effect) < 2 for s in report.suspects[1:])
     assert {s.metric for s in report.suspects} == {"cpu_usage", "memory_usage", "system_load"}
+    # The contract's 2026-12-01 fields: the date's episodes, a headline naming the cause, and each
+    # suspect's direction and causal role.
+    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
+    assert stored["episodes"] == report.episodes and report.episodes is not None and report.episodes >= 2
+    assert top.significant and top.direction == "rise" and top.role == "cause"
+    assert "cpu_usage" in stored["headline"] and " rose " in stored["headline"]
+    assert all(s["direction"] in ("rise", "fall", None) for s in stored["suspects"])
+    assert all(s["role"] in ("cause", "consequence") for s in stored["suspects"])
 
 
 def test_suspects_need_enough_observations(write_config: Callable[..., Path]) -> None:

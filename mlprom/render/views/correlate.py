@@ -91,7 +91,7 @@ def _no_suspects_line(report: CorrelationReport) -> str:
 def _suspects_title(report: CorrelationReport) -> str:
     what = "All suspects" if report.all_suspects else "Significant suspects"
     sig = report.significance
-    test = "Mann-Whitney U, Benjamini-Hochberg" if sig is not None else "effect size only"
+    test = f"{sig.test}, {sig.correction}" if sig is not None else "effect size only"
     fdr = f" q <= {sig.fdr:g}" if sig is not None and not report.all_suspects else ""
     return f"{what} (departure from baseline during slow predictions; {test}{fdr})"
 
@@ -104,6 +104,8 @@ def _report_table(report: CorrelationReport) -> Any:
 
     style = {"critical": "bold red", "warning": "yellow", "ok": "green"}.get(report.status, "")
     parts: list[Any] = [Text(_headline(report), style=style)]
+    if report.headline:
+        parts.append(Text(report.headline, style="bold"))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     findings = Table(title="Findings", show_header=True, header_style="bold")
@@ -149,6 +151,8 @@ def _report_table(report: CorrelationReport) -> Any:
 @to_markdown.register
 def _report_markdown(report: CorrelationReport) -> str:
     lines = [f"## mlprom correlation {report.date}: **{report.status}**", "", _headline(report), ""]
+    if report.headline:
+        lines += [f"**{escape(report.headline)}**", ""]
     if report.findings:
         lines += [
             "| severity | metric | labels | value | threshold | slow events | first seen | last seen |",
