@@ -127,6 +127,15 @@ class InfraData:
     requests: int  # range requests sent to Prometheus
     warnings: list[str]
     partial_failure: bool  # infra_source prometheus and some history could not be had
+    ranges: int = 0  # archived range objects of the date itself (capture-infra --from/--to)
+
+
+@dataclass(frozen=True)
+class _Own:
+    """What the date's own infra partition held: snapshots and archived ranges (not its neighbours')."""
+
+    snapshots: int
+    ranges: int
 
 
 @dataclass
@@ -266,7 +275,7 @@ def split_by_day(start: float, end: float, step: float) -> list[tuple[float, flo
 
 def _stored_points(
     storage: Storage, days: Iterable[tuple[date, float, float]], config: Config
-) -> tuple[dict[str, _Points], int, dict[str, int]]:
+) -> tuple[dict[str, _Points], _Own, dict[str, int]]:
     """Snapshots and archived ranges of the given (date, from, to) windows (seconds of day)."""
     import orjson
 
@@ -274,7 +283,7 @@ def _stored_points(
 
     points: dict[str, _Points] = {}
     failed: dict[str, int] = {}
-    own_snapshots = 0
+    own_snapshots = own_ranges = 0
     for position, (day, lo, hi) in enumerate(days):
         midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
         for snapshot in iter_snapshots(storage, day, within=(lo, hi)):
@@ -299,7 +308,10 @@ def _stored_points(
                 _read_range(document, config, points, midnight + lo, midnight + hi)
             except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
                 log.warning("skipping archived range %s: %s", info.key, exc.__class__.__name__)
-    return points, own_snapshots, failed
+                continue
+            if position == 0:
+                own_ranges += 1
+    return points, _Own(own_snapshots, own_ranges), failed
 
 
 def _read_range(document: Any, config: Config, points: dict[str, _Points], lo: float, hi: float) -> None:
@@ -347,7 +359,7 @@ def load_infra(
     midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
     start, end = midnight - margin, midnight + DAY_SECONDS + margin
     stored: dict[str, _Points] = {}
-    own = 0
+    own = _Own(0, 0)
     if settings.infra_source != "prometheus":
         stored, own, failed = _stored_points(storage, _day_windows(day, margin), config)
         for name, count in sorted(failed.items()):
@@ -371,7 +383,12 @@ def load_infra(
     names = list(config.queries) + sorted(n for n in stored if n not in config.queries)
     queries = {name: _query_infra(config, name, stored, history.get(name)) for name in names}
     return InfraData(
-        queries=queries, snapshots=own, requests=requests, warnings=warnings, partial_failure=partial
+        queries=queries,
+        snapshots=own.snapshots,
+        requests=requests,
+        warnings=warnings,
+        partial_failure=partial,
+        ranges=own.ranges,
     )
 
 

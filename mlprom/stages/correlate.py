@@ -175,8 +175,10 @@ class DateData:
 
     @property
     def empty(self) -> bool:
-        """No events and no infra values: the contract's "no data for the date"."""
-        return not self.events.total and not self.infra.snapshots and not _points(self.infra)
+        """The contract's "no data for the date": no events and no snapshots (or archived ranges) of its
+        own. Neighbouring dates' snapshots read for the skew window, and Prometheus history, do not
+        count: they are context for the date's data, not data of it."""
+        return not self.events.total and not self.infra.snapshots and not self.infra.ranges
 
 
 @dataclass

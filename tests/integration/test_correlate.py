@@ -350,3 +350,18 @@ def test_quiet_correlate_keeps_notes_on_the_data_in_the_report_not_on_stderr(
     assert "little power" in loud.stderr
     stored = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
     assert any("little power" in warning for warning in stored["warnings"])
+
+
+def test_a_date_with_only_its_neighbours_snapshots_has_no_data(write_config: Callable[..., Path]) -> None:
+    """Snapshots of the day before, inside the skew window of this date's midnight, are not this date's
+    data: exit 4 (unless --allow-empty), not a report of 24 empty hours."""
+    path, config = _config(write_config, correlate={"max_skew": "2m"})
+    storage = open_storage(config)
+    for seconds in (30, 60, 90):
+        write_snapshot(storage, _snapshot(START - timedelta(seconds=seconds), {"cpu_usage": 0.5}))
+    result = _invoke(path, "correlate", "--date", DAY.isoformat())
+    assert result.exit_code == 4, result.output
+    assert not list(storage.list(layout.partition_prefix("reports", DAY)))
+    allowed = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat(), "--allow-empty")
+    assert allowed.exit_code == 0, allowed.output
+    assert orjson.loads(allowed.stdout)["status"] == "no_data"
