@@ -323,7 +323,7 @@ def margin_seconds(config: Config) -> float:
         config.correlate.max_skew
         + config.correlate.max_lag
         + max(windows, default=0.0)
-        + config.correlate.step
+        + config.correlate.step_seconds
     )
 
 
@@ -354,7 +354,7 @@ def load_infra(
     for name, count in sorted(failed.items()):
         log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
 
-    step = settings.step
+    step = settings.step_seconds
     grid_start = math.floor(start / step) * step
     # Never past now: Prometheus answers a future step with the last sample for 5 minutes (its lookback),
     # and those repeated values would read as a flat, perfectly quiet baseline.

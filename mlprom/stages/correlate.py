@@ -134,7 +134,7 @@ class EventPass:
 
 
 def lags_of(config: Config) -> list[float]:
-    spacing = max(LAG_SPACING, config.correlate.step)
+    spacing = max(LAG_SPACING, config.correlate.step_seconds)
     count = int(config.correlate.max_lag // spacing + 1e-9)
     return [k * spacing for k in range(count + 1)]
 
@@ -152,6 +152,7 @@ def run(
     from mlprom.events.log import gc_paused
     from mlprom.events.scan import Classification, iter_columns
     from mlprom.events.sketches import read_sketches
+    from mlprom.infra.resolution import resolve_step, slow_counts_of, with_step
 
     if storage is None:
         from mlprom.storage import open_storage
@@ -170,6 +171,11 @@ def run(
 
     # Stored latency sketches know every batch; without them the timeline comes from the events.
     sketches = read_sketches(storage, day, config.model.name)
+    # correlate.step auto: from the scrape interval and the sketches' slow minutes (docs/correlation.md).
+    slow_minutes = slow_counts_of((s.sketch for s in sketches), threshold) if sketches else None
+    resolution = resolve_step(config, client, slow_minutes, bin_seconds=60.0)
+    config = with_step(config, resolution)
+    settings = config.correlate
     # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
     drift_current = DriftSide.for_day(day)
     slow_bins = array("l", bytes(8 * DAY_SECONDS))
@@ -319,7 +325,8 @@ def run(
         warnings=tuple(warnings),
         infra={
             "source_setting": settings.infra_source,
-            "step_seconds": settings.step,
+            "step_seconds": settings.step_seconds,
+            "step_why": resolution.why,
             "requests": infra.requests,
             "queries": {name: q.to_dict() for name, q in infra.queries.items()},
         },
@@ -498,7 +505,7 @@ def _skew(
     axis = sorted({t for s in query.series for t in s.times})
     index = {t: i for i, t in enumerate(axis)}
     values = _aligned(series, index, len(axis))
-    step = config.correlate.step
+    step = config.correlate.step_seconds
     reach = max(SKEW_SEARCH, 2 * step)
     spacing = max(1.0, min(step, SKEW_SEARCH) / 3.0)
     candidates = [k * spacing for k in range(-int(reach // spacing), int(reach // spacing) + 1)]
