@@ -20,8 +20,8 @@ from pydantic import (
 )
 
 from mlprom.config.durations import parse_duration, parse_timeout
+from mlprom.config.storage_url import StorageURL, parse_storage_url
 from mlprom.errors import ConfigError
-from mlprom.storage.url import StorageURL, parse_storage_url
 
 # Model metrics a threshold may name besides the configured queries.
 MODEL_METRICS = frozenset(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,19 +18,21 @@ from mlprom import layout
 from mlprom.analysis.drift import Reservoir, Sample
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
-from mlprom.analysis.profile import HourProfile, covered_hours, hourly_medians, top_resources
+from mlprom.analysis.profile import DayProfile, HourProfile, covered_hours, hourly_medians, top_resources
 from mlprom.analysis.sketch import LatencySketch
 from mlprom.analysis.suspects import SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.errors import NoDataError
 from mlprom.reports.correlation import CorrelationReport, EventCounts, status_of
-from mlprom.reports.drift_window import DriftSide, drift_report, write_drift_sample
+from mlprom.reports.drift_window import DriftReport, DriftSide, drift_report, write_drift_sample
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient
     from mlprom.config import Config
-    from mlprom.events.scan import EventColumns
+    from mlprom.events.columns import EventColumns
+    from mlprom.events.sketches import StoredSketch
     from mlprom.infra.history import InfraData, InfraSeries, QueryInfra
+    from mlprom.infra.resolution import Resolution
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -59,19 +61,6 @@ def _read_ahead(
         import scipy.stats  # noqa: F401
 
     return infra, stored
-
-
-def _number(value: Any) -> float | None:
-    # Booleans and strings are not measurements; NaN is dropped later by the tracker.
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _model_value(data: dict[str, Any], name: str) -> float | None:
-    value = data.get(name) if name in ("accuracy", "loss") else None
-    if value is None:
-        metrics = data.get("metrics")
-        value = metrics.get(name) if isinstance(metrics, dict) else None
-    return _number(value)
 
 
 def _finding(metric: str, labels: dict[str, str], breach: Breach, detail: dict[str, Any]) -> Finding:
@@ -122,21 +111,92 @@ class ModelSides:
         ]
 
 
-@dataclass
-class EventPass:
-    """What one pass over the date's events leaves: counts per second, per minute, and trackers."""
-
-    total: int
-    slow_total: int
-    slow_bins: array[int]
-    fast_bins: array[int]
-    sketch: LatencySketch  # every recorded event's prediction time, by minute
-
-
 def lags_of(config: Config) -> list[float]:
     spacing = max(LAG_SPACING, config.correlate.step_seconds)
     count = int(config.correlate.max_lag // spacing + 1e-9)
     return [k * spacing for k in range(count + 1)]
+
+
+@dataclass
+class EventPass:
+    """What one pass over the date's events leaves: counts per second, latency histograms per minute, the
+    hour profile, the model-metric trackers and samples, the drift side. Fed object by object, column by
+    column: a million events a day cost one pass of cheap loops."""
+
+    trackers: dict[str, BreachTracker]
+    hours: HourProfile
+    drift: DriftSide
+    model_sides: ModelSides = field(default_factory=ModelSides)
+    sketch: LatencySketch = field(default_factory=LatencySketch)  # the events' own, when no sketch is stored
+    slow_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
+    fast_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
+    total: int = 0
+    slow_total: int = 0
+
+    @classmethod
+    def for_day(cls, config: Config, day: date) -> EventPass:
+        model_thresholds = {name: t for name, t in config.thresholds.items() if name not in config.queries}
+        # A sampled fast event stands for 1/sample_rate batches in the hour-of-day profile (docs/profile.md).
+        rate = config.model.sample_rate
+        return cls(
+            trackers={name: BreachTracker(t) for name, t in sorted(model_thresholds.items())},
+            hours=HourProfile(day, 1.0 / rate if rate > 0 else 1.0),
+            drift=DriftSide.for_day(day),  # the date's side of the drift comparison (docs/drift.md)
+        )
+
+    def add(self, columns: EventColumns) -> None:
+        """One decoded object; `slow` was re-classified at today's model.latency_threshold where it was
+        decoded, whatever the capture used."""
+        times, seconds, slow = columns.times, columns.seconds, columns.slow
+        self.total += len(times)
+        self.slow_total += sum(slow)
+        for second, n in columns.slow_seconds.items():
+            self.slow_bins[second] += n
+        for second, n in columns.fast_seconds.items():
+            self.fast_bins[second] += n
+        if columns.sketch is not None:
+            self.sketch.merge(columns.sketch)
+        if columns.hours is not None:
+            _merge_hours(self.hours, columns.hours)
+        for name, tracker in self.trackers.items():
+            column = seconds if name == "prediction_time" else columns.metrics.get(name)
+            if column is not None:
+                tracker.add_many(column, times, slow, columns.run_ids)
+        self.model_sides.add_columns(columns)
+        self.drift.add_columns(columns)
+
+
+@dataclass
+class DateData:
+    """Everything correlate reads of one date: the event pass, stored sketches, infra values, drift."""
+
+    events: EventPass
+    sketches: list[StoredSketch]
+    infra: InfraData
+    stored_samples: dict[date, dict[str, Sample]]  # the reference days' stored drift samples
+    resolution: Resolution  # the history step used (correlate.step, resolved)
+
+    @property
+    def empty(self) -> bool:
+        """No events and no infra values: the contract's "no data for the date"."""
+        return not self.events.total and not self.infra.snapshots and not _points(self.infra)
+
+
+@dataclass
+class Analysis:
+    """What correlate concludes from a date's data (pure functions over DateData)."""
+
+    findings: list[Finding]
+    suspects: list[Suspect]
+    hypotheses: int
+    lags: list[float]
+    skew: dict[str, Any]
+    warnings: list[str]
+    status: str
+    joined: int  # events joined to an infra value at lag 0, for the best-joined query
+    slow_joined: int
+    timeline: dict[str, Any]
+    profile: DayProfile
 
 
 def run(
@@ -148,45 +208,53 @@ def run(
     client: PrometheusClient | None = None,
 ) -> CorrelationReport:
     """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
+    if storage is None:
+        from mlprom.storage import open_storage
+
+        storage = open_storage(config)
+    now = now or datetime.now(UTC)
+    from mlprom.infra.resolution import with_step
+
+    data = read_date(config, storage, day, client)
+    config = with_step(config, data.resolution)  # correlate.step auto, as read_date resolved it
+    if data.empty:
+        if not allow_empty:
+            events_at = storage.url_for(layout.partition_prefix("model", day, config.model.name))
+            snapshots_at = storage.url_for(layout.partition_prefix("infra", day))
+            raise NoDataError(f"no data for {day}: no events under {events_at}, none under {snapshots_at}")
+        log.info("no events and no infra values for %s", day)
+    drift = drift_report(storage, config, day, current=data.events.drift, stored=data.stored_samples)
+    analysis = analyse(config, day, data, drift, now)
+    for warning in analysis.warnings:
+        log.warning("%s", warning)
+    report = build_report(config, storage, day, now, data, drift, analysis)
+    store(storage, config, report, data)
+    return report
+
+
+def read_date(config: Config, storage: Storage, day: date, client: PrometheusClient | None) -> DateData:
+    """The date's events in one pass, its stored sketches, its infra values, the stored drift samples."""
     from mlprom.clients.deadline import Background
     from mlprom.events.log import gc_paused
     from mlprom.events.scan import Classification, iter_columns
     from mlprom.events.sketches import read_sketches
     from mlprom.infra.resolution import resolve_step, slow_counts_of, with_step
 
-    if storage is None:
-        from mlprom.storage import open_storage
-
-        storage = open_storage(config)
-    settings = config.correlate
-    max_skew = settings.max_skew
-    threshold = config.model.latency_threshold
-    origin = datetime.combine(day, datetime.min.time(), UTC).timestamp()
-
-    model_thresholds = {name: t for name, t in config.thresholds.items() if name not in config.queries}
-    trackers = {name: BreachTracker(t) for name, t in sorted(model_thresholds.items())}
-    prediction_tracker = trackers.pop("prediction_time", None)
-    other_trackers = list(trackers.items())
-    model_sides = ModelSides()
-
     # Stored latency sketches know every batch; without them the timeline comes from the events.
     sketches = read_sketches(storage, day, config.model.name)
     # correlate.step auto: from the scrape interval and the sketches' slow minutes (docs/correlation.md).
+    threshold = config.model.latency_threshold
     slow_minutes = slow_counts_of((s.sketch for s in sketches), threshold) if sketches else None
     resolution = resolve_step(config, client, slow_minutes, bin_seconds=60.0)
     config = with_step(config, resolution)
-    settings = config.correlate
-    # The date's side of the drift comparison is sampled in this same pass (docs/drift.md).
-    drift_current = DriftSide.for_day(day)
-    slow_bins = array("l", bytes(8 * DAY_SECONDS))
-    fast_bins = array("l", bytes(8 * DAY_SECONDS))
-    event_sketch = LatencySketch()
-    total = slow_total = 0
-    # Object by object, column by column: a million events a day cost one pass of cheap loops.
-    # The hour-of-day profile (docs/profile.md); a sampled fast event stands for 1/sample_rate batches.
-    rate = config.model.sample_rate
-    hours = HourProfile(day, 1.0 / rate if rate > 0 else 1.0)
-    how = Classification(origin, threshold, sketch=not sketches, day=day, fast_weight=hours.fast_weight)
+    events = EventPass.for_day(config, day)
+    how = Classification(
+        _midnight(day),
+        config.model.latency_threshold,
+        sketch=not sketches,
+        day=day,
+        fast_weight=events.hours.fast_weight,
+    )
     # The infra values and the stored drift samples do not depend on the events: they are read (or
     # fetched) in a thread while the event pass runs, which mostly waits on its decoding workers. The
     # thread starts once the first object has arrived, so after the workers were forked (never fork
@@ -197,176 +265,209 @@ def run(
         for columns in iter_columns(storage, day, config.model.name, how):
             if ahead is None:
                 ahead = Background(lambda: _read_ahead(config, storage, day, client), "mlprom-ahead")
-            times, seconds = columns.times, columns.seconds
-            # Slow is re-classified at today's model.latency_threshold, whatever the capture used.
-            slow = columns.slow
-            total += len(times)
-            slow_total += sum(slow)
-            for second, n in columns.slow_seconds.items():
-                slow_bins[second] += n
-            for second, n in columns.fast_seconds.items():
-                fast_bins[second] += n
-            if columns.sketch is not None:
-                event_sketch.merge(columns.sketch)
-            if columns.hours is not None:
-                _merge_hours(hours, columns.hours)
-            if prediction_tracker is not None:
-                prediction_tracker.add_many(seconds, times, slow, columns.run_ids)
-            for name, tracker in other_trackers:
-                column = columns.metrics.get(name)
-                if column is not None:
-                    tracker.add_many(column, times, slow, columns.run_ids)
-            model_sides.add_columns(columns)
-            drift_current.add_columns(columns)
+            events.add(columns)
+    infra, stored_samples = _read_ahead(config, storage, day, client) if ahead is None else ahead.result()
+    return DateData(events, sketches, infra, stored_samples, resolution)
 
-    warnings: list[str] = []
-    timeline_sketch, capture_thresholds = _merged_sketch(sketches)
-    extra_slow = _reclassify(timeline_sketch, capture_thresholds, threshold, slow_bins, origin)
+
+def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: datetime) -> Analysis:
+    """Findings, suspects and their test, clock skew, warnings, status, timeline and profile of the date."""
+    origin = _midnight(day)
+    events, infra = data.events, data.infra
+    warnings = list(infra.warnings)
+    timeline_sketch, capture_thresholds = _merged_sketch(data.sketches)
+    threshold = config.model.latency_threshold
+    extra_slow = _reclassify(timeline_sketch, capture_thresholds, threshold, events.slow_bins, origin)
     if extra_slow:
-        slow_total += extra_slow
+        events.slow_total += extra_slow
         log.info(
             "%d batch(es) between model.latency_threshold %gs and the captures' threshold are slow now "
             "(from latency sketches)",
             extra_slow,
             threshold,
         )
+    findings = _model_findings(events.trackers)
+    slow_prefix, fast_prefix = prefix_sums(events.slow_bins), prefix_sums(events.fast_bins)
+    lags = lags_of(config)
+    joins = _join_infra(config, infra, origin, lags, slow_prefix, fast_prefix)
+    findings.extend(joins.findings)
+    suspects, hypotheses = rank_suspects(joins.samples + events.model_sides.samples(), fdr=config.correlate.fdr)
+    skew = _skew(config, infra, suspects, origin, slow_prefix, fast_prefix)
+    warnings.extend(_data_warnings(config, infra, events, joins, skew))
+    findings.extend(drift.findings)
+    findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
+    if data.empty:
+        status = "no_data"
+    else:
+        status = status_of(findings)
+        if status == "ok" and events.total and joins.joined == 0:
+            status = "no_infra"
+    profile = events.hours.result(
+        covered_hours(day, now),
+        _hourly_medians(day, infra, [s.metric for s in suspects if s.kind == "infra"]),
+    )
+    timeline = _timeline(
+        config, origin, timeline_sketch or events.sketch, bool(timeline_sketch), infra, suspects, findings
+    )
+    return Analysis(
+        findings=findings,
+        suspects=suspects,
+        hypotheses=hypotheses,
+        lags=lags,
+        skew=skew,
+        warnings=warnings,
+        status=status,
+        joined=joins.joined,
+        slow_joined=joins.slow_joined,
+        timeline=timeline,
+        profile=profile,
+    )
 
-    infra, stored_samples = _read_ahead(config, storage, day, client) if ahead is None else ahead.result()
-    warnings.extend(infra.warnings)
-    n_points = sum(q.points for q in infra.queries.values())
 
-    if total == 0 and infra.snapshots == 0 and n_points == 0:
-        if not allow_empty:
-            events_at = storage.url_for(layout.partition_prefix("model", day, config.model.name))
-            snapshots_at = storage.url_for(layout.partition_prefix("infra", day))
-            raise NoDataError(f"no data for {day}: no events under {events_at}, none under {snapshots_at}")
-        log.info("no events and no infra values for %s", day)
+def build_report(
+    config: Config,
+    storage: Storage,
+    day: date,
+    now: datetime,
+    data: DateData,
+    drift: DriftReport,
+    analysis: Analysis,
+) -> CorrelationReport:
+    events, infra, settings = data.events, data.infra, config.correlate
+    key = layout.report_key(day)
+    return CorrelationReport(
+        date=day,
+        generated_at=now,
+        status=analysis.status,
+        events=EventCounts(events.total, events.slow_total, analysis.joined, analysis.slow_joined),
+        snapshots=infra.snapshots,
+        findings=tuple(analysis.findings),
+        suspects=tuple(analysis.suspects),
+        model=config.model.name,
+        max_skew_seconds=settings.max_skew,
+        key=key,
+        url=storage.url_for(key),
+        drift=drift,
+        warnings=tuple(analysis.warnings),
+        infra={
+            "source_setting": settings.infra_source,
+            "step_seconds": settings.step_seconds,
+            "step_why": data.resolution.why,
+            "requests": infra.requests,
+            "queries": {name: q.to_dict() for name, q in infra.queries.items()},
+        },
+        skew=analysis.skew,
+        significance={
+            "test": "mann-whitney-u",
+            "correction": "benjamini-hochberg",
+            "fdr": settings.fdr,
+            "hypotheses": analysis.hypotheses,
+            "lags_seconds": analysis.lags,
+        },
+        timeline=analysis.timeline,
+        partial_failure=infra.partial_failure,
+        profile=analysis.profile,
+    )
 
-    findings: list[Finding] = []
-    if prediction_tracker is not None:
-        trackers["prediction_time"] = prediction_tracker
+
+def store(storage: Storage, config: Config, report: CorrelationReport, data: DateData) -> None:
+    """The report (replacing the date's), then the date's drift sample for the next days' runs."""
+    write_report(storage, report)
+    # The next days' runs read the sample instead of this date's events. A date without events gets
+    # none: reading it costs one listing, and an empty sample most often means a run made before the
+    # events arrived.
+    if data.events.total:
+        write_drift_sample(storage, config.model.name, report.date, data.events.drift)
+    log.info(
+        "correlated %d events (%d slow) with %d infra points: %s, %d finding(s); report at %s",
+        data.events.total,
+        data.events.slow_total,
+        _points(data.infra),
+        report.status,
+        len(report.findings),
+        report.url,
+    )
+
+
+def _points(infra: InfraData) -> int:
+    return sum(q.points for q in infra.queries.values())
+
+
+def _midnight(day: date) -> float:
+    return datetime.combine(day, datetime.min.time(), UTC).timestamp()
+
+
+def _model_findings(trackers: dict[str, BreachTracker]) -> list[Finding]:
+    findings = []
     for name, tracker in sorted(trackers.items()):
         breach = tracker.breach()
         if breach is not None:
             findings.append(_finding(name, {}, breach, {"source": "model"}))
+    return findings
 
-    slow_prefix = prefix_sums(slow_bins)
-    fast_prefix = prefix_sums(fast_bins)
-    lags = lags_of(config)
-    samples: list[SeriesSample] = []
-    joined_best = slow_joined_best = 0
-    slow_points_best = 0
-    lag0: dict[str, Joined] = {}
-    for name, query in infra.queries.items():
+
+@dataclass
+class _Joins:
+    """Every infra series joined to the events at each lag, with the thresholds' findings."""
+
+    samples: list[SeriesSample] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    joined: int = 0  # events joined at lag 0, for the best-joined query
+    slow_joined: int = 0
+    slow_points: int = 0  # the most distinct points any query joined to slow events at lag 0
+
+
+def _join_infra(
+    config: Config,
+    infra: InfraData,
+    origin: float,
+    lags: list[float],
+    slow_prefix: list[int],
+    fast_prefix: list[int],
+) -> _Joins:
+    out = _Joins()
+    max_skew = config.correlate.max_skew
+    for query in infra.queries.values():
         if not query.series:
             continue
         axis = sorted({t for series in query.series for t in series.times})
         index = {t: i for i, t in enumerate(axis)}
         aligned = [_aligned(series, index, len(axis)) for series in query.series]
+        at_lag0: Joined | None = None
         for lag in lags:
             joined = join_counts(axis, origin, query.window / 2.0 - lag, max_skew, slow_prefix, fast_prefix)
             if lag == 0:
-                lag0[name] = joined
+                at_lag0 = joined
                 n_joined = sum(joined.slow) + sum(joined.fast)
-                if n_joined > joined_best:
-                    joined_best, slow_joined_best = n_joined, sum(joined.slow)
-                slow_points_best = max(slow_points_best, sum(1 for n in joined.slow if n))
+                if n_joined > out.joined:
+                    out.joined, out.slow_joined = n_joined, sum(joined.slow)
+                out.slow_points = max(out.slow_points, sum(1 for n in joined.slow if n))
             sides = _Sides.of(joined)
             for series, values in zip(query.series, aligned, strict=True):
-                samples.append(_sample(query, series, values, sides, lag, config))
-        findings.extend(_infra_findings(config, query, index, lag0[name], origin))
+                out.samples.append(_sample(query, series, values, sides, lag, config))
+        assert at_lag0 is not None  # lags_of() always starts at 0
+        out.findings.extend(_infra_findings(config, query, index, at_lag0, origin))
+    return out
 
-    suspects, hypotheses = rank_suspects(samples + model_sides.samples(), fdr=settings.fdr)
-    skew = _skew(config, infra, suspects, origin, slow_prefix, fast_prefix)
+
+def _data_warnings(
+    config: Config, infra: InfraData, events: EventPass, joins: _Joins, skew: dict[str, Any]
+) -> list[str]:
+    warnings = []
     if skew["warning"]:
         warnings.append(
             f"clock skew: events look {abs(skew['estimated_seconds']):.0f} s "
             f"{'ahead of' if skew['estimated_seconds'] > 0 else 'behind'} Prometheus (the top suspect "
             "separates best at that shift); check NTP on the serving hosts and on Prometheus"
         )
-    if total and joined_best == 0:
-        warnings.append(_no_infra_message(config, infra, total))
-    elif slow_total and slow_points_best < MIN_SIDE_POINTS:
+    if events.total and joins.joined == 0:
+        warnings.append(_no_infra_message(config, infra, events.total))
+    elif events.slow_total and joins.slow_points < MIN_SIDE_POINTS:
         warnings.append(
-            f"only {slow_points_best} distinct snapshot(s)/step(s) joined slow events (fewer than "
+            f"only {joins.slow_points} distinct snapshot(s)/step(s) joined slow events (fewer than "
             f"{MIN_SIDE_POINTS}): the test has little power; lower correlate.step or snapshot more often"
         )
-
-    drift = drift_report(storage, config, day, current=drift_current, stored=stored_samples)
-    findings.extend(drift.findings)
-    findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.metric, sorted(f.labels.items())))
-    if total == 0 and infra.snapshots == 0 and n_points == 0:
-        status = "no_data"
-    else:
-        status = status_of(findings)
-        if status == "ok" and total and joined_best == 0:
-            status = "no_infra"
-    for warning in warnings:
-        log.warning("%s", warning)
-    profile = hours.result(
-        covered_hours(day, now or datetime.now(UTC)),
-        _hourly_medians(day, infra, [s.metric for s in suspects if s.kind == "infra"]),
-    )
-
-    key = layout.report_key(day)
-    report = CorrelationReport(
-        date=day,
-        generated_at=now or datetime.now(UTC),
-        status=status,
-        events=EventCounts(total, slow_total, joined_best, slow_joined_best),
-        snapshots=infra.snapshots,
-        findings=tuple(findings),
-        suspects=tuple(suspects),
-        model=config.model.name,
-        max_skew_seconds=max_skew,
-        key=key,
-        url=storage.url_for(key),
-        drift=drift,
-        warnings=tuple(warnings),
-        infra={
-            "source_setting": settings.infra_source,
-            "step_seconds": settings.step_seconds,
-            "step_why": resolution.why,
-            "requests": infra.requests,
-            "queries": {name: q.to_dict() for name, q in infra.queries.items()},
-        },
-        skew=skew,
-        significance={
-            "test": "mann-whitney-u",
-            "correction": "benjamini-hochberg",
-            "fdr": settings.fdr,
-            "hypotheses": hypotheses,
-            "lags_seconds": lags,
-        },
-        timeline=_timeline(
-            config,
-            day,
-            origin,
-            timeline_sketch or event_sketch,
-            bool(timeline_sketch),
-            infra,
-            suspects,
-            findings,
-        ),
-        partial_failure=infra.partial_failure,
-        profile=profile,
-    )
-    write_report(storage, report)
-    # Stored for the next days' runs, which read it instead of this date's events. A date without
-    # events gets none: reading it costs one listing, and an empty sample most often means a run made
-    # before the events arrived.
-    if total:
-        write_drift_sample(storage, config.model.name, day, drift_current)
-    log.info(
-        "correlated %d events (%d slow) with %d infra points: %s, %d finding(s); report at %s",
-        total,
-        slow_total,
-        n_points,
-        status,
-        len(findings),
-        report.url,
-    )
-    return report
+    return warnings
 
 
 def _aligned(series: InfraSeries, index: dict[float, int], size: int) -> list[float | None]:
@@ -570,7 +671,6 @@ def _hourly_medians(day: date, infra: InfraData, ranked: list[str]) -> dict[int,
 
 def _timeline(
     config: Config,
-    day: date,
     origin: float,
     sketch: LatencySketch,
     from_sketches: bool,
@@ -579,7 +679,20 @@ def _timeline(
     findings: list[Finding],
 ) -> dict[str, Any]:
     """Per-minute prediction times and the top suspects' values over the day (docs/correlation.md)."""
-    threshold = config.model.latency_threshold
+    prediction = _prediction_minutes(sketch, origin, config.model.latency_threshold)
+    prediction["source"] = "sketches" if from_sketches else "events"
+    return {
+        "step_seconds": 60,
+        "start": int(origin),
+        "end": int(origin) + DAY_SECONDS,
+        "prediction": prediction,
+        "slow_periods": _slow_periods(prediction["t"], prediction["slow"]),
+        "series": _timeline_series(config, origin, infra, suspects, findings),
+    }
+
+
+def _prediction_minutes(sketch: LatencySketch, origin: float, threshold: float) -> dict[str, Any]:
+    """Every minute of the day: batches, slow batches, p50 and p95 (None where nothing was recorded)."""
     t: list[int] = []
     count: list[int] = []
     slow: list[int] = []
@@ -598,15 +711,26 @@ def _timeline(
         slow.append(histogram.count_above(threshold))
         p50.append(histogram.quantile(0.5))
         p95.append(histogram.quantile(0.95))
+    return {"t": t, "count": count, "slow": slow, "p50": p50, "p95": p95}
+
+
+def _slow_periods(minutes: list[int], slow: list[int]) -> list[list[int]]:
+    """Runs of consecutive minutes with slow batches, as [start, end) pairs."""
     periods: list[list[int]] = []
-    for minute, n in zip(t, slow, strict=True):
+    for minute, n in zip(minutes, slow, strict=True):
         if not n:
             continue
         if periods and periods[-1][1] == minute:
             periods[-1][1] = minute + 60
         else:
             periods.append([minute, minute + 60])
+    return periods
 
+
+def _timeline_series(
+    config: Config, origin: float, infra: InfraData, suspects: list[Suspect], findings: list[Finding]
+) -> list[dict[str, Any]]:
+    """The top infra suspects' values over the day, then every series with a finding."""
     by_series = {
         (f.metric, tuple(sorted(f.labels.items()))): f for f in findings if f.detail.get("source") == "infra"
     }
@@ -615,13 +739,13 @@ def _timeline(
         if s.kind == "infra" and len(wanted) < TIMELINE_SERIES:
             wanted.append((s.metric, tuple(sorted(s.labels.items()))))
     wanted += [k for k in sorted(by_series) if k not in wanted]
-    series_out = []
+    out = []
     for metric, labels in wanted:
         query = infra.queries.get(metric)
-        if query is None:
-            continue
-        found = next((s for s in query.series if tuple(sorted(s.labels.items())) == labels), None)
-        if found is None:
+        found = None
+        if query is not None:
+            found = next((s for s in query.series if tuple(sorted(s.labels.items())) == labels), None)
+        if query is None or found is None:
             continue
         pairs = [
             (at, v)
@@ -631,7 +755,7 @@ def _timeline(
         levels = config.thresholds.get(metric)
         finding = by_series.get((metric, labels))
         configured = config.queries.get(metric)
-        series_out.append(
+        out.append(
             {
                 "metric": metric,
                 "labels": dict(labels),
@@ -648,21 +772,7 @@ def _timeline(
                 "last_seen": finding.last_seen.timestamp() if finding else None,
             }
         )
-    return {
-        "step_seconds": 60,
-        "start": int(origin),
-        "end": int(origin) + DAY_SECONDS,
-        "prediction": {
-            "source": "sketches" if from_sketches else "events",
-            "t": t,
-            "count": count,
-            "slow": slow,
-            "p50": p50,
-            "p95": p95,
-        },
-        "slow_periods": periods,
-        "series": series_out,
-    }
+    return out
 
 
 def write_report(storage: Storage, report: CorrelationReport) -> str:

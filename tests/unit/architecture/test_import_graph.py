@@ -123,3 +123,58 @@ def test_no_function_is_longer_than_a_reader_follows() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{name}:{node.name} ({lines} lines)")
     assert not long, long
+
+
+# The one-way rule (docs/architecture.md): a module imports its own layer or lower ones, never higher.
+# Within a layer imports are allowed but acyclic (the cycle test); stages and render are one layer whose
+# two packages never import each other.
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "dates": 0,
+    "redact": 0,
+    "layout": 0,
+    "config": 1,
+    "records": 1,
+    "analysis": 1,
+    "runtime": 1,
+    "clients": 2,
+    "storage": 2,
+    "events": 3,
+    "infra": 3,
+    "reports": 3,
+    "serving": 3,
+    "stages": 4,
+    "render": 4,
+    "cli": 5,
+    "__main__": 5,
+}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""  # "": the package's own __init__ (version, lazy Monitor)
+
+
+def test_every_room_has_a_layer() -> None:
+    rooms = {_room(m) for m in _modules()} - {""}
+    assert rooms <= set(LAYERS), sorted(rooms - set(LAYERS))
+
+
+def test_imports_run_one_way_between_layers() -> None:
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in _graph().items()
+        for target in targets
+        if _room(module) and _room(target) and LAYERS[_room(target)] > LAYERS[_room(module)]
+    )
+    assert not upward, upward
+
+
+def test_stages_and_renderers_do_not_import_each_other() -> None:
+    crossing = sorted(
+        f"{module} -> {target}"
+        for module, targets in _graph().items()
+        for target in targets
+        if {_room(module), _room(target)} == {"stages", "render"}
+    )
+    assert not crossing, crossing

@@ -19,7 +19,7 @@ from mlprom.config import (
 )
 from mlprom.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _error(text: str, env: dict[str, str] | None = None) -> str:
