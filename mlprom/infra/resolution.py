@@ -23,17 +23,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bounds of an automatic step, and never finer than the scrape interval. Below 5 s a day is more than
-# 17,280 points per series for every lag tested, while the default queries' [1m] windows make such
-# neighbours near copies of each other; above 60 s a one-minute incident is one or two points.
-MIN_STEP = 5.0
+# Bounds of an automatic step: from the scrape interval (a finer step repeats samples as if measured
+# again) to 60 s (coarser, a one-minute incident is one or two points), or the interval when it is longer.
 MAX_STEP = 60.0
 # Slow-side points wanted: twice the level below which correlate warns that the test has little power.
 TARGET_SLOW_POINTS = 20
 # With no scrape interval known: twice the common 15 s interval, the step correlate always used before.
 UNKNOWN_INTERVAL_STEP = 30.0
 # Steps tried, coarsest first once rounded to whole scrape intervals: points on distinct samples.
-LADDER = (5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+LADDER = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 UP_WINDOW = "5m"  # raw samples of `up` read when the targets API does not say the interval
 
 
@@ -56,31 +54,30 @@ class Resolution:
 
 
 def candidate_steps(scrape_interval: float | None) -> list[float]:
-    """The steps `auto` may choose, finest first: whole multiples of the scrape interval from
-    max(interval, MIN_STEP) to max(interval, MAX_STEP); UNKNOWN_INTERVAL_STEP and up without an interval."""
+    """The steps `auto` may choose, finest first: whole multiples of the scrape interval from the interval
+    to max(interval, MAX_STEP); UNKNOWN_INTERVAL_STEP and up without an interval."""
     if scrape_interval is None:
         return [s for s in LADDER if s >= UNKNOWN_INTERVAL_STEP]
-    finest = math.ceil(max(MIN_STEP, scrape_interval) / scrape_interval - 1e-9) * scrape_interval
     coarsest = max(scrape_interval, MAX_STEP)
-    steps = {finest}
+    steps = {scrape_interval}
     for value in LADDER:
         rounded = math.ceil(value / scrape_interval - 1e-9) * scrape_interval
-        if finest <= rounded <= coarsest:
+        if rounded <= coarsest:
             steps.add(rounded)
     return sorted(steps)
 
 
 def slow_points(slow_counts: Mapping[float, int], bin_seconds: float, step: float) -> int:
-    """How many points at `step` would hold slow events, from slow counts per bin (bin start, unix s).
+    """How many points at `step` surely hold slow events, from slow counts per bin (bin start, unix s).
 
-    From 1 s bins (the event pass) this is exact; from 1 min bins (latency sketches) a bin finer than the
-    step holds at most as many points as it has slow calls, which is an upper bound.
+    From 1 s bins (the event pass) this is exact. A bin coarser than the step (a latency sketch's
+    minute) counts once: its slow calls may all fall in one step, as a 15 s incident's do, and a
+    count that assumed them spread would choose a step that leaves the test without its points.
     """
-    occupied = [(start, n) for start, n in slow_counts.items() if n > 0]
+    occupied = [start for start, n in slow_counts.items() if n > 0]
     if step >= bin_seconds:
-        return len({math.floor(start / step) for start, _ in occupied})
-    per_bin = math.ceil(bin_seconds / step - 1e-9)
-    return sum(min(n, per_bin) for _, n in occupied)
+        return len({math.floor(start / step) for start in occupied})
+    return len(occupied)
 
 
 def choose_step(

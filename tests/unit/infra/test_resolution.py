@@ -71,8 +71,8 @@ def test_an_unresolved_auto_step_cannot_be_read_as_seconds() -> None:
 @pytest.mark.parametrize(
     ("interval", "expected"),
     [
-        (1.0, [5.0, 10.0, 15.0, 20.0, 30.0, 60.0]),
-        (15.0, [15.0, 30.0, 60.0]),  # 5 s and 10 s round up to one scrape interval
+        (1.0, [1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0]),
+        (15.0, [15.0, 30.0, 60.0]),  # 1 s to 10 s round up to one scrape interval
         (7.0, [7.0, 14.0, 21.0, 35.0]),  # whole intervals only; 63 s is past the 60 s bound
         (90.0, [90.0]),  # never finer than the interval, even past the bound
         (None, [30.0, 60.0]),
@@ -86,16 +86,24 @@ def test_candidate_steps_are_whole_scrape_intervals_within_the_bounds(
 
 def test_slow_points_from_seconds_are_the_steps_holding_slow_events() -> None:
     counts = _windows(4, 30)  # four 30 s windows, starting on whole minutes
+    assert slow_points(counts, 1.0, 1.0) == 120
     assert slow_points(counts, 1.0, 5.0) == 24
     assert slow_points(counts, 1.0, 10.0) == 12
     assert slow_points(counts, 1.0, 60.0) == 4
 
 
-def test_slow_points_from_minutes_are_bounded_by_the_slow_calls() -> None:
-    minutes = {T0: 3, T0 + 60: 100}
-    # A minute with 3 slow calls fills at most 3 steps of 5 s; one with 100 fills all twelve.
-    assert slow_points(minutes, 60.0, 5.0) == 3 + 12
+def test_slow_points_from_minutes_count_each_slow_minute_once_below_a_minute() -> None:
+    minutes = {T0: 3, T0 + 60: 100, T0 + 120: 0}
+    # The 100 slow calls of a minute may all lie within one 5 s step: only one point is sure.
+    assert slow_points(minutes, 60.0, 5.0) == 2
     assert slow_points(minutes, 60.0, 60.0) == 2
+
+
+def test_minute_counts_choose_a_minute_step_only_with_twenty_slow_minutes() -> None:
+    few = {T0 + 60 * m: 50 for m in range(5)}
+    many = {T0 + 60 * m: 1 for m in range(0, 60, 2)}
+    assert choose_step(1.0, few, bin_seconds=60.0).step_seconds == 1.0
+    assert choose_step(1.0, many, bin_seconds=60.0).step_seconds == 60.0
 
 
 def test_short_incidents_get_the_finest_step_that_gives_enough_points() -> None:
@@ -118,7 +126,7 @@ def test_too_few_slow_events_get_the_finest_step_and_say_so() -> None:
 
 
 def test_unknown_events_get_the_finest_step_and_no_slow_events_the_coarsest() -> None:
-    assert choose_step(1.0, None).step_seconds == 5.0
+    assert choose_step(1.0, None).step_seconds == 1.0
     assert choose_step(1.0, {}).step_seconds == 60.0
     assert choose_step(None, None).step_seconds == 30.0
 
