@@ -50,6 +50,9 @@ class Suspect:
     unit: str | None = None
     note: str | None = None  # why it cannot be significant: "near zero on both sides", "change below ..."
     auc: float | None = None  # P(slow value > baseline value), ties halved: 0.5 when the sides do not differ
+    direction: str | None = None  # rise | fall: how the series moved on slow steps at its lag
+    role: str = "cause"  # cause | consequence: consequence when it moved against its query's direction
+    statistic: float | None = None  # the shift test's standardized statistic (None: not tested)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,9 @@ class Suspect:
             "unit": self.unit,
             "note": self.note,
             "auc": self.auc,
+            "direction": self.direction,
+            "role": self.role,
+            "statistic": self.statistic,
         }
 
     @classmethod
@@ -102,6 +108,9 @@ class Suspect:
             unit=data.get("unit"),
             note=data.get("note"),
             auc=optional("auc"),
+            direction=data.get("direction"),
+            role=str(data.get("role", "cause")),
+            statistic=optional("statistic"),
         )
 
 
@@ -340,3 +349,320 @@ def rank_suspects(
 def _lag_order(t: _Tested) -> tuple[float, float]:
     p = t.suspect.p_value
     return (p if p is not None else 2.0, abs(t.suspect.lag_seconds))
+
+
+# Fewer distinct slow episodes than this: no suspect is significant. One episode is one coincidence in
+# time: the shift test can say a series was unusual then, not that it moves with slowness; anything that
+# changed at that moment (a deploy, a neighbour's job) fits as well (docs/correlation.md, "Episodes").
+MIN_EPISODES = 2
+
+
+@dataclass(frozen=True)
+class GridSeries:
+    """One series on its query's step axis: one value per step, None where it has none."""
+
+    metric: str
+    labels: dict[str, str]
+    values: Sequence[float | None]
+    source: str = "snapshots"
+    unit: str | None = None
+    min_change: float = 0.0
+    direction: str = "both"  # the query's causal direction: rise | fall | both
+
+
+@dataclass(frozen=True)
+class QueryGrid:
+    """A query's step axis with the events joined to each step (at lag 0) and its series on it."""
+
+    times: Sequence[float]
+    slow: Sequence[int]
+    fast: Sequence[int]
+    series: Sequence[GridSeries]
+    step_seconds: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranked suspects and what the test could say (the report's `significance` and `episodes`)."""
+
+    suspects: list[Suspect]
+    hypotheses: int  # series in the test's family
+    shifts: int  # null shifts
+    window_steps: int  # steps of the longest analysed axis
+    step_seconds: float  # its resolution
+    resolution: float  # smallest adjusted p-value the window allows
+    episodes: list[tuple[float, float]]  # slow episodes, [start, end) in unix seconds
+    lags_seconds: list[float]  # the lags actually tested (those that fit the window)
+    notes: list[str]  # why the date cannot support confident suspects; empty when it can
+
+    def significance(self, fdr: float) -> dict[str, Any]:
+        return {
+            "test": "circular-shift",
+            "statistic": "max over lags of |standardized mean difference|, slow steps vs the rest",
+            "correction": "westfall-young-maxT",
+            "fdr": fdr,
+            "hypotheses": self.hypotheses,
+            "lags_seconds": self.lags_seconds,
+            "shifts": self.shifts,
+            "steps_analysed": self.window_steps,
+            "step_seconds": self.step_seconds,
+            "resolution": self.resolution,
+            "episodes": len(self.episodes),
+            "episode_periods": [[start, end] for start, end in self.episodes],
+            "min_episodes": MIN_EPISODES,
+            "notes": self.notes,
+        }
+
+
+def _role(query_direction: str, moved: str) -> str:
+    if query_direction == "both" or query_direction == moved:
+        return "cause"
+    return "consequence"
+
+
+def _auc(slow: Any, base: Any) -> float:
+    """P(slow value > baseline value) + P(tie) / 2."""
+    import numpy as np
+
+    ordered = np.sort(np.asarray(base, dtype=np.float64))
+    x = np.asarray(slow, dtype=np.float64)
+    below = np.searchsorted(ordered, x, side="left")
+    upto = np.searchsorted(ordered, x, side="right")
+    return float((below + upto).sum() / 2.0 / (len(x) * len(ordered)))
+
+
+def _described(
+    metric: str,
+    labels: dict[str, str],
+    slow: Sequence[float],
+    base: Sequence[float],
+    slow_n: int,
+    base_n: int,
+    **fields: Any,
+) -> Suspect:
+    """A Suspect with the medians, MAD, robust effect and AUC of its two sides (each non-empty)."""
+    import numpy as np
+
+    slow_array, base_array = np.asarray(slow, dtype=np.float64), np.asarray(base, dtype=np.float64)
+    med_slow, med_base = float(np.median(slow_array)), float(np.median(base_array))
+    raw_mad = float(np.median(np.abs(base_array - med_base)))
+    floor = max(RELATIVE_MAD_FLOOR * max(abs(med_base), abs(med_slow)), ABSOLUTE_MAD_FLOOR)
+    effect = (med_slow - med_base) / (MAD_TO_SIGMA * max(raw_mad, floor))
+    return Suspect(
+        metric,
+        dict(labels),
+        effect,
+        med_slow,
+        med_base,
+        raw_mad,
+        slow_n,
+        base_n,
+        slow_snapshots=len(slow_array),
+        baseline_snapshots=len(base_array),
+        auc=_auc(slow_array, base_array),
+        **fields,
+    )
+
+
+def _near_zero_grid(values: Sequence[float | None], min_change: float) -> bool:
+    """near_zero over a series' present values on the grid (both sides pooled)."""
+    import numpy as np
+
+    if min_change <= 0:
+        return False
+    x = np.array(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return bool(len(x)) and int(np.count_nonzero(np.abs(x) < min_change)) >= NEAR_ZERO_SHARE * len(x)
+
+
+def _sides_at(
+    grid: QueryGrid, values: Sequence[float | None], lag: int
+) -> tuple[list[float], list[float], int, int]:
+    """Values on slow steps and on the other steps at `lag` (the slow indicator of step t + lag paired
+    with the value at t, circularly as in the test), and the events each side stands for."""
+    import numpy as np
+
+    x = np.array(values, dtype=np.float64)  # None becomes NaN
+    present = np.isfinite(x)  # None, NaN and infinities are absent
+    slow_counts = np.roll(np.asarray(grid.slow, dtype=np.int64), -lag)
+    fast_counts = np.roll(np.asarray(grid.fast, dtype=np.int64), -lag)
+    on_slow = present & (slow_counts > 0)
+    on_base = present & (slow_counts == 0)
+    slow_n = int(slow_counts[on_slow].sum())
+    base_n = int(np.maximum(fast_counts[on_base], 1).sum())  # a quiet step stands for itself
+    return x[on_slow].tolist(), x[on_base].tolist(), slow_n, base_n
+
+
+def rank_suspects_on_grid(
+    grids: Sequence[QueryGrid],
+    lags_seconds: Sequence[float],
+    model: Iterable[SeriesSample] = (),
+    fdr: float = 0.05,
+    min_observations: int = MIN_OBSERVATIONS,
+    min_snapshots: int = MIN_SNAPSHOTS,
+) -> Ranking:
+    """Suspects in rank order with the circular time-shift test (docs/correlation.md, "The test").
+
+    Every series not near zero enters one family, tested by `shift_test.circular_shift_test` at `fdr`
+    (maxT: the chance of any false suspect on a date is at most `fdr`). A series is significant when the
+    test rejects, the date has at least MIN_EPISODES slow episodes, and its medians at the reported lag
+    moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the shortest
+    that holds; `direction` is how it moved; `role` is `consequence` when that is against its query's
+    causal direction. Model metrics (per event, no step axis) are described, never significant here.
+    Rank: causes before consequences, significant first, infra before model, then the standardized
+    statistic, |effect|, name and labels.
+    """
+    from mlprom.analysis.shift_test import GridQuery, circular_shift_test, episodes_of, lag_steps_for
+
+    longest = max(grids, key=lambda g: len(g.slow), default=None)
+    step = longest.step_seconds if longest is not None else 0.0
+    episodes: list[tuple[float, float]] = []
+    if longest is not None and longest.times:
+        for e in episodes_of(longest.slow):
+            end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
+            episodes.append((longest.times[e.start], end))
+
+    queries: list[GridQuery] = []
+    lag_sets: list[list[int]] = []
+    kept: list[list[GridSeries]] = []
+    described: list[Suspect] = []
+    for grid in grids:
+        n = len(grid.slow)
+        lags = lag_steps_for(lags_seconds, grid.step_seconds, n)
+        members = []
+        for series in grid.series:
+            if _near_zero_grid(series.values, series.min_change):
+                slow, base, slow_n, base_n = _sides_at(grid, series.values, 0)
+                if min(len(slow), len(base)) >= min_snapshots:
+                    zero = f"near zero on both sides (below {series.min_change:g} {series.unit or ''})"
+                    described.append(
+                        _described(
+                            series.metric,
+                            series.labels,
+                            slow,
+                            base,
+                            slow_n,
+                            base_n,
+                            source=series.source,
+                            unit=series.unit,
+                            note=zero.replace(" )", ")"),
+                        )
+                    )
+                    moved = "rise" if described[-1].effect >= 0 else "fall"
+                    described[-1] = replace(
+                        described[-1], direction=moved, role=_role(series.direction, moved)
+                    )
+                continue
+            members.append(series)
+        queries.append(GridQuery(grid.slow, [s.values for s in members], lags))
+        lag_sets.append(lags)
+        kept.append(members)
+    test = circular_shift_test(queries, fdr, min_snapshots)
+
+    notes: list[str] = []
+    if test.hypotheses and test.resolution > fdr:
+        notes.append(
+            f"the analysed window ({test.window_steps} steps of {step:g} s) leaves {test.shifts} shift(s): the "
+            f"smallest p-value it allows, {test.resolution:.3g}, is above correlate.fdr {fdr:g}, so the test "
+            "can never reject; analyse a longer window (more history) or a finer step"
+        )
+    if len(episodes) < MIN_EPISODES:
+        notes.append(
+            f"{len(episodes)} slow episode(s): at least {MIN_EPISODES} are needed before a suspect is named "
+            "significant (one episode is one coincidence in time: whatever changed then fits as well)"
+        )
+    enough_episodes = len(episodes) >= MIN_EPISODES
+    tested_lags = sorted({k * g.step_seconds for g, lags in zip(grids, lag_sets, strict=True) for k in lags})
+
+    ranked: list[tuple[Suspect, float]] = []
+    for grid, members, lags, results in zip(grids, kept, lag_sets, test.results, strict=True):
+        for series, result in zip(members, results, strict=True):
+            lag = lags[result.lag_index]
+            slow, base, slow_n, base_n = _sides_at(grid, series.values, lag)
+            if min(len(slow), len(base)) < min_snapshots or min(slow_n, base_n) < min_observations:
+                continue
+            suspect = _described(
+                series.metric,
+                series.labels,
+                slow,
+                base,
+                slow_n,
+                base_n,
+                lag_seconds=lag * grid.step_seconds,
+                source=series.source,
+                unit=series.unit,
+                p_value=result.p_value,
+                q_value=result.adjusted,
+            )
+            moved = "rise" if result.sign > 0 or (result.sign == 0 and suspect.effect >= 0) else "fall"
+            note: str | None = (
+                None if result.tested else "not tested: too few slow steps with a value, or constant"
+            )
+            change = abs(suspect.median_slow - suspect.median_baseline)
+            rejected = result.adjusted is not None and result.adjusted <= fdr
+            if rejected:
+                if not enough_episodes:
+                    note = f"the test rejects, but {len(episodes)} slow episode(s) cannot support a suspect"
+                elif change == 0:
+                    note = "the medians did not move"
+                elif change < series.min_change:
+                    note = f"median change {change:.3g} below the minimum {series.min_change:g}"
+                elif abs(suspect.effect) < MIN_EFFECT:
+                    note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
+            significant = rejected and note is None
+            suspect = replace(
+                suspect,
+                significant=significant,
+                note=note,
+                direction=moved,
+                role=_role(series.direction, moved),
+                statistic=result.z if result.tested else None,
+            )
+            ranked.append((suspect, result.z if result.tested else -math.inf))
+
+    for sample in model:
+        slow_values, slow_w = _present(sample.slow, sample.slow_weights)
+        base_values, base_w = _present(sample.baseline, sample.baseline_weights)
+        if min(len(slow_values), len(base_values)) < min_snapshots:
+            continue
+        if min(sum(slow_w), sum(base_w)) < min_observations:
+            continue
+        suspect = _described(
+            sample.metric,
+            sample.labels,
+            slow_values,
+            base_values,
+            sum(slow_w),
+            sum(base_w),
+            source=sample.source,
+            kind=sample.kind,
+            unit=sample.unit,
+            note="per-event model metric: described, not tested (the shift test needs a step axis)",
+        )
+        moved = "rise" if suspect.effect >= 0 else "fall"
+        ranked.append((replace(suspect, direction=moved, role="cause"), -math.inf))
+    ranked += [(s, -math.inf) for s in described]
+
+    chosen = sorted(
+        ranked,
+        key=lambda item: (
+            item[0].role == "consequence",  # a series that moved against its causal direction follows
+            not item[0].significant,
+            item[0].kind != "infra",  # the question is what the infrastructure did; the model follows
+            -round(item[1], 9),
+            -abs(item[0].effect),
+            item[0].metric,
+            sorted(item[0].labels.items()),
+        ),
+    )
+    return Ranking(
+        [replace(s, rank=rank) for rank, (s, _) in enumerate(chosen, start=1)],
+        test.hypotheses,
+        test.shifts,
+        test.window_steps,
+        step,
+        test.resolution,
+        episodes,
+        tested_lags,
+        notes,
+    )

@@ -283,6 +283,9 @@ class Query(_Frozen):
     window: Duration | None = None
     # Smallest change of the median that counts as a suspect, in `unit`; None: the unit's default.
     min_change: float | None = Field(default=None, ge=0.0)
+    # The way this series moves when it causes slow predictions (docs/correlation.md, "Direction and
+    # role"): a suspect that moved the other way is a consequence. Unknown queries: both ways can cause.
+    direction: Literal["rise", "fall", "both"] = "both"
 
     @field_validator("expr")
     @classmethod
@@ -378,24 +381,39 @@ DEFAULT_QUERIES: dict[str, Any] = {
     "cpu_usage": {
         "expr": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
         "unit": "ratio",
+        "direction": "rise",
     },
     # Unit: percent of memory in use, 0-100.
     "memory_usage": {
         "expr": "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
         "unit": "percent",
+        "direction": "rise",
     },
     # Unit: bytes per second, per device.
-    "disk_read_io": {"expr": "rate(node_disk_read_bytes_total[1m])", "unit": "bytes_per_second"},
-    "disk_write_io": {"expr": "rate(node_disk_written_bytes_total[1m])", "unit": "bytes_per_second"},
+    "disk_read_io": {
+        "expr": "rate(node_disk_read_bytes_total[1m])",
+        "unit": "bytes_per_second",
+        "direction": "rise",
+    },
+    "disk_write_io": {
+        "expr": "rate(node_disk_written_bytes_total[1m])",
+        "unit": "bytes_per_second",
+        "direction": "rise",
+    },
     # Unit: bytes per second, per network interface.
-    "network_receive_io": {"expr": "rate(node_network_receive_bytes_total[1m])", "unit": "bytes_per_second"},
+    "network_receive_io": {
+        "expr": "rate(node_network_receive_bytes_total[1m])",
+        "unit": "bytes_per_second",
+        "direction": "rise",
+    },
     "network_transmit_io": {
         "expr": "rate(node_network_transmit_bytes_total[1m])",
         "unit": "bytes_per_second",
+        "direction": "rise",
     },
     # Unit: runnable processes averaged over 1 minute (compare with the instance's CPU count). A damped
     # 1-minute average: a value describes roughly the minute before it.
-    "system_load": {"expr": "node_load1", "unit": "tasks", "window": "1m"},
+    "system_load": {"expr": "node_load1", "unit": "tasks", "direction": "rise", "window": "1m"},
     # Unit: seconds. The p95 of prediction time that Monitor exports, summed over processes by le.
     "http_latency": {
         "expr": (
@@ -403,18 +421,32 @@ DEFAULT_QUERIES: dict[str, Any] = {
             "(rate(mlprom_prediction_duration_seconds_bucket[5m])))"
         ),
         "unit": "seconds",
+        "direction": "rise",
     },
     # Short-window and pressure series (node-exporter, Linux PSI): they move within one scrape of a
     # short incident, where a [1m] average of a saturated CPU barely does. Unit: share of wall time.
     "cpu_usage_short": {
         "expr": '1 - avg by (instance) (irate(node_cpu_seconds_total{mode="idle"}[1m]))',
         "unit": "ratio",
+        "direction": "rise",
     },
-    "cpu_pressure": {"expr": "irate(node_pressure_cpu_waiting_seconds_total[1m])", "unit": "ratio"},
-    "io_pressure": {"expr": "irate(node_pressure_io_waiting_seconds_total[1m])", "unit": "ratio"},
-    "memory_pressure": {"expr": "irate(node_pressure_memory_waiting_seconds_total[1m])", "unit": "ratio"},
+    "cpu_pressure": {
+        "expr": "irate(node_pressure_cpu_waiting_seconds_total[1m])",
+        "unit": "ratio",
+        "direction": "rise",
+    },
+    "io_pressure": {
+        "expr": "irate(node_pressure_io_waiting_seconds_total[1m])",
+        "unit": "ratio",
+        "direction": "rise",
+    },
+    "memory_pressure": {
+        "expr": "irate(node_pressure_memory_waiting_seconds_total[1m])",
+        "unit": "ratio",
+        "direction": "rise",
+    },
     # Unit: processes in the run queue at the scrape.
-    "procs_running": {"expr": "node_procs_running", "unit": "tasks"},
+    "procs_running": {"expr": "node_procs_running", "unit": "tasks", "direction": "rise"},
 }
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {
@@ -423,6 +455,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     "accuracy": {"critical": 0.8, "direction": "below"},
     "prediction_time": {"warning": "5s", "critical": "10s"},
 }
+
 
 def default_document() -> dict[str, Any]:
     """The built-in configuration as a plain document (what an empty file means)."""
