@@ -3,19 +3,27 @@
 Every upstream (Prometheus, Alertmanager, Pushgateway, the MLflow tracking server, S3 through a faulty
 proxy in front of a real moto_server) is tried with every fault of tests/fixtures/hostile.py, with the
 commands that talk to it, plus generated variants: Prometheus answers of random wrong shapes, random
-status codes and bodies, odd Retry-After values. For each run: is the exit code in the contract's set,
-did a traceback or a secret reach the output, did it end by its documented deadline (+ start-up margin)?
+status codes and bodies, odd Retry-After values; then redirects (every code, on each upstream) and the
+operators'-hands classes, run on this machine's files: a FIFO, socket or /dev/zero where the config, a token
+file or a stored object should be, a held state lock, `report --out` at a FIFO, symlink, socket, directory
+or device, and an S3 endpoint whose listing never ends. For each run: is the exit code in the contract's
+set, did a traceback or a secret reach the output, did it end by its documented deadline (+ start-up
+margin)? Cases with an expected outcome also count as handled when the exit code is the expected one,
+the message names the culprit and nothing stored before the run is lost.
 
-Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1]
+Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +48,7 @@ from tests.fixtures.hostile import (  # noqa: E402
     ok,
     running_faulty_proxy,
     running_hostile_server,
+    running_paging_s3,
 )
 
 CONTRACT = {0, 1, 2, 3, 4}
@@ -47,7 +56,20 @@ TIMEOUT = 1.0  # every configured timeout in the campaign
 MARGIN = 6.0  # interpreter and import start-up (MLflow's is ~3 s) on a shared machine
 MLFLOW_PROBE = 5.0  # clients.mlflow_tracking.PROBE_TIMEOUT
 MLFLOW_CALL = 3.0  # (0 retries + 1) x 1 s + 2 s, with the MLflow variables below
-SECRETS = ("pw-secret-1", "token-secret-2", "aws-secret-3", "am-secret-4", "pg-secret-5", "mlflow-secret-6")
+SECRETS = (
+    "pw-secret-1",
+    "token-secret-2",
+    "aws-secret-3",
+    "am-secret-4",
+    "pg-secret-5",
+    "mlflow-secret-6",
+    "redirect-secret-7",
+)
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+# Another host:port (nothing listens on 9), with credentials that no message may show.
+ELSEWHERE = "http://eve:redirect-secret-7@127.0.0.1:9/landing?token=redirect-secret-7"
+LIST_TIMEOUTS = 10  # storage.s3.LIST_TIMEOUTS: a listing's budget in storage.timeouts
+DAY = "2026-11-20"
 ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "aws-secret-3",
@@ -65,6 +87,8 @@ class Case:
     command: str  # capture-infra | alert | check | capture-model
     behaviour: Behaviour | None  # None for s3 (the proxy's mode is in `mode`)
     mode: str = ""
+    expect: int | None = None  # the exit code a handled run ends with, where the case has one
+    names: str = ""  # what its message must name (the Location, the file, the key)
 
 
 @dataclass
@@ -76,6 +100,16 @@ class Outcome:
     traceback: bool
     leaked: bool
     stderr: str
+    lost: bool = False  # a stored object present before the run is gone or changed
+
+    @property
+    def handled(self) -> bool:
+        return (
+            self.case.expect is not None
+            and self.exit_code == self.case.expect
+            and self.case.names in self.stderr
+            and not self.lost
+        )
 
 
 # ---------------------------------------------------------------- generated variants
@@ -158,6 +192,17 @@ def cases(variants: int, seed: int) -> list[Case]:
         out.append(Case(f"mlflow/{fault}/capture-model", "mlflow", "capture-model", behaviour))
         out.append(Case(f"mlflow/{fault}/check", "mlflow", "check", behaviour))
     out.append(Case("alertmanager/bad-labels/alert", "alertmanager", "alert", Behaviour("alertmanager")))
+    redirected = [
+        ("prometheus", "capture-infra"),
+        ("alertmanager", "alert"),
+        ("pushgateway", "capture-infra"),
+        ("mlflow", "check"),
+    ]
+    for code in REDIRECT_CODES:
+        behaviour = Behaviour("normal", code, b"", (("Location", ELSEWHERE),))
+        for upstream, command in redirected:
+            name = f"{upstream}/redirect-{code}/{command}"
+            out.append(Case(name, upstream, command, behaviour, expect=3, names="127.0.0.1:9/landing"))
     for mode in ("stall", "reset", "trickle"):
         out.append(Case(f"s3/{mode}/capture-infra", "s3", "capture-infra", None, mode))
         out.append(Case(f"s3/{mode}/check", "s3", "check", None, mode))
@@ -326,15 +371,207 @@ def run_case(case: Case, moto: str, bucket: str, workdir: Path) -> Outcome:
     )
 
 
+# ---------------------------------------------------------------- operators' hands: files, locks, output
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _socket(path: Path) -> None:
+    here = os.getcwd()
+    os.chdir(path.parent)  # a relative name: AF_UNIX paths are limited to 108 bytes
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path.name)
+        sock.close()
+    finally:
+        os.chdir(here)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+HOSTILE_FILES: dict[str, Callable[[Path], None]] = {"fifo": _fifo, "socket": _socket, "dev-zero": _dev_zero}
+
+
+def hands_cases() -> list[Case]:
+    """Local cases: (name, kind in `upstream`, variant in `mode`), each with its expected exit code."""
+    out: list[Case] = []
+    for variant in HOSTILE_FILES:
+        out.append(Case(f"config/{variant}/rules", "config", "rules", None, variant, 2, "not a regular file"))
+        out.append(
+            Case(
+                f"token/{variant}/capture-infra", "token", "capture-infra", None, variant, 2, "not a regular"
+            )
+        )
+        out.append(Case(f"event/{variant}/correlate", "event", "correlate", None, variant, 0, "skipping"))
+    out.append(Case("report/dev-zero/report", "report", "report", None, "dev-zero", 3, "not a stored object"))
+    out.append(Case("lock/held/alert", "lock", "alert", None, "held", 3, "is held by another process"))
+    for variant, code, names in (
+        ("fifo-unread", 2, "no process is reading"),
+        ("symlink-to-file", 2, "is a symbolic link"),
+        ("dangling-symlink", 2, "is a symbolic link"),
+        ("socket", 2, "is a socket"),
+        ("directory", 2, "is a directory"),
+        ("symlink-to-dev-null", 0, ""),
+    ):
+        out.append(Case(f"out/{variant}/report", "out", "report", None, variant, code, names))
+    for variant in ("repeated-token", "endless"):
+        out.append(Case(f"s3-list/{variant}/correlate", "s3-list", "correlate", None, variant, 3, "listing"))
+    return out
+
+
+def _hands_deadline(case: Case) -> float:
+    if case.upstream == "lock":
+        return TIMEOUT + TIMEOUT  # the POST, then the wait for the lock (storage.timeout)
+    if case.upstream == "s3-list":
+        return LIST_TIMEOUTS * TIMEOUT + TIMEOUT  # the listing's budget, plus its last page
+    return TIMEOUT
+
+
+def _stored(root: Path) -> dict[str, str]:
+    """Digest of every regular file under the store: what a run must not lose."""
+    out: dict[str, str] = {}
+    for path in sorted(root.rglob("*")) if root.exists() else ():
+        if path.is_file() and not path.is_symlink():
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _lost(before: dict[str, str], after: dict[str, str]) -> bool:
+    """An object gone, or an event or snapshot changed (reports and state may be rewritten by a re-run)."""
+    return any(
+        key not in after or (key.startswith(("model/", "infra/")) and after[key] != digest)
+        for key, digest in before.items()
+    )
+
+
+def run_hands_case(case: Case, workdir: Path) -> Outcome:
+    from tests.faults.harness import seed_report
+
+    work = Path(tempfile.mkdtemp(dir=workdir))
+    data = work / "data"
+    config = work / "mlprom.yaml"
+    document: dict[str, Any] = {
+        "storage": {"url": str(data), "timeout": f"{TIMEOUT:g}s"},
+        "correlate": {"infra_source": "snapshots"},
+        "alertmanager": {"urls": ["http://127.0.0.1:9"], "timeout": f"{TIMEOUT:g}s"},
+        "model": {"name": "m"},
+        "queries": {"cpu_usage": "cpu_usage_expr"},
+        "thresholds": {"cpu_usage": 0.9},
+    }
+    config.write_text(yaml.safe_dump(document))
+    if case.upstream in ("event", "report", "lock", "out"):
+        seed_report(config, [{"instance": "a:9100"}])
+    args = ["-c", str(config), case.command]
+    if case.command in ("correlate", "report", "alert"):
+        args += ["--date", DAY]
+    if case.command == "correlate":
+        args += ["--fail-on", "never"]
+    with contextlib.ExitStack() as stack:
+        if case.upstream == "config":
+            hostile = work / "hostile.yaml"
+            HOSTILE_FILES[case.mode](hostile)
+            args = ["-c", str(hostile), "rules"]
+        elif case.upstream == "token":
+            HOSTILE_FILES[case.mode](work / "token")
+            document["prometheus"] = {"url": "http://127.0.0.1:9", "bearer_token_file": str(work / "token")}
+            config.write_text(yaml.safe_dump(document))
+        elif case.upstream == "event":
+            partition = next((data / "model").glob(f"dt={DAY}/model=*"))
+            HOSTILE_FILES[case.mode](partition / "235959-hostile.jsonl")
+        elif case.upstream == "report":
+            (stored,) = (data / "reports").rglob("correlation.json")
+            stored.unlink()
+            _dev_zero(stored)
+        elif case.upstream == "lock":
+            alertmanager = stack.enter_context(running_hostile_server(Behaviour("alertmanager")))
+            document["alertmanager"]["urls"] = [alertmanager.url]
+            config.write_text(yaml.safe_dump(document))
+            lock = data / "alerts" / ".lock-state.json"
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            stack.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another process's lock, held for the whole run
+        elif case.upstream == "out":
+            target = work / "out"
+            if case.mode == "fifo-unread":
+                os.mkfifo(target)
+            elif case.mode == "symlink-to-file":
+                (work / "someone-elses").write_text("keep me")
+                target.symlink_to(work / "someone-elses")
+            elif case.mode == "dangling-symlink":
+                target.symlink_to(work / "nothing")
+            elif case.mode == "socket":
+                _socket(target)
+            elif case.mode == "directory":
+                target.mkdir()
+            else:
+                target.symlink_to("/dev/null")
+            args += ["--out", str(target)]
+        elif case.upstream == "s3-list":
+            tokens: Callable[[int], str] = (
+                (lambda page: "same") if case.mode == "repeated-token" else (lambda page: f"t{page}")
+            )
+            paging = stack.enter_context(running_paging_s3(tokens))
+            document["storage"] = {
+                "url": "s3://bucket/root",
+                "endpoint_url": paging.url,
+                "region": "us-east-1",
+                "timeout": f"{TIMEOUT:g}s",
+            }
+            config.write_text(yaml.safe_dump(document))
+        before = _stored(data)
+        deadline = _hands_deadline(case)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "mlprom", *args],
+                capture_output=True,
+                text=True,
+                timeout=deadline + MARGIN,
+                env={**os.environ, **ENV},
+                cwd=work,
+                check=False,
+            )
+            code: int | None = done.returncode
+            output, stderr = done.stdout + done.stderr, done.stderr
+        except subprocess.TimeoutExpired as exc:
+            code, output, stderr = None, str(exc.stdout or "") + str(exc.stderr or ""), str(exc.stderr or "")
+        seconds = time.monotonic() - started
+    lost = _lost(before, _stored(data))
+    if case.mode == "symlink-to-file":
+        lost = lost or (work / "someone-elses").read_text() != "keep me" or not (work / "out").is_symlink()
+    return Outcome(
+        case,
+        code,
+        seconds,
+        deadline,
+        "Traceback" in output,
+        any(secret in output for secret in SECRETS),
+        stderr,
+        lost,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", type=int, default=60, help="generated cases beyond the fixed matrix")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="print every case")
+    parser.add_argument(
+        "--only", choices=("all", "hands"), default="all", help="hands: redirects and the local classes only"
+    )
     args = parser.parse_args()
 
     campaign = cases(args.variants, args.seed)
+    if args.only == "hands":
+        campaign = [c for c in campaign if "/redirect-" in c.name]
+        args.variants = 0
+    local = hands_cases()
     # This process writes the alert cases' reports to moto before each run.
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     with tempfile.TemporaryDirectory(prefix="mlprom-faults-") as tmp:
@@ -354,6 +591,7 @@ def main() -> None:
             started = time.monotonic()
             with ThreadPoolExecutor(max_workers=args.workers) as pool:
                 outcomes = list(pool.map(lambda c: run_case(c, moto, bucket, workdir), campaign))
+                outcomes += list(pool.map(lambda c: run_hands_case(c, workdir), local))
             wall = time.monotonic() - started
         finally:
             moto_process.terminate()
@@ -373,6 +611,8 @@ def main() -> None:
             print(f"{o.case.name:50} exit={o.exit_code} {o.seconds:5.2f}s / {o.deadline:g}s")
     print("## Fault campaign")
     command = f"python bench/fault_campaign.py --variants {args.variants} --workers {args.workers} --seed {args.seed}"
+    if args.only != "all":
+        command = f"python bench/fault_campaign.py --only {args.only} --workers {args.workers}"
     print(f"- command: `{command}`")
     print(f"- {machine_line()}")
     print(
@@ -384,14 +624,35 @@ def main() -> None:
         f"- exit codes outside the contract: {len(outside)} (goal 0); secrets printed: {len(leaks)} (goal 0)"
     )
     print(f"- exit codes: {json.dumps(dict(sorted(codes.items())))}")
+    expected = [o for o in outcomes if o.case.expect is not None]
+    unhandled = [o for o in expected if not o.handled]
+    lost = [o for o in outcomes if o.lost]
+    print(
+        f"- cases with an expected outcome (redirects, files, locks, output, listings): {len(expected)}; "
+        f"handled (exit code, culprit named, nothing stored lost): {len(expected) - len(unhandled)}; "
+        f"stored data lost: {len(lost)} (goal 0)"
+    )
+    slowest = max(expected, key=lambda o: o.seconds - o.deadline) if expected else None
+    if slowest is not None:
+        print(
+            f"- of those, the longest past its deadline: {slowest.case.name} {slowest.seconds:.2f} s for a "
+            f"{slowest.deadline:g} s deadline"
+        )
     print(
         f"- longest run past its deadline: {worst.case.name} {worst.seconds:.2f} s for a {worst.deadline:g} s"
         f" deadline (start-up included); wall time {wall:.0f} s with {args.workers} workers"
     )
-    for label, bad in (("hang", hangs), ("traceback", tracebacks), ("leak", leaks), ("exit code", outside)):
+    troubles = (
+        ("hang", hangs),
+        ("traceback", tracebacks),
+        ("leak", leaks),
+        ("exit code", outside),
+        ("unhandled", unhandled),
+    )
+    for label, bad in troubles:
         for o in bad:
-            print(f"  {label}: {o.case.name}: {o.stderr.strip()[-400:]}")
-    if hangs or tracebacks or leaks or outside:
+            print(f"  {label}: {o.case.name} exit={o.exit_code}: {o.stderr.strip()[-400:]}")
+    if hangs or tracebacks or leaks or outside or unhandled:
         sys.exit(1)
 
 

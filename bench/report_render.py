@@ -67,9 +67,9 @@ def matplotlib_timeline_svg(document: dict[str, Any]) -> tuple[int, float]:
     from matplotlib.figure import Figure
 
     from mlprom.render import picture
-    from mlprom.render.document import read_timeline
+    from mlprom.render.document import document_timeline
 
-    timeline = read_timeline(document)
+    timeline = document_timeline(document)
     if timeline is None:
         return 0, 0.0
     buffer = io.BytesIO()

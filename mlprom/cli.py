@@ -29,6 +29,7 @@ from mlprom import __version__
 
 if TYPE_CHECKING:
     from mlprom.config import Config
+    from mlprom.reports.results import StageResult
 
 log = logging.getLogger("mlprom")
 
@@ -293,15 +294,14 @@ class _Output:
 def _run_stage(
     ctx: typer.Context,
     stage: str,
-    body: Callable[[Config], Any],
-    exit_code: Callable[[Any], int] = lambda _: 0,
+    body: Callable[[Config], StageResult],
     *,
     assets: str | None = None,
     out: str | None = None,
     fmt: str | None = None,
     heartbeat: bool = True,
 ) -> None:
-    """Load config, run `body`, render its result, push a heartbeat, exit with the contract's code.
+    """Load config, run `body`, render its result, push a heartbeat, exit with the result's `exit_code`.
 
     `out` writes the rendered result to that file (atomically) instead of stdout; `assets` is the
     directory for the PNG that `-o markdown` links to; `fmt` overrides the global -o.
@@ -319,7 +319,7 @@ def _run_stage(
         raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
     started = time.monotonic()
     with interrupts.handling():
-        code = _guarded(g, stage, body, exit_code, heartbeat, started, _Output(fmt, out, assets))
+        code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets))
     raise typer.Exit(code)
 
 
@@ -334,8 +334,7 @@ def _interrupted_line(signum: int, detail: str = "") -> int:
 def _guarded(
     g: Globals,
     stage: str,
-    body: Callable[[Config], Any],
-    exit_code: Callable[[Any], int],
+    body: Callable[[Config], StageResult],
     heartbeat: bool,
     started: float,
     output: _Output,
@@ -348,8 +347,8 @@ def _guarded(
 
         config = load_config(g.config_path)
         result = body(config)
-        code = exit_code(result)
-        if output.out is not None and result is not None:
+        code = result.exit_code
+        if output.out is not None:
             from mlprom.render import render_text, write_atomically
 
             # A file asked for is written even with -q: it is the result, not chatter.
@@ -357,7 +356,7 @@ def _guarded(
             write_atomically(output.out, text)
             log.info("wrote %s (%s)", output.out, output.fmt)
         # -q on a clean run prints nothing at all, not even the result: cron mails only when it matters.
-        elif result is not None and not (g.quiet and code == 0):
+        elif not (g.quiet and code == 0):
             from mlprom.render import render
 
             render(result, output.fmt, config=config, assets=output.assets)
@@ -392,18 +391,18 @@ def _guarded(
     return code
 
 
-def _heartbeat(config: Config, stage: str, duration: float, result: Any, code: int) -> int:
+def _heartbeat(config: Config, stage: str, duration: float, result: StageResult, code: int) -> int:
     """Push the stage's heartbeat when pushgateway.url is set; its failure is exit 3 for an otherwise clean run.
 
     Partial failures (exit 3 with the work stored) are counted in mlprom_partial_failures.
     """
-    if not config.pushgateway.url or getattr(result, "pushgateway_down", False):
+    if not config.pushgateway.url or result.pushgateway_down:
         return 0
     from mlprom.clients.pushgateway import push_heartbeat
     from mlprom.errors import MlpromError
 
-    extra = dict(result.heartbeat()) if hasattr(result, "heartbeat") else {}
-    extra["mlprom_partial_failures"] = float(getattr(result, "partial_failures", 0))
+    extra = dict(result.heartbeat())
+    extra["mlprom_partial_failures"] = float(result.partial_failures)
     try:
         push_heartbeat(config, stage, duration, extra)
     except MlpromError as exc:
@@ -475,7 +474,7 @@ def capture_infra(
 ) -> None:
     """Run every configured PromQL query at one time and store one snapshot, or archive a range."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.dates import parse_date, parse_time
         from mlprom.errors import ConfigError
         from mlprom.stages import capture_infra as stage
@@ -516,7 +515,7 @@ def capture_infra(
         return stage.run(config, stage.default_adapters(config), when)
 
     # A query Prometheus refused while others answered: the snapshot is stored, and exit 3 says so.
-    _run_stage(ctx, "capture-infra", body, lambda r: getattr(r, "exit_code", 0))
+    _run_stage(ctx, "capture-infra", body)
 
 
 @app.command(
@@ -572,7 +571,7 @@ def capture_model(
 ) -> None:
     """Time a model's predictions, score them, record events and log one MLflow run."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.dates import parse_date
         from mlprom.errors import ConfigError
         from mlprom.stages import capture_model as stage
@@ -591,7 +590,7 @@ def capture_model(
             with_infra=with_infra,
         )
 
-    _run_stage(ctx, "capture-model", body, lambda r: getattr(r, "exit_code", 0))
+    _run_stage(ctx, "capture-model", body)
 
 
 @app.command(
@@ -626,25 +625,16 @@ def correlate(
 ) -> None:
     """Join the date's events to infra values, evaluate thresholds, test suspects, write the report."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from dataclasses import replace
 
         from mlprom.dates import parse_date
         from mlprom.stages import correlate as stage
 
         report = stage.run(config, parse_date(date), allow_empty=allow_empty)
-        return replace(report, all_suspects=True) if all_suspects else report
+        return replace(report, all_suspects=all_suspects, fail_on=fail_on.value)
 
-    def code(report: Any) -> int:
-        rank = {"ok": 0, "no_data": 0, "no_infra": 0, "warning": 1, "critical": 2}
-        # History asked for (correlate.infra_source: prometheus) and not had: a partial failure.
-        partial = 3 if report.partial_failure else 0
-        if fail_on is FailOn.never:
-            return partial
-        needed = 1 if fail_on is FailOn.warning else 2
-        return max(partial, 1 if rank.get(report.status, 0) >= needed else 0)
-
-    _run_stage(ctx, "correlate", body, code, assets=assets)
+    _run_stage(ctx, "correlate", body, assets=assets)
 
 
 _OUT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}
@@ -678,7 +668,7 @@ def report(
     g: Globals = ctx.obj
     fmt = g.output or (_OUT_SUFFIXES.get(os.path.splitext(out)[1].lower()) if out else None) or "table"
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.dates import parse_date
         from mlprom.stages import report as stage
 
@@ -714,14 +704,14 @@ def alert(
 ) -> None:
     """Send the date's findings to Alertmanager (API v2) and resolve the ones that cleared."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.dates import parse_date
         from mlprom.stages import alert as stage
 
         return stage.run(config, parse_date(date), dry_run=dry_run, allow_empty=allow_empty)
 
     # A dry run's heartbeat would tell the staleness alert that a dead alerting cron is alive.
-    _run_stage(ctx, "alert", body, lambda r: getattr(r, "exit_code", 0), heartbeat=not dry_run)
+    _run_stage(ctx, "alert", body, heartbeat=not dry_run)
 
 
 @app.command(
@@ -750,7 +740,7 @@ def prune(
 ) -> None:
     """Delete whole date partitions older than --keep-days."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.stages import prune as stage
 
         def confirm(summary: str) -> bool:
@@ -773,7 +763,7 @@ def prune(
             progress=False if quiet else None,  # -q: no progress bar, even on a terminal
         )
 
-    _run_stage(ctx, "prune", body, lambda r: getattr(r, "exit_code", 0), heartbeat=not dry_run)
+    _run_stage(ctx, "prune", body, heartbeat=not dry_run)
 
 
 @app.command(
@@ -809,7 +799,7 @@ def profile(
 ) -> None:
     """Peak hours per UTC hour from stored reports, and a forecast of next week's peak hours."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.stages import profile as stage
 
         first, last = stage.parse_range(start, end)
@@ -831,12 +821,12 @@ def profile(
 def check(ctx: typer.Context) -> None:
     """Validate the config and reach every configured endpoint; one line each."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.stages import check as stage
 
         return stage.run(config)
 
-    _run_stage(ctx, "check", body, lambda r: r.exit_code)
+    _run_stage(ctx, "check", body)
 
 
 @app.command(
@@ -851,7 +841,7 @@ def check(ctx: typer.Context) -> None:
 def rules(ctx: typer.Context) -> None:
     """Print a Prometheus rule file for the configured query thresholds (and recording rules for the queries)."""
 
-    def body(config: Config) -> Any:
+    def body(config: Config) -> StageResult:
         from mlprom.stages.rules import build_rules
 
         return build_rules(config)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mlprom.errors import ConfigError
 
+DAY_SECONDS = 86400  # seconds in a UTC day: unix time has no leap seconds
 EARLIEST_DATE = date(1970, 1, 1)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # RFC3339 with a required offset; fractional seconds of any length; 'T' or a space between.

@@ -12,7 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlprom.dates import rfc3339
 
@@ -47,7 +47,7 @@ def number_or_raw(raw: str) -> tuple[float | None, str | None]:
     return None, raw
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[float]:
     """A JSON number that is a measurement: int or float, not bool, finite."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 

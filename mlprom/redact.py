@@ -10,8 +10,9 @@ import re
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _TOKEN_END = re.compile(r"[\s'\"<>`]")
-# user:password@ without a scheme in front (an invalid URL, a DSN fragment).
-_BARE_USERINFO = re.compile(r"(?<![\w/@:.\-])[^\s'\"<>/:@`]+:[^\s'\"<>@`]*@(?=[^\s'\"<>@`])")
+# user:password@ without a scheme in front (an invalid URL, a DSN fragment). Not "name:/path@alias":
+# an MLflow model URI (models:/churn@champion) names its registered model there, no secret.
+_BARE_USERINFO = re.compile(r"(?<![\w/@:.\-])[^\s'\"<>/:@`]+:(?!/)[^\s'\"<>@`]*@(?=[^\s'\"<>@`])")
 _SECRET_PARAM = re.compile(
     r"(?i)\b((?:access_?token|id_token|refresh_token|auth_?token|token|password|passwd|pwd|secret|"
     r"client_secret|api_?key|apikey|sig|signature|x-amz-signature|x-amz-credential|"

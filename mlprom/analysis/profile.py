@@ -12,40 +12,41 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from mlprom.analysis import sketch
+from mlprom.analysis.sketch import RELATIVE_ACCURACY
+
 HOURS_PER_DAY = 24
 HOURS_PER_WEEK = 7 * HOURS_PER_DAY
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # --- p95 from a bounded histogram -------------------------------------------------------------------------
-# Log-spaced buckets (as DDSketch): bucket k holds [gamma^j, gamma^(j+1)) with j = k - _OFFSET and answers
-# 2 gamma^(j+1) / (gamma + 1), which is within RELATIVE_ACCURACY of every value in the bucket. Durations at or
-# below MIN_SECONDS share bucket 0, answering 0 (absolute error <= 1 µs); durations at or above MAX_SECONDS are
-# clamped into the top bucket. So an hour holds at most ~1,400 buckets per side, whatever the number of events.
-RELATIVE_ACCURACY = 0.01
-_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-_INV_LOG_GAMMA = 1.0 / math.log(_GAMMA)
-MIN_SECONDS = 1e-6
+# The latency sketch's log buckets (mlprom.analysis.sketch), numbered from 1 here: bucket k holds
+# (GAMMA^(j-1), GAMMA^j] with j = k - _SHIFT and answers 2 GAMMA^j / (GAMMA + 1), within RELATIVE_ACCURACY
+# of every value in the bucket. Durations at or below MIN_SECONDS share bucket 0, answering 0 (absolute
+# error <= 1 µs); durations at or above MAX_SECONDS are clamped into the top bucket. So an hour holds at
+# most ~1,400 buckets per side, whatever the number of events.
+MIN_SECONDS = sketch.MIN_VALUE
 MAX_SECONDS = 1e6
-_OFFSET = 1 - math.floor(math.log(MIN_SECONDS) * _INV_LOG_GAMMA)  # every duration above MIN_SECONDS: k >= 1
-_TOP = int(math.log(MAX_SECONDS) * _INV_LOG_GAMMA + _OFFSET)
+_SHIFT = 1 - sketch.MIN_INDEX  # every duration above MIN_SECONDS: k >= 1
+_TOP = sketch.bucket_of(MAX_SECONDS) + _SHIFT
 _NAN = -1  # an event without a usable duration: counted, never a quantile
 QUANTILE = 0.95
 
 
 def bucket_index(seconds: float) -> int:
-    """The bucket of a duration (HourProfile.add inlines the same arithmetic)."""
+    """The bucket of a duration: the sketch's bucket, 0 for at most MIN_SECONDS, _NAN for NaN."""
     if seconds > MIN_SECONDS:
-        return int(math.log(seconds) * _INV_LOG_GAMMA + _OFFSET) if seconds < MAX_SECONDS else _TOP
+        return sketch.bucket_of(seconds) + _SHIFT if seconds < MAX_SECONDS else _TOP
     if seconds <= MIN_SECONDS:
         return 0
     return _NAN
 
 
 def bucket_value(index: int) -> float:
-    """What a bucket answers: 0 for bucket 0, else the point within RELATIVE_ACCURACY of all its values."""
+    """What a bucket answers: 0 for bucket 0, else the sketch's value of the bucket."""
     if index <= 0:
         return 0.0
-    return 2.0 * _GAMMA ** (index - _OFFSET + 1) / (_GAMMA + 1.0)
+    return sketch.bucket_value(index - _SHIFT)
 
 
 class LatencyHistogram:
@@ -165,13 +166,13 @@ class HourStats:
         if not isinstance(resources, dict) or not all(isinstance(k, str) for k in resources):
             raise ValueError(f"hour {hour}: resources is not an object")
         return cls(
-            hour,
-            events,
-            slow,
-            share,
-            p95,
-            peak,
-            {k: _optional_float(v, f"resources.{k}") for k, v in resources.items()},
+            hour=hour,
+            events=events,
+            slow=slow,
+            slow_share=share,
+            p95=p95,
+            peak=peak,
+            resources={k: _optional_float(v, f"resources.{k}") for k, v in resources.items()},
         )
 
 
@@ -222,7 +223,9 @@ class DayProfile:
         if not isinstance(method, str):
             raise ValueError("profile.method is not a string")
         return cls(
-            tuple(sorted(hours, key=lambda h: h.hour)), tuple(_int(p, "peak hour") for p in peaks), method
+            hours=tuple(sorted(hours, key=lambda h: h.hour)),
+            peak_hours=tuple(_int(p, "peak hour") for p in peaks),
+            method=method,
         )
 
 
@@ -309,36 +312,21 @@ class HourProfile:
         self.slow = [0] * (2 * HOURS_PER_DAY)  # slow events per side
         self.outside = 0  # events whose time is not on the date
 
-    def add(
-        self,
-        at: float,
-        seconds: float,
-        slow: bool,
-        sampled: bool | None = None,
-        _log: Any = math.log,
-        _inv: float = _INV_LOG_GAMMA,
-        _offset: float = float(_OFFSET),
-    ) -> None:
+    def add(self, at: float, seconds: float, slow: bool, sampled: bool | None = None) -> None:
         """Count one event; `sampled` (default: not slow) says it was recorded as part of the fast sample.
 
-        They differ when slow is re-classified at another latency threshold than the capture's. Runs a
-        million times a day, so bucket_index is inlined and names are bound as defaults.
+        They differ when slow is re-classified at another latency threshold than the capture's.
         """
         hour = int((at - self.start) // 3600.0)
         if not 0 <= hour < HOURS_PER_DAY:
             self.outside += 1
             return
-        if seconds > MIN_SECONDS:
-            index = int(_log(seconds) * _inv + _offset) if seconds < MAX_SECONDS else _TOP
-        elif seconds <= MIN_SECONDS:
-            index = 0
-        else:
-            index = _NAN
         if not (not slow if sampled is None else sampled):
             hour += HOURS_PER_DAY
         if slow:
             self.slow[hour] += 1
         counts = self.counts[hour]
+        index = bucket_index(seconds)
         counts[index] = counts.get(index, 0) + 1
 
     def result(
@@ -372,7 +360,9 @@ class HourProfile:
                     resources=dict(resources.get(h, {})),
                 )
             )
-        return DayProfile(tuple(stats), tuple(s.hour for s in stats if s.peak), day_method(w))
+        return DayProfile(
+            hours=tuple(stats), peak_hours=tuple(s.hour for s in stats if s.peak), method=day_method(w)
+        )
 
 
 def covered_hours(day: date, now: datetime) -> int:
@@ -524,14 +514,14 @@ def _slot(weekday: int | None, hour: int, hours: list[HourStats]) -> Slot:
         m: _median_or_none([v for h in hours if (v := h.resources.get(m)) is not None]) for m in metrics
     }
     return Slot(
-        weekday,
-        hour,
-        len(hours),
-        _median_or_none([float(h.events) for h in hours]),
-        _median_or_none([float(h.slow) for h in hours]),
-        _median_or_none([h.slow_share for h in hours if h.slow_share is not None]),
-        _median_or_none([h.p95 for h in hours if h.p95 is not None]),
-        resources,
+        weekday=weekday,
+        hour=hour,
+        observations=len(hours),
+        events=_median_or_none([float(h.events) for h in hours]),
+        slow=_median_or_none([float(h.slow) for h in hours]),
+        slow_share=_median_or_none([h.slow_share for h in hours if h.slow_share is not None]),
+        p95=_median_or_none([h.p95 for h in hours if h.p95 is not None]),
+        resources=resources,
     )
 
 
@@ -586,7 +576,13 @@ def forecast(days: Sequence[tuple[date, DayProfile]], start: date) -> Forecast:
     if not weekly:
         peaks = [_peak(None, s) for s in slots if s.peak]
     return Forecast(
-        method, start, start + timedelta(days=6), tuple(weekday_days), tuple(slots), tuple(peaks), note
+        method=method,
+        start=start,
+        end=start + timedelta(days=6),
+        weekday_days=tuple(weekday_days),
+        slots=tuple(slots),
+        peaks=tuple(peaks),
+        note=note,
     )
 
 
@@ -596,12 +592,12 @@ def _with_peak(slot: Slot, peak: bool) -> Slot:
 
 def _peak(when: date | None, slot: Slot) -> PeakForecast:
     return PeakForecast(
-        when,
-        when.weekday() if when else None,
-        slot.hour,
-        slot.events or 0.0,
-        slot.slow_share,
-        slot.p95,
-        slot.observations,
-        dict(slot.resources),
+        date=when,
+        weekday=when.weekday() if when else None,
+        hour=slot.hour,
+        events=slot.events or 0.0,
+        slow_share=slot.slow_share,
+        p95=slot.p95,
+        observations=slot.observations,
+        resources=dict(slot.resources),
     )

@@ -34,14 +34,16 @@ def is_missing(value: Any) -> bool:
     return False
 
 
-def _is_number(value: Any) -> bool:
+def _is_real(value: Any) -> bool:
+    """Any real number a model or a label column may hold (numpy's included), NaN and infinities too:
+    records.is_number is the stricter test of a stored measurement."""
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def _is_integral(value: Any) -> bool:
     if isinstance(value, bool | Integral):
         return True
-    return _is_number(value) and math.isfinite(float(value)) and float(value).is_integer()
+    return _is_real(value) and math.isfinite(float(value)) and float(value).is_integer()
 
 
 def infer_task(labels: Iterable[Any]) -> Task:
@@ -52,7 +54,7 @@ def infer_task(labels: Iterable[Any]) -> Task:
         if is_missing(label):
             continue
         any_label = True
-        if isinstance(label, bool) or not _is_number(label):
+        if isinstance(label, bool) or not _is_real(label):
             return "classification"
         if not _is_integral(label):
             return "regression"
@@ -66,7 +68,7 @@ def normalize_label(value: Any) -> Hashable:
     """A comparable form: 1, 1.0, True and numpy's 1 are one class; other values compare as text."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    if _is_number(value):
+    if _is_real(value):
         return float(value)
     text = str(value).strip()
     if text.lower() in ("true", "false"):

@@ -49,6 +49,20 @@ def episodes_of(slow: Sequence[int], gap: int = EPISODE_GAP_STEPS) -> list[Episo
     return out
 
 
+def slow_periods(slow_bins: Sequence[int], origin: float, gap_seconds: float) -> list[tuple[float, float]]:
+    """Episodes from per-second slow event counts: runs of seconds with slow events, merged when the quiet
+    between them is shorter than `gap_seconds`; [start, end) in unix seconds from `origin`."""
+    import numpy as np
+
+    seconds = np.flatnonzero(np.asarray(slow_bins))
+    if not len(seconds):
+        return []
+    breaks = np.flatnonzero(np.diff(seconds) - 1 >= gap_seconds)
+    starts = [int(seconds[0]), *(int(seconds[i + 1]) for i in breaks)]
+    ends = [*(int(seconds[i]) + 1 for i in breaks), int(seconds[-1]) + 1]
+    return [(origin + a, origin + b) for a, b in zip(starts, ends, strict=True)]
+
+
 @dataclass(frozen=True)
 class GridQuery:
     """One query's series on its step axis, with the slow events joined to each step (at lag 0).
@@ -60,6 +74,7 @@ class GridQuery:
     slow: Sequence[int]
     values: Sequence[Sequence[float | None]]
     lag_steps: Sequence[int] = (0,)
+    directions: Sequence[int] = ()  # per series: +1 causes by rising, -1 by falling, 0 either way (default)
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,7 @@ class ShiftTest:
     shifts: int  # null shifts used (the observed alignment not counted)
     window_steps: int  # steps of the longest analysed axis
     resolution: float  # the smallest adjusted p-value possible: 1 / (shifts + 1)
-    critical: float | None  # the standardized statistic a series must exceed; None: cannot reject
+    critical: float | None  # the standardized statistic a cause must reach; None: cannot reject
     hypotheses: int  # series in the family
 
 
@@ -142,26 +157,18 @@ def shift_statistics(
 def circular_shift_test(queries: Sequence[GridQuery], alpha: float, min_slow_steps: int = 3) -> ShiftTest:
     """Test every series of every query at once (docs/correlation.md, "The test").
 
-    Per series, at every circular shift d of the slow indicator: M(d) = max over its lags k of
-    |T[d + k]|, standardized by the mean and standard deviation of M over every shift (d = 0, the
-    observed alignment, included). Across the family, single-step Westfall-Young maxT: adjusted p =
-    (1 + #{shifts d != 0 whose largest standardized M over the family reaches the series' observed one})
-    / (number of shifts). Queries on axes of different lengths are shifted by the same share of their axis.
+    Per series, at every circular shift d of the slow indicator: M(d) = max over its lags k of S(d + k),
+    with S = T for a series whose query causes slowness by rising, -T by falling, |T| either way;
+    standardized by the mean and standard deviation of M over every shift (d = 0, the observed alignment,
+    included). Across the family, single-step Westfall-Young maxT: adjusted p = (1 + #{shifts d != 0
+    whose largest standardized M over the family reaches the series' observed one}) / (number of shifts).
+    A directional series that moved against its direction is not tested as a cause there (its S is
+    low): it is a consequence, described, not a suspect the test names. Queries on axes of different
+    lengths are shifted by the same share of their axis.
     """
     import numpy as np
 
     window = max((len(q.slow) for q in queries), default=0)
-    prepared: list[tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]] | None] = []
-    for q in queries:
-        n = len(q.slow)
-        if n == 0 or not q.values:
-            prepared.append(None)
-            continue
-        slow = (np.asarray(q.slow, dtype=np.float64) > 0).astype(np.float64)
-        values = np.array(q.values, dtype=np.float64)  # None becomes NaN
-        values[~np.isfinite(values)] = np.nan
-        prepared.append((n, slow, values))
-
     # Every circular shift, the observed alignment (0) included: the shifts form a group, which is what
     # makes the test exact when the slow steps' position in the window carries no information. Shifts
     # near 0 partly re-align a real signal and cost it some power; leaving them out would make the test
@@ -171,58 +178,78 @@ def circular_shift_test(queries: Sequence[GridQuery], alpha: float, min_slow_ste
     null = list(range(1, window))
     reference = np.array([0, *null], dtype=np.int64)
 
-    standardized: list[npt.NDArray[np.float64] | None] = []  # per query: z[j, reference index]
-    per_lag: list[npt.NDArray[np.float64] | None] = []  # per query: observed z[j, lag index]
-    signs: list[npt.NDArray[np.float64] | None] = []
-    slow_at_lag: list[npt.NDArray[np.int64] | None] = []
-    tested_mask: list[npt.NDArray[np.bool_] | None] = []
-    for q, item in zip(queries, prepared, strict=True):
-        if item is None:
-            standardized.append(None)
-            per_lag.append(None)
-            signs.append(None)
-            slow_at_lag.append(None)
-            tested_mask.append(None)
+    measured: list[_Measured | None] = []
+    for q in queries:
+        n = len(q.slow)
+        if n == 0 or not q.values:
+            measured.append(None)
             continue
-        n, slow, values = item
+        slow = (np.asarray(q.slow, dtype=np.float64) > 0).astype(np.float64)
+        values = np.array(q.values, dtype=np.float64)  # None becomes NaN
+        values[~np.isfinite(values)] = np.nan
         # In blocks of rows: the temporaries of a block stay in cache (1,500 series of a day at 30 s:
         # 0.4 s in blocks of 256 against 1.2 s at once, docs/benchmarks.md).
         t = np.concatenate(
             [shift_statistics(slow, values[i : i + BLOCK_ROWS]) for i in range(0, len(values), BLOCK_ROWS)]
         )
-        magnitude = np.abs(t)
-        shifts = np.rint(reference * n / window).astype(np.int64) % n if window else reference
         lags = np.asarray(q.lag_steps, dtype=np.int64)
-        m = magnitude[:, shifts % n]
-        for k in lags[1:]:
-            np.maximum(m, magnitude[:, (shifts + k) % n], out=m)
-        mu = m.mean(axis=1, keepdims=True)
-        sd = m.std(axis=1, keepdims=True)
         present = np.isfinite(values)
         # Slow steps with a value at each lag: the indicator at t + k over the present steps.
         counts = np.stack([(np.roll(slow, -int(k))[None, :] * present).sum(axis=1) for k in lags], axis=1)
-        tested = (sd[:, 0] > 0) & (counts.max(axis=1) >= min_slow_steps) & (len(null) > 0)
+        shifts = np.rint(reference * n / window).astype(np.int64) % n
+        directions = np.asarray(q.directions if q.directions else [0] * len(values), dtype=np.float64)
+        measured.append(_Measured(n, t, lags, counts.astype(np.int64), shifts, directions[:, None]))
+
+    results, critical, hypotheses = _family(queries, measured, alpha, min_slow_steps, len(null))
+    return ShiftTest(results, len(null), window, 1.0 / (len(null) + 1), critical, hypotheses)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    n: int
+    t: npt.NDArray[np.float64]  # T[j, offset]
+    lags: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]  # slow steps with a value, per series and lag
+    shifts: npt.NDArray[np.int64]  # this axis' shift for each reference shift
+    directions: npt.NDArray[np.float64]  # per series (column): +1 rise, -1 fall, 0 either way
+
+
+def _family(
+    queries: Sequence[GridQuery],
+    measured: Sequence[_Measured | None],
+    alpha: float,
+    min_slow_steps: int,
+    n_null: int,
+) -> tuple[list[list[SeriesResult]], float | None, int]:
+    """The maxT family: each series' oriented statistic S, max over lags per shift, standardized."""
+    import numpy as np
+
+    rows_of: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]] | None] = []
+    for item in measured:
+        if item is None:
+            rows_of.append(None)
+            continue
+        # Along the query's causal direction; either way for a query that may cause slowness both ways.
+        statistic = np.where(item.directions == 0, np.abs(item.t), item.directions * item.t)
+        n, lags, shifts = item.n, item.lags, item.shifts
+        m = statistic[:, shifts % n]
+        for k in lags[1:]:
+            np.maximum(m, statistic[:, (shifts + k) % n], out=m)
+        mu = m.mean(axis=1, keepdims=True)
+        sd = m.std(axis=1, keepdims=True)
+        tested = (sd[:, 0] > 0) & (item.counts.max(axis=1) >= min_slow_steps) & (n_null > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(sd > 0, (m - mu) / sd, 0.0)
-            z_lag = np.where(sd > 0, (magnitude[:, lags % n] - mu) / sd, 0.0)
-        z_lag = np.where(counts >= min_slow_steps, z_lag, -np.inf)
-        standardized.append(z)
-        per_lag.append(z_lag)
-        signs.append(np.sign(t[:, lags % n]))
-        slow_at_lag.append(counts.astype(np.int64))
-        tested_mask.append(tested)
+            z_lag = np.where(sd > 0, (statistic[:, lags % n] - mu) / sd, 0.0)
+        z_lag = np.where(item.counts >= min_slow_steps, z_lag, -np.inf)
+        rows_of.append((z, z_lag, tested))
 
-    family = [
-        z[mask]
-        for z, mask in zip(standardized, tested_mask, strict=True)
-        if z is not None and mask is not None
-    ]
+    family = [z[tested] for entry in rows_of if entry is not None for z, _, tested in [entry]]
     hypotheses = sum(len(z) for z in family)
-    if hypotheses and null:
-        null_max = np.sort(np.concatenate(family, axis=0)[:, 1:].max(axis=0))
-    else:
-        null_max = np.zeros(0)
-    total = len(null) + 1
+    null_max = (
+        np.sort(np.concatenate(family, axis=0)[:, 1:].max(axis=0)) if hypotheses and n_null else np.zeros(0)
+    )
+    total = n_null + 1
     allowed = int(np.floor(alpha * total + 1e-9)) - 1  # null shifts that may reach a rejected series
     critical = float(null_max[len(null_max) - 1 - allowed]) if 0 <= allowed < len(null_max) else None
 
@@ -231,18 +258,19 @@ def circular_shift_test(queries: Sequence[GridQuery], alpha: float, min_slow_ste
         return (1 + reached) / total
 
     results: list[list[SeriesResult]] = []
-    for q, z, z_lag, sign, counts, mask in zip(
-        queries, standardized, per_lag, signs, slow_at_lag, tested_mask, strict=True
-    ):
-        if z is None or z_lag is None or sign is None or counts is None or mask is None:
+    for q, item, entry in zip(queries, measured, rows_of, strict=True):
+        if item is None or entry is None:
             results.append([SeriesResult(False, 0.0, None, None, 0, 0, 0) for _ in q.values])
             continue
-        rows = []
+        z, z_lag, tested = entry
+        sign, counts = np.sign(item.t[:, item.lags % item.n]), item.counts
+        out = []
         for j in range(z.shape[0]):
             observed = float(z[j, 0])
-            if not mask[j]:
-                best = int(np.argmax(z_lag[j]))
-                rows.append(
+            order = sorted(range(z_lag.shape[1]), key=lambda i: q.lag_steps[i])  # shortest lag first
+            if not tested[j]:
+                best = max(order, key=lambda i: z_lag[j, i])
+                out.append(
                     SeriesResult(False, observed, None, None, best, int(sign[j, best]), int(counts[j, best]))
                 )
                 continue
@@ -250,15 +278,11 @@ def circular_shift_test(queries: Sequence[GridQuery], alpha: float, min_slow_ste
             adj = adjusted(observed)
             if adj <= alpha:
                 # The shortest lag whose statistic alone passes the family's critical value.
-                holds = [i for i in range(z_lag.shape[1]) if adjusted(float(z_lag[j, i])) <= alpha]
-                index = min(holds, key=lambda i: q.lag_steps[i])
+                index = next(i for i in order if adjusted(float(z_lag[j, i])) <= alpha)
             else:
-                top = float(np.max(z_lag[j]))
-                index = min(
-                    (i for i in range(z_lag.shape[1]) if z_lag[j, i] >= top), key=lambda i: q.lag_steps[i]
-                )
-            rows.append(
+                index = max(order, key=lambda i: z_lag[j, i])  # max() keeps the first, shortest, on a tie
+            out.append(
                 SeriesResult(True, observed, own, adj, index, int(sign[j, index]), int(counts[j, index]))
             )
-        results.append(rows)
-    return ShiftTest(results, len(null), window, 1.0 / total, critical, hypotheses)
+        results.append(out)
+    return results, critical, hypotheses

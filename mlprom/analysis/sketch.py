@@ -8,11 +8,14 @@ read from it is within 1% (relative) of the truth: what lets `correlate` re-clas
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-GAMMA = 1.02  # bucket ratio: relative accuracy (GAMMA - 1) / (GAMMA + 1), about 1%
+from mlprom.dates import DAY_SECONDS
+
+GAMMA = 1.02  # bucket ratio
+RELATIVE_ACCURACY = (GAMMA - 1) / (GAMMA + 1)  # of a bucket's value to any value it holds: about 1%
 _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-6  # values at or below one microsecond share the lowest bucket
 MIN_INDEX = math.ceil(math.log(MIN_VALUE) / _LOG_GAMMA)
@@ -24,10 +27,6 @@ def bucket_of(value: float) -> int:
     if value <= MIN_VALUE:
         return MIN_INDEX
     return math.ceil(math.log(value) / _LOG_GAMMA)
-
-
-def bucket_upper(index: int) -> float:
-    return float(GAMMA**index)
 
 
 def bucket_value(index: int) -> float:
@@ -140,7 +139,7 @@ class LatencySketch:
         """By UTC day (unix seconds of midnight): one stored object per date partition."""
         out: dict[int, LatencySketch] = {}
         for minute, histogram in self.minutes.items():
-            day = minute - minute % 86400
+            day = minute - minute % DAY_SECONDS
             out.setdefault(day, LatencySketch()).minutes[minute] = histogram
         return out
 
@@ -178,15 +177,10 @@ class LatencySketch:
                 or not isinstance(total, int | float)
             ):
                 raise ValueError(f"minute {key!r}: count, sum or buckets missing")
-            histogram = MinuteHistogram(count, float(total), {int(k): int(n) for k, n in buckets.items()})
+            histogram = MinuteHistogram(
+                count=count, total=float(total), buckets={int(k): int(n) for k, n in buckets.items()}
+            )
             if sum(histogram.buckets.values()) != count or any(n < 0 for n in histogram.buckets.values()):
                 raise ValueError(f"minute {key!r}: bucket counts do not add up to {count}")
             sketch.minutes[minute] = histogram
         return sketch
-
-
-def merge_all(sketches: Iterable[LatencySketch]) -> LatencySketch:
-    out = LatencySketch()
-    for sketch in sketches:
-        out.merge(sketch)
-    return out

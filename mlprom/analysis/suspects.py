@@ -386,7 +386,7 @@ class Ranking:
     """Ranked suspects and what the test could say (the report's `significance` and `episodes`)."""
 
     suspects: list[Suspect]
-    hypotheses: int  # series in the test's family
+    hypotheses: int  # series in the test's family of causes
     shifts: int  # null shifts
     window_steps: int  # steps of the longest analysed axis
     step_seconds: float  # its resolution
@@ -398,7 +398,8 @@ class Ranking:
     def significance(self, fdr: float) -> dict[str, Any]:
         return {
             "test": "circular-shift",
-            "statistic": "max over lags of |standardized mean difference|, slow steps vs the rest",
+            "statistic": "max over lags of the standardized mean difference, slow steps vs the rest, "
+            "in the query's causal direction (either way: its absolute value)",
             "correction": "westfall-young-maxT",
             "fdr": fdr,
             "hypotheses": self.hypotheses,
@@ -500,10 +501,13 @@ def rank_suspects_on_grid(
     fdr: float = 0.05,
     min_observations: int = MIN_OBSERVATIONS,
     min_snapshots: int = MIN_SNAPSHOTS,
+    episodes: list[tuple[float, float]] | None = None,
 ) -> Ranking:
     """Suspects in rank order with the circular time-shift test (docs/correlation.md, "The test").
 
-    Every series not near zero enters one family, tested by `shift_test.circular_shift_test` at `fdr`
+    `episodes` are the date's slow episodes ([start, end) unix seconds, from the events' own seconds:
+    `shift_test.slow_periods`); None: counted on the longest axis. Every series not near zero enters one
+    family, tested by `shift_test.circular_shift_test` at `fdr`
     (maxT: the chance of any false suspect on a date is at most `fdr`). A series is significant when the
     test rejects, the date has at least MIN_EPISODES slow episodes, and its medians at the reported lag
     moved by more than nothing, by its min_change and by MIN_EFFECT robust sigma. Its lag is the shortest
@@ -516,11 +520,13 @@ def rank_suspects_on_grid(
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
     step = longest.step_seconds if longest is not None else 0.0
-    episodes: list[tuple[float, float]] = []
-    if longest is not None and longest.times:
-        for e in episodes_of(longest.slow):
-            end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
-            episodes.append((longest.times[e.start], end))
+    if episodes is None:
+        # Without the events' own seconds, the slow steps of the longest axis stand for them.
+        episodes = []
+        if longest is not None and longest.times:
+            for e in episodes_of(longest.slow):
+                end = longest.times[e.end] if e.end < len(longest.times) else longest.times[-1] + step
+                episodes.append((longest.times[e.start], end))
 
     queries: list[GridQuery] = []
     lag_sets: list[list[int]] = []
@@ -554,7 +560,8 @@ def rank_suspects_on_grid(
                     )
                 continue
             members.append(series)
-        queries.append(GridQuery(grid.slow, [s.values for s in members], lags))
+        directions = [1 if m.direction == "rise" else -1 if m.direction == "fall" else 0 for m in members]
+        queries.append(GridQuery(grid.slow, [m.values for m in members], lags, directions))
         lag_sets.append(lags)
         kept.append(members)
     test = circular_shift_test(queries, fdr, min_snapshots)
@@ -609,13 +616,18 @@ def rank_suspects_on_grid(
                     note = f"median change {change:.3g} below the minimum {series.min_change:g}"
                 elif abs(suspect.effect) < MIN_EFFECT:
                     note = f"effect {suspect.effect:+.2f} robust sigma, below the minimum {MIN_EFFECT:g}"
-            significant = rejected and note is None
+            role = _role(series.direction, moved)
+            if role == "consequence" and note is None:
+                # The test looks along the query's causal direction; a move the other way is the slowness
+                # showing (CPU idle while predictions wait), described, never named as a cause.
+                note = f"moved against its query's direction ({series.direction}): a consequence, not tested"
+            significant = rejected and note is None and role == "cause"
             suspect = replace(
                 suspect,
                 significant=significant,
                 note=note,
                 direction=moved,
-                role=_role(series.direction, moved),
+                role=role,
                 statistic=result.z if result.tested else None,
             )
             ranked.append((suspect, result.z if result.tested else -math.inf))

@@ -59,10 +59,6 @@ def scope(seconds: float) -> Iterator[Deadline]:
         _local.scope = previous
 
 
-def current_scope() -> Deadline | None:
-    return getattr(_local, "scope", None)
-
-
 class Watch:
     """The connections (and sockets) one call used; `fire()` shuts them down, and any that join later."""
 

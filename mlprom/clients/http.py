@@ -4,16 +4,18 @@
 reading the whole answer) ends within its deadline: the endpoint's `timeout`, or the enclosing
 `deadline.scope()` when that ends sooner. Connection errors, 429 and 5xx are retried with exponential
 back-off; Retry-After is honoured up to `RetryPolicy.retry_after_cap` and never past the deadline.
-Answers larger than `max_bytes` are refused. Every message names the server without credentials.
+Answers larger than `max_bytes` are refused. Redirects are followed only for GET and only on the first
+URL's scheme, host and port (`_redirect_target`). Every message names the server without credentials.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprom.clients.deadline import Deadline, watch, watched_pool_classes
@@ -29,6 +31,9 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 DEFAULT_TIMEOUT = 30.0  # the endpoints' `timeout` default: the total deadline of one call
 CONNECT_TIMEOUT = 5.0  # per attempt; the rest of the deadline is left for retries
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # answers of Alertmanager, Pushgateway, MLflow's /health are tiny
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5  # hops of one GET, all on the first URL's scheme, host and port
+_FOLLOWED_METHODS = ("GET", "HEAD")  # a redirected POST/PUT/DELETE would drop or resend its body
 _CHUNK = 64 * 1024
 
 
@@ -51,9 +56,15 @@ class RetryPolicy:
 
 def _read_secret(path: str, what: str) -> str:
     """A token or password file: one line of printable text (it goes into an HTTP header)."""
+    from mlprom.config.loader import FileTooLarge, NotRegularFile, read_regular_file
+
     try:
-        with open(path, "rb") as handle:
-            body = handle.read(64 * 1024 + 1)
+        body = read_regular_file(path, 64 * 1024)
+    except FileTooLarge:
+        raise ConfigError(f"{what} {path}: expected one line of printable text") from None
+    except NotRegularFile as exc:
+        # A FIFO would hang the run and /dev/zero feed it forever: a secret is a file someone wrote.
+        raise ConfigError(f"{what} {path}: is {exc.kind}, not a regular file; refusing to read it") from None
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
     try:
@@ -67,8 +78,15 @@ def _read_secret(path: str, what: str) -> str:
 
 
 def _check_file(path: str, what: str) -> str:
-    if not Path(path).is_file():
-        raise ConfigError(f"{what} {path}: no such file")
+    from mlprom.config.loader import file_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise ConfigError(f"{what} {path}: no such file") from None
+    if not stat.S_ISREG(mode):
+        # The TLS library would block on a FIFO's open or read a device without end.
+        raise ConfigError(f"{what} {path}: is {file_kind(mode)}, not a regular file")
     return path
 
 
@@ -200,6 +218,47 @@ class _TooLarge(Exception):
     pass
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) with the scheme's default port filled in; None when the URL has no valid one."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _redirect_target(answer: Answer, method: str, url: str, first: str, hops: int, where: str) -> str | None:
+    """Where to follow a 3xx answer to `url`, or None to hand the answer back as it is (no Location).
+
+    The policy: never follow on POST, PUT or DELETE (requests would turn a 301/302 POST into a bodyless GET
+    that "succeeds", and resend the configured headers to wherever Location points); follow a GET only to
+    the scheme, host and port of the first URL, at most MAX_REDIRECTS times. Anything else is an
+    UpstreamError naming the Location without credentials.
+    """
+    from urllib.parse import urljoin
+
+    location = next((str(v).strip() for k, v in answer.headers.items() if k.lower() == "location"), "")
+    shown = redact_url(urljoin(url, location)) if location else "nowhere (no Location)"
+    moved = f"{where}: redirected (HTTP {answer.status_code}) to {shown}"
+    if method.upper() not in _FOLLOWED_METHODS:
+        raise UpstreamError(f"{moved}; mlprom never follows a redirect of a {method.upper()}")
+    if not location:
+        return None
+    target = urljoin(url, location)
+    if _origin(target) is None or _origin(target) != _origin(first):
+        raise UpstreamError(f"{moved}; not followed to another scheme, host or port")
+    if hops >= MAX_REDIRECTS:
+        raise UpstreamError(f"{moved}; not followed: more than {MAX_REDIRECTS} redirects")
+    # Credentials in a Location are the server's, not the operator's: requests would send them as auth.
+    return split_credentials(target)[0]
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds (a number or an HTTP date), or None when absent or unreadable."""
     value = str(headers.get("Retry-After", "")).strip()
@@ -291,7 +350,17 @@ def _attempt(
 ) -> Answer:
     started = time.monotonic()
     response = session.request(
-        method, url, timeout=(min(CONNECT_TIMEOUT, remaining), remaining), stream=True, **kwargs
+        method,
+        url,
+        timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
+        stream=True,
+        # request() follows redirects itself, by the policy of _redirect_target.
+        allow_redirects=False,
+        # Given per request, the config's TLS choice wins: requests would otherwise let REQUESTS_CA_BUNDLE
+        # or CURL_CA_BUNDLE replace the session's verify (a ca_file, or False for insecure_skip_verify).
+        # True (nothing configured) still lets those variables name the CA bundle.
+        verify=session.verify,
+        **kwargs,
     )
     try:
         declared = str(response.headers.get("Content-Length", "")).strip()
@@ -345,6 +414,7 @@ def request(
     where = f"{what} at {shown}"
     last: Answer | None = None
     attempts = 0
+    first, hops = url, 0
     with watch(deadline) as watcher:
         while True:
             remaining = deadline.remaining()
@@ -380,6 +450,12 @@ def request(
                     ) from None
                 time.sleep(wait)
                 continue
+            if answer.status_code in REDIRECT_STATUSES:
+                target = _redirect_target(answer, method, url, first, hops, where)
+                if target is not None:
+                    # A hop is not a retry: the next URL gets its own retries, all within the deadline.
+                    url, hops, attempts, last = target, hops + 1, 0, None
+                    continue
             if answer.status_code not in RETRY_STATUSES or attempts > policy.total:
                 return answer
             last = answer

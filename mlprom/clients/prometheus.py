@@ -30,7 +30,7 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 RESULT_TYPES = ("vector", "matrix", "scalar", "string")
 # One answer decoded at a time, however many requests are in flight: decoding holds the GIL anyway, and
 # a decoded range answer (a list and two objects per point) is five times its JSON, so eight of them
-# decoded side by side were a 70 MB peak for a day of history.
+# decoded side by side multiply a day of history's peak memory (docs/benchmarks.md, correlate's memory).
 _DECODING = threading.Lock()
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -319,17 +320,80 @@ def resolve_config_path(explicit: str | None, env: Mapping[str, str] | None = No
     return local if local.exists() else None
 
 
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, for messages: "a FIFO", "a socket", "a character device", ..."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or directory where a regular file was expected; `kind` says which."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.kind = kind
+
+
+class FileTooLarge(OSError):
+    """A regular file whose size is past the reader's bound; `size` is what fstat said."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(f"{path} is {size:,} bytes")
+        self.size = size
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (one past the bound, so a caller can tell it grew past it).
+
+    Opened non-blocking, then checked with fstat: a FIFO with no writer, a socket or /dev/zero where a
+    config or a token file should be would otherwise hang the run or feed it forever (cron runs read
+    files that other people's jobs can replace). Raises NotRegularFile for those, FileTooLarge when fstat
+    already tells the file is over `limit` (nothing is read), OSError as open() does.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        # A socket cannot be opened at all (ENXIO): say what it is rather than "no such device".
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise exc from None
+        if stat.S_ISREG(mode):
+            raise
+        raise NotRegularFile(os.fspath(path), file_kind(mode)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(os.fspath(path), file_kind(info.st_mode))
+        if info.st_size > limit:
+            raise FileTooLarge(os.fspath(path), info.st_size)
+        return handle.read(limit + 1)
+
+
 def load_config(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load the config by the contract's lookup order; no file at all means the built-in defaults."""
     path = resolve_config_path(explicit, env)
     if path is None:
         return load_config_text("", "<defaults>", env)
     try:
-        with path.open("rb") as handle:
-            # Read one byte past the bound: /dev/zero or a 5 GB file is refused without being read.
-            body = handle.read(MAX_CONFIG_BYTES + 1)
+        # Read one byte past the bound: a 5 GB file is refused without being read.
+        body = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except FileTooLarge:
+        raise ConfigError(
+            f"{path}: config is larger than {MAX_CONFIG_BYTES // 1024} KiB; refusing to read it"
+        ) from None
+    except NotRegularFile as exc:
+        if exc.kind == "a directory":
+            raise ConfigError(f"{path}: is a directory, not a config file") from None
+        raise ConfigError(f"{path}: is {exc.kind}, not a regular file; refusing to read it") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:

@@ -13,6 +13,7 @@ from datetime import date
 from mlprom.analysis.drift import Finite
 from mlprom.analysis.profile import HourProfile
 from mlprom.analysis.sketch import LatencySketch
+from mlprom.dates import DAY_SECONDS
 
 
 @dataclass
@@ -85,8 +86,8 @@ def classify(columns: EventColumns, how: Classification) -> None:
     seconds = [int(at - origin) for at in columns.times]
     slow_counts: Counter[int] = Counter()
     fast_counts: Counter[int] = Counter()
-    slow_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < 86400)
-    fast_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < 86400)
+    slow_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < DAY_SECONDS)
+    fast_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < DAY_SECONDS)
     columns.slow = slow
     columns.slow_seconds = dict(slow_counts)
     columns.fast_seconds = dict(fast_counts)

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
+from mlprom.dates import DAY_SECONDS
 from mlprom.errors import UpstreamError
 
 if TYPE_CHECKING:
@@ -211,8 +212,12 @@ def fetch_history(
     results = {}
     for name in queries:
         error, transport = errors.get(name, (None, False))
-        series = tuple(RangeSeries(dict(k), tuple(t), tuple(v)) for k, (t, v) in merged[name].items())
-        results[name] = HistoryResult(name, queries[name].expr, series, error, transport)
+        series = tuple(
+            RangeSeries(labels=dict(k), times=tuple(t), values=tuple(v)) for k, (t, v) in merged[name].items()
+        )
+        results[name] = HistoryResult(
+            name=name, expr=queries[name].expr, series=series, error=error, transport=transport
+        )
     return results, sent[0]
 
 
@@ -249,7 +254,7 @@ def split_by_day(start: float, end: float, step: float) -> list[tuple[float, flo
     out = []
     at = start
     while at <= end:
-        midnight = (math.floor(at / 86400) + 1) * 86400
+        midnight = (math.floor(at / DAY_SECONDS) + 1) * DAY_SECONDS
         last = min(end, at + math.floor((midnight - at - 1e-9) / step) * step)
         out.append((at, last))
         at = last + step
@@ -339,20 +344,14 @@ def load_infra(
 
     settings = config.correlate
     margin = margin_seconds(config)
-    warnings: list[str] = []
     midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
-    start, end = midnight - margin, midnight + 86400 + margin
-    windows = [(day, 0.0, 86400.0)]
-    # The neighbours' edges: an event at 00:00:20 may join a value of 23:59:50 the day before.
-    windows.append((day - timedelta(days=1), 86400 - margin, 86400.0))
-    windows.append((day + timedelta(days=1), 0.0, margin))
+    start, end = midnight - margin, midnight + DAY_SECONDS + margin
     stored: dict[str, _Points] = {}
     own = 0
-    failed: dict[str, int] = {}
     if settings.infra_source != "prometheus":
-        stored, own, failed = _stored_points(storage, windows, config)
-    for name, count in sorted(failed.items()):
-        log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
+        stored, own, failed = _stored_points(storage, _day_windows(day, margin), config)
+        for name, count in sorted(failed.items()):
+            log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
 
     step = settings.step_seconds
     grid_start = math.floor(start / step) * step
@@ -361,93 +360,153 @@ def load_infra(
     grid_end = min(
         math.ceil(end / step) * step, math.floor((time.time() if now is None else now) / step) * step
     )
-    wanted: dict[str, Query] = {}
-    if settings.infra_source != "snapshots":
-        for name, query in config.queries.items():
-            have = stored.get(name)
-            if settings.infra_source == "prometheus" or have is None or _has_gaps(have.times, midnight, step):
-                wanted[name] = query
-
+    wanted = _wanted(config, stored, midnight)
     history: dict[str, HistoryResult] = {}
     requests = 0
+    warnings: list[str] = []
     partial = False
     if wanted and grid_end >= grid_start:
-        if client is None:
-            from mlprom.clients.http import RetryPolicy, build_session
-            from mlprom.clients.prometheus import PrometheusClient
+        history, requests, warnings, partial = _fetch_wanted(config, client, wanted, grid_start, grid_end)
 
-            # In auto mode history only fills gaps: an unreachable server should cost a moment, not the
-            # full retry schedule; with infra_source prometheus it is the source, retried as usual.
-            retry = RetryPolicy(total=1, backoff_factor=0.1) if settings.infra_source == "auto" else None
-            session = build_session(config.prometheus, "prometheus", retry=retry, pool_size=MAX_PARALLEL)
-            client = PrometheusClient(config.prometheus.url, session, config.prometheus.timeout)
-        history, requests = fetch_history(client, wanted, grid_start, grid_end, step)
-        refused = {n: r.error for n, r in history.items() if r.error and not r.transport}
-        unreachable = [r.error for r in history.values() if r.error and r.transport]
-        if unreachable:
-            what = "Prometheus history" if settings.infra_source == "prometheus" else "history for the gaps"
-            warnings.append(
-                f"{what} not available: {unreachable[0]}; "
-                + (
-                    "the report uses stored snapshots only (set correlate.infra_source: snapshots to not ask)"
-                    if settings.infra_source == "auto"
-                    else "no infra values from Prometheus"
-                )
-            )
-        for name, reason in sorted(refused.items()):
-            warnings.append(f"Prometheus refused the range query {name}: {reason}")
-        partial = settings.infra_source == "prometheus" and bool(unreachable or refused)
-
-    queries: dict[str, QueryInfra] = {}
     names = list(config.queries) + sorted(n for n in stored if n not in config.queries)
-    for name in names:
-        configured = config.queries.get(name)
-        window = 0.0
-        if configured is not None:
-            window = configured.window if configured.window is not None else window_of(configured.expr)
-        have = stored.get(name, _Points())
-        got = history.get(name)
-        from_history = 0
-        # History series taken as they came (nothing stored to merge with, times strictly increasing as
-        # Prometheus sends them): no per-point dict for the 750,000 points of a day at 30 s.
-        whole: dict[LabelKey, InfraSeries] = {}
-        if got is not None and not got.error:
-            covered = sorted(have.times)
-            for series in got.series:
-                labels = tuple(sorted(series.labels.items()))
-                if not covered and labels not in have.by_series and _increasing(series.times):
-                    whole[labels] = InfraSeries(name, dict(labels), list(series.times), list(series.values))
-                    have.times.update(series.times)
-                    from_history += len(series.times)
-                    continue
-                target = have.by_series.setdefault(labels, {})
-                if not covered:  # nothing stored: every step is a gap
-                    target.update(zip(series.times, series.values, strict=True))
-                    have.times.update(series.times)
-                    from_history += len(series.times)
-                    continue
-                for at, value in zip(series.times, series.values, strict=True):
-                    if not _near(covered, at, step / 2):
-                        have.put(labels, at, value)
-                        from_history += 1
-        stored_any = bool(stored.get(name) and stored[name].times)
-        if from_history and stored_any:
-            source = "mixed"
-        elif from_history:
-            source = "prometheus"
-        elif stored_any:
-            source = "snapshots"
-        else:
-            source = "none"
-        times = sorted(have.times)
-        for labels, values in have.by_series.items():
-            series_times = sorted(values)
-            whole[labels] = InfraSeries(name, dict(labels), series_times, [values[t] for t in series_times])
-        series_list = [whole[labels] for labels in sorted(whole)]
-        queries[name] = QueryInfra(
-            name, source, len(times), got.error if got is not None else None, window, series_list
+    queries = {name: _query_infra(config, name, stored, history.get(name)) for name in names}
+    return InfraData(
+        queries=queries, snapshots=own, requests=requests, warnings=warnings, partial_failure=partial
+    )
+
+
+def _day_windows(day: date, margin: float) -> list[tuple[date, float, float]]:
+    """(date, from, to) in seconds of that date: the whole date, and `margin` into each neighbour."""
+    # The neighbours' edges: an event at 00:00:20 may join a value of 23:59:50 the day before.
+    return [
+        (day, 0.0, float(DAY_SECONDS)),
+        (day - timedelta(days=1), DAY_SECONDS - margin, float(DAY_SECONDS)),
+        (day + timedelta(days=1), 0.0, margin),
+    ]
+
+
+def _wanted(config: Config, stored: dict[str, _Points], midnight: float) -> dict[str, Query]:
+    """The queries to ask Prometheus' history for: all of them, or those whose stored values have gaps."""
+    settings = config.correlate
+    wanted: dict[str, Query] = {}
+    if settings.infra_source == "snapshots":
+        return wanted
+    for name, query in config.queries.items():
+        have = stored.get(name)
+        if (
+            settings.infra_source == "prometheus"
+            or have is None
+            or _has_gaps(have.times, midnight, settings.step_seconds)
+        ):
+            wanted[name] = query
+    return wanted
+
+
+def _fetch_wanted(
+    config: Config,
+    client: PrometheusClient | None,
+    wanted: dict[str, Query],
+    grid_start: float,
+    grid_end: float,
+) -> tuple[dict[str, HistoryResult], int, list[str], bool]:
+    """The wanted queries' history on the grid: (results, requests sent, warnings, partial failure)."""
+    settings = config.correlate
+    if client is None:
+        from mlprom.clients.http import RetryPolicy, build_session
+        from mlprom.clients.prometheus import PrometheusClient
+
+        # In auto mode history only fills gaps: an unreachable server should cost a moment, not the
+        # full retry schedule; with infra_source prometheus it is the source, retried as usual.
+        retry = RetryPolicy(total=1, backoff_factor=0.1) if settings.infra_source == "auto" else None
+        session = build_session(config.prometheus, "prometheus", retry=retry, pool_size=MAX_PARALLEL)
+        client = PrometheusClient(config.prometheus.url, session, timeout=config.prometheus.timeout)
+    history, requests = fetch_history(client, wanted, grid_start, grid_end, settings.step_seconds)
+    refused = {n: r.error for n, r in history.items() if r.error and not r.transport}
+    unreachable = [r.error for r in history.values() if r.error and r.transport]
+    warnings: list[str] = []
+    if unreachable:
+        what = "Prometheus history" if settings.infra_source == "prometheus" else "history for the gaps"
+        warnings.append(
+            f"{what} not available: {unreachable[0]}; "
+            + (
+                "the report uses stored snapshots only (set correlate.infra_source: snapshots to not ask)"
+                if settings.infra_source == "auto"
+                else "no infra values from Prometheus"
+            )
         )
-    return InfraData(queries, own, requests, warnings, partial)
+    for name, reason in sorted(refused.items()):
+        warnings.append(f"Prometheus refused the range query {name}: {reason}")
+    partial = settings.infra_source == "prometheus" and bool(unreachable or refused)
+    return history, requests, warnings, partial
+
+
+def _query_infra(
+    config: Config, name: str, stored: dict[str, _Points], got: HistoryResult | None
+) -> QueryInfra:
+    """One query's series: its stored values, with history filling what they do not cover."""
+    configured = config.queries.get(name)
+    window = 0.0
+    if configured is not None:
+        window = configured.window if configured.window is not None else window_of(configured.expr)
+    have = stored.get(name, _Points())
+    whole: dict[LabelKey, InfraSeries] = {}
+    from_history = 0
+    if got is not None and not got.error:
+        whole, from_history = _merge_history(name, have, got, config.correlate.step_seconds)
+    # Asked after the merge, which adds history's times to a stored query's points.
+    stored_any = bool(stored.get(name) and stored[name].times)
+    if from_history and stored_any:
+        source = "mixed"
+    elif from_history:
+        source = "prometheus"
+    elif stored_any:
+        source = "snapshots"
+    else:
+        source = "none"
+    for labels, values in have.by_series.items():
+        series_times = sorted(values)
+        whole[labels] = InfraSeries(
+            metric=name, labels=dict(labels), times=series_times, values=[values[t] for t in series_times]
+        )
+    return QueryInfra(
+        name=name,
+        source=source,
+        points=len(have.times),
+        error=got.error if got is not None else None,
+        window=window,
+        series=[whole[labels] for labels in sorted(whole)],
+    )
+
+
+def _merge_history(
+    name: str, have: _Points, got: HistoryResult, step: float
+) -> tuple[dict[LabelKey, InfraSeries], int]:
+    """Put history's points where nothing stored is within half a step; (series taken whole, points added)."""
+    # History series taken as they came (nothing stored to merge with, times strictly increasing as
+    # Prometheus sends them): no per-point dict for the 750,000 points of a day at 30 s.
+    whole: dict[LabelKey, InfraSeries] = {}
+    from_history = 0
+    covered = sorted(have.times)
+    for series in got.series:
+        labels = tuple(sorted(series.labels.items()))
+        if not covered and labels not in have.by_series and _increasing(series.times):
+            whole[labels] = InfraSeries(
+                metric=name, labels=dict(labels), times=list(series.times), values=list(series.values)
+            )
+            have.times.update(series.times)
+            from_history += len(series.times)
+            continue
+        target = have.by_series.setdefault(labels, {})
+        if not covered:  # nothing stored: every step is a gap
+            target.update(zip(series.times, series.values, strict=True))
+            have.times.update(series.times)
+            from_history += len(series.times)
+            continue
+        for at, value in zip(series.times, series.values, strict=True):
+            if not _near(covered, at, step / 2):
+                have.put(labels, at, value)
+                from_history += 1
+    return whole, from_history
 
 
 def _increasing(times: Sequence[float]) -> bool:
@@ -463,8 +522,8 @@ def _near(sorted_times: list[float], at: float, distance: float) -> bool:
 
 def _has_gaps(times: set[float], midnight: float, step: float) -> bool:
     """True when some step of the date has no stored value within half a step: history fills it."""
-    ordered = sorted(t for t in times if midnight - step <= t <= midnight + 86400 + step)
+    ordered = sorted(t for t in times if midnight - step <= t <= midnight + DAY_SECONDS + step)
     if not ordered:
         return True
-    edges = [midnight, *ordered, midnight + 86400]
+    edges = [midnight, *ordered, midnight + DAY_SECONDS]
     return any(b - a > step * 1.5 for a, b in zip(edges, edges[1:], strict=False))

@@ -1,8 +1,9 @@
 """The report document behind the pictures: which results have one, and a tolerant reading of its fields.
 
-A stored report may come from an older mlprom (sections absent) or be edited by hand (fields of the
-wrong type): every reader here returns None or an empty value for what is not usable, never raises.
-Shared by the HTML page (render/html/) and the PNG timeline (render/picture.py).
+A stored report may come from another writer or be edited by hand (fields of the wrong type, sections
+absent): every reader here returns None or an empty value for what is not usable, never raises. The
+timeline is the report's typed one (reports/sections.py parses it). Shared by the HTML page
+(render/html/) and the PNG timeline (render/picture.py).
 """
 
 from __future__ import annotations
@@ -10,21 +11,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from mlprom.errors import ConfigError
+from mlprom.reports.sections import Timeline
 
 
-def report_document(result: Any) -> tuple[dict[str, Any], str]:
-    """(the report's JSON document, its storage URL) of a correlate or report result."""
-    from mlprom.reports.correlation import CorrelationReport
+@dataclass(frozen=True)
+class ReportDocument:
+    """What a picture is drawn from: the report's JSON form, its typed timeline, its storage URL."""
 
-    document = getattr(result, "document", None)
-    if isinstance(document, dict):  # a stored report, read back as it was written
-        return document, str(getattr(result, "url", ""))
+    document: dict[str, Any]
+    timeline: Timeline | None
+    url: str
+
+
+def report_document(result: Any) -> ReportDocument:
+    """The document of a correlate or report result: a stored report as it was written."""
+    from mlprom.reports.correlation import CorrelationReport, StoredReport
+
+    if isinstance(result, StoredReport):
+        return ReportDocument(result.document, result.report.timeline, result.url)
     if isinstance(result, CorrelationReport):
-        return result.to_dict(), result.url
+        return ReportDocument(result.to_dict(), result.timeline, result.url)
     raise ConfigError(f"html and pictures are for correlate and report results, not {type(result).__name__}")
 
 
@@ -117,102 +127,6 @@ def identity(metric: Any, labels: Any) -> tuple[str, tuple[tuple[str, str], ...]
     return as_str(metric), tuple(sorted(labels_of(labels).items()))
 
 
-@dataclass(frozen=True)
-class SeriesLine:
-    """One infra series of the timeline, its points in time order with None where it had no value."""
-
-    metric: str
-    labels: dict[str, str]
-    unit: str
-    source: str
-    t: list[float]
-    v: list[float | None]
-    warning: float | None
-    critical: float | None
-    direction: str  # above | below
-    first_seen: float | None
-    last_seen: float | None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    start: float
-    end: float
-    step: float
-    t: list[float]  # minute starts that have prediction data
-    count: list[float | None]
-    slow: list[float | None]
-    p50: list[float | None]
-    p95: list[float | None]
-    slow_periods: list[tuple[float, float]]
-    series: list[SeriesLine]
-    # "sketches": every prediction was counted (latency sketches); "events" (or absent): recorded events
-    # only, where fast predictions are sampled.
-    prediction_source: str = "events"
-
-
-def _aligned(
-    t: list[float | None], *columns: list[float | None]
-) -> tuple[list[float], list[list[float | None]]]:
-    """Rows whose time is a number; a column shorter than t is padded with None."""
-    keep = [(i, at) for i, at in enumerate(t) if at is not None]
-    times = [at for _, at in keep]
-    return times, [[c[i] if i < len(c) else None for i, _ in keep] for c in columns]
-
-
-def read_timeline(document: Mapping[str, Any]) -> Timeline | None:
-    """The document's timeline, or None when it has none (an older report) or no valid time range."""
-    raw = document.get("timeline")
-    if not isinstance(raw, dict):
-        return None
-    day = day_of(document)
-    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() if day else None
-    start = num(raw.get("start"))
-    start = start if start is not None else midnight
-    end = num(raw.get("end"))
-    end = end if end is not None else (start + 86400 if start is not None else None)
-    if start is None or end is None or end <= start:
-        return None
-    step = num(raw.get("step_seconds")) or 60.0
-    prediction = as_dict(raw.get("prediction"))
-    t, (count, slow, p50, p95) = _aligned(
-        nums(prediction.get("t")),
-        nums(prediction.get("count")),
-        nums(prediction.get("slow")),
-        nums(prediction.get("p50")),
-        nums(prediction.get("p95")),
-    )
-    periods = []
-    for period in as_list(raw.get("slow_periods")):
-        if isinstance(period, list) and len(period) == 2:
-            a, b = num(period[0]), num(period[1])
-            if a is not None and b is not None and b >= a:
-                periods.append((a, b))
-    series = []
-    for entry in as_list(raw.get("series")):
-        if not isinstance(entry, dict):
-            continue
-        st, (sv,) = _aligned(nums(entry.get("t")), nums(entry.get("v")))
-        threshold = as_dict(entry.get("threshold"))
-        series.append(
-            SeriesLine(
-                metric=as_str(entry.get("metric")),
-                labels=labels_of(entry.get("labels")),
-                unit=as_str(entry.get("unit")),
-                source=as_str(entry.get("source")),
-                t=st,
-                v=sv,
-                warning=num(threshold.get("warning")),
-                critical=num(threshold.get("critical")),
-                direction="below" if threshold.get("direction") == "below" else "above",
-                first_seen=num(entry.get("first_seen")),
-                last_seen=num(entry.get("last_seen")),
-            )
-        )
-    source = "sketches" if prediction.get("source") == "sketches" else "events"
-    return Timeline(start, end, step, t, count, slow, p50, p95, periods, series, source)
-
-
 def finding_spans(
     document: Mapping[str, Any], metric: str, labels: Mapping[str, str]
 ) -> list[tuple[float, float, str]]:
@@ -234,3 +148,11 @@ def prediction_threshold(document: Mapping[str, Any]) -> float | None:
         if isinstance(finding, dict) and finding.get("metric") == "prediction_time":
             return num(finding.get("threshold"))
     return None
+
+
+def document_timeline(document: Mapping[str, Any]) -> Timeline | None:
+    """The typed timeline of a document on its own (a page made without its report), None when unusable."""
+    try:
+        return Timeline.from_dict(document.get("timeline"))
+    except (TypeError, ValueError, OverflowError):
+        return None

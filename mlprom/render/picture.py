@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlprom.render.document import (
-    Timeline,
     finding_spans,
     format_number,
     label_text,
     prediction_threshold,
-    read_timeline,
     report_document,
 )
+from mlprom.reports.sections import Timeline
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,13 +48,13 @@ def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: st
     """
     from mlprom.errors import InputError
 
-    document, _ = report_document(result)
+    report = report_document(result)
+    document, timeline = report.document, report.timeline
     try:
         # Made even when there is no picture to put in it, so `--out DIR/summary.md` beside it works.
         os.makedirs(assets or ".", exist_ok=True)
     except OSError as exc:
         raise InputError(f"--assets {assets}: cannot create the directory: {exc.strerror or exc}") from None
-    timeline = read_timeline(document)
     if timeline is None:
         block = (
             "_No timeline in this report, so no picture: it was made by an mlprom that did not store one._"

@@ -129,7 +129,8 @@ class AlertState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertState:
         return cls(
-            _ts(data.get("updated_at")), tuple(StoredAlert.from_dict(a) for a in data.get("alerts") or ())
+            updated_at=_ts(data.get("updated_at")),
+            alerts=tuple(StoredAlert.from_dict(a) for a in data.get("alerts") or ()),
         )
 
 
@@ -171,10 +172,6 @@ def _encode(state: AlertState) -> bytes:
     return orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2)
 
 
-def save_state(storage: Storage, state: AlertState) -> None:
-    storage.put_bytes(layout.ALERT_STATE_KEY, _encode(state))
-
-
 def save_state_if(storage: Storage, state: AlertState, version: str | None) -> bool:
     """Write the state only if it is still the version read; False when another run wrote it meanwhile."""
     return storage.put_if(layout.ALERT_STATE_KEY, _encode(state), version)
@@ -196,7 +193,7 @@ def keep_undelivered_as_before(new: AlertState, before: AlertState, undelivered:
                 kept.append(previous[alert.fingerprint])
             continue
         kept.append(alert)
-    return AlertState(new.updated_at, tuple(kept))
+    return AlertState(updated_at=new.updated_at, alerts=tuple(kept))
 
 
 @dataclass(frozen=True)
@@ -252,4 +249,4 @@ def next_step(state: AlertState, day: date, current: list[StoredAlert], now: dat
             kept.append(prev)
         # else: resolved long enough ago; dropped from the state.
     kept.sort(key=lambda a: (a.status, a.fingerprint))
-    return Step(tuple(send), AlertState(now, tuple(kept)))
+    return Step(send=tuple(send), state=AlertState(updated_at=now, alerts=tuple(kept)))

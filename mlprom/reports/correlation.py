@@ -8,16 +8,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlprom import layout
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
+from mlprom.errors import NoDataError, ObjectNotFound
 from mlprom.records import is_number
+from mlprom.reports.results import Clean
+from mlprom.reports.sections import InfraSection, Significance, Skew, Timeline
 
 if TYPE_CHECKING:
     from mlprom.analysis.profile import DayProfile
     from mlprom.reports.drift_window import DriftReport
+    from mlprom.storage.interface import Storage
 
 STATUSES = ("ok", "warning", "critical", "no_data", "no_infra")
+# A report is a few megabytes at most (a day of per-minute timeline, one series per suspect): an object
+# far past that is not one, and parsing it would build a Python object per number in memory.
+MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger("mlprom")
 T = TypeVar("T")
@@ -80,8 +88,12 @@ def status_of(findings: tuple[Finding, ...] | list[Finding]) -> str:
     return {0: "ok", 1: "warning", 2: "critical"}[worst]
 
 
+SEVERITY_EXIT_RANK = {"ok": 0, "no_data": 0, "no_infra": 0, "warning": 1, "critical": 2}
+FAIL_ON_RANK = {"warning": 1, "critical": 2}  # --fail-on; "never" fails on no status
+
+
 @dataclass(frozen=True)
-class CorrelationReport:
+class CorrelationReport(Clean):
     date: date
     generated_at: datetime
     status: str  # ok | warning | critical | no_data | no_infra
@@ -95,19 +107,29 @@ class CorrelationReport:
     url: str = field(default="", compare=False)  # storage URL of `key`
     # The drift section as computed; a report read back keeps it as its JSON dict (alert needs only findings).
     drift: DriftReport | dict[str, Any] | None = field(default=None, compare=False)
-    # The hour-of-day profile (docs/profile.md); None for reports made before it existed.
+    # The hour-of-day profile (docs/profile.md); None when a stored report has none that can be read.
     profile: DayProfile | None = field(default=None, compare=False)
     warnings: tuple[str, ...] = ()
-    # The JSON sections below are plain dicts, as written (docs/correlation.md "Report"); absent in
-    # reports written before them.
-    infra: dict[str, Any] | None = field(default=None, compare=False)
-    skew: dict[str, Any] | None = field(default=None, compare=False)
-    significance: dict[str, Any] | None = field(default=None, compare=False)
-    timeline: dict[str, Any] | None = field(default=None, compare=False)
+    # The typed sections (reports/sections.py, docs/correlation.md "Report"); None when a stored report
+    # has none that can be read.
+    infra: InfraSection | None = field(default=None, compare=False)
+    skew: Skew | None = field(default=None, compare=False)
+    significance: Significance | None = field(default=None, compare=False)
+    timeline: Timeline | None = field(default=None, compare=False)
     # Not part of the document: the history could not be had with correlate.infra_source prometheus
-    # (exit 3), and whether the table lists every suspect (--all-suspects).
+    # (exit 3), whether the table lists every suspect (--all-suspects), and the status that fails the
+    # run (--fail-on warning|critical|never).
     partial_failure: bool = field(default=False, compare=False)
     all_suspects: bool = field(default=False, compare=False)
+    fail_on: str = field(default="critical", compare=False)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when the status is at or above --fail-on; 3 (before 1) when history asked for was not had."""
+        if self.partial_failure:
+            return 3
+        needed = FAIL_ON_RANK.get(self.fail_on)
+        return 1 if needed is not None and SEVERITY_EXIT_RANK.get(self.status, 0) >= needed else 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -124,10 +146,14 @@ class CorrelationReport:
             "profile": self.profile.to_dict() if self.profile is not None else None,
             "warnings": list(self.warnings),
         }
-        for name in ("infra", "skew", "significance", "timeline"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+        for name, section in (
+            ("infra", self.infra),
+            ("skew", self.skew),
+            ("significance", self.significance),
+            ("timeline", self.timeline),
+        ):
+            if section is not None:
+                out[name] = section.to_dict()
         return out
 
     @classmethod
@@ -172,10 +198,10 @@ class CorrelationReport:
             drift=drift if isinstance(drift, dict) else None,
             profile=read_profile(data, key),
             warnings=tuple(str(w) for w in _listed(data.get("warnings"))),
-            infra=_section(data, "infra", key),
-            skew=_section(data, "skew", key),
-            significance=_significance(data, key),
-            timeline=_section(data, "timeline", key),
+            infra=_section(data, "infra", key, InfraSection.from_dict),
+            skew=_section(data, "skew", key, Skew.from_dict),
+            significance=_section(data, "significance", key, Significance.from_dict),
+            timeline=_section(data, "timeline", key, _timeline),
         )
 
     def heartbeat(self) -> dict[str, float]:
@@ -192,29 +218,28 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _section(data: dict[str, Any], name: str, key: str) -> dict[str, Any] | None:
-    """An optional section of the report: an object, or absent (older reports); anything else is ignored."""
+def _section(data: dict[str, Any], name: str, key: str, parse: Callable[[Any], T]) -> T | None:
+    """An optional section of the report: None when absent, or unusable (with a warning naming the key)."""
     value = data.get(name)
-    if value is None or isinstance(value, dict):
-        return value
-    log.warning("ignoring %s of %s: not an object", name, key or "a report")
-    return None
-
-
-def _significance(data: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """The significance section, with its `fdr` a number in (0, 1): the views print it as one."""
-    value = _section(data, "significance", key)
     if value is None:
         return None
-    fdr: Any = value.get("fdr")
-    if not (is_number(fdr) and 0 < fdr < 1):
-        log.warning("ignoring significance of %s: fdr %r is not a rate", key or "a report", fdr)
+    try:
+        return parse(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("ignoring %s of %s: %s", name, key or "a report", exc)
         return None
-    return value
+
+
+def _timeline(raw: Any) -> Timeline | None:
+    """The timeline section; one without a valid time range is None without a warning (the page says so)."""
+    try:
+        return Timeline.from_dict(raw)
+    except ValueError:
+        return None
 
 
 def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
-    """The report's `profile` section; None when absent (older reports) or invalid (with a warning naming the key)."""
+    """The report's `profile` section; None when absent or invalid (with a warning naming the key)."""
     from mlprom.analysis.profile import DayProfile
 
     raw = data.get("profile")
@@ -225,3 +250,46 @@ def read_profile(data: dict[str, Any], key: str = "") -> DayProfile | None:
     except ValueError as exc:
         logging.getLogger("mlprom").warning("ignoring the profile of %s: %s", key or "a report", exc)
         return None
+
+
+@dataclass(frozen=True)
+class StoredReport(Clean):
+    """A report as stored: the document exactly as written (every field, known to this mlprom or not)
+    and its parsed form for the table and markdown views."""
+
+    report: CorrelationReport
+    document: dict[str, Any] = field(compare=False)
+    key: str = ""
+    url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.document
+
+
+def read_stored_report(storage: Storage, day: date) -> StoredReport:
+    """reports/dt=D/correlation.json, as written and parsed: the one reader of it (`report`, `alert`).
+
+    NoDataError (exit 4) when it is missing, larger than MAX_REPORT_BYTES, not JSON, or unusable as a
+    report; the message names its URL and the command that writes it again.
+    """
+    import orjson
+
+    key = layout.report_key(day)
+    url = storage.url_for(key)
+    try:
+        body = storage.get_bytes(key)
+    except ObjectNotFound:
+        raise NoDataError(f"no report for {day} at {url}: run `mlprom correlate --date {day}`") from None
+    if len(body) > MAX_REPORT_BYTES:
+        raise NoDataError(
+            f"report {url} is {len(body)} bytes, more than a report has ({MAX_REPORT_BYTES}): "
+            f"re-run `mlprom correlate --date {day}`"
+        )
+    try:
+        document = orjson.loads(body)
+        report = CorrelationReport.from_dict(document, key=key, url=url)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise NoDataError(
+            f"report {url} is unreadable ({exc.__class__.__name__}): re-run `mlprom correlate --date {day}`"
+        ) from None
+    return StoredReport(report, document, key, url)

@@ -9,7 +9,6 @@ and the days are combined into the reference by mlprom.analysis.drift.Combiner.
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 from array import array
 from dataclasses import dataclass, field, replace
@@ -22,15 +21,18 @@ from mlprom.analysis.drift import (
     DRIFT_METRICS,
     SAMPLE_SIZE,
     Combiner,
+    Comparison,
     Histogram,
     Reservoir,
     Sample,
+    Verdict,
     compare,
     histogram,
     judge,
 )
 from mlprom.analysis.findings import Finding
 from mlprom.errors import ObjectNotFound
+from mlprom.records import is_number
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -261,10 +263,6 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: int) -> DaySample:
     if document.get("sample_size") != sample_size:
         raise _UnusableSample(f"sample_size {document.get('sample_size')!r}")
@@ -273,7 +271,7 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
     if document.get("model") != model:
         raise _UnusableSample(f"model {document.get('model')!r}, expected {model!r}")
     first, last = document.get("first"), document.get("last")
-    if not all(t is None or _is_number(t) for t in (first, last)):
+    if not all(t is None or is_number(t) for t in (first, last)):
         raise _UnusableSample("first/last is not a number or null")
     distributions = document.get("distributions")
     if not isinstance(distributions, dict):
@@ -284,7 +282,7 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
         if not isinstance(entry, dict):
             raise _UnusableSample(f"no distribution {name!r}")
         seen, total, values = entry.get("seen"), entry.get("sum"), entry.get("values")
-        if not _is_int(seen) or seen < 0 or not _is_number(total) or not isinstance(values, list):
+        if not _is_int(seen) or seen < 0 or not is_number(total) or not isinstance(values, list):
             raise _UnusableSample(f"{name}: 'seen', 'sum' or 'values' missing or of the wrong type")
         # A reservoir holds every value until it is full: any other length is a truncated or edited file.
         if len(values) != min(seen, sample_size):
@@ -293,8 +291,8 @@ def _parse_sample(document: dict[str, Any], model: str, day: date, sample_size: 
             raise _UnusableSample(f"{name}: a value is not a float")
         # Held as doubles (8 bytes a value, not a 32-byte float object): seven days of three distributions
         # are a million values.
-        samples[name] = Sample(array("d", values), seen, float(total))
-    return DaySample(day, model, sample_size, samples, first, last)
+        samples[name] = Sample(values=array("d", values), seen=seen, total=float(total))
+    return DaySample(day=day, model=model, sample_size=sample_size, samples=samples, first=first, last=last)
 
 
 def reference_days_of(config: Config, day: date) -> list[date]:
@@ -362,13 +360,12 @@ def drift_report(
     `stored`, the reference days' stored samples when it already read them (read_stored_samples).
     """
     model = config.model.name
-    settings = config.drift
     reference_days = reference_days_of(config, day)
     if current is None:
         current = read_side(storage, day, model, sample_size)
     reference = _reference(storage, model, day, reference_days, sample_size, stored)
     current_samples = current.samples()
-    configured = any(name in config.thresholds for name in DRIFT_METRICS)
+    rule = "configured" if any(name in config.thresholds for name in DRIFT_METRICS) else "default"
     start_of_day = datetime.combine(day, time(0, 0), UTC)
     first_seen = datetime.fromtimestamp(current.first, UTC) if current.first is not None else start_of_day
     last_seen = datetime.fromtimestamp(current.last, UTC) if current.last is not None else start_of_day
@@ -378,57 +375,25 @@ def drift_report(
     findings: list[Finding] = []
     for name in DISTRIBUTIONS:
         cur, ref = current_samples[name], reference[name]
-        base = DistributionDrift(name, "insufficient_reference", cur.seen, ref.seen, cur.mean, ref.mean)
-        # Too few values is a fact about the data, not an error: reported, never a finding.
-        if ref.seen < settings.min_samples:
-            distributions[name] = base
+        distributions[name], compared = _compare_distribution(config, name, cur, ref)
+        if compared is None:
             continue
-        if cur.seen < settings.min_samples:
-            distributions[name] = replace(base, status="insufficient_current")
-            continue
-        stats = compare(ref.values, cur.values, settings.bins)
+        stats, verdicts = compared
         histograms[name] = histogram(ref.values, cur.values)
-        drop = None
-        if name == "accuracy" and ref.mean is not None and cur.mean is not None:
-            drop = ref.mean - cur.mean
-        verdicts = judge(stats, config.thresholds, drop)
-        distributions[name] = replace(
-            base,
-            status="drift" if verdicts else "ok",
-            psi=stats.psi,
-            ks_statistic=stats.ks_statistic,
-            ks_pvalue=stats.ks_pvalue,
-            wasserstein=stats.wasserstein,
-            accuracy_drop=drop,
-        )
-        for verdict in verdicts:
-            findings.append(
-                Finding(
-                    severity=verdict.severity,
-                    metric=verdict.metric,
-                    labels={"distribution": name},
-                    value=verdict.value,
-                    threshold=verdict.threshold,
-                    direction=verdict.direction,
-                    slow_events=0,  # drift is a property of the whole day, not of slow predictions
-                    first_seen=first_seen,
-                    last_seen=last_seen,
-                    kind="drift",
-                    detail={
-                        "psi": stats.psi,
-                        "ks_statistic": stats.ks_statistic,
-                        "ks_pvalue": stats.ks_pvalue,
-                        "wasserstein": stats.wasserstein,
-                        "n_current": cur.seen,
-                        "n_reference": ref.seen,
-                        "mean_current": cur.mean,
-                        "mean_reference": ref.mean,
-                        "reference_start": reference_days[0].isoformat(),
-                        "reference_end": reference_days[-1].isoformat(),
-                        "rule": "configured" if configured else "default",
-                    },
-                )
-            )
+        detail = {
+            "psi": stats.psi,
+            "ks_statistic": stats.ks_statistic,
+            "ks_pvalue": stats.ks_pvalue,
+            "wasserstein": stats.wasserstein,
+            "n_current": cur.seen,
+            "n_reference": ref.seen,
+            "mean_current": cur.mean,
+            "mean_reference": ref.mean,
+            "reference_start": reference_days[0].isoformat(),
+            "reference_end": reference_days[-1].isoformat(),
+            "rule": rule,
+        }
+        findings.extend(_finding(verdict, name, first_seen, last_seen, detail) for verdict in verdicts)
     return DriftReport(
         date=day,
         model=model,
@@ -437,10 +402,63 @@ def drift_report(
         reference_end=reference_days[-1],
         distributions=distributions,
         findings=findings,
-        rule="configured" if configured else "default",
-        min_samples=settings.min_samples,
+        rule=rule,
+        min_samples=config.drift.min_samples,
         sample_size=sample_size,
         histograms=histograms,
+    )
+
+
+def _compare_distribution(
+    config: Config, name: str, cur: Sample, ref: Sample
+) -> tuple[DistributionDrift, tuple[Comparison, list[Verdict]] | None]:
+    """One distribution's entry, and its statistics and verdicts when both sides have enough values."""
+    min_samples = config.drift.min_samples
+    base = DistributionDrift(
+        name=name,
+        status="insufficient_reference",
+        n_current=cur.seen,
+        n_reference=ref.seen,
+        mean_current=cur.mean,
+        mean_reference=ref.mean,
+    )
+    # Too few values is a fact about the data, not an error: reported, never a finding.
+    if ref.seen < min_samples:
+        return base, None
+    if cur.seen < min_samples:
+        return replace(base, status="insufficient_current"), None
+    stats = compare(ref.values, cur.values, config.drift.bins)
+    drop = None
+    if name == "accuracy" and ref.mean is not None and cur.mean is not None:
+        drop = ref.mean - cur.mean
+    verdicts = judge(stats, config.thresholds, drop)
+    entry = replace(
+        base,
+        status="drift" if verdicts else "ok",
+        psi=stats.psi,
+        ks_statistic=stats.ks_statistic,
+        ks_pvalue=stats.ks_pvalue,
+        wasserstein=stats.wasserstein,
+        accuracy_drop=drop,
+    )
+    return entry, (stats, verdicts)
+
+
+def _finding(
+    verdict: Verdict, name: str, first_seen: datetime, last_seen: datetime, detail: dict[str, Any]
+) -> Finding:
+    return Finding(
+        severity=verdict.severity,
+        metric=verdict.metric,
+        labels={"distribution": name},
+        value=verdict.value,
+        threshold=verdict.threshold,
+        direction=verdict.direction,
+        slow_events=0,  # drift is a property of the whole day, not of slow predictions
+        first_seen=first_seen,
+        last_seen=last_seen,
+        kind="drift",
+        detail=dict(detail),
     )
 
 

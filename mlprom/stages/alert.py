@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mlprom import layout
 from mlprom.dates import rfc3339
-from mlprom.errors import NoDataError, ObjectNotFound, UpstreamError
+from mlprom.errors import NoDataError, UpstreamError
 from mlprom.reports.alert_state import (
     AlertState,
     Step,
@@ -22,7 +22,8 @@ from mlprom.reports.alert_state import (
     next_step,
     save_state_if,
 )
-from mlprom.reports.correlation import CorrelationReport
+from mlprom.reports.correlation import CorrelationReport, read_stored_report
+from mlprom.reports.results import AlertOutcome, AlertRun
 
 if TYPE_CHECKING:
     from mlprom.analysis.findings import Finding
@@ -34,115 +35,14 @@ log = logging.getLogger("mlprom")
 
 # alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
 ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
-RESERVED_LABELS = ("alertname", "severity", "model", "metric")
 # Another alert run may write alerts/state.json between our read and our write: we re-read, recompute
 # and re-send (Alertmanager deduplicates) at most this many times.
 MAX_STATE_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class AlertOutcome:
-    """What became of one alert of the payload: how many replicas took it, and who refused it and why."""
-
-    fingerprint: str
-    status: str  # firing | resolved
-    delivered: int  # replicas that took it
-    rejected: tuple[tuple[str, str], ...] = ()  # (replica url, reason)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "status": self.status,
-            "delivered": self.delivered,
-            "rejected": [{"url": url, "reason": reason} for url, reason in self.rejected],
-        }
-
-
-@dataclass(frozen=True)
-class AlertRun:
-    """What one alert run sent (or would send, with --dry-run) and what each Alertmanager answered."""
-
-    date: date
-    dry_run: bool
-    payload: tuple[dict[str, Any], ...]
-    firing: int
-    resolved: int
-    deliveries: tuple[Delivery, ...] = ()
-    report: str = ""  # storage URL of the report read
-    run_key: str | None = None
-    note: str | None = None
-    statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
-    outcomes: tuple[AlertOutcome, ...] = ()  # one per payload alert, once sent
-    state_conflicts: int = 0  # times another run wrote alerts/state.json first and this one re-did its step
-
-    @property
-    def accepted(self) -> int:
-        """Replicas that took every alert."""
-        return sum(1 for d in self.deliveries if d.accepted)
-
-    @property
-    def undelivered(self) -> tuple[AlertOutcome, ...]:
-        """Alerts no replica took."""
-        return tuple(o for o in self.outcomes if o.delivered == 0)
-
-    @property
-    def partial_failures(self) -> int:
-        """What failed in a run that exits 3: replicas that did not take everything, alerts none took."""
-        if self.exit_code != 3:
-            return 0
-        return sum(1 for d in self.deliveries if not d.accepted) + len(self.undelivered)
-
-    @property
-    def exit_code(self) -> int:
-        # 0: every replica took every alert. 1: none took any (the contract's "no Alertmanager accepted").
-        # 3: partial, after storing what succeeded: an alert refused, or a replica down while another took them.
-        if self.dry_run or not self.payload:
-            return 0
-        if not any(d.delivered for d in self.deliveries):
-            return 1
-        return 0 if all(d.accepted for d in self.deliveries) else 3
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "dry_run": self.dry_run,
-            "firing": self.firing,
-            "resolved": self.resolved,
-            "report": self.report,
-            "run_key": self.run_key,
-            "note": self.note,
-            "deliveries": [d.to_dict() for d in self.deliveries],
-            "alerts": [o.to_dict() for o in self.outcomes],
-            "state_conflicts": self.state_conflicts,
-            "payload": list(self.payload),
-        }
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_alerts_firing": float(self.firing),
-            "mlprom_alerts_resolved": float(self.resolved),
-            "mlprom_alerts_undelivered": float(len(self.undelivered)),
-            "mlprom_alertmanagers_failed": float(sum(1 for d in self.deliveries if not d.accepted)),
-        }
-
-
 def read_report(storage: Storage, day: date) -> CorrelationReport:
-    import orjson
-
-    key = layout.report_key(day)
-    try:
-        body = storage.get_bytes(key)
-    except ObjectNotFound:
-        raise NoDataError(
-            f"no report for {day} at {storage.url_for(key)}: run `mlprom correlate --date {day}`"
-        ) from None
-    try:
-        return CorrelationReport.from_dict(orjson.loads(body), key=key, url=storage.url_for(key))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise NoDataError(
-            f"report {storage.url_for(key)} is unreadable ({exc.__class__.__name__}): "
-            f"re-run `mlprom correlate --date {day}`"
-        ) from None
+    """The date's stored report (NoDataError, exit 4, when there is none that can be read)."""
+    return read_stored_report(storage, day).report
 
 
 def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -247,6 +147,39 @@ def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[
     return summary, description
 
 
+def _annotations(config: Config, report: CorrelationReport, finding: Finding, model: str) -> dict[str, str]:
+    """summary, description, value, threshold, the report, and the links the config makes possible."""
+    summary, description = _describe(finding, report, model)
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "value": f"{finding.value:.6g}",
+        "threshold": f"{finding.threshold:g}",
+        "report": report.url,
+    }
+    link = report_link(config, report.key)
+    if link:
+        annotations["report_url"] = link
+    run_id = finding.detail.get("mlflow_run_id")
+    run_url = mlflow_run_url(config, run_id) if isinstance(run_id, str) and run_id else None
+    if run_url:
+        annotations["mlflow_run_url"] = run_url
+    if config.alertmanager.runbook_url:
+        annotations["runbook_url"] = config.alertmanager.runbook_url
+    return annotations
+
+
+def _generator_url(config: Config, finding: Finding) -> str:
+    """Prometheus' graph of the finding's query over its window; "" for a model metric."""
+    expr = (
+        config.queries[finding.metric].expr
+        if finding.metric in config.queries
+        else finding.detail.get("expr")
+    )
+    # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
+    return graph_url(config.prometheus.url, expr, finding.first_seen, finding.last_seen) if expr else ""
+
+
 def build_alerts(
     config: Config, report: CorrelationReport, now: datetime, firing: Collection[str] = ()
 ) -> list[StoredAlert]:
@@ -267,39 +200,13 @@ def build_alerts(
         if not persisted(config, finding) and fingerprint(labels) not in firing:
             pending += 1
             continue
-        summary, description = _describe(finding, report, model)
-        annotations = {
-            "summary": summary,
-            "description": description,
-            "value": f"{finding.value:.6g}",
-            "threshold": f"{finding.threshold:g}",
-            "report": report.url,
-        }
-        link = report_link(config, report.key)
-        if link:
-            annotations["report_url"] = link
-        run_id = finding.detail.get("mlflow_run_id")
-        run_url = mlflow_run_url(config, run_id) if isinstance(run_id, str) and run_id else None
-        if run_url:
-            annotations["mlflow_run_url"] = run_url
-        if config.alertmanager.runbook_url:
-            annotations["runbook_url"] = config.alertmanager.runbook_url
-        expr = (
-            config.queries[finding.metric].expr
-            if finding.metric in config.queries
-            else finding.detail.get("expr")
-        )
-        # Model metrics have no PromQL behind them, so no generatorURL; the report annotation has the data.
-        generator = (
-            graph_url(config.prometheus.url, expr, finding.first_seen, finding.last_seen) if expr else ""
-        )
         alerts.append(
             StoredAlert(
                 labels=labels,
-                annotations=annotations,
+                annotations=_annotations(config, report, finding, model),
                 starts_at=finding.first_seen,
                 ends_at=ends_at,
-                generator_url=generator,
+                generator_url=_generator_url(config, finding),
                 status="firing",
                 date=report.date,
                 report=report.key,
@@ -310,19 +217,17 @@ def build_alerts(
     return alerts
 
 
-def encode_payload(alerts: tuple[StoredAlert, ...]) -> bytes:
-    import orjson
-
-    return orjson.dumps([a.payload() for a in alerts])
-
-
 def outcomes(step: Step, deliveries: tuple[Delivery, ...]) -> tuple[AlertOutcome, ...]:
     """Per alert of `step.send`: how many replicas took it, and each refusal with its reason."""
     result = []
     for index, alert in enumerate(step.send):
         delivered = sum(1 for d in deliveries if index in d.delivered)
         rejected = tuple((d.url, r.reason) for d in deliveries for r in d.rejected if r.index == index)
-        result.append(AlertOutcome(alert.fingerprint, alert.status, delivered, rejected))
+        result.append(
+            AlertOutcome(
+                fingerprint=alert.fingerprint, status=alert.status, delivered=delivered, rejected=rejected
+            )
+        )
     return tuple(result)
 
 
@@ -368,7 +273,7 @@ def run(
             raise
         note = f"no report for {day}; nothing sent"
         log.info(note)
-        return AlertRun(day, dry_run, (), 0, 0, note=note)
+        return AlertRun(date=day, dry_run=dry_run, payload=(), firing=0, resolved=0, note=note)
 
     conflicts = 0
     sent: tuple[Step, tuple[Delivery, ...]] | None = None
@@ -376,18 +281,7 @@ def run(
         state, version = load_state_versioned(storage)
         firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
         step = next_step(state, day, build_alerts(config, report, now, firing), now)
-        payload = tuple(a.payload() for a in step.send)
-        statuses = tuple(a.status for a in step.send)
-        result = AlertRun(
-            day,
-            dry_run,
-            payload,
-            len(step.firing),
-            len(step.resolved),
-            report=report.url,
-            statuses=statuses,
-            state_conflicts=conflicts,
-        )
+        result = _planned_run(day, dry_run, step, report, conflicts)
         if dry_run:
             return result
         if not step.send:
@@ -401,41 +295,15 @@ def run(
             from mlprom.clients.alertmanager import AlertmanagerClient
 
             client = AlertmanagerClient.from_config(config)
-        deliveries = tuple(client.post_alerts(payload))
+        deliveries = tuple(client.post_alerts(result.payload))
         sent = (step, deliveries)
-        per_alert = outcomes(step, deliveries)
-        result = AlertRun(
-            day,
-            False,
-            payload,
-            len(step.firing),
-            len(step.resolved),
-            deliveries,
-            report.url,
-            None,
-            None,
-            statuses,
-            per_alert,
-            conflicts,
-        )
+        result = replace(result, deliveries=deliveries, outcomes=outcomes(step, deliveries))
         if not any(d.delivered for d in deliveries):
             # Nothing delivered: the state stays as it was, so the next run sends the same alerts again.
             return _finish_undelivered(storage, day, now, result, step)
-        undelivered = {o.fingerprint for o in per_alert if o.delivered == 0}
-        new_state = keep_undelivered_as_before(step.state, state, undelivered)
-        if save_state_if(storage, new_state, version):
-            run_key = _record_run(storage, day, now, step, deliveries, per_alert, conflicts)
-            result = replace(result, run_key=run_key)
-            if result.exit_code:
-                _warn_partial(result)
-            log.info(
-                "sent %d firing and %d resolved alert(s); %d of %d Alertmanager(s) took all of them",
-                result.firing,
-                result.resolved,
-                result.accepted,
-                len(deliveries),
-            )
-            return result
+        finished = _finish_delivered(storage, day, now, result, step, state, version)
+        if finished is not None:
+            return finished
         conflicts += 1
         log.info(
             "%s was changed by another alert run; re-reading it", storage.url_for(layout.ALERT_STATE_KEY)
@@ -448,6 +316,49 @@ def run(
         f"{where} was changed by other alert runs {MAX_STATE_ATTEMPTS} times in a row; alerts were sent but "
         "the state was not saved (run alerts one at a time, or run again)"
     )
+
+
+def _planned_run(day: date, dry_run: bool, step: Step, report: CorrelationReport, conflicts: int) -> AlertRun:
+    """What the step sends, before any Alertmanager has answered (all a dry run shows)."""
+    return AlertRun(
+        date=day,
+        dry_run=dry_run,
+        payload=tuple(a.payload() for a in step.send),
+        firing=len(step.firing),
+        resolved=len(step.resolved),
+        report=report.url,
+        statuses=tuple(a.status for a in step.send),
+        state_conflicts=conflicts,
+    )
+
+
+def _finish_delivered(
+    storage: Storage,
+    day: date,
+    now: datetime,
+    result: AlertRun,
+    step: Step,
+    before: AlertState,
+    version: str | None,
+) -> AlertRun | None:
+    """Save the state with what some Alertmanager took and record the run; None when another run wrote
+    the state since `version` was read (the caller re-reads it and tries again)."""
+    undelivered = {o.fingerprint for o in result.outcomes if o.delivered == 0}
+    new_state = keep_undelivered_as_before(step.state, before, undelivered)
+    if not save_state_if(storage, new_state, version):
+        return None
+    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+    result = replace(result, run_key=run_key)
+    if result.exit_code:
+        _warn_partial(result)
+    log.info(
+        "sent %d firing and %d resolved alert(s); %d of %d Alertmanager(s) took all of them",
+        result.firing,
+        result.resolved,
+        result.accepted,
+        len(result.deliveries),
+    )
+    return result
 
 
 def _finish_undelivered(storage: Storage, day: date, now: datetime, result: AlertRun, step: Step) -> AlertRun:

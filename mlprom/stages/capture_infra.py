@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlprom.dates import rfc3339
 from mlprom.infra.snapshot import capture_snapshot
-from mlprom.records import Snapshot
+from mlprom.reports.results import InfraResult, RangeArchive
 from mlprom.storage import open_storage
 
 if TYPE_CHECKING:
@@ -17,46 +17,6 @@ if TYPE_CHECKING:
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
-
-
-@dataclass(frozen=True)
-class InfraResult:
-    snapshot: Snapshot
-    key: str
-    url: str
-
-    @property
-    def series_count(self) -> int:
-        return sum(len(q.series) for q in self.snapshot.queries.values())
-
-    @property
-    def failed_queries(self) -> list[str]:
-        return [name for name, q in self.snapshot.queries.items() if q.error]
-
-    @property
-    def partial_failures(self) -> int:
-        return len(self.failed_queries)
-
-    @property
-    def exit_code(self) -> int:
-        # Stored, but some queries failed (each named in a warning): a partial failure, exit 3.
-        return 3 if self.failed_queries else 0
-
-    def heartbeat(self) -> dict[str, float]:
-        return {"mlprom_infra_series": float(self.series_count)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ts": rfc3339(self.snapshot.ts),
-            "key": self.key,
-            "url": self.url,
-            "source": self.snapshot.source,
-            "series": self.series_count,
-            "queries": {
-                name: {"result_type": q.result_type, "series": len(q.series), "error": q.error}
-                for name, q in self.snapshot.queries.items()
-            },
-        }
 
 
 @dataclass(frozen=True)
@@ -71,49 +31,6 @@ def default_adapters(config: Config) -> InfraAdapters:
 def run(config: Config, adapters: InfraAdapters, at: datetime) -> InfraResult:
     snapshot, key = capture_snapshot(config, adapters.storage, at, require_series=True)
     return InfraResult(snapshot, key, adapters.storage.url_for(key))
-
-
-@dataclass(frozen=True)
-class RangeArchive:
-    """capture-infra --from/--to/--step: the range objects stored, and those already there."""
-
-    start: datetime
-    end: datetime
-    step: float
-    source: str
-    stored: tuple[str, ...]
-    existing: tuple[str, ...]  # same query, expression, range and step archived before: not stored again
-    points: int
-    errors: dict[str, str]  # query -> why Prometheus gave nothing
-    requests: int
-
-    @property
-    def exit_code(self) -> int:
-        # Some queries archived, some refused: a partial failure (the others are stored).
-        return 3 if self.errors else 0
-
-    @property
-    def partial_failures(self) -> int:
-        return len(self.errors)
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_infra_range_objects": float(len(self.stored)),
-            "mlprom_infra_range_points": float(self.points),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "from": rfc3339(self.start),
-            "to": rfc3339(self.end),
-            "step_seconds": self.step,
-            "source": self.source,
-            "stored": list(self.stored),
-            "existing": list(self.existing),
-            "points": self.points,
-            "requests": self.requests,
-            "errors": self.errors,
-        }
 
 
 def run_range(

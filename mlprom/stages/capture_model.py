@@ -18,16 +18,17 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
 from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError
+from mlprom.reports.results import CaptureResult
 from mlprom.runtime import interrupts
 from mlprom.runtime.stdio import stdout_redirected
 
 if TYPE_CHECKING:
+    from mlprom.clients.mlflow_tracking import LoadedModel
     from mlprom.config import Config
     from mlprom.storage.inputs import Batch, InputFile
     from mlprom.storage.interface import Storage
@@ -37,75 +38,6 @@ log = logging.getLogger("mlprom")
 FLUSH_INTERVAL = 60.0  # seconds between event flushes of a long capture, so a crash loses little
 MAX_BATCH_SIZE = 10_000_000
 PLAIN_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when stderr is not a terminal
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    model: str
-    date: date
-    input: str
-    rows: int
-    batches: int
-    slow_batches: int
-    sampled_batches: int
-    events: int
-    event_keys: tuple[str, ...]
-    latency: dict[str, float]  # seconds per batch: p50, p95, p99, max, mean
-    quality: dict[str, float]  # over every labelled row of the input
-    task: str | None
-    latency_threshold: float
-    mlflow_run_id: str
-    tracking_uri: str  # without credentials
-    model_version: str | None = None
-    snapshots: tuple[str, ...] = ()
-    infra_errors: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def exit_code(self) -> int:
-        # The capture itself is complete; a failed infra snapshot is still an upstream failure.
-        return 3 if self.infra_errors else 0
-
-    @property
-    def partial_failures(self) -> int:
-        return len(self.infra_errors)
-
-    def heartbeat(self) -> dict[str, float]:
-        out = {
-            "rows": float(self.rows),
-            "batches": float(self.batches),
-            "slow_batches": float(self.slow_batches),
-            "events": float(self.events),
-        }
-        if "p95" in self.latency:
-            out["prediction_time_p95_seconds"] = self.latency["p95"]
-        for name in ("accuracy", "rmse"):
-            if name in self.quality:
-                out[name] = self.quality[name]
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_version": self.model_version,
-            "date": self.date.isoformat(),
-            "input": self.input,
-            "rows": self.rows,
-            "batches": self.batches,
-            "slow_batches": self.slow_batches,
-            "sampled_batches": self.sampled_batches,
-            "events": self.events,
-            "event_keys": list(self.event_keys),
-            "latency_seconds": self.latency,
-            "latency_threshold_seconds": self.latency_threshold,
-            "task": self.task,
-            "quality": self.quality,
-            "mlflow_run_id": self.mlflow_run_id,
-            "tracking_uri": self.tracking_uri,
-            "snapshots": list(self.snapshots),
-            "infra_errors": list(self.infra_errors),
-            "warnings": list(self.warnings),
-        }
 
 
 # ---------------------------------------------------------------- models
@@ -259,17 +191,10 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
-    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, load_pyfunc
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
     from mlprom.storage.inputs import open_input
 
-    given = sum(x is not None for x in (model_uri, model_ref, predict))
-    if given != 1:
-        raise ConfigError("give exactly one of --model-uri and --model")
-    if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise ConfigError(f"--batch-size {batch_size}: must be from 1 to {MAX_BATCH_SIZE:,}")
-    rate = config.model.sample_rate if sample_rate is None else sample_rate
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
+    rate = _checked_rate(config, model_uri, model_ref, predict, batch_size, sample_rate)
     started_at = datetime.now(UTC)
     day = day or started_at.date()
     # A past --date replays an input into that partition: timestamps keep their time of day.
@@ -280,30 +205,17 @@ def run(
 
     source = open_input(input_path, config)
     try:
-        if label_column is not None and label_column not in (source.columns or []):
-            known = ", ".join(source.columns or []) or "none"
-            raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
+        _check_label_column(source, input_path, label_column)
         version: str | None = None
-        loaded = None
+        loaded: LoadedModel | None = None
         if predict is None:
-            if model_uri is not None:
-                loaded = load_pyfunc(model_uri, config)
-                predict, version = loaded.predict, loaded.version
-                interrupts.reassert()  # a model's code may have replaced the signal handlers
-            else:
-                assert model_ref is not None
-                predict = load_model_ref(model_ref)
+            predict, version, loaded = _load_model(config, model_uri, model_ref)
         if storage is None:
             from mlprom.storage import open_storage
 
             storage = open_storage(config)
         params = {
-            "model_uri": describe_model_uri(model_uri) if model_uri else None,
-            "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
-            "model_ref": model_ref,
-            "model_name": config.model.name,
-            "model_version": version,
-            "registered_model_name": loaded.name if loaded is not None else None,
+            **_model_params(config, model_uri, model_ref, loaded, version),
             "input": input_path,
             "label_column": label_column,
             "batch_size": batch_size,
@@ -315,19 +227,14 @@ def run(
             "with_infra": with_infra,
             "storage": storage.location,
         }
-        tags = {
-            "mlprom.command": "capture-model",
-            "mlprom.model": config.model.name,
-            "mlprom.date": day.isoformat(),
-        }
-        if loaded is not None and loaded.name:
-            tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
         # capture-<model>-<date>-<hhmm>: the partition it wrote and when (UTC) it started.
         run_name = f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M}"
         # From the run's creation on, a signal waits for a point where stopping loses nothing (the model
         # call itself is still cut short): the run then always ends KILLED, never left RUNNING.
         with interrupts.deferred():
-            tracker = MlflowRun.start(config, params, tags, run_name, model=loaded, input_file=source)
+            tracker = MlflowRun.start(
+                config, params, _run_tags(config, day, loaded), run_name, model=loaded, input_file=source
+            )
             capture = _Capture(
                 config=config,
                 storage=storage,
@@ -347,6 +254,79 @@ def run(
     finally:
         source.close()
     return capture.result(day, input_path, describe_uri(tracker.uri))
+
+
+def _checked_rate(
+    config: Config,
+    model_uri: str | None,
+    model_ref: str | None,
+    predict: Callable[[Any], Any] | None,
+    batch_size: int,
+    sample_rate: float | None,
+) -> float:
+    """Refuse a wrong combination of model flags, batch size or sample rate; the sample rate to use."""
+    given = sum(x is not None for x in (model_uri, model_ref, predict))
+    if given != 1:
+        raise ConfigError("give exactly one of --model-uri and --model")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"--batch-size {batch_size}: must be from 1 to {MAX_BATCH_SIZE:,}")
+    rate = config.model.sample_rate if sample_rate is None else sample_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"--sample-rate {rate}: must be between 0 and 1")
+    return rate
+
+
+def _check_label_column(source: InputFile, input_path: str, label_column: str | None) -> None:
+    """Refuse a --label-column the input's header does not have, before the model is loaded."""
+    if label_column is not None and label_column not in (source.columns or []):
+        known = ", ".join(source.columns or []) or "none"
+        raise InputError(f"{input_path}: no label column {label_column!r} (columns: {known})")
+
+
+def _load_model(
+    config: Config, model_uri: str | None, model_ref: str | None
+) -> tuple[Callable[[Any], Any], str | None, LoadedModel | None]:
+    """The model's predict, its version and, for --model-uri, what MLflow loaded."""
+    from mlprom.clients.mlflow_tracking import load_pyfunc
+
+    if model_uri is not None:
+        loaded = load_pyfunc(model_uri, config)
+        predict, version = loaded.predict, loaded.version
+        interrupts.reassert()  # a model's code may have replaced the signal handlers
+        return predict, version, loaded
+    assert model_ref is not None
+    return load_model_ref(model_ref), None, None
+
+
+def _model_params(
+    config: Config,
+    model_uri: str | None,
+    model_ref: str | None,
+    loaded: LoadedModel | None,
+    version: str | None,
+) -> dict[str, str | None]:
+    """The MLflow run's parameters that say which model ran (credentials left out of its URI)."""
+    from mlprom.clients.mlflow_tracking import describe_model_uri
+
+    return {
+        "model_uri": describe_model_uri(model_uri) if model_uri else None,
+        "model_loaded_uri": loaded.uri if loaded is not None and loaded.uri != model_uri else None,
+        "model_ref": model_ref,
+        "model_name": config.model.name,
+        "model_version": version,
+        "registered_model_name": loaded.name if loaded is not None else None,
+    }
+
+
+def _run_tags(config: Config, day: date, loaded: LoadedModel | None) -> dict[str, str]:
+    tags = {
+        "mlprom.command": "capture-model",
+        "mlprom.model": config.model.name,
+        "mlprom.date": day.isoformat(),
+    }
+    if loaded is not None and loaded.name:
+        tags["mlprom.registered_model"] = f"{loaded.name}/{loaded.version}"
+    return tags
 
 
 def _infra_snapshotter() -> Callable[..., Any]:

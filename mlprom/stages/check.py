@@ -6,14 +6,14 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
 from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
 from mlprom.redact import redact_url
+from mlprom.reports.results import CheckItem, CheckResult
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient
@@ -28,45 +28,6 @@ CHECK_RETRY = RetryPolicy(total=1, backoff_factor=0.2, retry_after_cap=2.0)
 # target's own `timeout` when that is shorter; targets are probed concurrently, so check as a whole
 # ends within it too (plus start-up).
 CHECK_DEADLINE = 10.0
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    target: str
-    endpoint: str
-    ok: bool
-    detail: str
-    # Of a failed item: 2 when the config is at fault (a query that does not parse), else 3.
-    exit_code: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "endpoint": self.endpoint, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    items: tuple[CheckItem, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(item.ok for item in self.items)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when all passed; 2 when the config itself is wrong (fix that first); else 3."""
-        codes = {item.exit_code or 3 for item in self.items if not item.ok}
-        return 0 if not codes else 2 if 2 in codes else 3
-
-    @property
-    def pushgateway_down(self) -> bool:
-        """The Pushgateway line failed: pushing the heartbeat too would only wait for it a second time."""
-        return any(item.target == "pushgateway" and not item.ok for item in self.items)
-
-    def heartbeat(self) -> dict[str, float]:
-        return {"mlprom_check_failures": float(sum(not i.ok for i in self.items))}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [item.to_dict() for item in self.items]}
 
 
 def _check_storage(config: Config) -> str:
@@ -178,7 +139,7 @@ def _check_mlflow(config: Config) -> str:
     uri = _mlflow_uri(config)
     assert uri is not None
     if uri.startswith(("http://", "https://")):
-        # /health answers without importing mlflow here (2 s) or touching the store.
+        # /health answers without importing mlflow here (seconds: docs/benchmarks.md) or touching the store.
         from mlprom.clients.mlflow_tracking import get_health
 
         answer = get_health(uri, CHECK_DEADLINE, CHECK_RETRY, "MLflow")

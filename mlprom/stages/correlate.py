@@ -25,6 +25,7 @@ from mlprom.analysis.thresholds import Breach, BreachTracker
 from mlprom.errors import NoDataError
 from mlprom.reports.correlation import CorrelationReport, EventCounts, status_of
 from mlprom.reports.drift_window import DriftReport, DriftSide, drift_report, write_drift_sample
+from mlprom.reports.sections import InfraQuery, InfraSection, Significance, Skew, Timeline
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient
@@ -51,7 +52,7 @@ def _read_ahead(
 ) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
     """What does not depend on the date's events, read in a thread while the event pass waits on its
     workers: the infra values, the reference days' stored drift samples and, when those will be
-    compared, the import the comparison needs (scipy.stats, about 0.5 s and 60 MiB)."""
+    compared, the import the comparison needs (scipy.stats: its cost is in docs/benchmarks.md)."""
     from mlprom.infra.history import load_infra
     from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
@@ -349,22 +350,22 @@ def build_report(
         url=storage.url_for(key),
         drift=drift,
         warnings=tuple(analysis.warnings),
-        infra={
-            "source_setting": settings.infra_source,
-            "step_seconds": settings.step_seconds,
-            "step_why": data.resolution.why,
-            "requests": infra.requests,
-            "queries": {name: q.to_dict() for name, q in infra.queries.items()},
-        },
-        skew=analysis.skew,
-        significance={
-            "test": "mann-whitney-u",
-            "correction": "benjamini-hochberg",
-            "fdr": settings.fdr,
-            "hypotheses": analysis.hypotheses,
-            "lags_seconds": analysis.lags,
-        },
-        timeline=analysis.timeline,
+        infra=InfraSection(
+            source_setting=settings.infra_source,
+            step_seconds=settings.step_seconds,
+            step_why=data.resolution.why,
+            requests=infra.requests,
+            queries={name: InfraQuery(q.source, q.points, q.error) for name, q in infra.queries.items()},
+        ),
+        skew=Skew.from_dict(analysis.skew),
+        significance=Significance(
+            test="mann-whitney-u",
+            correction="benjamini-hochberg",
+            fdr=settings.fdr,
+            hypotheses=analysis.hypotheses,
+            lags_seconds=tuple(analysis.lags),
+        ),
+        timeline=Timeline.from_dict(analysis.timeline),
         partial_failure=infra.partial_failure,
         profile=analysis.profile,
     )

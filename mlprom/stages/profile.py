@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlprom import layout
-from mlprom.analysis.profile import DayProfile, Forecast, forecast
+from mlprom.analysis.profile import DayProfile, forecast
 from mlprom.errors import ConfigError, NoDataError, ObjectNotFound
+from mlprom.reports.results import MissingDay, ProfileResult
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -26,42 +26,6 @@ DEFAULT_DAYS = 28  # four weeks: every weekday twice or more, enough for the wee
 MAX_DAYS = 366  # a year of reports at most: a typo in --from should not read a decade of keys
 REPORT_READERS = 8  # concurrent GETs
 WARNED_MAX = 10  # missing dates warned one by one; the rest in one line (all are in the result)
-
-
-@dataclass(frozen=True)
-class MissingDay:
-    day: date
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"date": self.day.isoformat(), "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class ProfileResult:
-    start: date
-    end: date
-    model: str
-    used: tuple[date, ...]  # dates whose profile entered the forecast
-    missing: tuple[MissingDay, ...]
-    forecast: Forecast
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
-            "model": self.model,
-            "days_used": [d.isoformat() for d in self.used],
-            "missing": [m.to_dict() for m in self.missing],
-            "forecast": self.forecast.to_dict(),
-        }
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_profile_days": float(len(self.used)),
-            "mlprom_profile_missing_days": float(len(self.missing)),
-            "mlprom_profile_peaks": float(len(self.forecast.peaks)),
-        }
 
 
 def parse_range(start: str | None, end: str | None, now: datetime | None = None) -> tuple[date, date]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.errors import ConfigError, ObjectNotFound, StorageError
+from mlprom.reports.results import PartitionSummary, PruneResult, human_bytes
 from mlprom.storage.interface import RequestCounter, Storage
 
 if TYPE_CHECKING:
@@ -28,97 +29,6 @@ MAX_KEEP_DAYS = 36500
 REPORTED_MAX = 1000  # failed or unknown keys listed in the result; the counts are always exact
 
 PartitionId = tuple[str, date]
-
-
-@dataclass(frozen=True)
-class PartitionSummary:
-    stage: str
-    day: date
-    objects: int
-    bytes: int
-    status: str  # would_delete | deleted | failed | not_attempted | cancelled | kept_firing_alert
-    failed: int = 0
-
-    @property
-    def prefix(self) -> str:
-        return layout.partition_prefix(self.stage, self.day)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "stage": self.stage,
-            "date": self.day.isoformat(),
-            "prefix": self.prefix,
-            "objects": self.objects,
-            "bytes": self.bytes,
-            "status": self.status,
-        }
-        if self.failed:
-            out["failed"] = self.failed
-        return out
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    location: str
-    keep_days: int
-    cutoff: date  # the oldest date kept; partitions dated before it are expired
-    stages: tuple[str, ...]
-    dry_run: bool
-    cancelled: bool
-    partitions: tuple[PartitionSummary, ...]  # expired partitions and what happened to each
-    protected: tuple[PartitionSummary, ...]  # expired, but kept because a firing alert cites the date
-    protected_dates: tuple[date, ...]
-    objects: int  # deleted (would be deleted, on a dry run)
-    bytes: int
-    failures: tuple[tuple[str, str], ...] = ()  # (key, reason), at most REPORTED_MAX
-    failed_count: int = 0
-    not_attempted: int = 0  # keys left after the store refused a whole batch
-    unknown_keys: tuple[str, ...] = ()  # keys under a stage prefix but outside the layout, left alone
-    unknown_count: int = 0
-
-    @property
-    def exit_code(self) -> int:
-        # Some keys are still there: an upstream failure, and a re-run picks them up.
-        return 3 if self.failed_count or self.not_attempted else 0
-
-    @property
-    def partial_failures(self) -> int:
-        return self.failed_count + self.not_attempted
-
-    @property
-    def status(self) -> str:
-        if self.dry_run:
-            return "dry_run"
-        if self.cancelled:
-            return "cancelled"
-        return "partial" if self.exit_code else "done"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "location": self.location,
-            "keep_days": self.keep_days,
-            "cutoff": self.cutoff.isoformat(),
-            "stages": list(self.stages),
-            "dry_run": self.dry_run,
-            "partitions": [p.to_dict() for p in self.partitions],
-            "protected": [p.to_dict() for p in self.protected],
-            "protected_dates": [d.isoformat() for d in self.protected_dates],
-            "objects": self.objects,
-            "bytes": self.bytes,
-            "failures": [{"key": k, "reason": r} for k, r in self.failures],
-            "failed_count": self.failed_count,
-            "not_attempted": self.not_attempted,
-            "unknown_keys": list(self.unknown_keys),
-            "unknown_count": self.unknown_count,
-        }
-
-    def heartbeat(self) -> dict[str, float]:
-        return {
-            "mlprom_prune_deleted_objects": 0.0 if self.dry_run else float(self.objects),
-            "mlprom_prune_deleted_bytes": 0.0 if self.dry_run else float(self.bytes),
-            "mlprom_prune_failed_objects": float(self.failed_count + self.not_attempted),
-        }
 
 
 # ---------------------------------------------------------------- firing alerts
@@ -316,15 +226,6 @@ def _keys_to_delete(storage: Storage, plan: _Plan) -> Iterator[tuple[str, int]]:
                 yield info.key, info.size
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
 def summary_text(
     location: str, plan_objects: int, plan_bytes: int, partitions: int, cutoff: date, protected: int
 ) -> str:
@@ -359,17 +260,7 @@ def run(
     `confirm(summary)` is asked before anything is deleted, even when nothing is due, so a cron line
     lacking --yes fails on its first run rather than on the first day data expires.
     """
-    if keep_days < 1:
-        raise ConfigError(
-            f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
-        )
-    if keep_days > MAX_KEEP_DAYS:
-        # today - 999999 days is before year 1: refuse rather than overflow (docs/reliability.md).
-        raise ConfigError(f"--keep-days {keep_days}: at most {MAX_KEEP_DAYS} (100 years)")
-    chosen = tuple(stages) if stages else layout.STAGES
-    for stage in chosen:
-        if stage not in layout.STAGES:
-            raise ConfigError(f"--stage {stage!r}: expected one of {', '.join(layout.STAGES)}")
+    chosen = _checked(keep_days, stages)
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -392,10 +283,7 @@ def run(
             dry_run=dry_run,
             cancelled=False,
             partitions=(),
-            protected=tuple(
-                PartitionSummary(s, d, v[0], v[1], "kept_firing_alert")
-                for (s, d), v in plan.protected.items()
-            ),
+            protected=_summaries(plan.protected, "kept_firing_alert"),
             protected_dates=tuple(sorted(protected_dates)),
             objects=0,
             bytes=0,
@@ -412,9 +300,7 @@ def run(
         if dry_run:
             return replace(
                 base,
-                partitions=tuple(
-                    PartitionSummary(s, d, v[0], v[1], "would_delete") for (s, d), v in plan.expired.items()
-                ),
+                partitions=_summaries(plan.expired, "would_delete"),
                 objects=plan.objects,
                 bytes=plan.bytes,
             )
@@ -422,14 +308,32 @@ def run(
             storage.location, plan.objects, plan.bytes, len(plan.expired), cutoff, len(plan.protected)
         )
         if confirm is not None and not confirm(summary):
-            return replace(
-                base,
-                cancelled=True,
-                partitions=tuple(
-                    PartitionSummary(s, d, v[0], v[1], "cancelled") for (s, d), v in plan.expired.items()
-                ),
-            )
+            return replace(base, cancelled=True, partitions=_summaries(plan.expired, "cancelled"))
         return _delete(storage, plan, bar, base)
+
+
+def _checked(keep_days: int, stages: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """Refuse a --keep-days or --stage out of bounds; the stages to prune."""
+    if keep_days < 1:
+        raise ConfigError(
+            f"--keep-days must be at least 1 (got {keep_days}): retention is counted in whole days"
+        )
+    if keep_days > MAX_KEEP_DAYS:
+        # today - 999999 days is before year 1: refuse rather than overflow (docs/reliability.md).
+        raise ConfigError(f"--keep-days {keep_days}: at most {MAX_KEEP_DAYS} (100 years)")
+    chosen = tuple(stages) if stages else layout.STAGES
+    for stage in chosen:
+        if stage not in layout.STAGES:
+            raise ConfigError(f"--stage {stage!r}: expected one of {', '.join(layout.STAGES)}")
+    return chosen
+
+
+def _summaries(partitions: dict[PartitionId, list[int]], status: str) -> tuple[PartitionSummary, ...]:
+    """One summary per partition of the listing ([objects, bytes] each), all with `status`."""
+    return tuple(
+        PartitionSummary(stage=stage, day=day, objects=totals[0], bytes=totals[1], status=status)
+        for (stage, day), totals in partitions.items()
+    )
 
 
 def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) -> PruneResult:
@@ -474,7 +378,11 @@ def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) ->
         left = max(plan.expired[(stage, day)][0] - deleted - failed, 0) if aborted else 0
         not_attempted += left
         status = "failed" if failed else "not_attempted" if left else "deleted"
-        partitions.append(PartitionSummary(stage, day, deleted, nbytes, status, failed + left))
+        partitions.append(
+            PartitionSummary(
+                stage=stage, day=day, objects=deleted, bytes=nbytes, status=status, failed=failed + left
+            )
+        )
     failed_count = sum(t[2] for t in done.values())
     if failed_count or not_attempted:
         first_key, first_reason = failures[0] if failures else ("", "")

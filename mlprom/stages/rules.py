@@ -8,8 +8,9 @@ time, accuracy, drift) are computed from events by `correlate` and have no PromQ
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mlprom.reports.results import RuleFile
 
 if TYPE_CHECKING:
     from mlprom.config import Config
@@ -103,30 +104,6 @@ def _alert_rule(config: Config, query: str, record: str, severity: str, level: f
     rule["labels"] = labels
     rule["annotations"] = annotations
     return rule
-
-
-@dataclass(frozen=True)
-class RuleFile:
-    """A Prometheus rule file (`groups:`) and the thresholds it could not express."""
-
-    document: dict[str, Any]
-    left_out: tuple[tuple[str, str], ...]  # (threshold name, why)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.document
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        head = [
-            "# Prometheus rule file written by `mlprom rules`; check it with `promtool check rules FILE`.",
-            "# Warning and critical rules overlap, as is usual: inhibit warning by critical in Alertmanager",
-            "# (docs/alerting.md) to get the one alert per series that `mlprom alert` sends.",
-        ]
-        for name, why in self.left_out:
-            head.append(f"# not here: {name} ({why})")
-        body = yaml.safe_dump(self.document, sort_keys=False, default_flow_style=False, width=10_000)
-        return "\n".join(head) + "\n" + body
 
 
 def build_rules(config: Config) -> RuleFile:

@@ -29,4 +29,4 @@ def open_storage(config: Config, counter: RequestCounter | None = None) -> Stora
     from mlprom.storage.local import LocalStorage
 
     assert url.path is not None
-    return LocalStorage(url.path)
+    return LocalStorage(url.path, lock_timeout=config.storage.timeout)

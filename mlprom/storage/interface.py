@@ -7,6 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The largest object any backend reads: event objects are a flush of one run (a few MB), so anything past
+# this is not mlprom's (a symlink to a disk image, /dev/zero) and is refused, naming the key, unread.
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -52,7 +56,8 @@ class Storage(ABC):
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
-        """Read an object; raises ObjectNotFound when it is absent."""
+        """Read an object; raises ObjectNotFound when it is absent, StorageError when it is larger than
+        MAX_OBJECT_BYTES or is no stored object at all (a FIFO or device in a local store)."""
 
     @abstractmethod
     def get_versioned(self, key: str) -> Versioned | None:

@@ -2,24 +2,34 @@
 
 Files get 0666 and directories 0777, less the process umask, as any other program's would: a query
 engine run by another user can read the store when the umask lets it. Compare-and-swap (`put_if`) holds
-an exclusive lock on a `.lock-<name>` file next to the object while it compares and renames.
+an exclusive lock on a `.lock-<name>` file next to the object while it compares and renames, waiting at
+most `lock_timeout` seconds for it. Only regular files are objects: a FIFO, socket or device found in the
+store is skipped by `list` with a warning and refused by `get_bytes`, which never blocks on one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlprom.config.loader import FileTooLarge, NotRegularFile, file_kind, read_regular_file
 from mlprom.errors import ObjectNotFound, StorageError
-from mlprom.storage.interface import DeleteResult, ObjectInfo, Storage, Versioned
+from mlprom.storage.interface import MAX_OBJECT_BYTES, DeleteResult, ObjectInfo, Storage, Versioned
+
+log = logging.getLogger("mlprom")
 
 _HIDDEN_PREFIXES = (".tmp-", ".lock-")
+DEFAULT_LOCK_TIMEOUT = 30.0  # storage.timeout's default: how long put_if waits for another writer's lock
+_LOCK_POLL = 0.05
 _UMASK_LOCK = threading.Lock()
 
 
@@ -43,9 +53,17 @@ def _version(data: bytes) -> str:
 
 
 class LocalStorage(Storage):
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        max_object_bytes: int = MAX_OBJECT_BYTES,
+    ) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self.lock_timeout = lock_timeout
+        self.max_object_bytes = max_object_bytes
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -81,9 +99,23 @@ class LocalStorage(Storage):
 
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.parent / f".lock-{path.name}", os.O_RDWR | os.O_CREAT, 0o666)
+        lock_path = path.parent / f".lock-{path.name}"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            # flock has no timeout of its own: poll without blocking, so a writer that hangs while holding
+            # the lock (a stopped process, a stuck NFS client) ends this run instead of every cron run after.
+            give_up = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= give_up:
+                        raise StorageError(
+                            f"{self.location}: {lock_path} is held by another process; gave up after "
+                            f"{self.lock_timeout:g} s (storage.timeout)"
+                        ) from None
+                    time.sleep(_LOCK_POLL)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -110,12 +142,27 @@ class LocalStorage(Storage):
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
+        cap = self.max_object_bytes
         try:
-            return path.read_bytes()
+            data = read_regular_file(path, cap)
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key, self.location) from None
+        except NotRegularFile as exc:
+            raise StorageError(
+                f"{self.location}: {key} is {exc.kind}, not a stored object; not read"
+            ) from None
+        except FileTooLarge as exc:
+            raise StorageError(
+                f"{self.location}: {key} is {exc.size:,} bytes, over the {cap:,}-byte cap of "
+                "a stored object; not read"
+            ) from None
         except OSError as exc:
             raise StorageError(f"{self.location}: cannot read {key}: {exc.strerror or exc}") from None
+        if len(data) > cap:  # it grew while being read
+            raise StorageError(
+                f"{self.location}: {key} is over the {cap:,}-byte cap of a stored object; not read"
+            )
+        return data
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         # Walk only the directory the prefix names, so listing one partition never scans the store.
@@ -136,7 +183,20 @@ class LocalStorage(Storage):
                     key = rel_dir + name
                     if not key.startswith(prefix):
                         continue
-                    st = os.stat(os.path.join(dirpath, name))
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except FileNotFoundError:
+                        continue  # deleted since the directory was read, or a dangling symlink
+                    if not stat.S_ISREG(st.st_mode):
+                        # Someone else's FIFO, socket or device (or a symlink to /dev/zero): reading it would
+                        # hang or never end. Skip it, once, in the open.
+                        log.warning(
+                            "%s: skipping %s: %s, not a stored object",
+                            self.location,
+                            key,
+                            file_kind(st.st_mode),
+                        )
+                        continue
                     yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
         except OSError as exc:
             raise StorageError(f"{self.location}: cannot list {prefix}: {exc.strerror or exc}") from None

@@ -4,22 +4,35 @@ Each call (all attempts, back-off and reading the answer) runs under a deadline:
 and read timeouts bound each attempt, its standard retry mode retries throttling, 5xx and connection
 errors, a `needs-retry` hook refuses a retry that could not finish in time, and a watchdog shuts the
 connection down when the deadline passes (a trickling endpoint never trips a per-read timeout).
+A listing ends too: a repeated continuation token is refused, and all its pages together get
+LIST_TIMEOUTS × `storage.timeout` of request time. No GET reads more than MAX_OBJECT_BYTES.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mlprom.clients.deadline import Deadline, Watch, current_watch, watch, watched_pool_classes
 from mlprom.errors import ObjectNotFound, StorageError
-from mlprom.storage.interface import DeleteResult, ObjectInfo, RequestCounter, Storage, Versioned
+from mlprom.storage.interface import (
+    MAX_OBJECT_BYTES,
+    DeleteResult,
+    ObjectInfo,
+    RequestCounter,
+    Storage,
+    Versioned,
+)
 
 DELETE_BATCH = 1000  # the DeleteObjects limit
 DEFAULT_TIMEOUT = 30.0  # storage.timeout: the total deadline of one S3 request
 MAX_ATTEMPTS = 3  # botocore standard retry mode's default: the first try and two retries
 CONNECT_TIMEOUT = 5.0
+# One listing (all its pages) may spend this many storage.timeouts in requests: 5 min at the default 30 s,
+# room for a million keys at S3's 1000 a page, and an end for an endpoint that never stops paging.
+LIST_TIMEOUTS = 10
 # Conditional writes: S3 answers 412 when the ETag no longer matches (or the key exists, for
 # If-None-Match: *), and 409 when another conditional write to the key is in flight.
 _CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey")
@@ -112,8 +125,10 @@ class S3Storage(Storage):
         counter: RequestCounter | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         timeout: float = DEFAULT_TIMEOUT,
+        max_object_bytes: int = MAX_OBJECT_BYTES,
     ) -> None:
         self.bucket = bucket
+        self.max_object_bytes = max_object_bytes
         self.prefix = prefix.strip("/")
         self.location = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self.counter = counter
@@ -186,13 +201,31 @@ class S3Storage(Storage):
         with self._call() as watcher:
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
-                return bytes(response["Body"].read()), str(response.get("ETag", ""))
+                return self._read_capped(key, response), str(response.get("ETag", ""))
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     raise ObjectNotFound(key, self.location) from None
                 raise self._fail("read", key, exc, watcher) from None
             except BotoCoreError as exc:
                 raise self._fail("read", key, exc, watcher) from None
+
+    def _read_capped(self, key: str, response: dict[str, Any]) -> bytes:
+        """The body of a GET, refused unread past the cap when declared so, else refused once read past it."""
+        cap = self.max_object_bytes
+        body = response["Body"]
+        declared = response.get("ContentLength")
+        try:
+            if isinstance(declared, int) and declared > cap:
+                raise StorageError(
+                    f"{self.url_for(key)}: {declared:,} bytes, over the {cap:,}-byte cap of a stored object; "
+                    "not read"
+                )
+            data = bytes(body.read(cap + 1))
+        finally:
+            body.close()
+        if len(data) > cap:
+            raise StorageError(f"{self.url_for(key)}: over the {cap:,}-byte cap of a stored object; not read")
+        return data
 
     def get_bytes(self, key: str) -> bytes:
         return self._get(key)[0]
@@ -230,21 +263,39 @@ class S3Storage(Storage):
         from botocore.exceptions import BotoCoreError, ClientError
 
         # One ListObjectsV2 page per request, each within its own deadline (a paginator would hide them).
+        # Only the time spent in requests counts against the listing's budget, not the caller's between pages.
+        where = f"s3://{self.bucket}/{self._full(prefix)}"
+        budget = LIST_TIMEOUTS * self.timeout
+        spent = 0.0
+        seen: set[str] = set()
         token: str | None = None
         while True:
             params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._full(prefix)}
             if token:
                 params["ContinuationToken"] = token
+            started = time.monotonic()
             with self._call() as watcher:
                 try:
                     page = self.client.list_objects_v2(**params)
                 except (ClientError, BotoCoreError) as exc:
                     raise self._fail("list", prefix, exc, watcher) from None
+            spent += time.monotonic() - started
             for item in page.get("Contents", ()):
                 yield ObjectInfo(self._rel(item["Key"]), int(item["Size"]), item.get("LastModified"))
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
+            if token in seen:
+                # The same page again: an endpoint that would keep mlprom listing forever.
+                raise StorageError(
+                    f"{where}: listing repeated a continuation token after {len(seen) + 1} pages"
+                )
+            seen.add(token)
+            if spent >= budget:
+                raise StorageError(
+                    f"{where}: listing not done after {len(seen)} pages and {spent:.1f} s "
+                    f"({LIST_TIMEOUTS} x storage.timeout)"
+                )
 
     def delete_many(self, keys: Iterable[str]) -> DeleteResult:
         from botocore.exceptions import BotoCoreError, ClientError

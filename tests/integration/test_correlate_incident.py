@@ -118,9 +118,9 @@ def test_planted_series_is_significant_and_first(write_config: Callable[..., Pat
     assert (top.metric, top.significant, top.lag_seconds) == ("procs", True, 0.0)
     assert top.q_value is not None and top.q_value < 1e-6 and top.slow_snapshots >= 90
     assert not any(s.significant for s in report.suspects[1:])
-    assert report.skew is not None and report.skew["warning"] is False
-    assert abs(report.skew["estimated_seconds"]) < 10.0
-    assert report.significance is not None and report.significance["lags_seconds"] == [
+    assert report.skew is not None and report.skew.warning is False
+    assert report.skew.estimated_seconds is not None and abs(report.skew.estimated_seconds) < 10.0
+    assert report.significance is not None and list(report.significance.lags_seconds) == [
         0,
         60,
         120,
@@ -308,14 +308,14 @@ def test_threshold_changed_after_capture_reclassifies_from_the_sketch(
     )
     report = correlate.run(load_config(str(lower)), day)
     assert report.events.total == 25 and report.events.slow == 50
-    assert report.timeline is not None and report.timeline["prediction"]["source"] == "sketches"
+    assert report.timeline is not None and report.timeline.prediction_source == "sketches"
     assert (
-        sum(report.timeline["prediction"]["count"]) == 100
-        and sum(report.timeline["prediction"]["slow"]) == 50
+        sum(report.timeline.count) == 100  # type: ignore[arg-type]
+        and sum(report.timeline.slow) == 50  # type: ignore[arg-type]
     )
 
     higher = write_config(
         {"model": {"latency_threshold": "5s"}, "correlate": {"infra_source": "snapshots"}}, name="higher.yaml"
     )
     report = correlate.run(load_config(str(higher)), day)
-    assert report.events.slow == 0 and sum(report.timeline["prediction"]["slow"]) == 0  # type: ignore[index]
+    assert report.events.slow == 0 and report.timeline is not None and sum(report.timeline.slow) == 0  # type: ignore[arg-type]

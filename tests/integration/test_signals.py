@@ -27,6 +27,7 @@ import yaml
 from mlprom.config import load_config
 from mlprom.storage import open_storage
 from tests.fixtures.recent import recent_events
+from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -431,3 +432,44 @@ def test_a_signal_during_correlate_leaves_no_decoding_worker_behind(tmp_path: Pa
     for worker in alive:
         worker.kill()
     assert not alive, f"{len(alive)} decoding worker(s) outlived correlate"
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "code"),
+    [(["timeout", "--preserve-status", "3"], 143), (["timeout", "3"], 124)],
+    ids=["preserve-status", "plain"],
+)
+def test_the_readmes_timeout_line_exits_as_documented(tmp_path: Path, wrapper: list[str], code: int) -> None:
+    """README: `timeout --preserve-status 50m mlprom ...` exits 143; plain GNU timeout says 124."""
+    import socket
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`timeout --preserve-status 50m mlprom -q capture-model ...`" in readme
+    assert "its own 124" in readme
+    require_binary("timeout")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepted by the kernel, never answered: the run waits until timeout's SIGTERM
+    config_path = tmp_path / "mlprom.yaml"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"url": str(tmp_path / "data")},
+                "prometheus": {"url": f"http://127.0.0.1:{listener.getsockname()[1]}", "timeout": "60s"},
+                "queries": {"a": "up"},
+                "thresholds": {},
+            }
+        )
+    )
+    try:
+        done = subprocess.run(
+            [*wrapper, sys.executable, "-m", "mlprom", "-q", "-c", str(config_path), "capture-infra"],
+            cwd=tmp_path,
+            env=child_env(),
+            capture_output=True,
+            timeout=WAIT,
+        )
+    finally:
+        listener.close()
+    assert done.returncode == code, done.stderr.decode()
+    assert done.stderr.decode().strip().splitlines()[-1] == "mlprom: interrupted by SIGTERM"

@@ -40,5 +40,7 @@ def to_html(result: Any, config: Config | None = None) -> str:
     from mlprom.render.document import report_document
     from mlprom.render.html.page import Page
 
-    document, url = report_document(result)
-    return Page(document, links_for(config), __version__, url).render()
+    report = report_document(result)
+    return Page(
+        report.document, links_for(config), __version__, report.url, day_timeline=report.timeline
+    ).render()

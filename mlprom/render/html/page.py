@@ -15,12 +15,11 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from mlprom.render.document import (
-    SeriesLine,
-    Timeline,
     as_dict,
     as_list,
     as_str,
     day_of,
+    document_timeline,
     finding_spans,
     format_number,
     identity,
@@ -30,11 +29,11 @@ from mlprom.render.document import (
     nums,
     parse_unix,
     prediction_threshold,
-    read_timeline,
     where_text,
 )
 from mlprom.render.html import svg
 from mlprom.render.html.svg import Chart, esc, hhmm
+from mlprom.reports.sections import Timeline, TimelineSeries
 
 SUSPECT_PANELS = 5  # series drawn under the prediction timeline, in rank order
 SUSPECT_ROWS = 20  # significant suspects listed in the table before the rest are folded away
@@ -150,6 +149,12 @@ class Page:
     version: str
     url: str = ""  # where the report is stored
     ids: _Ids = field(default_factory=_Ids)
+    # The report's typed timeline; a page made from a document alone reads the document's.
+    day_timeline: Timeline | None = None
+
+    def __post_init__(self) -> None:
+        if self.day_timeline is None:
+            self.day_timeline = document_timeline(self.document)
 
     @property
     def day(self) -> date | None:
@@ -259,7 +264,7 @@ class Page:
     # ------------------------------------------------------------ timeline
 
     def timeline(self) -> str:
-        timeline = read_timeline(self.document)
+        timeline = self.day_timeline
         if timeline is None:
             why = (
                 "The timeline in this report has no valid time range."
@@ -387,7 +392,7 @@ class Page:
         )
 
     def markers(
-        self, chart: Chart, metric: str, labels: Mapping[str, str], line: SeriesLine | None
+        self, chart: Chart, metric: str, labels: Mapping[str, str], line: TimelineSeries | None
     ) -> list[str]:
         """First / last seen of the findings on this series, as vertical lines; returns their text."""
         spans = finding_spans(self.document, metric, labels)
@@ -410,7 +415,7 @@ class Page:
 
     def series_panel(
         self,
-        line: SeriesLine,
+        line: TimelineSeries,
         index: int,
         timeline: Timeline,
         ticks: Sequence[tuple[float, str]],

@@ -6,7 +6,7 @@ from typing import Any
 
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.capture_model import CaptureResult
+from mlprom.reports.results import CaptureResult
 
 
 def _rows(result: CaptureResult) -> list[tuple[str, str]]:

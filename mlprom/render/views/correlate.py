@@ -11,7 +11,7 @@ from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
 from mlprom.reports.correlation import CorrelationReport
 from mlprom.reports.drift_window import DriftReport
-from mlprom.stages.alert import AlertRun
+from mlprom.reports.results import AlertRun
 
 SUSPECTS_SHOWN = 10
 SUSPECT_COLUMNS = (
@@ -81,7 +81,7 @@ def _no_suspects_line(report: CorrelationReport) -> str:
     if not report.suspects:
         return "No suspects (too few observations on a side)."
     hidden = len(report.suspects)
-    fdr = (report.significance or {}).get("fdr", 0.05)
+    fdr = report.significance.fdr if report.significance is not None else 0.05
     return (
         f"No significant suspects at a false discovery rate of {fdr:g} "
         f"({hidden} series tested; --all-suspects or -o json lists them)."
@@ -90,9 +90,9 @@ def _no_suspects_line(report: CorrelationReport) -> str:
 
 def _suspects_title(report: CorrelationReport) -> str:
     what = "All suspects" if report.all_suspects else "Significant suspects"
-    sig = report.significance or {}
-    test = "Mann-Whitney U, Benjamini-Hochberg" if sig else "effect size only"
-    fdr = f" q <= {sig['fdr']:g}" if sig and not report.all_suspects else ""
+    sig = report.significance
+    test = "Mann-Whitney U, Benjamini-Hochberg" if sig is not None else "effect size only"
+    fdr = f" q <= {sig.fdr:g}" if sig is not None and not report.all_suspects else ""
     return f"{what} (departure from baseline during slow predictions; {test}{fdr})"
 
 

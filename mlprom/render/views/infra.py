@@ -10,8 +10,7 @@ from rich.text import Text
 from mlprom.render.literal import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.capture_infra import InfraResult
-from mlprom.stages.check import CheckResult
+from mlprom.reports.results import CheckResult, InfraResult
 
 
 @to_table.register

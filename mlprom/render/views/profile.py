@@ -7,7 +7,7 @@ from typing import Any
 from mlprom.analysis.profile import DayProfile, Forecast, PeakForecast
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.profile import ProfileResult
+from mlprom.reports.results import ProfileResult
 
 MISSING_SHOWN = 10
 

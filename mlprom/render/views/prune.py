@@ -6,7 +6,7 @@ from typing import Any
 
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.prune import PartitionSummary, PruneResult, human_bytes
+from mlprom.reports.results import PartitionSummary, PruneResult, human_bytes
 
 _HEADERS = ("stage", "date", "objects", "bytes", "status")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.report import StoredReport
+from mlprom.reports.correlation import StoredReport
 
 _DRIFT_HEADERS = ("distribution", "status", "n current", "n reference", "PSI", "KS p-value", "Wasserstein")
 

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from mlprom.render.markdown import to_markdown
 from mlprom.render.table import to_table
-from mlprom.stages.rules import RuleFile
+from mlprom.reports.results import RuleFile
 
 
 @to_table.register

@@ -18,6 +18,7 @@ from mlprom.analysis.shift_test import (
     episodes_of,
     lag_steps_for,
     shift_statistics,
+    slow_periods,
 )
 from mlprom.analysis.suspects import GridSeries, QueryGrid, SeriesSample, Suspect, rank_suspects_on_grid
 
@@ -81,6 +82,15 @@ def test_episodes_merge_runs_closer_than_the_gap() -> None:
     assert episodes_of(slow, gap=3) == [Episode(1, 6), Episode(9, 11)]
     assert episodes_of(slow, gap=1) == [Episode(1, 3), Episode(5, 6), Episode(9, 11)]
     assert episodes_of([0, 0]) == []
+
+
+def test_slow_periods_come_from_the_events_seconds_merged_across_short_quiet() -> None:
+    bins = [0] * 100
+    for second in (10, 11, 12, 15, 40, 41, 99):
+        bins[second] = 1
+    # Quiet of 2 s (13-14) is shorter than the 6 s gap; 27 s (16-39) and 57 s are not.
+    assert slow_periods(bins, 1000.0, 6.0) == [(1010.0, 1016.0), (1040.0, 1042.0), (1099.0, 1100.0)]
+    assert slow_periods([0] * 10, 0.0, 6.0) == []
 
 
 def test_lags_beyond_a_tenth_of_the_window_are_not_tested() -> None:
@@ -159,8 +169,12 @@ def test_a_series_that_moved_against_its_causal_direction_is_a_consequence_ranke
         "falls",
         "consequence",
         "fall",
-        True,
+        False,
     )
+    assert second.note is not None and "consequence" in second.note
+    # The same fall on a query that may cause slowness either way is a cause, and significant.
+    either = rank_suspects_on_grid([_grid(slow, {"falls": falls}, "both")], [0], fdr=0.05)
+    assert (either.suspects[0].role, either.suspects[0].significant) == ("cause", True)
 
 
 def test_one_slow_episode_names_no_significant_suspect_and_says_why() -> None:

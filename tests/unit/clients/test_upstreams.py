@@ -25,7 +25,7 @@ from mlprom.config import HTTPEndpoint
 from mlprom.errors import UpstreamError
 from mlprom.redact import redact_text, redact_url
 from mlprom.reports.alert_state import AlertState, StoredAlert, keep_undelivered_as_before
-from mlprom.stages.alert import AlertOutcome, AlertRun
+from mlprom.reports.results import AlertOutcome, AlertRun
 from mlprom.storage.local import LocalStorage, current_umask
 
 # ---------------------------------------------------------------- redaction

@@ -66,7 +66,7 @@ def correlation(text: str) -> Any:
 
 def alert_run(text: str, dry_run: bool) -> Any:
     from mlprom.clients.alertmanager import Delivery
-    from mlprom.stages.alert import AlertRun
+    from mlprom.reports.results import AlertRun
 
     payload = (
         {"labels": {"alertname": "MlpromThreshold", "metric": text, "route": text}, "annotations": {}},
@@ -76,7 +76,7 @@ def alert_run(text: str, dry_run: bool) -> Any:
 
 
 def capture(text: str) -> Any:
-    from mlprom.stages.capture_model import CaptureResult
+    from mlprom.reports.results import CaptureResult
 
     return CaptureResult(
         model=text,
@@ -102,7 +102,7 @@ def capture(text: str) -> Any:
 
 def infra(text: str) -> Any:
     from mlprom.records import QueryResult, Series, Snapshot
-    from mlprom.stages.capture_infra import InfraResult
+    from mlprom.reports.results import InfraResult
 
     queries = {
         text: QueryResult(text, "vector", (Series({"route": text}, 1.0),)),
@@ -112,13 +112,13 @@ def infra(text: str) -> Any:
 
 
 def check(text: str) -> Any:
-    from mlprom.stages.check import CheckItem, CheckResult
+    from mlprom.reports.results import CheckItem, CheckResult
 
     return CheckResult((CheckItem("storage", text, True, text), CheckItem("prometheus", text, False, text)))
 
 
 def prune(text: str) -> Any:
-    from mlprom.stages.prune import PartitionSummary, PruneResult
+    from mlprom.reports.results import PartitionSummary, PruneResult
 
     return PruneResult(
         location=text,
