@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlprom.errors import UpstreamError
 
@@ -30,7 +30,7 @@ MAX_STEP = 60.0
 TARGET_SLOW_POINTS = 20
 # With no scrape interval known: twice the common 15 s interval, the step correlate always used before.
 UNKNOWN_INTERVAL_STEP = 30.0
-# Steps tried, coarsest first once rounded to whole scrape intervals: points on distinct samples.
+# Steps tried, each rounded up to whole scrape intervals: points on distinct samples.
 LADDER = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 UP_WINDOW = "5m"  # raw samples of `up` read when the targets API does not say the interval
 
@@ -43,14 +43,6 @@ class Resolution:
     why: str
     scrape_interval_seconds: float | None = None
     slow_points: int | None = None  # slow-side points expected at the step, when the events were known
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step_seconds": self.step_seconds,
-            "why": self.why,
-            "scrape_interval_seconds": self.scrape_interval_seconds,
-            "slow_points": self.slow_points,
-        }
 
 
 def candidate_steps(scrape_interval: float | None) -> list[float]:
@@ -100,13 +92,16 @@ def choose_step(
     counts = {step: slow_points(slow_counts, bin_seconds, step) for step in steps}
     if counts[steps[0]] == 0:
         return Resolution(steps[-1], f"{interval}; no slow events: the coarsest step", scrape_interval, 0)
+    bins = sum(1 for n in slow_counts.values() if n > 0)
+    unit = {1.0: "second", 60.0: "minute"}.get(bin_seconds, f"{bin_seconds:g} s bin")
+    seen = f"slow calls in {bins} {unit}(s)"
     enough = [step for step in steps if counts[step] >= TARGET_SLOW_POINTS]
     if enough:
         step = enough[-1]
-        why = f"{interval}; the coarsest step with {TARGET_SLOW_POINTS}+ slow points ({counts[step]})"
+        why = f"{interval}; {seen}: the coarsest step with {TARGET_SLOW_POINTS}+ sure slow points ({counts[step]})"
     else:
         step = steps[0]
-        why = f"{interval}; {counts[step]} slow point(s) even at the finest step"
+        why = f"{interval}; {seen}: under {TARGET_SLOW_POINTS} sure slow points at any step, the finest"
     return Resolution(step, why, scrape_interval, counts[step])
 
 

@@ -122,7 +122,7 @@ def test_too_few_slow_events_get_the_finest_step_and_say_so() -> None:
     chosen = choose_step(15.0, _windows(1, 40))
     assert chosen.step_seconds == 15.0  # never finer than the scrape interval
     assert chosen.slow_points is not None and chosen.slow_points < TARGET_SLOW_POINTS
-    assert "even at the finest step" in chosen.why
+    assert "under 20 sure slow points at any step, the finest" in chosen.why
 
 
 def test_unknown_events_get_the_finest_step_and_no_slow_events_the_coarsest() -> None:
