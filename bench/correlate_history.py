@@ -127,7 +127,7 @@ def main() -> None:
                     f"correlate: {{infra_source: prometheus, step: {args.step}}}\ndrift: {{reference_days: 1}}\n"
                 )
                 parsed = load_config_text(config.read_text())
-                step = parsed.correlate.step
+                step = parsed.correlate.step_seconds
                 midnight = START.timestamp()
                 margin = margin_seconds(parsed)
                 # The date lies in the past: the whole window is asked, in this many chunks per query.

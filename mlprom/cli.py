@@ -486,10 +486,15 @@ def capture_infra(
                 raise ConfigError("--from/--to archive a range; --at and --date take one snapshot: not both")
             from mlprom.config import parse_duration
 
-            try:
-                seconds = config.correlate.step if step is None else parse_duration(step)
-            except ValueError as exc:
-                raise ConfigError(f"--step {step!r}: {exc}") from None
+            if step is None:  # correlate.step, resolved as correlate resolves it (auto: the targets)
+                from mlprom.infra.resolution import resolve_step
+
+                seconds = resolve_step(config).step_seconds
+            else:
+                try:
+                    seconds = parse_duration(step)
+                except ValueError as exc:
+                    raise ConfigError(f"--step {step!r}: {exc}") from None
             if seconds < 1:
                 raise ConfigError(f"--step {step!r}: must be at least 1s")
 

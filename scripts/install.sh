@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # jq and curl: the README's examples (run by tests/docs) and the quickstart use them; chromium and a
 # font: the browser tests open the HTML report in it, headless.
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway jq curl chromium fonts-dejavu-core)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway jq curl chromium fonts-dejavu-core stress-ng)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do

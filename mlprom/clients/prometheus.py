@@ -184,6 +184,42 @@ def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One active scrape target: its job and how often it is scraped (None: the server did not say)."""
+
+    job: str
+    instance: str
+    interval_seconds: float | None
+
+
+def parse_targets_data(data: Any) -> tuple[ScrapeTarget, ...]:
+    """The `data` of a successful /api/v1/targets answer -> its active targets.
+
+    `scrapeInterval` (Prometheus 2.42 and later) is a Prometheus duration; older servers leave it out.
+    """
+    from mlprom.config.durations import parse_duration
+
+    if not isinstance(data, dict) or not isinstance(data.get("activeTargets"), list):
+        raise ValueError("answer has no data.activeTargets list")
+    out = []
+    for item in data["activeTargets"]:
+        if not isinstance(item, dict):
+            raise ValueError(f"target is {_describe(item)}, expected an object")
+        labels = _labels(item.get("labels"))
+        interval = item.get("scrapeInterval")
+        seconds = None
+        if interval is not None:
+            if not isinstance(interval, str):
+                raise ValueError(f"scrapeInterval is {_describe(interval)}, expected a duration")
+            seconds = parse_duration(interval)
+            if seconds <= 0:
+                raise ValueError(f"scrapeInterval {printable(interval, 60)!r} is not above zero")
+        job = labels.get("job", item.get("scrapePool") if isinstance(item.get("scrapePool"), str) else "")
+        out.append(ScrapeTarget(str(job), labels.get("instance", ""), seconds))
+    return tuple(out)
+
+
 class PrometheusClient:
     def __init__(self, url: str, session: requests.Session, timeout: float = 30.0) -> None:
         clean, creds = split_credentials(url)
@@ -223,6 +259,34 @@ class PrometheusClient:
         """
         form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
         series, warnings = self._call("query_range", form, parse_matrix_data)
+        return RangeResult(series, warnings)
+
+    def targets(self) -> tuple[ScrapeTarget, ...]:
+        """GET /api/v1/targets?state=active. UpstreamError when it cannot be read: Thanos, Mimir and
+        VictoriaMetrics' single-node API answer 404 there, as does any server that does not scrape."""
+        url = f"{self.base_url}/api/v1/targets"
+        answer = request(
+            self.session,
+            "GET",
+            url,
+            self._what(),
+            deadline=Deadline.after(self.timeout),
+            max_bytes=MAX_ANSWER_BYTES,
+            params={"state": "active"},
+        )
+        where = f"Prometheus at {redact_url(url)}"
+        if answer.status_code == 404:
+            raise UpstreamError(f"{where}: no targets API (HTTP 404)")
+        with _DECODING:
+            try:
+                targets, _ = self._decoded(answer, where, parse_targets_data)
+            except QueryError as exc:
+                raise UpstreamError(f"{where}: {exc}") from None
+        return targets
+
+    def raw_samples(self, expr: str, at: float) -> RangeResult:
+        """Instant query of a range selector (`up[5m]`) at `at`: each series' raw samples, unaligned."""
+        series, warnings = self._call("query", {"query": expr, "time": f"{at:.3f}"}, parse_matrix_data)
         return RangeResult(series, warnings)
 
     def _call(

@@ -73,6 +73,13 @@ Timeout = Annotated[float, BeforeValidator(parse_timeout)]
 Level = Annotated[float, BeforeValidator(_parse_threshold_number)]
 
 
+def _parse_step(value: Any) -> float | str:
+    return "auto" if value == "auto" else parse_duration(value)
+
+
+StepSetting = Annotated[float | Literal["auto"], BeforeValidator(_parse_step)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -241,17 +248,25 @@ class CorrelateConfig(_Frozen):
     # Where infra values come from (docs/correlation.md): stored snapshots, Prometheus' range API, or
     # snapshots first and history for the gaps.
     infra_source: Literal["auto", "snapshots", "prometheus"] = "auto"
-    # History's resolution: twice the common 15 s scrape interval, one chunk (2,881 points) per day.
-    step: Duration = 30.0
+    # History's resolution: `auto` chooses it from the targets' scrape interval and the slow events
+    # (mlprom/infra/resolution.py); a duration fixes it.
+    step: StepSetting = "auto"
     fdr: float = Field(default=0.05, gt=0.0, lt=1.0)  # Benjamini-Hochberg false discovery rate
     max_lag: Duration = 300.0  # how long before slow predictions a series may rise and still count
 
     @field_validator("step")
     @classmethod
-    def _positive_step(cls, value: float) -> float:
-        if value < 1.0:
+    def _positive_step(cls, value: float | Literal["auto"]) -> float | Literal["auto"]:
+        if value != "auto" and value < 1.0:
             raise ValueError(f"step must be at least 1s, got {value:g}s")
         return value
+
+    @property
+    def step_seconds(self) -> float:
+        """The history step in seconds, once `auto` was resolved (mlprom.infra.resolution.with_step)."""
+        if self.step == "auto":
+            raise RuntimeError("correlate.step auto is resolved before it is used (mlprom.infra.resolution)")
+        return self.step
 
 
 class DriftConfig(_Frozen):

@@ -340,7 +340,7 @@ def margin_seconds(config: Config) -> float:
         config.correlate.max_skew
         + config.correlate.max_lag
         + max(windows, default=0.0)
-        + config.correlate.step
+        + config.correlate.step_seconds
     )
 
 
@@ -365,7 +365,7 @@ def load_infra(
         for name, count in sorted(failed.items()):
             log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
 
-    step = settings.step
+    step = settings.step_seconds
     grid_start = math.floor(start / step) * step
     # Never past now: Prometheus answers a future step with the last sample for 5 minutes (its lookback),
     # and those repeated values would read as a flat, perfectly quiet baseline.
@@ -413,7 +413,7 @@ def _wanted(config: Config, stored: dict[str, _Points], midnight: float) -> dict
         if (
             settings.infra_source == "prometheus"
             or have is None
-            or _has_gaps(have.times, midnight, settings.step)
+            or _has_gaps(have.times, midnight, settings.step_seconds)
         ):
             wanted[name] = query
     return wanted
@@ -437,7 +437,7 @@ def _fetch_wanted(
         retry = RetryPolicy(total=1, backoff_factor=0.1) if settings.infra_source == "auto" else None
         session = build_session(config.prometheus, "prometheus", retry=retry, pool_size=MAX_PARALLEL)
         client = PrometheusClient(config.prometheus.url, session, timeout=config.prometheus.timeout)
-    history, requests = fetch_history(client, wanted, grid_start, grid_end, settings.step)
+    history, requests = fetch_history(client, wanted, grid_start, grid_end, settings.step_seconds)
     refused = {n: r.error for n, r in history.items() if r.error and not r.transport}
     unreachable = [r.error for r in history.values() if r.error and r.transport]
     warnings: list[str] = []
@@ -469,7 +469,7 @@ def _query_infra(
     whole: dict[LabelKey, InfraSeries] = {}
     from_history = 0
     if got is not None and not got.error:
-        whole, from_history = _merge_history(name, have, got, config.correlate.step)
+        whole, from_history = _merge_history(name, have, got, config.correlate.step_seconds)
     # Asked after the merge, which adds history's times to a stored query's points.
     stored_any = bool(stored.get(name) and stored[name].times)
     if from_history and stored_any:

@@ -67,11 +67,14 @@ class InfraSection:
     step_seconds: float
     requests: int  # range requests made to Prometheus
     queries: dict[str, InfraQuery]
+    step_why: str = ""  # how correlate.step was resolved (mlprom/infra/resolution.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source_setting": self.source_setting,
             "step_seconds": self.step_seconds,
+            # Absent from reports written before correlate.step auto: a stored report reads back the same.
+            **({"step_why": self.step_why} if self.step_why else {}),
             "requests": self.requests,
             "queries": {name: q.to_dict() for name, q in self.queries.items()},
         }
@@ -89,6 +92,7 @@ class InfraSection:
             {str(k): InfraQuery.from_dict(v) for k, v in queries.items()}
             if isinstance(queries, dict)
             else {},
+            _text(data.get("step_why")),
         )
 
 

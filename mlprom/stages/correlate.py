@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mlprom.events.columns import EventColumns
     from mlprom.events.sketches import StoredSketch
     from mlprom.infra.history import InfraData, InfraSeries, QueryInfra
+    from mlprom.infra.resolution import Resolution
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -110,7 +111,7 @@ class ModelSides:
 
 
 def lags_of(config: Config) -> list[float]:
-    spacing = max(LAG_SPACING, config.correlate.step)
+    spacing = max(LAG_SPACING, config.correlate.step_seconds)
     count = int(config.correlate.max_lag // spacing + 1e-9)
     return [k * spacing for k in range(count + 1)]
 
@@ -172,6 +173,7 @@ class DateData:
     sketches: list[StoredSketch]
     infra: InfraData
     stored_samples: dict[date, dict[str, Sample]]  # the reference days' stored drift samples
+    resolution: Resolution  # the history step used (correlate.step, resolved)
 
     @property
     def empty(self) -> bool:
@@ -212,7 +214,10 @@ def run(
 
         storage = open_storage(config)
     now = now or datetime.now(UTC)
+    from mlprom.infra.resolution import with_step
+
     data = read_date(config, storage, day, client)
+    config = with_step(config, data.resolution)  # correlate.step auto, as read_date resolved it
     if data.empty:
         if not allow_empty:
             events_at = storage.url_for(layout.partition_prefix("model", day, config.model.name))
@@ -238,9 +243,15 @@ def read_date(config: Config, storage: Storage, day: date, client: PrometheusCli
     from mlprom.events.log import gc_paused
     from mlprom.events.scan import Classification, iter_columns
     from mlprom.events.sketches import read_sketches
+    from mlprom.infra.resolution import resolve_step, slow_counts_of, with_step
 
     # Stored latency sketches know every batch; without them the timeline comes from the events.
     sketches = read_sketches(storage, day, config.model.name)
+    # correlate.step auto: from the scrape interval and the sketches' slow minutes (docs/correlation.md).
+    threshold = config.model.latency_threshold
+    slow_minutes = slow_counts_of((s.sketch for s in sketches), threshold) if sketches else None
+    resolution = resolve_step(config, client, slow_minutes, bin_seconds=60.0)
+    config = with_step(config, resolution)
     events = EventPass.for_day(config, day)
     how = Classification(
         _midnight(day),
@@ -261,7 +272,7 @@ def read_date(config: Config, storage: Storage, day: date, client: PrometheusCli
                 ahead = Background(lambda: _read_ahead(config, storage, day, client), "mlprom-ahead")
             events.add(columns)
     infra, stored_samples = _read_ahead(config, storage, day, client) if ahead is None else ahead.result()
-    return DateData(events, sketches, infra, stored_samples)
+    return DateData(events, sketches, infra, stored_samples, resolution)
 
 
 def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: datetime) -> Analysis:
@@ -362,7 +373,8 @@ def build_report(
         ),
         infra=InfraSection(
             source_setting=settings.infra_source,
-            step_seconds=settings.step,
+            step_seconds=settings.step_seconds,
+            step_why=data.resolution.why,
             requests=infra.requests,
             queries={name: InfraQuery(q.source, q.points, q.error) for name, q in infra.queries.items()},
         ),
@@ -464,7 +476,7 @@ def _episodes(
     from mlprom.analysis.significance import EPISODE_GAP_STEPS, slow_periods
 
     longest = max(grids, key=lambda g: len(g.slow), default=None)
-    step = longest.step_seconds if longest is not None else config.correlate.step
+    step = longest.step_seconds if longest is not None else config.correlate.step_seconds
     return slow_periods(slow_bins, origin, EPISODE_GAP_STEPS * step)
 
 
@@ -518,7 +530,7 @@ def _grid(
         )
         for s, values in zip(query.series, aligned, strict=True)
     ]
-    return QueryGrid(axis, joined.slow, joined.fast, series, step_of(axis, config.correlate.step))
+    return QueryGrid(axis, joined.slow, joined.fast, series, step_of(axis, config.correlate.step_seconds))
 
 
 def _infra_findings(
@@ -613,7 +625,7 @@ def _skew(
         config.correlate.max_skew,
         slow_prefix,
         fast_prefix,
-        step_of(axis, config.correlate.step),
+        step_of(axis, config.correlate.step_seconds),
     )
     return none if estimate is None else estimate.to_dict()
 
