@@ -31,7 +31,7 @@ from mlprom.analysis.suspects import GridSeries, QueryGrid, rank_suspects  # noq
 STEP = 30.0
 STEPS = 2880  # one day
 SERIES = 18
-LAGS = [0.0, 60.0, 120.0, 180.0, 240.0, 300.0]  # correlate's defaults: whole minutes up to max_lag 5m
+LAGS = [30.0 * k for k in range(11)]  # correlate's defaults at a 30 s step: ten lags of a step up to max_lag 5m
 FDR = 0.05
 ORIGIN = 1_764_547_200.0  # 2025-12-01T00:00Z: only the times' spacing matters
 

@@ -8,6 +8,7 @@ its minute's latency histogram and the model-metric trackers. docs/correlation.m
 from __future__ import annotations
 
 import logging
+import math
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,7 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlprom")
 
 DAY_SECONDS = 86400
-LAG_SPACING = 60.0  # lags are searched in whole minutes (or whole steps, when the step is longer)
+# Lags are whole steps, LAG_SPACING apart or a step when the step is longer, from 0 to correlate.max_lag:
+# a lead (or a clock skew) of half a minute falls on a tested lag, and few enough lags at a fine step
+# that re-using the observed alignment at another lag does not eat the shift test's resolution.
+LAG_SPACING = 30.0
 MIN_SIDE_POINTS = 10  # fewer distinct snapshots/steps joined to slow events: warn, the test has little power
 MODEL_SAMPLE = 5000  # per model metric and side: a uniform sample of per-event values, described
 TIMELINE_SERIES = 5  # top suspects drawn in the timeline (plus every series with a finding)
@@ -111,7 +115,9 @@ class ModelSides:
 
 
 def lags_of(config: Config) -> list[float]:
-    spacing = max(LAG_SPACING, config.correlate.step_seconds)
+    """0, LAG_SPACING (or one step, when longer), ... up to correlate.max_lag, in whole steps."""
+    step = config.correlate.step_seconds
+    spacing = step * max(1, math.ceil(LAG_SPACING / step - 1e-9))
     count = int(config.correlate.max_lag // spacing + 1e-9)
     return [k * spacing for k in range(count + 1)]
 
