@@ -104,10 +104,11 @@ def _report_table(report: CorrelationReport) -> Any:
 
     style = {"critical": "bold red", "warning": "yellow", "ok": "green"}.get(report.status, "")
     parts: list[Any] = [Text(_headline(report), style=style)]
+    # Text objects bypass the console's own escaping of plain strings: data in them goes through literal().
     if report.headline:
-        parts.append(Text(report.headline, style="bold"))
+        parts.append(Text(literal(report.headline), style="bold"))
     for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+        parts.append(Text(f"warning: {literal(warning)}", style="yellow"))
     findings = Table(title="Findings", show_header=True, header_style="bold")
     for column in (
         "severity",

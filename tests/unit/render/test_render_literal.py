@@ -61,6 +61,9 @@ def correlation(text: str) -> Any:
         model=text,
         url=f"file:///store/{text}",
         drift=_drift(text),
+        episodes=2,
+        # The headline quotes a suspect's metric and labels: data, shown literally like the rest.
+        headline=f"2 slow prediction(s) in 2 episode(s): {text}{{instance={text}}} rose at the same time.",
     )
 
 
@@ -238,3 +241,15 @@ def test_html_shows_data_as_text_and_never_as_markup(text: str, monkeypatch: pyt
     assert text.replace("\n", " ").split()[0] in body.replace("\n", " ")
     assert "script" not in page.tags  # the page itself runs no script; data cannot add one
     assert "b" not in page.tags
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=repr)
+def test_the_headline_is_shown_literally_in_table_and_markdown(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = correlation(text)
+    escaped = report.headline.replace("\x1b", "\\x1b").replace("\n", "\\n")
+    table = rendered(report, "table", monkeypatch)
+    # The console may wrap the sentence at a space: compare without whitespace.
+    assert "\x1b" not in table and "".join(escaped.split()) in "".join(table.split())
+    html = markdown_html(rendered(report, "markdown", monkeypatch))
+    assert escaped in "".join(html.parts)
+    assert not {"script", "a", "em", "del", "b", "img"} & set(html.tags), html.tags
