@@ -53,16 +53,12 @@ def _read_ahead(
     config: Config, storage: Storage, day: date, client: PrometheusClient | None
 ) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
     """What does not depend on the date's events, read in a thread while the event pass waits on its
-    workers: the infra values, the reference days' stored drift samples and, when those will be
-    compared, the import the comparison needs (scipy.stats: its cost is in docs/benchmarks.md)."""
+    workers: the infra values and the reference days' stored drift samples."""
     from mlprom.infra.history import load_infra
     from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
     infra = load_infra(config, storage, day, client)
     stored = read_stored_samples(storage, config.model.name, reference_days_of(config, day))
-    if any(s.seen >= config.drift.min_samples for samples in stored.values() for s in samples.values()):
-        import scipy.stats  # noqa: F401
-
     return infra, stored
 
 
