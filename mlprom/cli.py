@@ -317,6 +317,13 @@ def _run_stage(
         raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
     if assets is not None and fmt != "markdown":
         raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
+    if assets is not None:
+        from mlprom.errors import ConfigError, require_extra
+
+        try:
+            require_extra(("matplotlib",), "assets", "--assets (the timeline PNG)")
+        except ConfigError as err:
+            raise _fail(str(err), 2) from None
     started = time.monotonic()
     with interrupts.handling():
         code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets))
