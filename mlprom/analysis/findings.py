@@ -1,12 +1,17 @@
-"""The Finding record: one metric series past a threshold (or drifted), as reports and alerts carry it."""
+"""The Finding record: one metric series past a threshold (or drifted), as reports and alerts carry it;
+and the suspects a model finding's alert names (the report's significant infrastructure causes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlprom.dates import rfc3339
+
+if TYPE_CHECKING:
+    from mlprom.analysis.suspects import Suspect
 
 SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
@@ -84,3 +89,56 @@ class Finding:
             kind=data.get("kind", "threshold"),
             detail=dict(data.get("detail") or {}),
         )
+
+
+# An alert carries the top few causes, not the report: on-call reads it in a chat message or a pager,
+# and Alertmanager's notifications grow with every annotation byte.
+MAX_ALERT_SUSPECTS = 3
+MAX_SUSPECTS_TEXT = 1000
+# One label value quoted in the text is cut here, so one long label cannot crowd out the other suspects.
+MAX_QUOTED_LABEL = 120
+
+
+def alert_suspects(suspects: Sequence[Suspect]) -> tuple[Suspect, ...]:
+    """The significant infrastructure causes, in the report's rank order, at most MAX_ALERT_SUSPECTS.
+
+    A consequence (a series that moved the way the slowness would push it) or a model metric explains
+    nothing about the infrastructure, and an untested or rejected one claims more than the test did.
+    """
+    causes = [s for s in suspects if s.kind == "infra" and s.role == "cause" and s.significant]
+    return tuple(causes[:MAX_ALERT_SUSPECTS])
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def suspect_series(suspect: Suspect, braces: bool = True) -> str:
+    """`io_pressure{instance=node-b}`, or `io_pressure on instance=node-b` with braces=False."""
+    labels = ", ".join(f"{k}={_cut(v, MAX_QUOTED_LABEL)}" for k, v in sorted(suspect.labels.items()))
+    if not labels:
+        return suspect.metric
+    return f"{suspect.metric}{{{labels}}}" if braces else f"{suspect.metric} on {labels}"
+
+
+def suspect_movement(suspect: Suspect) -> str:
+    """`rising 30 s before`: how the series moved, and how long before the slow predictions."""
+    moving = "falling" if suspect.direction == "fall" else "rising"
+    lag = suspect.lag_seconds
+    when = f"{lag:g} s before" if lag >= 0 else f"{-lag:g} s after"
+    return f"{moving} {when}"
+
+
+def suspect_phrase(suspect: Suspect) -> str:
+    """`io_pressure on instance=node-b rising 0 s before`, for a summary; the series cut at 240 characters."""
+    return f"{_cut(suspect_series(suspect, braces=False), 240)} {suspect_movement(suspect)}"
+
+
+def suspects_text(suspects: Sequence[Suspect]) -> str:
+    """`io_pressure{instance=node-b} rising 0 s before (+4.1 σ, q = 0.002); ...`, at most
+    MAX_SUSPECTS_TEXT characters; "" for no suspect."""
+    parts = []
+    for suspect in suspects[:MAX_ALERT_SUSPECTS]:
+        q = f", q = {suspect.q_value:.2g}" if suspect.q_value is not None else ""
+        parts.append(f"{suspect_series(suspect)} {suspect_movement(suspect)} ({suspect.effect:+.1f} σ{q})")
+    return _cut("; ".join(parts), MAX_SUSPECTS_TEXT)

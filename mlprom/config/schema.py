@@ -47,7 +47,7 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "nam
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Labels every alert already carries; a static label may not replace them.
-ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric"})
+ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric", "suspect", "series_name"})
 # Drift compares whole days once: persistence (for, min_events) has nothing to count there.
 DRIFT_METRICS = frozenset({"drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop"})
 
@@ -189,6 +189,14 @@ class AlertmanagerConfig(HTTPEndpoint):
     @classmethod
     def _valid_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(u) for u in value]
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _valid_runbook_url(cls, value: str | None) -> str | None:
+        # A link on-call clicks from a notification: javascript: or data: there would run in their browser.
+        if value is not None:
+            _check_http_url(value)
+        return value
 
     @field_validator("labels")
     @classmethod

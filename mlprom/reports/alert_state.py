@@ -54,12 +54,12 @@ class StoredAlert:
 
     def payload(self) -> dict[str, Any]:
         """The Alertmanager API v2 postableAlert."""
-        from mlprom.clients.alertmanager import sanitize_label_names
+        from mlprom.clients.alertmanager import annotation_text, sanitize_label_names
 
         out: dict[str, Any] = {
-            # New alerts carry valid names already; this also fixes alerts stored by older versions.
+            # New alerts carry valid names and clean annotations already; this also fixes stored ones.
             "labels": sanitize_label_names(self.labels),
-            "annotations": self.annotations,
+            "annotations": {name: annotation_text(value) for name, value in self.annotations.items()},
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at),
         }

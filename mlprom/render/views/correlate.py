@@ -6,7 +6,7 @@ from typing import Any
 
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
-from mlprom.render.literal import literal
+from mlprom.render.literal import json_literal, literal
 from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
 from mlprom.reports.correlation import CorrelationReport
@@ -199,9 +199,10 @@ def _alert_rows(run: AlertRun) -> list[tuple[str, str, str, str, str]]:
 
 
 def _payload_json(run: AlertRun) -> str:
+    """The payload as it would be POSTed, with control and bidi characters from data as \\u escapes."""
     import orjson
 
-    return orjson.dumps(list(run.payload), option=orjson.OPT_INDENT_2).decode()
+    return json_literal(orjson.dumps(list(run.payload), option=orjson.OPT_INDENT_2).decode())
 
 
 @to_table.register
