@@ -727,7 +727,7 @@ def alert(
     epilog=_epilog(
         "mlprom prune --keep-days 30 --dry-run",
         "0 done, declined or dry run; 2 usage (no --yes without a terminal); 3 storage refused some keys "
-        "or alerts/state.json is unreadable.",
+        "or an alert state (alerts/model=NAME/state.json) is unreadable.",
     ),
 )
 @global_options

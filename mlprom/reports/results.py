@@ -302,7 +302,7 @@ class AlertRun(Clean):
     note: str | None = None
     statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
     outcomes: tuple[AlertOutcome, ...] = ()  # one per payload alert, once sent
-    state_conflicts: int = 0  # times another run wrote alerts/state.json first and this one re-did its step
+    state_conflicts: int = 0  # times another run wrote the alert state first and this one re-did its step
 
     @property
     def accepted(self) -> int:

@@ -36,14 +36,14 @@ log = logging.getLogger("mlprom")
 
 # alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
 ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
-# Another alert run may write alerts/state.json between our read and our write: we re-read, recompute
+# Another alert run may write the model's alert state between our read and our write: we re-read, recompute
 # and re-send (Alertmanager deduplicates) at most this many times.
 MAX_STATE_ATTEMPTS = 5
 
 
-def read_report(storage: Storage, day: date) -> CorrelationReport:
-    """The date's stored report (NoDataError, exit 4, when there is none that can be read)."""
-    return read_stored_report(storage, day).report
+def read_report(storage: Storage, day: date, model: str) -> CorrelationReport:
+    """The model's stored report of the date (NoDataError, exit 4, when there is none that can be read)."""
+    return read_stored_report(storage, day, model).report
 
 
 # Labels mlprom sets besides alertname, severity, model and metric; a series label named like one is
@@ -324,7 +324,8 @@ def run(
     client: AlertmanagerClient | None = None,
     now: datetime | None = None,
 ) -> AlertRun:
-    """Send the alerts of `day`'s report; advance alerts/state.json only with what an Alertmanager took.
+    """Send the alerts of `day`'s report; advance the model's alert state (alerts/model=NAME/state.json)
+    only with what an Alertmanager took. Only the model's own alerts are ever resolved.
 
     The state update is a compare-and-swap: when another run wrote the state after we read it, we read
     it again, recompute the step, send again (replicas deduplicate) and retry, MAX_STATE_ATTEMPTS times.
@@ -334,8 +335,9 @@ def run(
 
         storage = open_storage(config)
     now = now or datetime.now(UTC)
+    model = config.model.name
     try:
-        report = read_report(storage, day)
+        report = read_report(storage, day, model)
     except NoDataError:
         if not allow_empty:
             raise
@@ -346,14 +348,14 @@ def run(
     conflicts = 0
     sent: tuple[Step, tuple[Delivery, ...]] | None = None
     for _ in range(MAX_STATE_ATTEMPTS):
-        state, version = load_state_versioned(storage)
+        state, version = load_state_versioned(storage, model)
         step = next_step(state, day, build_alerts(config, report, now, firing_fingerprints(state)), now)
         result = _planned_run(day, dry_run, step, report, conflicts)
         if dry_run:
             return result
         if not step.send:
             # Nothing to send still prunes alerts resolved long ago.
-            if step.state.alerts == state.alerts or save_state_if(storage, step.state, version):
+            if step.state.alerts == state.alerts or save_state_if(storage, model, step.state, version):
                 return result
             conflicts += 1
             continue
@@ -367,18 +369,19 @@ def run(
         result = replace(result, deliveries=deliveries, outcomes=outcomes(step, deliveries))
         if not any(d.delivered for d in deliveries):
             # Nothing delivered: the state stays as it was, so the next run sends the same alerts again.
-            return _finish_undelivered(storage, day, now, result, step)
-        finished = _finish_delivered(storage, day, now, result, step, state, version)
+            return _finish_undelivered(storage, model, day, now, result, step)
+        finished = _finish_delivered(storage, model, day, now, result, step, state, version)
         if finished is not None:
             return finished
         conflicts += 1
         log.info(
-            "%s was changed by another alert run; re-reading it", storage.url_for(layout.ALERT_STATE_KEY)
+            "%s was changed by another alert run; re-reading it",
+            storage.url_for(layout.alert_state_key(model)),
         )
 
-    where = storage.url_for(layout.ALERT_STATE_KEY)
+    where = storage.url_for(layout.alert_state_key(model))
     if sent is not None:
-        _record_run(storage, day, now, sent[0], sent[1], outcomes(*sent), conflicts)
+        _record_run(storage, model, day, now, sent[0], sent[1], outcomes(*sent), conflicts)
     raise UpstreamError(
         f"{where} was changed by other alert runs {MAX_STATE_ATTEMPTS} times in a row; alerts were sent but "
         "the state was not saved (run alerts one at a time, or run again)"
@@ -401,6 +404,7 @@ def _planned_run(day: date, dry_run: bool, step: Step, report: CorrelationReport
 
 def _finish_delivered(
     storage: Storage,
+    model: str,
     day: date,
     now: datetime,
     result: AlertRun,
@@ -415,14 +419,18 @@ def _finish_delivered(
     undelivered = {o.fingerprint for o in result.outcomes if o.delivered == 0}
     new_state = keep_undelivered_as_before(step.state, before, undelivered)
     try:
-        if not save_state_if(storage, new_state, version):
+        if not save_state_if(storage, model, new_state, version):
             return None
     except StorageError as exc:
         # The alerts are in Alertmanager already: say so, or the operator re-sends them by hand in a panic
         # (harmless, they deduplicate) or, worse, thinks nothing reached on-call.
-        _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
-        raise UpstreamError(_unsaved_state_message(storage, result, exc)) from None
-    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+        _record_run(
+            storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+        )
+        raise UpstreamError(_unsaved_state_message(storage, model, result, exc)) from None
+    run_key = _record_run(
+        storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+    )
     result = replace(result, run_key=run_key)
     if result.exit_code:
         _warn_partial(result)
@@ -436,18 +444,22 @@ def _finish_delivered(
     return result
 
 
-def _unsaved_state_message(storage: Storage, result: AlertRun, exc: Exception) -> str:
+def _unsaved_state_message(storage: Storage, model: str, result: AlertRun, exc: Exception) -> str:
     delivered = sum(1 for o in result.outcomes if o.delivered)
     took = ", ".join(d.url for d in result.deliveries if d.delivered)
     return (
         f"Alertmanager accepted {delivered} of {len(result.outcomes)} alert(s) ({took}), but the alert "
-        f"state {storage.url_for(layout.ALERT_STATE_KEY)} could not be written: {exc}; the next run "
+        f"state {storage.url_for(layout.alert_state_key(model))} could not be written: {exc}; the next run "
         "sends them again (Alertmanager deduplicates)"
     )
 
 
-def _finish_undelivered(storage: Storage, day: date, now: datetime, result: AlertRun, step: Step) -> AlertRun:
-    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+def _finish_undelivered(
+    storage: Storage, model: str, day: date, now: datetime, result: AlertRun, step: Step
+) -> AlertRun:
+    run_key = _record_run(
+        storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+    )
     result = replace(result, run_key=run_key)
     reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in result.deliveries)
     if not any(d.reachable for d in result.deliveries):
@@ -458,6 +470,7 @@ def _finish_undelivered(storage: Storage, day: date, now: datetime, result: Aler
 
 def _record_run(
     storage: Storage,
+    model: str,
     day: date,
     now: datetime,
     step: Step,
@@ -465,12 +478,13 @@ def _record_run(
     per_alert: tuple[AlertOutcome, ...] = (),
     conflicts: int = 0,
 ) -> str | None:
-    """alerts/dt=D/HHMMSS-ID.json: payload, answers, each alert's fate; a failed write never hides the outcome."""
+    """alerts/dt=D/model=NAME/HHMMSS-ID.json: payload, answers, each alert's fate; a failed write never
+    hides the outcome."""
     import orjson
 
     from mlprom.errors import StorageError
 
-    key = layout.alert_run_key(day, now)
+    key = layout.alert_run_key(day, model, now)
     record = {
         "date": day.isoformat(),
         "sent_at": rfc3339(now),

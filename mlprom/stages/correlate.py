@@ -210,7 +210,7 @@ def run(
     now: datetime | None = None,
     client: PrometheusClient | None = None,
 ) -> CorrelationReport:
-    """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
+    """Correlate one date partition, write reports/dt=D/model=NAME/correlation.json (replacing it) and return it."""
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -350,7 +350,7 @@ def build_report(
     analysis: Analysis,
 ) -> CorrelationReport:
     events, infra, settings = data.events, data.infra, config.correlate
-    key = layout.report_key(day)
+    key = layout.report_key(day, config.model.name)
     return CorrelationReport(
         date=day,
         generated_at=now,
@@ -779,7 +779,7 @@ def _timeline_series(
 def write_report(storage: Storage, report: CorrelationReport) -> str:
     import orjson
 
-    key = layout.report_key(report.date)
+    key = layout.report_key(report.date, report.model)
     # One key per date: a re-run replaces the report atomically.
     storage.put_bytes(key, orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     return key

@@ -1,6 +1,6 @@
 """Retention: delete whole date partitions older than --keep-days, never one a firing alert cites.
 
-Keys outside the layout and alerts/state.json are never deleted. See docs/retention.md.
+Keys outside the layout and the alert states (alerts/model=NAME/state.json) are never deleted. See docs/retention.md.
 """
 
 from __future__ import annotations
@@ -35,18 +35,33 @@ PartitionId = tuple[str, date]
 
 
 def firing_alert_dates(storage: Storage) -> frozenset[date]:
-    """Dates cited by alerts still firing in alerts/state.json; no file means none.
+    """Dates cited by alerts still firing in any model's alert state (alerts/model=NAME/state.json) or
+    in the previous layout's shared alerts/state.json; no file means none.
 
     A file that cannot be read as the alert stage writes it raises StorageError: pruning blind
     could delete the evidence behind an alert someone is looking at.
     """
+    keys = [layout.LEGACY_ALERT_STATE_KEY]
+    keys += [
+        i.key
+        for i in storage.list(f"{layout.stage_prefix('alerts')}model=")
+        if layout.is_alert_state_key(i.key)
+    ]
+    dates: set[date] = set()
+    for key in keys:
+        dates |= _state_dates(storage, key)
+    return frozenset(dates)
+
+
+def _state_dates(storage: Storage, key: str) -> set[date]:
+    """Dates cited by alerts still firing in one alert state."""
     import orjson
 
     try:
-        body = storage.get_bytes(layout.ALERT_STATE_KEY)
+        body = storage.get_bytes(key)
     except ObjectNotFound:
-        return frozenset()
-    where = storage.url_for(layout.ALERT_STATE_KEY)
+        return set()
+    where = storage.url_for(key)
 
     def corrupt(why: str) -> StorageError:
         return StorageError(
@@ -76,7 +91,7 @@ def firing_alert_dates(storage: Storage) -> frozenset[date]:
         if not cited:
             raise corrupt(f"alerts[{index}] is firing but names no valid 'date' or 'report'")
         dates.update(cited)
-    return frozenset(dates)
+    return dates
 
 
 def _cited_dates(alert: dict[str, Any]) -> set[date]:
@@ -185,7 +200,7 @@ def _plan(
         task = progress.task(f"listing {stage}/")
         for info in storage.list(layout.stage_prefix(stage)):
             progress.advance(task)
-            if info.key == layout.ALERT_STATE_KEY:
+            if layout.is_alert_state_key(info.key):
                 continue
             where = layout.parse_partition(info.key)
             if where is None or where[0] != stage:
@@ -222,7 +237,7 @@ def _keys_to_delete(storage: Storage, plan: _Plan) -> Iterator[tuple[str, int]]:
     for stage, day in plan.expired:
         for info in storage.list(layout.partition_prefix(stage, day)):
             # The prefix guarantees it, but a deletion is the one place a second check is cheap.
-            if info.key != layout.ALERT_STATE_KEY and layout.parse_partition(info.key) == (stage, day):
+            if not layout.is_alert_state_key(info.key) and layout.parse_partition(info.key) == (stage, day):
                 yield info.key, info.size
 
 

@@ -141,7 +141,7 @@ def test_live_finding_fires_in_alertmanager_then_resolves(
         "instance": instance,
     }
     annotations = alert["annotations"]
-    assert annotations["report"] == storage.url_for(layout.report_key(day))
+    assert annotations["report"] == storage.url_for(layout.report_key(day, model))
     assert annotations["threshold"] == "-1" and float(annotations["value"]) > -1
     assert alert["generatorURL"].startswith(prometheus_stack.prometheus_url + "/graph?g0.expr=")
     assert alert["status"]["state"] == "active"
@@ -156,10 +156,10 @@ def test_live_finding_fires_in_alertmanager_then_resolves(
     assert (result["firing"], result["resolved"]) == (0, 1)
     # Alertmanager's GET lists only active alerts: a resolved one (endsAt <= now) is gone.
     assert _wait_for_alerts(alertmanager.url, model, 0) == []
-    state = orjson.loads(storage.get_bytes(layout.ALERT_STATE_KEY))
+    state = orjson.loads(storage.get_bytes(layout.alert_state_key(model)))
     (entry,) = [a for a in state["alerts"] if a["labels"]["model"] == model]
     assert entry["status"] == "resolved" and entry["resolved_at"] is not None
-    assert entry["date"] == day.isoformat() and entry["report"] == layout.report_key(day)
+    assert entry["date"] == day.isoformat() and entry["report"] == layout.report_key(day, model)
     runs = [i.key for i in storage.list(layout.partition_prefix("alerts", day))]
     assert len(runs) == 2
 
@@ -175,12 +175,12 @@ def test_alertmanager_down_exits_3_and_the_next_run_resends(
 
     path = _raise_threshold(write_config, path, model, [_dead_url()])
     assert _invoke(path, "correlate", "--date", DAY.isoformat()).exit_code == 0
-    before = storage.get_bytes(layout.ALERT_STATE_KEY)
+    before = storage.get_bytes(layout.alert_state_key(model))
     down = _invoke(path, "alert", "--date", DAY.isoformat())
     assert down.exit_code == 3
     assert "no Alertmanager reachable" in down.stderr and "connection refused" in down.stderr
     assert "Traceback" not in down.output
-    assert storage.get_bytes(layout.ALERT_STATE_KEY) == before  # not advanced
+    assert storage.get_bytes(layout.alert_state_key(model)) == before  # not advanced
 
     path = _raise_threshold(write_config, path, model, [alertmanager.url])
     again = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
@@ -198,7 +198,7 @@ def test_one_of_two_alertmanagers_down_is_a_partial_failure_exit_3_with_the_stat
     result = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
     # Partial failure: stored what succeeded (the state), warned naming the dead replica, exit 3.
     assert result.exit_code == 3, result.output
-    assert open_storage(config).exists(layout.ALERT_STATE_KEY)
+    assert open_storage(config).exists(layout.alert_state_key(model))
     deliveries = {d["url"]: d for d in orjson.loads(result.stdout)["deliveries"]}
     assert deliveries[alertmanager.url + "/api/v2/alerts"]["accepted"] is True
     failed = deliveries[dead + "/api/v2/alerts"]
@@ -220,7 +220,7 @@ def test_alertmanager_400_is_shown_and_exit_1(write_config: Callable[..., Path])
     (delivery,) = orjson.loads(result.stdout)["deliveries"]
     assert delivery["status"] == 400 and "bad label name" in delivery["error"]
     assert "bad label name" in result.stderr
-    assert not open_storage(config).exists(layout.ALERT_STATE_KEY)
+    assert not open_storage(config).exists(layout.alert_state_key(config.model.name))
 
 
 def test_dry_run_prints_the_payload_and_sends_nothing(write_config: Callable[..., Path]) -> None:
@@ -243,7 +243,7 @@ def test_dry_run_prints_the_payload_and_sends_nothing(write_config: Callable[...
     assert cpu["annotations"]["runbook_url"] == "https://runbooks.example/mlprom"
     assert "generatorURL" in cpu and "generatorURL" not in payload["prediction_time"]
     storage = open_storage(config)
-    assert not storage.exists(layout.ALERT_STATE_KEY)
+    assert not storage.exists(layout.alert_state_key(model))
     assert list(storage.list(layout.partition_prefix("alerts", DAY))) == []
     table = _invoke(path, "-o", "table", "alert", "--date", DAY.isoformat(), "--dry-run")
     assert table.exit_code == 0 and '"alertname": "MlpromThreshold"' in table.stdout
@@ -274,7 +274,7 @@ def test_resolved_alert_is_dropped_after_fifteen_minutes(
     assert alert.run(cleared, DAY, now=now + timedelta(minutes=10)).resolved == 1
     last = alert.run(cleared, DAY, now=now + timedelta(minutes=17))
     assert (last.firing, last.resolved, last.payload) == (0, 0, ())
-    state = orjson.loads(open_storage(config).get_bytes(layout.ALERT_STATE_KEY))
+    state = orjson.loads(open_storage(config).get_bytes(layout.alert_state_key(model)))
     assert state["alerts"] == []
 
 
@@ -287,7 +287,7 @@ def test_alertmanager_5xx_after_retries_is_exit_3(write_config: Callable[..., Pa
     result = _invoke(path, "alert", "--date", DAY.isoformat())
     assert result.exit_code == 3 and "answered 503" in result.stderr
     assert endpoint.call_count > 1  # retried before giving up
-    assert not open_storage(config).exists(layout.ALERT_STATE_KEY)
+    assert not open_storage(config).exists(layout.alert_state_key(config.model.name))
 
 
 def test_sent_alerts_render_as_table_and_markdown(
@@ -357,7 +357,9 @@ def test_static_labels_persistence_and_links_reach_a_real_alertmanager(
         "env": "prod",
         "instance": "host-a:9100",
     }
-    assert alert["annotations"]["report_url"] == "https://files.example/mlprom/" + layout.report_key(DAY)
+    assert alert["annotations"]["report_url"] == "https://files.example/mlprom/" + layout.report_key(
+        DAY, model
+    )
     generator = alert["generatorURL"]
     assert "g0.range_input=36m" in generator and "g0.end_input=2026-11-20%2010%3A21%3A00" in generator
 
@@ -428,7 +430,7 @@ def test_one_alert_alertmanager_refuses_does_not_spoil_the_others(
     assert "start time must be before end time" in by_instance["host-late:9100"]["rejected"][0]["reason"]
     (active,) = _wait_for_alerts(alertmanager.url, model, 1)
     assert active["labels"]["instance"] == "host-early:9100"
-    state = orjson.loads(storage.get_bytes(layout.ALERT_STATE_KEY))
+    state = orjson.loads(storage.get_bytes(layout.alert_state_key(model)))
     assert [a["labels"]["instance"] for a in state["alerts"]] == ["host-early:9100"]
     (record,) = [
         orjson.loads(storage.get_bytes(i.key)) for i in storage.list(layout.partition_prefix("alerts", day))
@@ -553,7 +555,7 @@ def test_a_changed_top_suspect_resolves_the_old_alert_and_fires_the_new_one(
         time.sleep(0.2)
         active = _active_alerts(alertmanager.url, config.model.name)
     assert [a["labels"].get("suspect") for a in active] == ["cpu_usage"]
-    state = orjson.loads(open_storage(config).get_bytes(layout.ALERT_STATE_KEY))
+    state = orjson.loads(open_storage(config).get_bytes(layout.alert_state_key(config.model.name)))
     mine = [a for a in state["alerts"] if a["labels"]["model"] == config.model.name]
     assert sorted((a["labels"]["suspect"], a["status"]) for a in mine) == [
         ("cpu_usage", "firing"),
@@ -640,8 +642,8 @@ def test_a_state_write_failing_after_delivery_says_the_alerts_were_accepted(
     assert result.exit_code == 3, result.output
     message = result.stderr.strip().splitlines()[-1]
     assert "Alertmanager accepted 1 of 1 alert(s)" in message and alertmanager.url in message
-    assert "alerts/state.json could not be written" in message and "No space left on device" in message
+    assert "state.json could not be written" in message and "No space left on device" in message
     assert "Traceback" not in result.output
     (alert,) = _wait_for_alerts(alertmanager.url, config.model.name, 1)
     assert alert["labels"]["metric"] == "prediction_time"
-    assert not open_storage(config).exists(layout.ALERT_STATE_KEY)
+    assert not open_storage(config).exists(layout.alert_state_key(config.model.name))

@@ -36,7 +36,7 @@ def _seed(storage: Any) -> tuple[set[str], set[str]]:
         for key in (
             layout.event_key(day, "default", at),
             layout.snapshot_key(day, at),
-            layout.report_key(day),
+            layout.report_key(day, "default"),
         ):
             storage.put_bytes(key, b"{}\n")
             (old if age >= 30 else new).add(key)
@@ -131,12 +131,12 @@ def test_cli_prune_with_a_corrupt_alert_state_is_exit_3_naming_the_key(
 ) -> None:
     storage = LocalStorage(tmp_path / "data")
     _seed(storage)
-    storage.put_bytes(layout.ALERT_STATE_KEY, b"{truncated")
+    storage.put_bytes(layout.alert_state_key("default"), b"{truncated")
     before = _local_keys(tmp_path / "data")
 
     result = _runner().invoke(app, ["-c", str(write_config()), "prune", "--keep-days", "10", "--yes"])
 
-    _assert_clean_error(result, 3, "alerts/state.json", "refusing to prune")
+    _assert_clean_error(result, 3, "alerts/model=default/state.json", "refusing to prune")
     assert _local_keys(tmp_path / "data") == before
 
 

@@ -244,7 +244,9 @@ def test_html_shows_data_as_text_and_never_as_markup(text: str, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=repr)
-def test_the_headline_is_shown_literally_in_table_and_markdown(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_headline_is_shown_literally_in_table_and_markdown(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = correlation(text)
     escaped = report.headline.replace("\x1b", "\\x1b").replace("\n", "\\n")
     table = rendered(report, "table", monkeypatch)
