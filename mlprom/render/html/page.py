@@ -478,13 +478,10 @@ class Page:
                 facts.append(f"lag {lag:g} s")
             moved = MOVED.get(as_str(suspect.get("direction")))
             if moved:
+                against = suspect.get("role") == "consequence"
                 facts.append(
-                    moved
-                    + (
-                        " (against its query's direction: likely a consequence)"
-                        if suspect.get("role") == "consequence"
-                        else ""
-                    )
+                    f"{moved} on slow steps"
+                    + (", against its query: likely a consequence" if against else "")
                 )
         facts.append(f"source: {source}")
         chart = self._time_chart(
@@ -989,7 +986,13 @@ def _wrap(cell: Any) -> str:
 
 def table_html(head: Sequence[str], rows: Sequence[Sequence[Any]], row_class: Any = None) -> str:
     out = ['<div class="scroll"><table><thead><tr>']
-    out += [f'<th scope="col">{esc(h)}</th>' for h in head]
+    # Headers break between words; one holding a long name from data (a resource column) anywhere.
+    out += [
+        f'<th scope="col" class="t">{esc(h)}</th>'
+        if max(map(len, h.split()), default=0) > 20
+        else f'<th scope="col">{esc(h)}</th>'
+        for h in head
+    ]
     out.append("</tr></thead><tbody>")
     for row in rows:
         cls = f' class="{esc(row_class(row))}"' if row_class else ""
@@ -1071,7 +1074,7 @@ svg.chart .empty{fill:#444;font-size:13px}
 .panel{margin-bottom:.8em}.cards{display:grid;grid-template-columns:1fr;gap:.5em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;margin:.4em 0;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:.25em .5em;text-align:left;vertical-align:top}
-td{overflow-wrap:anywhere}td.n{white-space:nowrap;overflow-wrap:normal}td.w{overflow-wrap:normal}
+td,th.t{overflow-wrap:anywhere}td.n{white-space:nowrap;overflow-wrap:normal}td.w{overflow-wrap:normal}
 th{background:#f3f3f3}
 tr.critical td:first-child{color:#a33a00;font-weight:700}tr.warning td:first-child{color:#7a5200;font-weight:700}
 details{margin:.4em 0}summary{cursor:pointer;color:#0a4f85}
