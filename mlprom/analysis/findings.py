@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom.dates import rfc3339
 
 if TYPE_CHECKING:
+    from mlprom.analysis.quality import QualityVerdict
     from mlprom.analysis.suspects import Suspect
 
 SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
@@ -24,11 +25,12 @@ class Finding:
     value: float  # the worst value seen
     threshold: float  # the level that was crossed
     direction: str  # "above" | "below"
-    slow_events: int  # slow events it co-occurred with
+    slow_events: int  # slow events it co-occurred with (0 for a quality finding: it rests on a window)
     first_seen: datetime
     last_seen: datetime
     kind: str = "threshold"  # or "drift"
     detail: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None  # a quality finding: the rows its window's value rests on; else None
 
     @property
     def identity(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -50,6 +52,8 @@ class Finding:
         }
         if self.detail:
             out["detail"] = self.detail
+        if self.rows is not None:
+            out["rows"] = self.rows
         return out
 
     @classmethod
@@ -76,6 +80,9 @@ class Finding:
             data.get("detail") or {}, dict
         ):
             raise ValueError("kind or detail has the wrong type")
+        rows = data.get("rows")
+        if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+            raise ValueError("rows is not a non-negative integer")
         return cls(
             severity=data["severity"],
             metric=data["metric"],
@@ -88,6 +95,7 @@ class Finding:
             last_seen=parse_ts(data["last_seen"]),
             kind=data.get("kind", "threshold"),
             detail=dict(data.get("detail") or {}),
+            rows=rows,
         )
 
 
@@ -142,3 +150,23 @@ def suspects_text(suspects: Sequence[Suspect]) -> str:
         q = f", q = {suspect.q_value:.2g}" if suspect.q_value is not None else ""
         parts.append(f"{suspect_series(suspect)} {suspect_movement(suspect)} ({suspect.effect:+.1f} σ{q})")
     return _cut("; ".join(parts), MAX_SUSPECTS_TEXT)
+def quality_finding(metric: str, verdict: QualityVerdict) -> Finding:
+    """A quality metric judged over its window (docs/correlation.md, "Quality findings"): the window's
+    value, the rows and events it rests on; no slow events, which a window's mean does not have."""
+    # observations: the events of the window, what a threshold's min_events counts for a quality finding.
+    detail: dict[str, Any] = {"source": "model", "window": "date", "observations": verdict.events}
+    if verdict.run_id:
+        detail["mlflow_run_id"] = verdict.run_id  # alert's MLflow run link reads it
+    return Finding(
+        severity=verdict.severity,
+        metric=metric,
+        labels={},
+        value=verdict.value,
+        threshold=verdict.threshold,
+        direction=verdict.direction,
+        slow_events=0,
+        first_seen=datetime.fromtimestamp(verdict.first, UTC),
+        last_seen=datetime.fromtimestamp(verdict.last, UTC),
+        detail=detail,
+        rows=verdict.rows,
+    )

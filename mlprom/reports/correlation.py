@@ -65,6 +65,7 @@ class EventCounts:
     slow: int = 0
     joined: int = 0  # events with an infra value within correlate.max_skew (of the best-covered query)
     slow_joined: int = 0
+    from_sketches: int = 0  # of total and slow: slow batches known only from latency sketches
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -72,6 +73,7 @@ class EventCounts:
             "slow": self.slow,
             "joined": self.joined,
             "slow_joined": self.slow_joined,
+            "from_sketches": self.from_sketches,
         }
 
     @classmethod
@@ -81,6 +83,7 @@ class EventCounts:
             int(data.get("slow", 0)),
             int(data.get("joined", 0)),
             int(data.get("slow_joined", 0)),
+            int(data.get("from_sketches", 0)),
         )
 
 

@@ -172,6 +172,14 @@ def _describe(
         f"level {finding.threshold:g} on {where}"
     )
     series = ", ".join(f"{k}={v}" for k, v in sorted(finding.labels.items())) or "model metric"
+    if (
+        finding.rows is not None
+    ):  # a quality finding: one value over the date's rows, no worst, no slow events
+        return summary, (
+            f"{finding.metric} ({series}) was {finding.value:.6g} over {finding.rows:,} rows of model {model} "
+            f"on {report.date} (events from {rfc3339(finding.first_seen)} to {rfc3339(finding.last_seen)}), "
+            f"{finding.direction} {finding.threshold:g}."
+        )
     description = (
         f"{finding.metric} ({series}) was {finding.direction} {finding.threshold:g} from "
         f"{rfc3339(finding.first_seen)} to {rfc3339(finding.last_seen)} on {report.date}, "

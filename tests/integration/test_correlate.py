@@ -150,8 +150,14 @@ def test_model_metrics_are_thresholds_too(write_config: Callable[..., Path]) -> 
     found = {f.metric: f for f in report.findings}
     assert found["prediction_time"].severity == "critical" and found["prediction_time"].value == 14.0
     assert found["prediction_time"].slow_events == 1 and found["prediction_time"].labels == {}
-    assert (found["accuracy"].value, found["accuracy"].direction) == (0.7, "below")
-    assert (found["f1"].severity, found["f1"].value) == ("warning", 0.4)
+    # Quality is judged over the date: each batch's value weighs its rows, a sampled fast batch 1/sample_rate
+    # (0.01) times more, as the batches it stands for.
+    slow_weight, sampled_weight = 100 * 1, 100 * 100
+    accuracy = (0.95 * slow_weight + 0.7 * sampled_weight) / (slow_weight + sampled_weight)
+    assert found["accuracy"].value == pytest.approx(accuracy) and found["accuracy"].direction == "below"
+    assert found["accuracy"].rows == 200 and found["accuracy"].slow_events == 0
+    f1 = (0.9 * slow_weight + 0.4 * sampled_weight) / (slow_weight + sampled_weight)
+    assert (found["f1"].severity, found["f1"].value) == ("warning", pytest.approx(f1))
 
 
 def test_nan_values_produce_no_finding(write_config: Callable[..., Path]) -> None:

@@ -210,6 +210,11 @@ class Page:
         critical = sum(1 for f in findings if isinstance(f, dict) and f.get("severity") == "critical")
         facts = [
             f"{fmt_count(events.get('total'))} events ({fmt_count(events.get('slow'))} slow"
+            + (
+                f", {fmt_count(events.get('from_sketches'))} from sketches"
+                if num(events.get("from_sketches"))
+                else ""
+            )
             + (f", {joined / total:.0%} joined to infra data" if joined is not None and total else "")
             + ")",
             *self.episode_fact(),
@@ -769,12 +774,13 @@ class Page:
                     as_str(f.get("kind")) or "threshold",
                     as_str(f.get("metric")),
                     label_text(labels_of(f.get("labels"))),
-                    with_unit(fmt_value(f.get("value")), self.links.units.get(as_str(f.get("metric")), "")),
+                    with_unit(fmt_value(f.get("value")), self.links.units.get(as_str(f.get("metric")), ""))
+                    + (f" over {fmt_count(f.get('rows'))} rows" if "rows" in f else ""),  # a quality window
                     with_unit(
                         f"{op} {fmt_value(f.get('threshold'))}",
                         self.links.units.get(as_str(f.get("metric")), ""),
                     ),
-                    fmt_count(f.get("slow_events")),
+                    fmt_count(f.get("slow_events") if "rows" not in f else None),
                     fmt_time(f.get("first_seen")),
                     fmt_time(f.get("last_seen")),
                     [Link(link, "Prometheus graph"), Link(self.links.mlflow_run(run_id), "MLflow run")],
