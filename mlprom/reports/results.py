@@ -396,7 +396,9 @@ class PruneResult(Clean):
     dry_run: bool
     cancelled: bool
     partitions: tuple[PartitionSummary, ...]  # expired partitions and what happened to each
-    protected: tuple[PartitionSummary, ...]  # expired, but kept because a firing alert cites the date
+    # Expired, but kept: a firing alert cites the date (kept_firing_alert), or the store's newest write
+    # says the partition is recent, the clock being ahead (kept_newer_than_stored_data).
+    protected: tuple[PartitionSummary, ...]
     protected_dates: tuple[date, ...]
     objects: int  # deleted (would be deleted, on a dry run)
     bytes: int
