@@ -379,7 +379,10 @@ def test_an_invalid_stored_range_is_fetched_again_and_repaired_then_existing(
 
 @pytest.mark.parametrize(
     ("content", "why"),
-    [("{not json", "not valid JSON"), ('{"version": 1, "kind": "range", "series": []}', "holds another query")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"version": 1, "kind": "range", "series": []}', "holds another query"),
+    ],
 )
 def test_an_unreadable_stored_range_is_kept_when_prometheus_has_nothing_to_replace_it(
     scripted_server: ScriptedServer, write_config, tmp_path, content, why
