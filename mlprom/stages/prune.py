@@ -264,10 +264,10 @@ def summary_text(
 def _keep_recent_by_the_store(plan: _Plan, keep_days: int, cutoff: date, location: str) -> None:
     """Keep the expired partitions that the store's newest write says are recent.
 
-    Whatever the clock says, a store's newest object was written at most a moment ago, so `today` is
-    at least the day after it: a partition dated on or after that day minus --keep-days is not
-    expired. A clock far ahead (400 days) would otherwise have prune delete today's real data. With a
-    clock that is right, the newest write is today or yesterday and this keeps nothing.
+    Whatever the clock says, the store's newest object was written no later than now, so a partition
+    dated on or after (that write's day + 1 - keep_days) is not expired; the one day of slack lets a
+    write late yesterday and a prune early today go by the clock. A clock far ahead (400 days) would
+    otherwise have prune delete today's real data. With the clock right, this keeps nothing.
     """
     if plan.newest_write is None:
         return
@@ -282,7 +282,7 @@ def _keep_recent_by_the_store(plan: _Plan, keep_days: int, cutoff: date, locatio
         plan.held = [(k, n) for k, n in plan.held if _partition_of(k) not in plan.recent]
     log.warning(
         "kept %d partition(s) dated %s or later in %s: the newest object there was written %s, "
-        "but the clock says today is %s; is the clock ahead?",
+        "but the clock says today is %s (is the clock ahead, or was nothing written since?)",
         len(plan.recent),
         store_cutoff.isoformat(),
         location,
