@@ -44,6 +44,21 @@ MODEL_METRICS = frozenset(
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "name\\n" is not a name
 
+
+def check_model_name(value: str) -> str:
+    """`value` when it is a model name (`model.name`, `Monitor(name=...)`), else ValueError naming it.
+
+    The name is a path segment of the storage layout (`model=NAME`) and a label value: a '/', a line
+    break or a space would put events where no reader looks.
+    """
+    if not isinstance(value, str) or not _MODEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
+            " (at most 128)"
+        )
+    return value
+
+
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Labels every alert already carries; a static label may not replace them.
@@ -244,11 +259,7 @@ class ModelConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _MODEL_NAME.fullmatch(value):
-            raise ValueError(
-                f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
-            )
-        return value
+        return check_model_name(value)
 
 
 class CorrelateConfig(_Frozen):

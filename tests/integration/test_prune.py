@@ -338,3 +338,62 @@ def test_prune_draws_its_progress_bar_on_stderr_only(
 
     assert result.objects == len(_expired(keys, 3))
     assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- a clock ahead of the store
+
+
+def _clock_ahead_case(storage: Any) -> tuple[date, list[str]]:
+    """40 days of real data up to the real today, each object written now (its modification time)."""
+    real_today = datetime.now(UTC).date()
+    keys = _layout_keys(real_today, 40, models=1, events_per_model=1, snapshots=1)
+    _fill(storage, keys)
+    return real_today, keys
+
+
+def _assert_kept_by_the_store(result: Any, keys: list[str], remaining: set[str], real_today: date) -> None:
+    # The store's newest write is today: everything dated from today - 29 on stays, as a right clock
+    # with --keep-days 30 would keep it (less today's partition, which that clock would also keep).
+    store_cutoff = real_today - timedelta(days=29)
+    assert remaining == {k for k in keys if layout.parse_partition(k)[1] >= store_cutoff}  # type: ignore[index]
+    kept = {(p.stage, p.day) for p in result.protected if p.status == "kept_newer_than_stored_data"}
+    assert kept == {(s, real_today - timedelta(days=age)) for s in layout.STAGES for age in range(30)}
+    assert result.partitions and all(p.day < store_cutoff for p in result.partitions)
+
+
+def test_a_clock_400_days_ahead_keeps_the_real_recent_partitions_of_a_local_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "data"
+    real_today, keys = _clock_ahead_case(LocalStorage(root))
+
+    ahead = real_today + timedelta(days=400)
+    result = prune.run(_config(str(root)), keep_days=30, confirm=lambda _: True, today=ahead)
+
+    _assert_kept_by_the_store(result, keys, _local_keys(root), real_today)
+    assert result.exit_code == 0
+    (warning,) = [r.getMessage() for r in caplog.records if "is the clock ahead" in r.getMessage()]
+    assert f"kept 120 partition(s) dated {(real_today - timedelta(days=29)).isoformat()} or later" in warning
+    assert f"the clock says today is {ahead.isoformat()}" in warning
+
+
+def test_a_clock_400_days_ahead_keeps_the_real_recent_partitions_of_s3(moto_s3: str, s3_bucket: str) -> None:
+    # S3's LastModified comes from the server's clock, not from the one running prune.
+    real_today, keys = _clock_ahead_case(S3Storage(s3_bucket, "", endpoint_url=moto_s3, region="us-east-1"))
+
+    ahead = real_today + timedelta(days=400)
+    result = prune.run(
+        _config(f"s3://{s3_bucket}", moto_s3), keep_days=30, confirm=lambda _: True, today=ahead
+    )
+
+    _assert_kept_by_the_store(result, keys, set(list_s3_keys(moto_s3, s3_bucket)), real_today)
+
+
+def test_a_clock_that_is_right_deletes_what_the_retention_says(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    real_today, keys = _clock_ahead_case(LocalStorage(root))
+
+    result = prune.run(_config(str(root)), keep_days=30, confirm=lambda _: True, today=real_today)
+
+    assert _local_keys(root) == set(keys) - _expired(keys, 30, real_today)
+    assert not any(p.status == "kept_newer_than_stored_data" for p in result.protected)
