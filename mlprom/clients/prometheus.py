@@ -334,7 +334,9 @@ class PrometheusClient:
         if not is_envelope or not isinstance(body, dict):
             if status in (401, 403):
                 # A gateway's or AWS's refusal (a wrong SigV4 secret, an expired token), not Prometheus'.
-                raise UpstreamError(f"{where}: {answer.describe()}, credentials refused: {answer.snippet(200)}")
+                raise UpstreamError(
+                    f"{where}: {answer.describe()}, credentials refused: {answer.snippet(200)}"
+                )
             if answer.is_html:
                 raise UpstreamError(
                     f"{where}: answered HTTP {status} with an HTML page, not the Prometheus API"
