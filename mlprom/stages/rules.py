@@ -1,7 +1,8 @@
 """`mlprom rules`: the configured query thresholds as a Prometheus rule file, for Prometheus to evaluate.
 
-One recording rule per configured query, and one alerting rule per level of every query threshold, with
-the labels and annotations that `mlprom alert` sends for the same finding. Model metrics (prediction
+A recording rule per query that computes something, named `level:query:operations` with the model as a
+label, and an alerting rule per level of every query threshold, always with a `for`, with the labels and
+annotations that `mlprom alert` sends for the same finding. Model metrics (prediction
 time, accuracy, drift) are computed from events by `correlate` and have no PromQL, so they stay out.
 """
 
