@@ -102,12 +102,16 @@ def test_check_passes_against_a_workspace_that_verifies_signatures(
 def test_capture_infra_history_signs_every_range_query(
     amp: SigV4Prometheus, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    config = amp_config(write_config, amp)
-    args = ("capture-infra", "--from", "2026-11-30T10:00:00Z", "--to", "2026-11-30T10:30:00Z", "--step", "1m")
+    config = amp_config(write_config, amp, correlate={"infra_source": "prometheus"})
+    # No --step: the step is chosen from the targets API's scrape interval, a signed GET with a query.
+    args = ("capture-infra", "--from", "2026-11-30T10:00:00Z", "--to", "2026-11-30T10:30:00Z")
     done = mlprom(aws_environment(tmp_path), config, "-o", "json", *args)
     assert done.returncode == 0, done.stderr
+    (targets,) = [r for r in amp.received if r.path.endswith("/api/v1/targets")]
+    assert (targets.method, targets.form, targets.verdict) == ("GET", {"state": "active"}, "ok")
     ranges = [r for r in amp.received if r.path.endswith("/api/v1/query_range")]
     assert sorted(r.form["query"] for r in ranges) == sorted(QUERIES.values())
+    assert {r.form["step"] for r in ranges} == {"15"}  # whole scrape intervals of the targets' 15s
     assert all(r.verdict == "ok" for r in amp.received)
     stored = list((tmp_path / "data" / "infra" / "dt=2026-11-30").glob("range-*.json"))
     assert len(stored) == len(QUERIES)
