@@ -221,7 +221,7 @@ def _template_literal(text: str) -> str:
 
 
 def _alert_rule(
-    config: Config, query: str, source: str, severity: str, level: float, direction: str
+    config: Config, query: str, source: str, severity: str, level: float, direction: str, recorded: bool
 ) -> dict[str, Any]:
     threshold = config.thresholds[query]
     model = config.model.name
@@ -230,6 +230,11 @@ def _alert_rule(
     # Rule labels are templates too: static values are printed literally.
     static = {k: _template_literal(v) for k, v in config.alertmanager.labels.items()}
     labels = {**static, "severity": severity, "model": model, "metric": query}
+    if not recorded:
+        # A bare selector's series keep __name__, which `alert` sends as series_name; Prometheus drops
+        # __name__ from an alert's labels but templates still see it (empty, and so dropped, for series
+        # without one).
+        labels["series_name"] = "{{ $labels.__name__ }}"
     lasting = threshold.for_ if threshold.for_ > 0 else DEFAULT_FOR
     annotations = {
         "summary": f"{q} {value} is {direction} the {severity} level {level:g} on {_where(model)}",
@@ -291,7 +296,9 @@ def build_rules(config: Config) -> RuleFile:
             level = getattr(threshold, severity)
             if level is not None:
                 alerting.append(
-                    _alert_rule(config, name, sources[name], severity, level, threshold.direction)
+                    _alert_rule(
+                        config, name, sources[name], severity, level, threshold.direction, name in records
+                    )
                 )
     group = "mlprom-" + model
     groups: list[dict[str, Any]] = []

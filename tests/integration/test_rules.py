@@ -259,6 +259,63 @@ def test_promtool_unit_test_one_high_sample_does_not_fire_a_sustained_one_fires_
     assert "SUCCESS" in tested.stdout
 
 
+def test_promtool_unit_test_a_bare_selector_alerts_on_itself_with_the_series_name_alert_sends(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config_path = write_config(
+        {
+            "model": {"name": "churn"},
+            "queries": {"system_load": "node_load1"},
+            "thresholds": {"system_load": {"critical": 4}},
+        }
+    )
+    rules = _rules(config_path, tmp_path)
+    document = yaml.safe_load(rules.read_text())
+    assert [g["name"] for g in document["groups"]] == ["mlprom-churn-thresholds"]  # nothing to record
+    assert document["groups"][0]["rules"][0]["expr"] == "node_load1 >= 4.0"
+
+    config = load_config(str(config_path))
+    seen = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    series = {"__name__": "node_load1", "instance": "a:9100", "job": "node"}
+    lasted = {"source": "infra", "observations": 5, "longest_seconds": 300.0}
+    finding = Finding("critical", "system_load", series, 6.0, 4.0, "above", 0, seen, seen, detail=lasted)
+    report = CorrelationReport(
+        date(2026, 11, 25), seen, "critical", EventCounts(), 1, (finding,), model="churn"
+    )
+    (alert,) = build_alerts(config, report, seen + timedelta(minutes=1))
+    assert alert.labels["series_name"] == "node_load1"
+    firing = {
+        "exp_labels": {**alert.labels, "alertname": "MlpromSystemLoadHigh"},
+        "exp_annotations": {
+            "summary": alert.annotations["summary"],
+            "value": alert.annotations["value"],
+            "threshold": alert.annotations["threshold"],
+            "description": (
+                "system_load has been above 4 for at least 2m, now 6. Evaluated by Prometheus from "
+                "`mlprom rules`; `mlprom correlate` relates it to the predictions of model churn."
+            ),
+        },
+    }
+    unit = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": 'node_load1{instance="a:9100", job="node"}', "values": "1 6x10"}],
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "MlpromSystemLoadHigh", "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": "MlpromSystemLoadHigh", "exp_alerts": [firing]},
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "mlprom.bare.test.yml"
+    test_file.write_text(yaml.safe_dump(unit, sort_keys=False))
+    tested = _promtool("test", "rules", str(test_file))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
 def test_rules_json_is_the_same_document(write_config: Callable[..., Path], tmp_path: Path) -> None:
     config = write_config()
     as_yaml = yaml.safe_load(runner.invoke(app, ["-c", str(config), "rules"]).stdout)
