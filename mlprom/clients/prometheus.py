@@ -259,7 +259,15 @@ class PrometheusClient:
         return "Prometheus"
 
     def ready(self) -> None:
-        """GET /-/ready; raises UpstreamError unless it answers 200."""
+        """GET /-/ready; raises UpstreamError unless it answers 200.
+
+        A SigV4-signed workspace (Amazon Managed Service for Prometheus) has no /-/ready: the query
+        API is all it serves, so a query is what proves it answers.
+        """
+        from mlprom.clients.sigv4 import SigV4Auth  # requests and mlprom only: botocore loads when signing
+
+        if isinstance(self.session.auth, SigV4Auth):
+            return
         probe_ready(self.session, self.base_url, self._what(), self.timeout)
 
     def query(self, expr: str, at: datetime) -> ParsedResult:
@@ -345,6 +353,11 @@ class PrometheusClient:
         ):
             raise UpstreamError(f"{where}: {answer.describe()}: {answer.snippet(200)}")
         if not is_envelope or not isinstance(body, dict):
+            if status in (401, 403):
+                # A gateway's or AWS's refusal (a wrong SigV4 secret, an expired token), not Prometheus'.
+                raise UpstreamError(
+                    f"{where}: {answer.describe()}, credentials refused: {answer.snippet(200)}"
+                )
             if answer.is_html:
                 raise UpstreamError(
                     f"{where}: answered HTTP {status} with an HTML page, not the Prometheus API"

@@ -183,13 +183,63 @@ class StorageConfig(_Frozen):
         return value if "{key}" in value else checked
 
 
+_AWS_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # a region (eu-west-1) or a signing name (aps)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+class SigV4(_Frozen):
+    """AWS Signature Version 4 for Amazon Managed Service for Prometheus (clients/sigv4.py signs)."""
+
+    region: str
+    role_arn: str | None = None  # assumed with STS from the credentials chain's identity
+    service: str = "aps"
+
+    @field_validator("region", "service")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _AWS_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an AWS region or service name (like eu-west-1, aps)")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _valid_role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+        return value
+
+
 class PrometheusConfig(HTTPEndpoint):
     url: str = "http://localhost:9090"
+    sigv4: SigV4 | None = None
 
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _one_authentication(self) -> PrometheusConfig:
+        # SigV4 owns the Authorization header: a second credential would replace the signature or be
+        # sent beside it, and the server would refuse the request either way.
+        if self.sigv4 is None:
+            return self
+        from mlprom.redact import split_url
+
+        parts = split_url(self.url)
+        others = [
+            name
+            for name, given in (
+                ("bearer_token_file", self.bearer_token_file),
+                ("basic_auth", self.basic_auth.username or self.basic_auth.password_file),
+                ("credentials in url", parts is not None and parts[1]),
+                ("an Authorization header", any(h.lower() == "authorization" for h in self.headers)),
+            )
+            if given
+        ]
+        if others:
+            raise ValueError(f"sigv4 signs every request; it cannot be used with {' and '.join(others)}")
+        return self
 
 
 class AlertmanagerConfig(HTTPEndpoint):

@@ -238,7 +238,7 @@ def test_cli_reports_config_errors_with_exit_2_and_no_traceback(tmp_path: Path) 
     assert (
         result.stderr.strip()
         == f"mlprom: error: {cfg}:3: prometheus.timout: unknown key (allowed here: timeout, "
-        "headers, bearer_token_file, basic_auth, tls, url)"
+        "headers, bearer_token_file, basic_auth, tls, url, sigv4)"
     )
     assert "Traceback" not in result.output
 
