@@ -354,6 +354,9 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     timeline = _timeline(
         config, origin, timeline_sketch or events.sketch, bool(timeline_sketch), infra, suspects, findings
     )
+    # The shaded periods are the episodes the report counts (not every run of slow minutes), so the
+    # page's "2 slow episodes" shades two periods.
+    timeline["slow_periods"] = _minute_periods(ranking.episodes)
     return Analysis(
         findings=findings,
         suspects=suspects,
@@ -750,7 +753,7 @@ def _timeline(
         "start": int(origin),
         "end": int(origin) + DAY_SECONDS,
         "prediction": prediction,
-        "slow_periods": _slow_periods(prediction["t"], prediction["slow"]),
+        "slow_periods": [],  # the date's episodes, filled in by analyse
         "series": _timeline_series(config, origin, infra, suspects, findings),
     }
 
@@ -778,16 +781,15 @@ def _prediction_minutes(sketch: LatencySketch, origin: float, threshold: float) 
     return {"t": t, "count": count, "slow": slow, "p50": p50, "p95": p95}
 
 
-def _slow_periods(minutes: list[int], slow: list[int]) -> list[list[int]]:
-    """Runs of consecutive minutes with slow batches, as [start, end) pairs."""
+def _minute_periods(episodes: list[tuple[float, float]]) -> list[list[int]]:
+    """Episodes ([start, end) unix seconds) widened to whole minutes, the timeline's resolution."""
     periods: list[list[int]] = []
-    for minute, n in zip(minutes, slow, strict=True):
-        if not n:
-            continue
-        if periods and periods[-1][1] == minute:
-            periods[-1][1] = minute + 60
+    for start, end in episodes:
+        a, b = int(start // 60) * 60, int(-(-end // 60)) * 60
+        if periods and a <= periods[-1][1]:
+            periods[-1][1] = max(periods[-1][1], b)
         else:
-            periods.append([minute, minute + 60])
+            periods.append([a, b])
     return periods
 
 
