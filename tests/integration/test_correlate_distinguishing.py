@@ -139,3 +139,55 @@ def test_a_recorded_input_that_drives_slowness_is_named_and_the_comparison_stays
     payload = inputs_compared[0]
     assert payload["name"] == "len(payload)" and payload["slow"] > 4000 > 50 > payload["fast"]
     assert len(orjson.dumps(report["distinguishing"])) < 8_000
+
+
+def test_inputs_recorded_by_monitor_tell_an_input_driven_slowness_from_the_host(
+    write_config: Callable[..., Path],
+) -> None:
+    """A served model slow only on long queries, wrapped in Monitor with record_inputs full and every fast
+    call sampled; no infra stored. correlate cannot speak of the infrastructure, and says the input did it."""
+    import time
+
+    from mlprom.serving.monitor import Monitor
+
+    path = write_config(
+        {
+            "model": {
+                "name": "served",
+                "latency_threshold": 0.1,
+                "sample_rate": 1.0,
+                "record_inputs": "full",
+            },
+            "correlate": {"infra_source": "snapshots"},
+        }
+    )
+
+    def model(batch: list[dict[str, Any]]) -> list[float]:
+        if any(len(row["query"]) > 1000 for row in batch):
+            time.sleep(0.2)  # the long query's own path: slow on any host
+        return [0.0] * len(batch)
+
+    rng = random.Random(11)
+    with Monitor(model, load_config(str(path)), metrics=False) as monitor:
+        day = datetime.now(UTC).date()
+        for call in range(80):
+            long = call % 4 == 0
+            batch = [
+                {"query": "q" * (rng.randrange(2000, 3000) if long and i == 0 else 20), "k": i}
+                for i in range(4)
+            ]
+            monitor.predict(batch)
+
+    result = runner.invoke(
+        app, ["-c", str(path), "-o", "json", "correlate", "--date", day.isoformat(), "--fail-on", "never"]
+    )
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    assert report["events"]["slow"] >= 20 and report["status"] == "no_infra"
+    headline = report["headline"]
+    assert headline.startswith("No infrastructure value joined the predictions"), headline
+    assert 'slow predictions had higher input "len(query)"' in headline, headline
+    (query,) = [d for d in report["distinguishing"] if d["name"] == "len(query)"]
+    assert query["distinguishing"] and query["auc"] >= 0.75 and query["slow"] > 500 > query["fast"]
+    (k,) = [d for d in report["distinguishing"] if d["name"] == "k"]
+    assert not k["distinguishing"]  # the same on both sides
