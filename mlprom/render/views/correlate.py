@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlprom.analysis.distinguish import Distinction
+from mlprom.analysis.distinguish import AUC_HIGH, AUC_LOW, MIN_EVENTS, Distinction
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
 from mlprom.render.literal import json_literal, literal
@@ -79,7 +79,10 @@ def _suspect_cells(s: Suspect) -> list[str]:
 
 
 DISTINGUISHING_COLUMNS = ("factor", "name", "slow", "fast", "AUC", "slow n", "fast n", "distinguishes")
-DISTINGUISHING_TITLE = "What distinguished the slow predictions (AUC >= 0.75 or <= 0.25, 5+ events a side)"
+DISTINGUISHING_TITLE = (
+    f"What distinguished the slow predictions (AUC >= {AUC_HIGH:g} or <= {AUC_LOW:g}, "
+    f"{MIN_EVENTS}+ events a side)"
+)
 
 
 def _side(d: Distinction, value: float) -> str:

@@ -51,15 +51,15 @@ def test_larger_slow_batches_distinguish_with_medians_and_counts() -> None:
 @pytest.mark.parametrize(
     ("slow", "fast", "expected"),
     [
-        ([2.0] * 5, [1.0] * 5, True),  # AUC 1 with five a side
-        ([2.0] * 4, [1.0] * 50, False),  # four slow events are too few, whatever the effect
-        ([1.0] * 5, [2.0] * 5, True),  # AUC 0: smaller, as distinguishing as larger
-        ([2.0, 2.0, 2.0, 1.0], [1.0] * 4, False),  # AUC 0.875 but four a side
-        ([2, 2, 1, 1, 1, 1, 1, 1], [1] * 8, False),  # AUC 0.625: below the rule
-        ([3, 3, 3, 3, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 2], False),  # AUC exactly 0.5
+        ([2.0] * 10, [1.0] * 10, True),  # AUC 1 with ten a side
+        ([2.0] * 9, [1.0] * 50, False),  # nine slow events are too few, whatever the effect
+        ([1.0] * 10, [2.0] * 10, True),  # AUC 0: smaller, as distinguishing as larger
+        ([2.0] * 40, [1.0] * 9, False),  # AUC 1 but nine fast events
+        ([2] * 5 + [1] * 15, [1] * 20, False),  # AUC 0.625: below the rule
+        ([3] * 10 + [1] * 10, [2] * 20, False),  # AUC exactly 0.5
     ],
 )
-def test_the_rule_is_an_auc_of_at_least_075_or_at_most_025_with_five_a_side(
+def test_the_rule_is_an_auc_of_at_least_075_or_at_most_025_with_ten_a_side(
     slow: list[float], fast: list[float], expected: bool
 ) -> None:
     found = compare_numbers("rows", None, slow, fast)
@@ -67,10 +67,10 @@ def test_the_rule_is_an_auc_of_at_least_075_or_at_most_025_with_five_a_side(
 
 
 def test_the_rule_includes_its_bounds() -> None:
-    fast = [1.5] * 8
-    for above, effect, expected in ((6, 0.75, True), (5, 0.625, False), (2, 0.25, True), (3, 0.375, False)):
-        found = compare_numbers("rows", None, [2.0] * above + [1.0] * (8 - above), fast)
-        assert found is not None and found.auc == effect and found.distinguishing is expected
+    fast = [1.5] * 12
+    for above, effect, expected in ((9, 0.75, True), (8, 2 / 3, False), (3, 0.25, True), (4, 1 / 3, False)):
+        found = compare_numbers("rows", None, [2.0] * above + [1.0] * (12 - above), fast)
+        assert found is not None and found.auc == pytest.approx(effect) and found.distinguishing is expected
 
 
 def test_a_side_without_values_compares_nothing() -> None:
@@ -103,7 +103,7 @@ def test_slow_predictions_concentrated_in_two_hours_are_named() -> None:
 
 def test_an_hour_window_may_wrap_at_midnight() -> None:
     slow, fast = [0] * 24, [5] * 24
-    slow[23], slow[0] = 6, 6
+    slow[23], slow[0] = 6, 6  # twelve slow events
     found = hour_window(slow, fast)
     assert found is not None and (found.name, found.hours) == ("23:00-01:00", (23, 0))
 
@@ -113,9 +113,9 @@ def test_slow_predictions_spread_like_the_fast_ones_are_no_window() -> None:
     assert found is not None and not found.distinguishing and found.auc == pytest.approx(0.5)
 
 
-def test_a_window_needs_five_slow_events_inside_it() -> None:
+def test_a_window_needs_ten_slow_events_inside_it() -> None:
     slow, fast = [0] * 24, [10] * 24
-    slow[3] = 4
+    slow[3], slow[15] = 9, 1
     found = hour_window(slow, fast)
     assert found is not None and found.auc > 0.75 and not found.distinguishing
 
