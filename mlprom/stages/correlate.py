@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
+from mlprom.analysis.distinguish import SlowFactors, hour_counts
 from mlprom.analysis.drift import Reservoir, Sample
 from mlprom.analysis.findings import SEVERITY_RANK, Finding, quality_finding
 from mlprom.analysis.headline import headline
@@ -130,6 +131,7 @@ class EventPass:
     hours: HourProfile
     drift: DriftSide
     model_sides: ModelSides = field(default_factory=ModelSides)
+    factors: SlowFactors = field(default_factory=SlowFactors)  # batch size, version, inputs: slow vs fast
     sketch: LatencySketch = field(default_factory=LatencySketch)  # the events' own, when no sketch is stored
     slow_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
     fast_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
@@ -189,6 +191,7 @@ class EventPass:
                 if column is not None:
                     window.add_many(column, times, columns.rows, stands_for, columns.run_ids)
         self.model_sides.add_columns(columns)
+        self.factors.add(columns.row_sides, columns.version_counts, columns.input_sides)
         self.drift.add_columns(columns)
 
 
@@ -383,6 +386,9 @@ def build_report(
 ) -> CorrelationReport:
     events, infra, settings = data.events, data.infra, config.correlate
     key = layout.report_key(day, config.model.name)
+    # What told slow from fast besides the infra (docs/correlation.md, "What distinguished the slow
+    # predictions"); the hours count the slow and recorded fast events per second of the date.
+    distinctions = events.factors.distinctions(hour_counts(events.slow_bins), hour_counts(events.fast_bins))
     return CorrelationReport(
         date=day,
         generated_at=now,
@@ -406,7 +412,9 @@ def build_report(
             analysis.joined,
             len(analysis.ranking.episodes),
             analysis.ranking.notes,
+            distinctions,
         ),
+        distinguishing=tuple(distinctions),
         infra=InfraSection(
             source_setting=settings.infra_source,
             step_seconds=settings.step_seconds,
