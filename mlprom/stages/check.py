@@ -12,7 +12,7 @@ from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
 from mlprom.errors import MlpromError, UpstreamError, require_extra
 from mlprom.layout import new_object_id
-from mlprom.redact import redact_url
+from mlprom.redact import printable, redact_url
 from mlprom.reports.results import CheckItem, CheckResult
 
 if TYPE_CHECKING:
@@ -61,7 +61,55 @@ def _check_prometheus(config: Config) -> str:
         raise UpstreamError(f"Prometheus at {client.source}: trivial query refused: {exc}") from None
     if not result.series or result.series[0].value != 1.0:
         raise UpstreamError(f"Prometheus at {client.source}: vector(1) did not return 1")
+    _warn_rules_overlap(config, client)
     return "ready; vector(1) = 1"
+
+
+def _rule_groups(client: PrometheusClient) -> set[str] | None:
+    """The names of the alerting rule groups Prometheus has loaded (GET /api/v1/rules); None when it
+    cannot say (no rules API, an error, an answer not in Prometheus' shape)."""
+    url = f"{client.base_url}/api/v1/rules"
+    try:
+        answer = request(client.session, "GET", url, "Prometheus", client.timeout, params={"type": "alert"})
+        body = answer.json() if answer.status_code == 200 else None
+    except (MlpromError, ValueError):
+        return None
+    data = body.get("data") if isinstance(body, dict) and body.get("status") == "success" else None
+    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(groups, list):
+        return None
+    return {g["name"] for g in groups if isinstance(g, dict) and isinstance(g.get("name"), str)}
+
+
+def _warn_rules_overlap(config: Config, client: PrometheusClient) -> None:
+    """One warning when `alert` and Prometheus would both alert on the query thresholds (the rule file is
+    loaded and alertmanager.rules_deployed is false), or neither would (the other way round)."""
+    from mlprom.stages.rules import exported_thresholds, thresholds_group
+
+    if not exported_thresholds(config):
+        return
+    groups = _rule_groups(client)
+    if groups is None:
+        log.info(
+            "check: Prometheus at %s did not list its rules; not compared with rules_deployed", client.source
+        )
+        return
+    group = thresholds_group(config.model.name)
+    loaded = group in groups
+    if loaded and not config.alertmanager.rules_deployed:
+        log.warning(
+            "check: Prometheus at %s has the rule group %s loaded and alertmanager.rules_deployed is false: "
+            "Alertmanager gets two alerts per series past a query threshold; set rules_deployed: true",
+            client.source,
+            printable(group, 200),
+        )
+    elif not loaded and config.alertmanager.rules_deployed:
+        log.warning(
+            "check: alertmanager.rules_deployed is true but Prometheus at %s has no rule group %s: "
+            "nothing alerts on the query thresholds; load `mlprom rules` there or set rules_deployed: false",
+            client.source,
+            printable(group, 200),
+        )
 
 
 def _parse_error(client: PrometheusClient, expr: str) -> str | None:

@@ -261,6 +261,19 @@ def _model_matcher(model: str) -> str:
     return '{model="' + model.replace("\\", "\\\\").replace('"', '\\"') + '"}'
 
 
+def exported_thresholds(config: Config) -> tuple[str, ...]:
+    """The thresholds the rule file alerts on: those of configured queries (model metrics have no PromQL).
+
+    `alert` leaves their findings to Prometheus when alertmanager.rules_deployed is set.
+    """
+    return tuple(name for name in config.thresholds if name in config.queries)
+
+
+def thresholds_group(model: str) -> str:
+    """The name of the rule file's group of alerting rules, which `check` looks for in Prometheus."""
+    return f"mlprom-{model}-thresholds"
+
+
 def build_rules(config: Config) -> RuleFile:
     """Recording rules for the queries that compute something, alerting rules for every level of every
     query threshold (on the recorded series, else on the query itself)."""
@@ -281,8 +294,9 @@ def build_rules(config: Config) -> RuleFile:
         sources[name] = records[name] + _model_matcher(model)
     alerting: list[dict[str, Any]] = []
     left_out: list[tuple[str, str]] = []
+    exported = exported_thresholds(config)
     for name, threshold in config.thresholds.items():
-        if name not in config.queries:
+        if name not in exported:
             left_out.append((name, "a model metric, evaluated from events by `mlprom correlate`"))
             continue
         if threshold.min_events > 1:
@@ -305,5 +319,5 @@ def build_rules(config: Config) -> RuleFile:
     if recording:
         groups.append({"name": f"{group}-queries", "rules": recording})
     if alerting:
-        groups.append({"name": f"{group}-thresholds", "rules": alerting})
+        groups.append({"name": thresholds_group(model), "rules": alerting})
     return RuleFile({"groups": groups}, tuple(left_out))
