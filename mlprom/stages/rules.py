@@ -37,6 +37,8 @@ _STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
 _SELECTOR = re.compile(r"\{[^{}]*\}")
 _COMMENT = re.compile(r"#[^\n]*")
 _BARE_SELECTOR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(\{[^{}]*\})?")
+# A range selector's range over raw samples ([5m]); a subquery's ([1h:1m]) spans evaluated points instead.
+_RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|[smhdwy]))+)\s*\]")
 # A division by a series (a / b), not by a number (x / 1024): a ratio, in the practices' words.
 _DIVISION = re.compile(r"/\s*\(*\s*[A-Za-z_:]")
 
@@ -119,6 +121,14 @@ def _window(inner: str) -> str | None:
         if char == "[" and depth == 0:
             return inner[i + 1 : inner.index("]", i)].split(":", 1)[0].strip() or None
     return None
+
+
+def range_windows(expr: str) -> tuple[str, ...]:
+    """The ranges of `expr`'s range selectors over raw samples, as written: rate(x[1m]) -> ("1m",).
+
+    Subqueries (max_over_time(rate(x[1m])[1h:1m])) are left out, and so is text in strings and matchers.
+    """
+    return tuple(match.group(1) for match in _RANGE_SELECTOR.finditer(_skeleton(expr)))
 
 
 def _operation(call: _Call) -> str | None:

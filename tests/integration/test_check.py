@@ -233,6 +233,51 @@ def test_check_with_the_pushgateway_down_reports_it_once_and_does_not_push_a_hea
     assert "heartbeat not pushed" not in result.stderr
 
 
+# --- Rate windows against the scrape interval ---------------------------------------------------------
+
+IDLE = 'rate(node_cpu_seconds_total{mode="idle"}'
+
+
+def test_check_warns_about_a_window_shorter_than_four_scrapes_and_not_about_a_longer_one(
+    prometheus_stack, alertmanager, write_config
+):
+    # The suite's Prometheus scrapes every second: [3s] spans three scrapes, [1m] sixty.
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "queries": {"fast": f'{IDLE[:-1]},job="node"}}[3s])', "steady": f"{IDLE}[1m])"},
+        }
+    )
+    prometheus_stack.wait_for(f'{IDLE[:-1]},job="node"}}[3s])')
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "window" in line]
+    assert warnings == [
+        "check: query fast: window [3s] spans 3 scrape(s) of 1s (job node); use [4s] or more"
+    ], result.stderr
+    line = next(line for line in result.stdout.splitlines() if " queries " in line)
+    assert line.startswith("ok") and line.endswith("2 parse and run; window under 4 scrapes: fast")
+
+
+def test_check_compares_a_window_without_a_job_with_the_largest_interval_of_all_targets(
+    prometheus_stack, alertmanager, write_config
+):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            # A subquery's range spans evaluated points, not scrapes: only the inner [1s] counts.
+            "queries": {"spiky": f"max_over_time({IDLE}[1s])[1h:1m])"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if "window" in line]
+    assert warning.startswith("check: query spiky: window [1s] spans 1 scrape(s) of 1s (largest of ")
+    assert warning.endswith(" active target(s)); use [4s] or more")
+
+
 # --- The rule file loaded in Prometheus and alertmanager.rules_deployed -------------------------------
 
 CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))'
