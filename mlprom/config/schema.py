@@ -249,6 +249,9 @@ class AlertmanagerConfig(HTTPEndpoint):
     # A report covers a whole day; without this a 03:00 spike keeps firing until the day ends.
     clear_after: Duration | None = None
     labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert, for routing
+    # The `mlprom rules` file is loaded in Prometheus: `alert` leaves the query thresholds to it, or
+    # Alertmanager gets two alerts for every series past a level.
+    rules_deployed: bool = False
 
     @field_validator("urls")
     @classmethod

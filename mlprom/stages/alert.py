@@ -257,7 +257,18 @@ def build_alerts(
     causes = alert_suspects(report.suspects)
     alerts: list[StoredAlert] = []
     pending = 0
+    left_to_rules = _left_to_rules(config)
+    ruled = 0
     for finding in report.findings:
+        if (
+            finding.metric in left_to_rules
+            and finding.kind == "threshold"
+            and not is_model_finding(config, finding)
+        ):
+            # Prometheus alerts on it from `mlprom rules`; one already firing from here is resolved by
+            # next_step, as any alert whose finding is gone.
+            ruled += 1
+            continue
         # Drift describes the whole day, so it has no "last seen a while ago" to clear on.
         if clear_after is not None and finding.kind != "drift":
             if (now - finding.last_seen).total_seconds() > clear_after:
@@ -284,7 +295,21 @@ def build_alerts(
         )
     if pending:
         log.info("%d finding(s) not sent yet: below their threshold's min_events or `for`", pending)
+    if ruled:
+        log.info(
+            "%d query threshold finding(s) left to Prometheus' rules (alertmanager.rules_deployed)", ruled
+        )
     return alerts
+
+
+def _left_to_rules(config: Config) -> frozenset[str]:
+    """The thresholds whose findings `alert` does not send: the ones `mlprom rules` exports, when the rule
+    file is loaded in Prometheus (alertmanager.rules_deployed)."""
+    if not config.alertmanager.rules_deployed:
+        return frozenset()
+    from mlprom.stages.rules import exported_thresholds
+
+    return frozenset(exported_thresholds(config))
 
 
 def firing_fingerprints(state: AlertState) -> set[str]:

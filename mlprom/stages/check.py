@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -12,11 +13,11 @@ from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
 from mlprom.errors import MlpromError, UpstreamError, require_extra
 from mlprom.layout import new_object_id
-from mlprom.redact import redact_url
+from mlprom.redact import printable, redact_url
 from mlprom.reports.results import CheckItem, CheckResult
 
 if TYPE_CHECKING:
-    from mlprom.clients.prometheus import PrometheusClient
+    from mlprom.clients.prometheus import PrometheusClient, ScrapeTarget
     from mlprom.config import Config, HTTPEndpoint
 
 log = logging.getLogger("mlprom")
@@ -28,6 +29,11 @@ CHECK_RETRY = RetryPolicy(total=1, backoff_factor=0.2, retry_after_cap=2.0)
 # target's own `timeout` when that is shorter; targets are probed concurrently, so check as a whole
 # ends within it too (plus start-up).
 CHECK_DEADLINE = 10.0
+# A range shorter than this many scrape intervals holds too few samples: rate() needs two, and one missed
+# scrape leaves a [1m] rate over 30 s scrapes with a single sample and no value.
+MIN_SCRAPES_PER_WINDOW = 4
+# A job named by an equality matcher (job="node"): its targets' interval is the one the window spans.
+_JOB_MATCHER = re.compile(r"\bjob\s*=\s*\"((?:[^\"\\]|\\.)*)\"")
 
 
 def _check_storage(config: Config) -> str:
@@ -61,7 +67,55 @@ def _check_prometheus(config: Config) -> str:
         raise UpstreamError(f"Prometheus at {client.source}: trivial query refused: {exc}") from None
     if not result.series or result.series[0].value != 1.0:
         raise UpstreamError(f"Prometheus at {client.source}: vector(1) did not return 1")
+    _warn_rules_overlap(config, client)
     return "ready; vector(1) = 1"
+
+
+def _rule_groups(client: PrometheusClient) -> set[str] | None:
+    """The names of the alerting rule groups Prometheus has loaded (GET /api/v1/rules); None when it
+    cannot say (no rules API, an error, an answer not in Prometheus' shape)."""
+    url = f"{client.base_url}/api/v1/rules"
+    try:
+        answer = request(client.session, "GET", url, "Prometheus", client.timeout, params={"type": "alert"})
+        body = answer.json() if answer.status_code == 200 else None
+    except (MlpromError, ValueError):
+        return None
+    data = body.get("data") if isinstance(body, dict) and body.get("status") == "success" else None
+    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(groups, list):
+        return None
+    return {g["name"] for g in groups if isinstance(g, dict) and isinstance(g.get("name"), str)}
+
+
+def _warn_rules_overlap(config: Config, client: PrometheusClient) -> None:
+    """One warning when `alert` and Prometheus would both alert on the query thresholds (the rule file is
+    loaded and alertmanager.rules_deployed is false), or neither would (the other way round)."""
+    from mlprom.stages.rules import exported_thresholds, thresholds_group
+
+    if not exported_thresholds(config):
+        return
+    groups = _rule_groups(client)
+    if groups is None:
+        log.info(
+            "check: Prometheus at %s did not list its rules; not compared with rules_deployed", client.source
+        )
+        return
+    group = thresholds_group(config.model.name)
+    loaded = group in groups
+    if loaded and not config.alertmanager.rules_deployed:
+        log.warning(
+            "check: Prometheus at %s has the rule group %s loaded and alertmanager.rules_deployed is false: "
+            "Alertmanager gets two alerts per series past a query threshold; set rules_deployed: true",
+            client.source,
+            printable(group, 200),
+        )
+    elif not loaded and config.alertmanager.rules_deployed:
+        log.warning(
+            "check: alertmanager.rules_deployed is true but Prometheus at %s has no rule group %s: "
+            "nothing alerts on the query thresholds; load `mlprom rules` there or set rules_deployed: false",
+            client.source,
+            printable(group, 200),
+        )
 
 
 def _parse_error(client: PrometheusClient, expr: str) -> str | None:
@@ -116,8 +170,57 @@ def _check_queries(config: Config) -> str:
     for name in empty:
         # A misspelt metric name parses and returns nothing: say so, it is not an error.
         log.warning("check: query %s returned no series at %s", name, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    short = _warn_short_windows(config, client)
     detail = f"{len(config.queries)} parse and run"
-    return detail + (f"; no series now: {', '.join(empty)}" if empty else "")
+    detail += f"; no series now: {', '.join(empty)}" if empty else ""
+    return detail + (f"; window under {MIN_SCRAPES_PER_WINDOW} scrapes: {', '.join(short)}" if short else "")
+
+
+def _scrape_interval_of(expr: str, targets: tuple[ScrapeTarget, ...]) -> tuple[float, str] | None:
+    """The scrape interval `expr`'s windows must span, and whose it is: the largest of the targets of the
+    jobs it names (job="..."), else the largest of all active targets; None when no target says."""
+    jobs = set(_JOB_MATCHER.findall(expr))
+    named = [t.interval_seconds for t in targets if t.job in jobs and t.interval_seconds is not None]
+    if named:
+        return max(named), "job " + ", ".join(sorted(jobs))
+    every = [t.interval_seconds for t in targets if t.interval_seconds is not None]
+    return (max(every), f"largest of {len(every)} active target(s)") if every else None
+
+
+def _warn_short_windows(config: Config, client: PrometheusClient) -> list[str]:
+    """One warning per query with a range shorter than MIN_SCRAPES_PER_WINDOW scrape intervals (the
+    targets API's scrapeInterval); the names of those queries."""
+    from mlprom.config.durations import parse_duration
+    from mlprom.stages.rules import format_duration, range_windows
+
+    windows = {name: range_windows(query.expr) for name, query in config.queries.items()}
+    if not any(windows.values()):
+        return []
+    try:
+        targets = client.targets()
+    except UpstreamError as exc:
+        log.info("check: rate windows not compared with the scrape interval: %s", exc)
+        return []
+    short = []
+    for name, ranges in windows.items():
+        interval = _scrape_interval_of(config.queries[name].expr, targets) if ranges else None
+        if interval is None:
+            continue
+        seconds, whose = interval
+        shortest = min(ranges, key=parse_duration)
+        if parse_duration(shortest) >= MIN_SCRAPES_PER_WINDOW * seconds:
+            continue
+        short.append(name)
+        log.warning(
+            "check: query %s: window [%s] spans %.3g scrape(s) of %s (%s); use [%s] or more",
+            name,
+            shortest,
+            parse_duration(shortest) / seconds,
+            format_duration(seconds),
+            printable(whose, 200),
+            format_duration(MIN_SCRAPES_PER_WINDOW * seconds),
+        )
+    return short
 
 
 def _check_ready(endpoint: HTTPEndpoint, url: str, name: str, what: str) -> Callable[[Config], str]:

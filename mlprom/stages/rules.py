@@ -37,6 +37,8 @@ _STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
 _SELECTOR = re.compile(r"\{[^{}]*\}")
 _COMMENT = re.compile(r"#[^\n]*")
 _BARE_SELECTOR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*(\{[^{}]*\})?")
+# A range selector's range over raw samples ([5m]); a subquery's ([1h:1m]) spans evaluated points instead.
+_RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|[smhdwy]))+)\s*\]")
 # A division by a series (a / b), not by a number (x / 1024): a ratio, in the practices' words.
 _DIVISION = re.compile(r"/\s*\(*\s*[A-Za-z_:]")
 
@@ -119,6 +121,14 @@ def _window(inner: str) -> str | None:
         if char == "[" and depth == 0:
             return inner[i + 1 : inner.index("]", i)].split(":", 1)[0].strip() or None
     return None
+
+
+def range_windows(expr: str) -> tuple[str, ...]:
+    """The ranges of `expr`'s range selectors over raw samples, as written: rate(x[1m]) -> ("1m",).
+
+    Subqueries (max_over_time(rate(x[1m])[1h:1m])) are left out, and so is text in strings and matchers.
+    """
+    return tuple(match.group(1) for match in _RANGE_SELECTOR.finditer(_skeleton(expr)))
 
 
 def _operation(call: _Call) -> str | None:
@@ -261,6 +271,19 @@ def _model_matcher(model: str) -> str:
     return '{model="' + model.replace("\\", "\\\\").replace('"', '\\"') + '"}'
 
 
+def exported_thresholds(config: Config) -> tuple[str, ...]:
+    """The thresholds the rule file alerts on: those of configured queries (model metrics have no PromQL).
+
+    `alert` leaves their findings to Prometheus when alertmanager.rules_deployed is set.
+    """
+    return tuple(name for name in config.thresholds if name in config.queries)
+
+
+def thresholds_group(model: str) -> str:
+    """The name of the rule file's group of alerting rules, which `check` looks for in Prometheus."""
+    return f"mlprom-{model}-thresholds"
+
+
 def build_rules(config: Config) -> RuleFile:
     """Recording rules for the queries that compute something, alerting rules for every level of every
     query threshold (on the recorded series, else on the query itself)."""
@@ -281,8 +304,9 @@ def build_rules(config: Config) -> RuleFile:
         sources[name] = records[name] + _model_matcher(model)
     alerting: list[dict[str, Any]] = []
     left_out: list[tuple[str, str]] = []
+    exported = exported_thresholds(config)
     for name, threshold in config.thresholds.items():
-        if name not in config.queries:
+        if name not in exported:
             left_out.append((name, "a model metric, evaluated from events by `mlprom correlate`"))
             continue
         if threshold.min_events > 1:
@@ -305,5 +329,5 @@ def build_rules(config: Config) -> RuleFile:
     if recording:
         groups.append({"name": f"{group}-queries", "rules": recording})
     if alerting:
-        groups.append({"name": f"{group}-thresholds", "rules": alerting})
+        groups.append({"name": thresholds_group(model), "rules": alerting})
     return RuleFile({"groups": groups}, tuple(left_out))

@@ -647,3 +647,68 @@ def test_a_state_write_failing_after_delivery_says_the_alerts_were_accepted(
     (alert,) = _wait_for_alerts(alertmanager.url, config.model.name, 1)
     assert alert["labels"]["metric"] == "prediction_time"
     assert not open_storage(config).exists(layout.alert_state_key(config.model.name))
+
+
+# --- alertmanager.rules_deployed: the query thresholds left to Prometheus' rules ----------------------
+
+
+def _deployed_config(write_config: Callable[..., Path], url: str, model: str, deployed: bool) -> Path:
+    return write_config(
+        {
+            "alertmanager": {"urls": [url], "rules_deployed": deployed},
+            "model": {"name": model},
+            "queries": {"cpu_usage": CPU, "io_pressure": "rate(node_pressure_io_waiting_seconds_total[1m])"},
+            "thresholds": {"cpu_usage": 0.9, "prediction_time": "10s"},
+        }
+    )
+
+
+def test_rules_deployed_sends_the_prediction_time_alert_and_not_what_the_rule_file_alerts_on(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    clear_of_midnight(30)
+    model = f"ruled-{uuid.uuid4().hex[:8]}"
+    path = _deployed_config(write_config, alertmanager.url, model, True)
+    config = load_config(str(path))
+    findings = [_model_finding(), _model_finding("cpu_usage", {"instance": "node-b"})]
+    day = _store_report(config, findings, [])
+
+    sent = _invoke(path, "-o", "json", "alert", "--date", day.isoformat())
+    assert sent.exit_code == 0, sent.output
+    assert orjson.loads(sent.stdout)["firing"] == 1
+    (alert,) = _wait_for_alerts(alertmanager.url, model, 1)
+    assert (alert["labels"]["alertname"], alert["labels"]["metric"]) == ("MlpromThreshold", "prediction_time")
+
+    # What was left out is exactly what the rule file alerts on.
+    rules = orjson.loads(_invoke(path, "-o", "json", "rules").stdout)
+    ruled = {r["labels"]["metric"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert ruled == {f.metric for f in findings} - {alert["labels"]["metric"]} == {"cpu_usage"}
+
+
+def test_turning_rules_deployed_on_resolves_the_query_threshold_alert_already_firing_once(
+    alertmanager: Server, write_config: Callable[..., Path]
+) -> None:
+    clear_of_midnight(60)
+    model = f"ruled-{uuid.uuid4().hex[:8]}"
+    path = _deployed_config(write_config, alertmanager.url, model, False)
+    config = load_config(str(path))
+    day = _store_report(config, [_model_finding(), _model_finding("cpu_usage", {"instance": "node-b"})], [])
+    assert _invoke(path, "alert", "--date", day.isoformat()).exit_code == 0
+    assert len(_wait_for_alerts(alertmanager.url, model, 2)) == 2
+
+    path = _deployed_config(write_config, alertmanager.url, model, True)
+    switched = _invoke(path, "-o", "json", "alert", "--date", day.isoformat())
+    assert switched.exit_code == 0, switched.output
+    assert (orjson.loads(switched.stdout)["firing"], orjson.loads(switched.stdout)["resolved"]) == (1, 1)
+    # Alertmanager lists active alerts only: mlprom's cpu_usage alert ended now, not at its endsAt.
+    deadline = time.monotonic() + 20
+    active = _active_alerts(alertmanager.url, model)
+    while len(active) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        active = _active_alerts(alertmanager.url, model)
+    assert [a["labels"]["metric"] for a in active] == ["prediction_time"]
+    state = orjson.loads(open_storage(config).get_bytes(layout.alert_state_key(model)))
+    assert sorted((a["labels"]["metric"], a["status"]) for a in state["alerts"]) == [
+        ("cpu_usage", "resolved"),
+        ("prediction_time", "firing"),
+    ]

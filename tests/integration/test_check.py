@@ -231,3 +231,153 @@ def test_check_with_the_pushgateway_down_reports_it_once_and_does_not_push_a_hea
     assert checks["pushgateway"]["ok"] is False
     # The check line already says it; a heartbeat pushed to the same dead server would wait for it again.
     assert "heartbeat not pushed" not in result.stderr
+
+
+# --- Rate windows against the scrape interval ---------------------------------------------------------
+
+IDLE = 'rate(node_cpu_seconds_total{mode="idle"}'
+
+
+def test_check_warns_about_a_window_shorter_than_four_scrapes_and_not_about_a_longer_one(
+    prometheus_stack, alertmanager, write_config
+):
+    # The suite's Prometheus scrapes every second: [3s] spans three scrapes, [1m] sixty.
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            "queries": {"fast": f'{IDLE[:-1]},job="node"}}[3s])', "steady": f"{IDLE}[1m])"},
+        }
+    )
+    prometheus_stack.wait_for(f'{IDLE[:-1]},job="node"}}[3s])')
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "window" in line]
+    assert warnings == [
+        "check: query fast: window [3s] spans 3 scrape(s) of 1s (job node); use [4s] or more"
+    ], result.stderr
+    line = next(line for line in result.stdout.splitlines() if " queries " in line)
+    assert line.startswith("ok") and line.endswith("2 parse and run; window under 4 scrapes: fast")
+
+
+def test_check_compares_a_window_without_a_job_with_the_largest_interval_of_all_targets(
+    prometheus_stack, alertmanager, write_config
+):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url]},
+            # A subquery's range spans evaluated points, not scrapes: only the inner [1s] counts.
+            "queries": {"spiky": f"max_over_time({IDLE}[1s])[1h:1m])"},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if "window" in line]
+    assert warning.startswith("check: query spiky: window [1s] spans 1 scrape(s) of 1s (largest of ")
+    assert warning.endswith(" active target(s)); use [4s] or more")
+
+
+# --- The rule file loaded in Prometheus and alertmanager.rules_deployed -------------------------------
+
+CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))'
+
+
+@pytest.fixture
+def ruled_prometheus(tmp_path, write_config):
+    """A Prometheus of its own with the `mlprom rules` file of a config loaded (the suite's Prometheus
+    has no rule_files); yields (that Prometheus' URL, the config's document)."""
+    import uuid
+
+    import requests
+    import yaml
+
+    from tests.fixtures.servers import require_binary, start_server
+
+    prom_bin = require_binary("prometheus")
+    document = {
+        "model": {"name": f"ruled-{uuid.uuid4().hex[:8]}"},
+        "queries": {"cpu_usage": CPU},
+        "thresholds": {"cpu_usage": 0.9, "prediction_time": "10s"},
+    }
+    printed = runner.invoke(app, ["-c", str(write_config(document)), "rules"])
+    assert printed.exit_code == 0, printed.output
+    (tmp_path / "mlprom.rules.yml").write_text(printed.stdout)
+    prom_config = {
+        "global": {"evaluation_interval": "1s"},
+        "rule_files": [str(tmp_path / "mlprom.rules.yml")],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
+    port = free_port()
+    server = start_server(
+        "prometheus-ruled",
+        [
+            prom_bin,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        port,
+        tmp_path,
+        "/-/ready",
+    )
+    try:
+        groups = requests.get(server.url + "/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert f"mlprom-{document['model']['name']}-thresholds" in {g["name"] for g in groups}
+        yield server.url, document
+    finally:
+        server.stop()
+
+
+def _rules_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "rules_deployed" in line]
+
+
+def test_check_warns_once_when_the_rules_are_loaded_and_rules_deployed_is_false(
+    ruled_prometheus, alertmanager, write_config
+):
+    url, document = ruled_prometheus
+    model = document["model"]["name"]
+    cfg = write_config({**document, "prometheus": {"url": url}, "alertmanager": {"urls": [alertmanager.url]}})
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output  # a warning: the exit code stays the endpoints'
+    assert _rules_warnings(result.stderr) == [
+        f"check: Prometheus at {url} has the rule group mlprom-{model}-thresholds loaded and "
+        "alertmanager.rules_deployed is false: Alertmanager gets two alerts per series past a query "
+        "threshold; set rules_deployed: true"
+    ]
+
+
+def test_check_is_quiet_when_the_rules_are_loaded_and_rules_deployed_is_true(
+    ruled_prometheus, alertmanager, write_config
+):
+    url, document = ruled_prometheus
+    cfg = write_config(
+        {
+            **document,
+            "prometheus": {"url": url},
+            "alertmanager": {"urls": [alertmanager.url], "rules_deployed": True},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    assert _rules_warnings(result.stderr) == []
+
+
+def test_check_warns_when_rules_deployed_is_true_but_prometheus_has_no_mlprom_rules(
+    prometheus_stack, alertmanager, write_config
+):
+    cfg = write_config(
+        {
+            "prometheus": {"url": prometheus_stack.prometheus_url},
+            "alertmanager": {"urls": [alertmanager.url], "rules_deployed": True},
+            "model": {"name": "unruled"},
+            "queries": {"cpu_usage": CPU},
+            "thresholds": {"cpu_usage": 0.9},
+        }
+    )
+    result = runner.invoke(app, ["-c", str(cfg), "check"])
+    assert result.exit_code == 0, result.output
+    (warning,) = _rules_warnings(result.stderr)
+    assert warning.startswith("check: alertmanager.rules_deployed is true but Prometheus at ")
+    assert "has no rule group mlprom-unruled-thresholds: nothing alerts on the query thresholds" in warning
