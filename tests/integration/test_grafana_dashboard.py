@@ -296,3 +296,45 @@ def test_monitor_panels_find_what_monitor_exports(prometheus_stack: PrometheusSt
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def test_the_model_variable_lists_every_model_of_the_fleet_and_no_other_model_label(
+    prometheus_stack: PrometheusStack,
+) -> None:
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+    PredictionMetrics = importlib.import_module("mlprom.serving.metrics").PredictionMetrics  # noqa: N806
+
+    stamp = int(time.time() * 1000) % 10**9
+    piped, served, other = f"fleetpipe{stamp}", f"fleetserve{stamp}", f"gpu{stamp}"
+    # A model with CronJobs only (a heartbeat, no serving process scraped) ...
+    config = load_config_text(
+        f"pushgateway: {{url: '{prometheus_stack.pushgateway_url}'}}\nmodel: {{name: {piped}}}\n"
+    )
+    push_heartbeat(config, "capture-infra", 1.0, {})
+    # ... one served with Monitor and no pipeline yet, and another exporter's `model` label (a GPU's).
+    registry = CollectorRegistry()
+    PredictionMetrics(served, 1.0, registry=registry)
+    Gauge("gpu_temperature_celsius", "GPU temperature", ["model"], registry=registry).labels(other).set(60)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        prometheus_stack.add_scrape_target(f"127.0.0.1:{port}")
+        _wait_for(prometheus_stack, f'mlprom_predictions_total{{model="{served}"}}')
+        _wait_for(prometheus_stack, f'gpu_temperature_celsius{{model="{other}"}}')
+        _wait_for(prometheus_stack, f'mlprom_last_success_timestamp_seconds{{model="{piped}"}}')
+        (variable,) = [v for v in dashboard()["templating"]["list"] if v["name"] == "model"]
+        assert variable["query"]["query"] == variable["definition"]
+        found = re.fullmatch(r"label_values\((.+), model\)", variable["definition"])
+        assert found, variable["definition"]
+        # What Grafana asks for a label_values(selector, label) variable: the label's values API.
+        answer = requests.get(
+            prometheus_stack.prometheus_url + "/api/v1/label/model/values",
+            params={"match[]": found.group(1)},
+            timeout=10,
+        ).json()
+        assert answer["status"] == "success", answer
+        assert {piped, served} <= set(answer["data"]) and other not in answer["data"]
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
