@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
+from kubernetes.client import ApiClient  # the test extra installs it
 
-pytest.importorskip("kubernetes", reason="the test extra installs the kubernetes client")
-from kubernetes.client import ApiClient  # noqa: E402
-
-from mlprom.cli import app  # noqa: E402
-from mlprom.config import load_config  # noqa: E402
+from mlprom.cli import app
+from mlprom.config import load_config
 
 # Typer carries its own click: its usage error, found the way mlprom/cli.py finds ClickException
 UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
