@@ -110,9 +110,16 @@ def test_applying_the_directory_never_replaces_the_credentials() -> None:
     assert set(by_kind("Secret", SECRET)) == {"mlprom-credentials"}
 
 
-def test_the_fleet_variants_replace_cronjobs_of_the_same_name() -> None:
-    assert FLEET, "deploy/kubernetes/fleet/ is empty"
-    assert set(by_kind("CronJob", FLEET)) <= set(by_kind("CronJob"))
+def test_the_fleet_variants_are_the_cronjobs_of_the_same_name_over_every_model() -> None:
+    """Applying deploy/kubernetes/fleet/ replaces those CronJobs; only --all-models differs."""
+    fleet, single = by_kind("CronJob", FLEET), by_kind("CronJob")
+    assert set(fleet) == {"mlprom-correlate-alert", "mlprom-correlate-closeout"}
+    for name, job in fleet.items():
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        for container in containers(pod):
+            assert container["args"].count("--all-models") == 1, (name, container["name"])
+            container["args"].remove("--all-models")
+        assert job == single[name], name
 
 
 def test_there_is_a_cronjob_for_each_pipeline_step_on_its_schedule() -> None:
