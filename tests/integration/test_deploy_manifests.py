@@ -254,6 +254,7 @@ def test_the_configmap_config_loads_and_its_files_are_the_mounted_secret(tmp_pat
             assert config_name in configmap["data"], where
             for file in files:
                 directory, name = file.rsplit("/", 1)
+                assert directory in mounts, f"{where}: {file} is not in a mounted volume"
                 assert mounts[directory]["secret"]["secretName"] == secret["metadata"]["name"], (where, file)
                 assert name in secret["stringData"], (where, file)
             assert all(m.get("readOnly") for m in container["volumeMounts"] if m["mountPath"] != "/tmp"), (
