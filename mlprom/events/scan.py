@@ -334,13 +334,31 @@ def iter_days_columns(
             if parsed is not None and parsed.kind == "event":
                 jobs.append((day, info.key))
                 size += info.size
-    workers = min(os.cpu_count() or 1, len(jobs))
+    workers = min(usable_cpus(), len(jobs))
     if workers < 2 or size < PARALLEL_MIN_BYTES:
         for day, key in jobs:
             yield day, _scan_key((key, storage.get_bytes(key), how, drift_only))
     else:
         tasks = ((day, (key, storage.get_bytes(key), how, drift_only)) for day, key in jobs)
         yield from _in_workers(tasks, workers)
+
+
+def usable_cpus(cgroup: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's
+    `resources.limits.cpu`). os.cpu_count() is the node's count: on a 64-core node a pod limited to
+    2 CPUs would fork 64 decoding workers, each holding an object's columns (docs/scaling.md)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        with open(cgroup, encoding="ascii") as handle:
+            quota, period = handle.read().split()[:2]
+        if quota != "max" and int(period) > 0:
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota: the affinity is the limit
+    return max(1, count)
 
 
 def _in_workers(

@@ -4,6 +4,7 @@ and per-feature means of recorded inputs, bounded whatever the inputs hold."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -82,3 +83,21 @@ def test_features_past_the_objects_first_twenty_are_left_out() -> None:
     lines = [_line(i, 2.0 if i % 2 else 0.1, inputs=[{f"f{i:02d}": 1.0}]) for i in range(30)]
     columns = _scan(lines)
     assert sorted(columns.input_sides) == [f"f{i:02d}" for i in range(MAX_FEATURES)]
+
+
+def test_decoding_workers_follow_a_containers_cpu_quota(tmp_path: Path) -> None:
+    import os
+
+    from mlprom.events.scan import usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    for text, expected in (
+        ("max 100000\n", affinity),
+        ("150000 100000\n", min(affinity, 2)),  # 1.5 CPUs: two workers
+        ("50000 100000\n", 1),
+        ("garbage\n", affinity),
+    ):
+        cpu_max = tmp_path / "cpu.max"
+        cpu_max.write_text(text)
+        assert usable_cpus(str(cpu_max)) == expected, text
+    assert usable_cpus(str(tmp_path / "absent")) == affinity
