@@ -39,6 +39,9 @@ class EventColumns:
     # per model metric and outputs_mean the values of the slow and of the other events.
     samples: dict[str, Finite] = field(default_factory=dict)
     sides: dict[str, tuple[Finite, Finite]] = field(default_factory=dict)
+    # Not read (a warning named it): the store refused the object, or its partition could not be listed.
+    unreadable: bool = False
+    outside: int = 0  # events left out as stamped outside the partition's date and correlate.max_skew
 
     def __len__(self) -> int:
         return len(self.times)
@@ -86,8 +89,12 @@ def classify(columns: EventColumns, how: Classification) -> None:
     seconds = [int(at - origin) for at in columns.times]
     slow_counts: Counter[int] = Counter()
     fast_counts: Counter[int] = Counter()
-    slow_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < DAY_SECONDS)
-    fast_counts.update(s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < DAY_SECONDS)
+    slow_counts.update(
+        s for s, is_slow in zip(seconds, slow, strict=True) if is_slow and 0 <= s < DAY_SECONDS
+    )
+    fast_counts.update(
+        s for s, is_slow in zip(seconds, slow, strict=True) if not is_slow and 0 <= s < DAY_SECONDS
+    )
     columns.slow = slow
     columns.slow_seconds = dict(slow_counts)
     columns.fast_seconds = dict(fast_counts)
