@@ -465,3 +465,72 @@ def test_warnings_about_bad_lines_are_capped_per_object(store: tuple[Path, Path]
     assert len(about) == 4, result.stderr  # three lines named, then the count of the rest
     assert about[-1].startswith("... and ") and about[-1].endswith(f"more bad line(s) in {key}")
     assert orjson.loads(result.stdout)["events"]["total"] == 3
+
+
+class PruneRacing:
+    """A real store whose victims are deleted (as a prune running beside would) after they were listed,
+    just before they are read."""
+
+    def __init__(self, inner: Any, victims: list[str]) -> None:
+        self.inner = inner
+        self.victims = victims
+
+    def get_bytes(self, key: str) -> bytes:
+        if key in self.victims:
+            assert self.inner.delete_many([key]).deleted == (key,)
+        return bytes(self.inner.get_bytes(key))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _race(storage: Any, config_path: Path, caplog: pytest.LogCaptureFixture) -> Any:
+    from mlprom.config import load_config
+    from mlprom.records import parse_ts
+    from mlprom.stages import correlate
+
+    gone = [f"model/dt={DAY}/model=default/100000-{'a' * 16}.jsonl", f"infra/dt={DAY}/100000-{'b' * 16}.json"]
+    storage.put_bytes(gone[0], events_body(4))
+    storage.put_bytes(gone[1], orjson.dumps(snapshot({"http_latency": query([GOOD_SERIES])})))
+    storage.put_bytes(f"model/dt={DAY}/model=default/110000-{'c' * 16}.jsonl", events_body(3))
+    ts = f"{DAY}T11:00:00Z"
+    kept = snapshot({"http_latency": query([GOOD_SERIES])}, ts=ts)
+    storage.put_bytes(f"infra/dt={DAY}/110000-{'d' * 16}.json", orjson.dumps({**kept, "id": "d" * 16}))
+    with caplog.at_level("WARNING", logger="mlprom"):
+        report = correlate.run(
+            load_config(str(config_path)), parse_ts(ts).date(), storage=PruneRacing(storage, gone)
+        )
+    for key in gone:
+        assert any(
+            key in r.getMessage() and "deleted since it was listed" in r.getMessage() for r in caplog.records
+        )
+    return report
+
+
+def test_objects_deleted_between_list_and_get_are_skipped_locally(
+    store: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlprom.storage.local import LocalStorage
+
+    config, root = store
+    report = _race(LocalStorage(root), config, caplog)
+    assert report.exit_code in (0, 1) and not report.partial_failure  # gone is not a failure
+    assert report.events.total == 3 and report.snapshots == 1
+
+
+def test_objects_deleted_between_list_and_get_are_skipped_on_s3(
+    moto_s3: str, s3_bucket: str, write_config: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlprom.storage.s3 import S3Storage
+
+    config = write_config(
+        {
+            "storage": {"url": f"s3://{s3_bucket}/p", "endpoint_url": moto_s3, "region": "us-east-1"},
+            "queries": {"http_latency": "x"},
+            "thresholds": {"http_latency": 0.5},
+        }
+    )
+    storage = S3Storage(s3_bucket, "p", endpoint_url=moto_s3, region="us-east-1")
+    report = _race(storage, config, caplog)  # moto answers the GET of a deleted key NoSuchKey
+    assert report.exit_code in (0, 1) and not report.partial_failure
+    assert report.events.total == 3 and report.snapshots == 1
