@@ -192,9 +192,10 @@ def lines_of(body: bytes) -> Iterator[tuple[int, bytes | None]]:
         yield lineno, line
 
 
-def gunzip(key: str, body: bytes, cap: int = MAX_OBJECT_BYTES) -> bytes | None:
+def gunzip(key: str, body: bytes, cap: int | None = None) -> bytes | None:
     """A .gz object's JSON Lines, at most `cap` bytes of them; None (with a warning naming the key) when
     it is not valid gzip or inflates past the cap: a few KB of gzip can stand for gigabytes of zeros."""
+    cap = MAX_OBJECT_BYTES if cap is None else cap
     inflate = zlib.decompressobj(wbits=31)  # gzip's header and trailer
     out = bytearray()
     try:
