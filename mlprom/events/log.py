@@ -11,7 +11,7 @@ import io
 import logging
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -173,49 +173,76 @@ class BadLines:
             log.warning("... and %d more bad line(s) in %s", more, self.key)
 
 
-def lines_of(body: bytes) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line) of JSON Lines, split at "\\n" as JSON Lines are; None for a line longer than
-    MAX_LINE_BYTES, which is passed over without being copied (only one line at a time ever is)."""
-    readline = io.BytesIO(body).readline  # shares the bytes' buffer: no copy of the body
-    limit = MAX_LINE_BYTES + 1  # a line of MAX_LINE_BYTES and its "\\n"
+def lines_of(body: bytes | Sequence[bytes], bound: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of JSON Lines given whole or in parts (as gunzip inflates them), split at
+    "\\n" as JSON Lines are; None for a line longer than MAX_LINE_BYTES, which is passed over without
+    being copied: only one line at a time ever is, and a bounded one. `bound`: MAX_LINE_BYTES."""
+    bound = MAX_LINE_BYTES if bound is None else bound
+    limit = bound + 1  # a line of `bound` bytes and its "\\n"
     lineno = 0
-    while True:
-        line = readline(limit)
-        if not line:
-            return
-        lineno += 1
-        if len(line) == limit and line[-1] != 0x0A:
-            while line and line[-1] != 0x0A:
-                line = readline(limit)
-            yield lineno, None
-            continue
-        yield lineno, line
+    carry = b""  # the start of a line that goes on in the next part
+    skipping = False  # inside a line already known to be too long
+    for part in (body,) if isinstance(body, bytes | bytearray) else body:
+        readline = io.BytesIO(part).readline  # shares the bytes' buffer: no copy of the part
+        while line := readline(limit):
+            complete = line[-1] == 0x0A
+            if skipping:
+                if complete:
+                    skipping = False
+                    lineno += 1
+                    yield lineno, None
+                continue
+            if carry:
+                line, carry = carry + line, b""
+            if len(line) - complete > bound:
+                if complete:
+                    lineno += 1
+                    yield lineno, None
+                else:
+                    skipping = True
+            elif complete:
+                lineno += 1
+                yield lineno, line
+            else:
+                carry = line
+    if skipping or carry:
+        yield lineno + 1, None if skipping else carry
 
 
-def gunzip(key: str, body: bytes, cap: int | None = None) -> bytes | None:
-    """A .gz object's JSON Lines, at most `cap` bytes of them; None (with a warning naming the key) when
-    it is not valid gzip or inflates past the cap: a few KB of gzip can stand for gigabytes of zeros."""
+INFLATE_CHUNK = 1024 * 1024
+
+
+def gunzip(key: str, body: bytes, cap: int | None = None) -> list[bytes] | None:
+    """A .gz object's JSON Lines in parts of at most INFLATE_CHUNK bytes, at most `cap` bytes in all
+    (the object cap); None, with a warning naming the key, when it is not valid gzip or inflates past
+    the cap: a few KB of gzip can stand for gigabytes of zeros. In parts, never joined: one buffer of
+    the whole would be copied when it is made (zlib's own output is built that way), doubling the peak."""
     cap = MAX_OBJECT_BYTES if cap is None else cap
+    parts: list[bytes] = []
+    total = 0
+    data = body
     inflate = zlib.decompressobj(wbits=31)  # gzip's header and trailer
-    out = bytearray()
     try:
-        data = body
-        while data:  # several gzip members, as gzip.decompress reads them
-            out += inflate.decompress(data, cap + 1 - len(out))
-            if len(out) > cap:
+        while True:
+            part = inflate.decompress(data, INFLATE_CHUNK)
+            total += len(part)
+            if total > cap:
                 log.warning("skipping %s: over %d bytes once decompressed; not read", key, cap)
                 return None
-            if inflate.unconsumed_tail:
+            if part:
+                parts.append(part)
+            if inflate.eof:  # one gzip member done; others may follow, as gzip.decompress reads them
+                data = inflate.unused_data.lstrip(b"\0")
+                if not data:
+                    return parts
+                inflate = zlib.decompressobj(wbits=31)
+            elif len(part) == INFLATE_CHUNK or inflate.unconsumed_tail:
                 data = inflate.unconsumed_tail
-                continue
-            if not inflate.eof:
+            else:
                 raise EOFError("cut short")
-            data = inflate.unused_data.lstrip(b"\0")
-            inflate = zlib.decompressobj(wbits=31)
     except (zlib.error, EOFError, ValueError):
         log.warning("skipping %s: not valid gzip", key)
         return None
-    return bytes(out)
 
 
 def get_or_skip(storage: Storage, key: str, what: str = "") -> tuple[bytes | None, bool]:
@@ -241,12 +268,13 @@ def decode_lines(
     """(line number, JSON object) of one event object; gzip undone, corrupt lines skipped with a warning."""
     own = skipped is None
     skipped = skipped or BadLines(key)
+    text: bytes | list[bytes] = body
     if key.endswith(".gz"):
         inflated = gunzip(key, body)
         if inflated is None:
             return
-        body = inflated
-    for lineno, line in lines_of(body):
+        text = inflated
+    for lineno, line in lines_of(text):
         if line is None:
             skipped.add(lineno, f"longer than {MAX_LINE_BYTES} bytes")
             continue

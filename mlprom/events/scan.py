@@ -14,7 +14,7 @@ import os
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -55,12 +55,15 @@ def scan_object(
         inflated = gunzip(key, body)
         if inflated is None:
             return EventColumns(key)
-        body = inflated
+        return scan_lines(key, inflated, drift_only, window)
     return scan_lines(key, body, drift_only, window)
 
 
 def scan_lines(
-    key: str, body: bytes, drift_only: bool = False, window: tuple[float, float] | None = None
+    key: str,
+    body: bytes | Sequence[bytes],
+    drift_only: bool = False,
+    window: tuple[float, float] | None = None,
 ) -> EventColumns:
     """scan_object's decoding of decompressed JSON Lines: every line that is not an event skipped and named.
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlprom.analysis.drift import Finite, Reservoir, mean_of, safe_fsum
 from mlprom.analysis.sketch import LatencySketch
@@ -62,6 +64,38 @@ def test_a_huge_line_is_never_copied_whole(caplog: pytest.LogCaptureFixture) -> 
     assert len(columns) == 2
     assert peak < 3 * MAX_LINE_BYTES, peak
     assert f"skipping {KEY} line 2: longer than {MAX_LINE_BYTES} bytes" in messages(caplog)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"a", b"\n", b"x" * 7, b"\r\n", b"{}"]), max_size=30),
+    st.lists(st.integers(0, 200), max_size=6),
+)
+def test_lines_in_parts_are_the_lines_of_the_whole(pieces: list[bytes], cuts: list[int]) -> None:
+    whole = b"".join(pieces)
+    points = sorted({min(c, len(whole)) for c in cuts})
+    parts = [whole[a:b] for a, b in zip([0, *points], [*points, len(whole)], strict=True)]
+    # A bound of 8 bytes: lines past it within a part and across parts.
+    assert list(lines_of(parts, 8)) == list(lines_of(whole, 8))
+    assert [n for n, _ in lines_of(whole, 8)] == list(
+        range(1, whole.count(b"\n") + 1 + (not whole.endswith(b"\n") and bool(whole)))
+    )
+    for lineno, got in lines_of(whole, 8):
+        assert got is None or len(got.rstrip(b"\n")) <= 8, (lineno, got)
+
+
+def test_a_gzipped_object_is_inflated_once_and_never_copied_whole() -> None:
+    """Peak memory about the inflated size (in parts), not two or three times it."""
+    inflated = 40_000_000
+    packed = gzip.compress(line() + line(inputs="z" * inflated) + line(), compresslevel=1)
+    tracemalloc.start()
+    try:
+        columns = scan_object(KEY + ".gz", packed)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(columns) == 2
+    assert peak < 1.5 * inflated, peak  # it was over three times: the body, its lines, the parse
 
 
 def test_bad_line_warnings_are_capped_per_object(caplog: pytest.LogCaptureFixture) -> None:
