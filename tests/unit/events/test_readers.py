@@ -272,3 +272,11 @@ def test_a_sketch_of_huge_latencies_reads_back() -> None:
     sketch.add(1_763_632_801.0, 1e308)
     stored = orjson.loads(orjson.dumps(sketch.to_dict()))
     assert LatencySketch.from_dict(stored).count == 4
+
+
+def test_regression_metrics_that_overflow_are_left_out_not_inf() -> None:
+    from mlprom.analysis.quality import quality_metrics
+
+    metrics = quality_metrics([0.0, 0.0], [1e200, 2.0], task="regression")
+    assert metrics == {"mae": 5e199 + 1.0}  # the squares overflowed: no rmse, no loss, no inf
+    assert quality_metrics([0.0], [3.0], task="regression") == {"mae": 3.0, "rmse": 3.0, "loss": 9.0}
