@@ -211,7 +211,7 @@ def reference_window(
     for back in range(days, 0, -1):
         correlate_once(config, env, tmp, DAY - timedelta(days=back))
     seeding = time.perf_counter() - started
-    sample_bytes = len(storage.get_bytes(layout.drift_sample_key(DAY - timedelta(days=1))))
+    sample_bytes = len(storage.get_bytes(layout.drift_sample_key(DAY - timedelta(days=1), f"bench-{n}")))
     steady, steady_rss, _ = correlate_once(config, env, tmp)
     return (
         f"| {backend} | {n:,} | {days} | {first:.2f} | {first_rss:.0f} | {seeding / days:.2f} "

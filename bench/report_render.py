@@ -136,7 +136,7 @@ def main() -> None:
         from mlprom import __version__
         from mlprom.render.html.page import Links, Page
 
-        document = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
+        document = orjson.loads(storage.get_bytes(layout.report_key(DAY, "default")))
         page_walls = []
         for _ in range(args.repeat):
             started = time.perf_counter()

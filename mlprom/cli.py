@@ -317,6 +317,13 @@ def _run_stage(
         raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
     if assets is not None and fmt != "markdown":
         raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
+    if assets is not None:
+        from mlprom.errors import ConfigError, require_extra
+
+        try:
+            require_extra(("matplotlib",), "assets", "--assets (the timeline PNG)")
+        except ConfigError as err:
+            raise _fail(str(err), 2) from None
     started = time.monotonic()
     with interrupts.handling():
         code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets))
@@ -720,7 +727,7 @@ def alert(
     epilog=_epilog(
         "mlprom prune --keep-days 30 --dry-run",
         "0 done, declined or dry run; 2 usage (no --yes without a terminal); 3 storage refused some keys "
-        "or alerts/state.json is unreadable.",
+        "or an alert state (alerts/model=NAME/state.json) is unreadable.",
     ),
 )
 @global_options

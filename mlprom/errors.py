@@ -58,3 +58,14 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def require_extra(modules: tuple[str, ...], extra: str, what: str) -> None:
+    """Raise ConfigError (exit 2) naming the extra to install when one of `modules` is not installed."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"{what} needs {' and '.join(missing)}, which this install lacks: pip install 'mlprom[{extra}]'"
+        )

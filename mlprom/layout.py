@@ -1,4 +1,10 @@
-"""The only place that builds or parses storage keys: stage/dt=YYYY-MM-DD[/model=NAME]/HHMMSS-ID.ext."""
+"""The only place that builds or parses storage keys: stage/dt=YYYY-MM-DD/[model=NAME/]NAME.ext.
+
+Everything a model's run writes is partitioned by model, so many models share one storage.url: events
+and sketches under model/, reports and drift samples under reports/dt=D/model=NAME/, alert runs under
+alerts/dt=D/model=NAME/, and each model's alert state at alerts/model=NAME/state.json. The keys of the
+previous layout (one report, drift sample and alert state per store) are still parsed and read, never
+written (`legacy_*`)."""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 STAGES = ("model", "infra", "reports", "alerts")
-ALERT_STATE_KEY = "alerts/state.json"
+LEGACY_ALERT_STATE_KEY = "alerts/state.json"  # the previous layout's one state for the whole store
 REPORT_NAME = "correlation.json"
 DRIFT_SAMPLE_NAME = "drift-sample.json"
 
+_MODEL = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 _PARTITION = re.compile(r"^(model|infra|reports|alerts)/dt=(\d{4}-\d{2}-\d{2})/")
 _EVENT_KEY = re.compile(
     r"^model/dt=(\d{4}-\d{2}-\d{2})/model=([A-Za-z0-9][A-Za-z0-9._-]*)/(\d{6})-([0-9a-f]{16})\.jsonl(\.gz)?$"
@@ -21,9 +28,18 @@ _RANGE_KEY = re.compile(r"^infra/dt=(\d{4}-\d{2}-\d{2})/range-(\d{6})-([0-9a-f]{
 _SKETCH_KEY = re.compile(
     r"^model/dt=(\d{4}-\d{2}-\d{2})/model=([A-Za-z0-9][A-Za-z0-9._-]*)/(\d{6})-([0-9a-f]{16})\.latency\.json$"
 )
-_ALERT_RUN_KEY = re.compile(r"^alerts/dt=(\d{4}-\d{2}-\d{2})/(\d{6})-([0-9a-f]{16})\.json$")
-_REPORT_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/correlation\.json$")
-_DRIFT_SAMPLE_KEY = re.compile(r"^reports/dt=(\d{4}-\d{2}-\d{2})/drift-sample\.json$")
+# The model segment is optional in the keys below: without it, the previous layout's.
+_ALERT_RUN_KEY = re.compile(
+    rf"^alerts/dt=(\d{{4}}-\d{{2}}-\d{{2}})/(?:model={_MODEL}/)?\d{{6}}-[0-9a-f]{{16}}\.json$"
+)
+_REPORT_KEY = re.compile(rf"^reports/dt=(\d{{4}}-\d{{2}}-\d{{2}})/(?:model={_MODEL}/)?correlation\.json$")
+_DRIFT_SAMPLE_KEY = re.compile(
+    rf"^reports/dt=(\d{{4}}-\d{{2}}-\d{{2}})/(?:model={_MODEL}/)?drift-sample\.json$"
+)
+_ALERT_STATE_KEY = re.compile(rf"^alerts/model={_MODEL}/state\.json$")
+
+
+_MODEL_KINDS = ("event", "latency_sketch", "alert_run", "report", "drift_sample")  # group 2: the model
 
 
 def new_object_id() -> str:
@@ -46,11 +62,11 @@ def stage_prefix(stage: str) -> str:
 
 
 def partition_prefix(stage: str, day: date, model: str | None = None) -> str:
-    """Prefix of one date partition of a stage (and of one model, for the model stage)."""
+    """Prefix of one date partition of a stage (and of one model, for every stage but infra)."""
     prefix = f"{stage_prefix(stage)}{_dt(day)}/"
     if model is not None:
-        if stage != "model":
-            raise ValueError("only the model stage is partitioned by model")
+        if stage == "infra":
+            raise ValueError("infra is shared by every model: it is not partitioned by model")
         prefix += f"model={model}/"
     return prefix
 
@@ -79,17 +95,42 @@ def latency_sketch_key(day: date, model: str, at: datetime, object_id: str | Non
     return f"{partition_prefix('model', day, model)}{_hhmmss(at)}-{object_id or new_object_id()}.latency.json"
 
 
-def report_key(day: date) -> str:
+def report_key(day: date, model: str) -> str:
+    return f"{partition_prefix('reports', day, model)}{REPORT_NAME}"
+
+
+def legacy_report_key(day: date) -> str:
+    """The previous layout's one report per date, read when a model has none of its own."""
     return f"{partition_prefix('reports', day)}{REPORT_NAME}"
 
 
-def drift_sample_key(day: date) -> str:
+def drift_sample_key(day: date, model: str) -> str:
     """The date's drift sample, next to its report: pruned with the reports partition, replaced on a re-run."""
+    return f"{partition_prefix('reports', day, model)}{DRIFT_SAMPLE_NAME}"
+
+
+def legacy_drift_sample_key(day: date) -> str:
     return f"{partition_prefix('reports', day)}{DRIFT_SAMPLE_NAME}"
 
 
-def alert_run_key(day: date, at: datetime, object_id: str | None = None) -> str:
-    return f"{partition_prefix('alerts', day)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
+def alert_run_key(day: date, model: str, at: datetime, object_id: str | None = None) -> str:
+    return f"{partition_prefix('alerts', day, model)}{_hhmmss(at)}-{object_id or new_object_id()}.json"
+
+
+def alert_state_key(model: str) -> str:
+    """One model's alerts currently firing or recently resolved: outside every date partition."""
+    return f"{stage_prefix('alerts')}model={model}/state.json"
+
+
+def is_alert_state_key(key: str) -> bool:
+    """A model's alert state, or the previous layout's one: never a partition's, never pruned."""
+    return key == LEGACY_ALERT_STATE_KEY or _ALERT_STATE_KEY.match(key) is not None
+
+
+def alert_state_model(key: str) -> str | None:
+    """The model whose alert state `key` is (None for the previous layout's shared one or another key)."""
+    m = _ALERT_STATE_KEY.match(key)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)
@@ -118,7 +159,7 @@ def parse_key(key: str) -> ParsedKey | None:
             day = _parse_day(m.group(1))
             if day is None:
                 return None
-            model = m.group(2) if kind in ("event", "latency_sketch") else None
+            model = m.group(2) if kind in _MODEL_KINDS else None
             return ParsedKey(key.split("/", 1)[0], day, model, kind)
     return None
 

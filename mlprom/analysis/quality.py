@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, Literal
 
+from mlprom.analysis.thresholds import Levels, crossed
+
 Task = Literal["classification", "regression"]
 
 # Integer labels with at most this many distinct values are taken as classes, not quantities.
@@ -224,3 +226,78 @@ def numeric_outputs(values: list[Any], cap: int = OUTPUTS_CAP) -> tuple[float, .
         if math.isfinite(number):
             out.append(number)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    """A quality metric judged over its window: the window's value and the level it crossed."""
+
+    severity: str
+    value: float  # the row-weighted mean over the window
+    threshold: float
+    direction: str
+    rows: int  # the rows of the batches the value rests on
+    events: int  # the recorded batches (events) it rests on
+    first: float  # unix seconds of the window's first and last event
+    last: float
+    run_id: str | None  # the MLflow run of every event of the window, None when several (or none)
+
+
+class QualityWindow:
+    """One quality metric over a window of batches (correlate: the whole date), judged once at its end.
+
+    A batch's value weighs its rows times the batches its event stands for (1 for a batch recorded because
+    it was slow, 1/sample_rate for a sampled fast one), so the mean estimates the metric over every row
+    the window's captures scored, not over the slow batches that make most of the events. For accuracy,
+    error rate and the 0-1 or squared loss that is the window's metric itself; for ratios of other counts
+    (precision, recall, f1) and for rmse it is the mean of the batches' values.
+    """
+
+    __slots__ = ("levels", "total", "weight", "rows", "events", "first", "last", "runs")
+
+    def __init__(self, levels: Levels) -> None:
+        self.levels = levels
+        self.total = 0.0
+        self.weight = 0.0
+        self.rows = 0
+        self.events = 0
+        self.first = math.inf
+        self.last = -math.inf
+        self.runs: set[str | None] = set()  # at most two kept: one run, or several
+
+    def add_many(
+        self,
+        values: Sequence[float],
+        times: Sequence[float],
+        rows: Sequence[int],
+        stands_for: Sequence[float],
+        run_ids: Sequence[str | None],
+    ) -> None:
+        """Parallel columns of events; NaN (no such metric in the event) is skipped. An event without a
+        row count counts as one row."""
+        for value, at, n, share, run in zip(values, times, rows, stands_for, run_ids, strict=True):
+            if value != value or not math.isfinite(value):
+                continue
+            n = n if n > 0 else 1
+            self.total += value * n * share
+            self.weight += n * share
+            self.rows += n
+            self.events += 1
+            self.first = min(self.first, at)
+            self.last = max(self.last, at)
+            if len(self.runs) < 2:
+                self.runs.add(run)
+
+    def verdict(self) -> QualityVerdict | None:
+        """The window's value against the levels; None when it crossed none (or the window is empty)."""
+        if not self.events or self.weight <= 0:
+            return None
+        value = self.total / self.weight
+        levels = self.levels
+        level = crossed(value, levels.warning, levels.critical, levels.direction)
+        if level is None:
+            return None
+        (run,) = self.runs if len(self.runs) == 1 else (None,)
+        return QualityVerdict(
+            level[0], value, level[1], levels.direction, self.rows, self.events, self.first, self.last, run
+        )

@@ -59,7 +59,8 @@ def estimate_skew(
     the series at that alignment is computed; the best d (largest |T|; the middle of the run of equally
     good shifts that holds the one nearest to 0; 0 when that run holds 0) is the estimate. Its gain over
     no shift is compared with the gains the same search finds at the circular whole-step shifts of the
-    slow steps where the series says little (|T| at most its median): a warning needs a gain beyond
+    slow steps where the series says little (|T| at most its median) and whose own search cannot reach
+    the observed alignment (more than twice the search's reach away): a warning needs a gain beyond
     their NULL_QUANTILE, an estimate of at least max(SKEW_WARN, step / 2), and a best shift inside the
     search (at its edge a real lead is likelier than a skew). None when no candidate has slow steps.
     """
@@ -93,7 +94,11 @@ def estimate_skew(
     # Only alignments where the series says little (|T| at most its median over the shifts): where the
     # slow steps land on the signal again (episodes as regular as the load behind them) the search
     # gains from the signal, not from noise.
-    plain = scores[zero, 1:] <= np.median(scores[zero, 1:]) if scores.shape[1] > 1 else np.zeros(0, bool)
+    # Nor alignments whose own search reaches the observed one's: their best shift would be the signal.
+    steps = scores.shape[1]
+    offsets = np.arange(1, steps)
+    apart = np.minimum(offsets, steps - offsets) * step > 2.0 * max(abs(shifts[0]), abs(shifts[-1]))
+    plain = (scores[zero, 1:] <= np.median(scores[zero, 1:])) & apart if steps > 1 else np.zeros(0, bool)
     null_gains = (scores[:, 1:].max(axis=0) - scores[zero, 1:])[plain]
     null_gain = float(np.quantile(null_gains, NULL_QUANTILE)) if null_gains.size else float("inf")
     # A shift of +d joins each event to the infra d seconds later: the events' clock is d seconds behind.

@@ -68,6 +68,24 @@ def sanitize_label_names(labels: Mapping[str, str], reserved: Iterable[str] = ()
     return out
 
 
+# C0 and C1 controls, DEL and the bidi controls (LRM/RLM, embeddings and overrides U+202A-U+202E,
+# isolates U+2066-U+2069): from a label or a report they would reorder or break the text a person reads in
+# Alertmanager's UI, an email or a chat message. The same set render/literal.py escapes on a terminal.
+_UNSAFE_IN_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _visible_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def annotation_text(text: str) -> str:
+    """An annotation value with every control character replaced by a visible escape (`\\x1b`, `\\u202e`):
+    the text a person reads shows what the data held, and nothing in it reorders or hides the rest."""
+    return _UNSAFE_IN_TEXT.sub(_visible_escape, text)
+
+
 def describe_alert(alert: Mapping[str, Any]) -> str:
     """alertname{label="value", ...} of a postable alert, for messages."""
     labels = dict(alert.get("labels") or {})

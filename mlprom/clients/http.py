@@ -131,6 +131,11 @@ def build_session(
         if auth.password_file:
             password = _read_secret(auth.password_file, f"{name}.basic_auth.password_file")
         session.auth = (auth.username, password)
+    sigv4 = getattr(endpoint, "sigv4", None)  # prometheus only; the config refuses it beside other auth
+    if sigv4 is not None:
+        from mlprom.clients.sigv4 import sigv4_auth
+
+        session.auth = sigv4_auth(sigv4)
     tls = endpoint.tls
     if tls.insecure_skip_verify:
         session.verify = False

@@ -149,12 +149,22 @@ class RangeSeries:
     labels: dict[str, str]
     times: tuple[float, ...]
     values: tuple[float | None, ...]
+    # Beside `values`, the text of each NaN/±Inf sample (None elsewhere); empty when there is none.
+    raws: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
 class RangeResult:
     series: tuple[RangeSeries, ...]
     warnings: tuple[str, ...]
+
+
+def _check_special(raw: str) -> None:
+    """A sample's text that is no finite number must be NaN or ±Inf; any other text is malformed."""
+    try:
+        float(raw)
+    except ValueError:
+        raise ValueError(f"sample value {printable(raw, 60)!r} is not a number") from None
 
 
 def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
@@ -169,18 +179,29 @@ def parse_matrix_data(data: Any) -> tuple[RangeSeries, ...]:
             raise ValueError("a series is not an object")
         times: list[float] = []
         values: list[float | None] = []
+        raws: list[str | None] | None = None  # made at the first NaN/±Inf: most series have none
         for sample in item.get("values") or ():
             if not isinstance(sample, list | tuple) or len(sample) != 2:
                 raise ValueError(f"malformed sample {printable(repr(sample), 80)}")
             at = steps.get(sample[0])  # an unhashable time is malformed, as float() would say
             if at is None:
                 at = steps[sample[0]] = float(sample[0])
+                if not math.isfinite(at):
+                    raise ValueError(f"sample time {printable(repr(sample[0]), 60)} is not a finite number")
             times.append(at)
-            values.append(number_or_raw(sample[1])[0])
+            value, raw = number_or_raw(sample[1])
+            values.append(value)
+            if raw is not None:
+                _check_special(raw)
+                if raws is None:
+                    raws = [None] * (len(values) - 1)
+                raws.append(raw)
+            elif raws is not None:
+                raws.append(None)
         labels = item.get("metric") or {}
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
             raise ValueError("a series' labels are not strings")
-        out.append(RangeSeries(dict(labels), tuple(times), tuple(values)))
+        out.append(RangeSeries(dict(labels), tuple(times), tuple(values), tuple(raws or ())))
     return tuple(out)
 
 
@@ -238,7 +259,15 @@ class PrometheusClient:
         return "Prometheus"
 
     def ready(self) -> None:
-        """GET /-/ready; raises UpstreamError unless it answers 200."""
+        """GET /-/ready; raises UpstreamError unless it answers 200.
+
+        A SigV4-signed workspace (Amazon Managed Service for Prometheus) has no /-/ready: the query
+        API is all it serves, so a query is what proves it answers.
+        """
+        from mlprom.clients.sigv4 import SigV4Auth  # requests and mlprom only: botocore loads when signing
+
+        if isinstance(self.session.auth, SigV4Auth):
+            return
         probe_ready(self.session, self.base_url, self._what(), self.timeout)
 
     def query(self, expr: str, at: datetime) -> ParsedResult:
@@ -324,6 +353,11 @@ class PrometheusClient:
         ):
             raise UpstreamError(f"{where}: {answer.describe()}: {answer.snippet(200)}")
         if not is_envelope or not isinstance(body, dict):
+            if status in (401, 403):
+                # A gateway's or AWS's refusal (a wrong SigV4 secret, an expired token), not Prometheus'.
+                raise UpstreamError(
+                    f"{where}: {answer.describe()}, credentials refused: {answer.snippet(200)}"
+                )
             if answer.is_html:
                 raise UpstreamError(
                     f"{where}: answered HTTP {status} with an HTML page, not the Prometheus API"

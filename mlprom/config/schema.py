@@ -44,10 +44,25 @@ MODEL_METRICS = frozenset(
 
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: "name\\n" is not a name
 
+
+def check_model_name(value: str) -> str:
+    """`value` when it is a model name (`model.name`, `Monitor(name=...)`), else ValueError naming it.
+
+    The name is a path segment of the storage layout (`model=NAME`) and a label value: a '/', a line
+    break or a space would put events where no reader looks.
+    """
+    if not isinstance(value, str) or not _MODEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
+            " (at most 128)"
+        )
+    return value
+
+
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Labels every alert already carries; a static label may not replace them.
-ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric"})
+ALERT_LABELS = frozenset({"alertname", "severity", "model", "metric", "suspect", "series_name"})
 # Drift compares whole days once: persistence (for, min_events) has nothing to count there.
 DRIFT_METRICS = frozenset({"drift_psi", "drift_ks_pvalue", "drift_wasserstein", "accuracy_drop"})
 
@@ -168,13 +183,63 @@ class StorageConfig(_Frozen):
         return value if "{key}" in value else checked
 
 
+_AWS_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # a region (eu-west-1) or a signing name (aps)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+class SigV4(_Frozen):
+    """AWS Signature Version 4 for Amazon Managed Service for Prometheus (clients/sigv4.py signs)."""
+
+    region: str
+    role_arn: str | None = None  # assumed with STS from the credentials chain's identity
+    service: str = "aps"
+
+    @field_validator("region", "service")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _AWS_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an AWS region or service name (like eu-west-1, aps)")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _valid_role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+        return value
+
+
 class PrometheusConfig(HTTPEndpoint):
     url: str = "http://localhost:9090"
+    sigv4: SigV4 | None = None
 
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _one_authentication(self) -> PrometheusConfig:
+        # SigV4 owns the Authorization header: a second credential would replace the signature or be
+        # sent beside it, and the server would refuse the request either way.
+        if self.sigv4 is None:
+            return self
+        from mlprom.redact import split_url
+
+        parts = split_url(self.url)
+        others = [
+            name
+            for name, given in (
+                ("bearer_token_file", self.bearer_token_file),
+                ("basic_auth", self.basic_auth.username or self.basic_auth.password_file),
+                ("credentials in url", parts is not None and parts[1]),
+                ("an Authorization header", any(h.lower() == "authorization" for h in self.headers)),
+            )
+            if given
+        ]
+        if others:
+            raise ValueError(f"sigv4 signs every request; it cannot be used with {' and '.join(others)}")
+        return self
 
 
 class AlertmanagerConfig(HTTPEndpoint):
@@ -189,6 +254,14 @@ class AlertmanagerConfig(HTTPEndpoint):
     @classmethod
     def _valid_urls(cls, value: list[str]) -> list[str]:
         return [_check_http_url(u) for u in value]
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _valid_runbook_url(cls, value: str | None) -> str | None:
+        # A link on-call clicks from a notification: javascript: or data: there would run in their browser.
+        if value is not None:
+            _check_http_url(value)
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -236,11 +309,7 @@ class ModelConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _MODEL_NAME.fullmatch(value):
-            raise ValueError(
-                f"model name {value!r}: start with a letter or digit; use only letters, digits, '.', '_', '-'"
-            )
-        return value
+        return check_model_name(value)
 
 
 class CorrelateConfig(_Frozen):

@@ -29,6 +29,7 @@ class EventColumns:
     # With a Classification: per event slow or not, events per second of the date, and a latency sketch.
     run_ids: list[str | None] = field(default_factory=list)  # each event's mlflow_run_id
     recorded_slow: list[bool] = field(default_factory=list)  # `slow` as the capture recorded it
+    rows: list[int] = field(default_factory=list)  # each event's `rows`; 0 when absent or not above 0
     slow: list[bool] = field(default_factory=list)
     slow_seconds: dict[int, int] = field(default_factory=dict)
     fast_seconds: dict[int, int] = field(default_factory=dict)

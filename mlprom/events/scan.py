@@ -219,6 +219,8 @@ def _append_event(out: EventColumns, data: dict[str, Any], recorded: bool, run_i
     """Everything correlate reads of one event (its time and prediction time already appended). The event
     passed _event_fields: metrics, accuracy, loss and outputs are numbers or null where present."""
     out.recorded_slow.append(recorded)
+    rows = data.get("rows", 0)  # an int where present (_odd); a negative count is no count
+    out.rows.append(rows if rows > 0 else 0)
     run_id = data.get("mlflow_run_id")
     out.run_ids.append(run_ids.setdefault(run_id, run_id) if run_id is not None else None)
     _append_metrics(out.metrics, _metric_row(data), len(out.times) - 1)

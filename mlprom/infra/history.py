@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mlprom import layout
 from mlprom.dates import DAY_SECONDS
 from mlprom.errors import UpstreamError
+from mlprom.records import check_labels, is_number
 
 if TYPE_CHECKING:
     from mlprom.clients.prometheus import PrometheusClient, RangeSeries
@@ -206,7 +207,10 @@ def fetch_history(
     if tasks:
         with ThreadPoolExecutor(min(MAX_PARALLEL, len(tasks)), thread_name_prefix="promql-range") as pool:
             outcomes = list(pool.map(one, tasks))
-    merged: dict[str, dict[LabelKey, tuple[list[float], list[float | None]]]] = {n: {} for n in queries}
+    # Per series: times, values and the raw text of NaN/±Inf samples by position (rarely any).
+    merged: dict[str, dict[LabelKey, tuple[list[float], list[float | None], dict[int, str]]]] = {
+        n: {} for n in queries
+    }
     errors: dict[str, tuple[str, bool]] = {}
     for (name, _, _), outcome in zip(tasks, outcomes, strict=True):
         if isinstance(outcome, Exception):
@@ -215,14 +219,22 @@ def fetch_history(
         for warning in outcome.warnings:
             log.warning("Prometheus warning for %s: %s", name, warning)
         for series in outcome.series:
-            times, values = merged[name].setdefault(tuple(sorted(series.labels.items())), ([], []))
+            times, values, raws = merged[name].setdefault(tuple(sorted(series.labels.items())), ([], [], {}))
+            offset = len(times)
             times.extend(series.times)
             values.extend(series.values)
+            raws.update((offset + i, r) for i, r in enumerate(series.raws) if r is not None)
     results = {}
     for name in queries:
         error, transport = errors.get(name, (None, False))
         series = tuple(
-            RangeSeries(labels=dict(k), times=tuple(t), values=tuple(v)) for k, (t, v) in merged[name].items()
+            RangeSeries(
+                labels=dict(k),
+                times=tuple(t),
+                values=tuple(v),
+                raws=tuple(r.get(i) for i in range(len(t))) if r else (),
+            )
+            for k, (t, v, r) in merged[name].items()
         )
         results[name] = HistoryResult(
             name=name, expr=queries[name].expr, series=series, error=error, transport=transport
@@ -241,6 +253,26 @@ def range_object_id(name: str, expr: str, start: float, end: float, step: float)
 def range_document(
     result: HistoryResult, start: float, end: float, step: float, source: str
 ) -> dict[str, Any]:
+    """The range object of one query over [start, end]: only points at a finite time inside the range.
+
+    A point Prometheus answered outside the range asked (or at a non-finite time) is left out. NaN
+    and ±Inf stay as null with their text in `raw` (a list beside `v`, present only when some value
+    is not finite), as snapshots keep them.
+    """
+    series = []
+    for s in result.series:
+        keep = [i for i, t in enumerate(s.times) if math.isfinite(t) and start <= t <= end]
+        if not keep:
+            continue
+        entry: dict[str, Any] = {
+            "labels": s.labels,
+            "t": [s.times[i] for i in keep],
+            "v": [_finite_or_none(s.values[i]) for i in keep],
+        }
+        raws = [s.raws[i] for i in keep] if s.raws else []
+        if any(r is not None for r in raws):
+            entry["raw"] = raws
+        series.append(entry)
     return {
         "version": RANGE_VERSION,
         "kind": "range",
@@ -250,12 +282,55 @@ def range_document(
         "start": start,
         "end": end,
         "step": step,
-        "series": [
-            {"labels": s.labels, "t": list(s.times), "v": list(s.values)}
-            for s in result.series
-            if any(start <= t <= end for t in s.times)
-        ],
+        "series": series,
     }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def range_problem(document: Any, name: str, expr: str, start: float, end: float, step: float) -> str | None:
+    """Why a stored range object is not one capture-infra would write for this range, or None.
+
+    A re-run replaces such an object rather than counting it as archived: an object written before
+    the points were checked, or cut short, is otherwise never repaired.
+    """
+    if not isinstance(document, dict) or document.get("version") != RANGE_VERSION:
+        return "not a version 1 range object"
+    if document.get("kind") != "range" or document.get("query") != name or document.get("expr") != expr:
+        return "holds another query or expression"
+    if (document.get("start"), document.get("end"), document.get("step")) != (start, end, step):
+        return "holds another range or step"
+    series = document.get("series")
+    if not isinstance(series, list) or not series:
+        return "holds no series"
+    for index, entry in enumerate(series):
+        problem = _series_problem(entry, start, end)
+        if problem is not None:
+            return f"series {index}: {problem}"
+    return None
+
+
+def _series_problem(entry: Any, start: float, end: float) -> str | None:
+    if not isinstance(entry, dict):
+        return "not an object"
+    try:
+        check_labels(entry.get("labels"))
+    except ValueError as exc:
+        return str(exc)
+    times, values, raws = entry.get("t"), entry.get("v"), entry.get("raw")
+    if not isinstance(times, list) or not isinstance(values, list) or len(times) != len(values) or not times:
+        return "'t' and 'v' are not lists of one length"
+    if raws is not None and (not isinstance(raws, list) or len(raws) != len(times)):
+        return "'raw' is not a list as long as 't'"
+    for at in times:
+        if not is_number(at) or not start <= at <= end:
+            return f"time {str(at)[:40]} is not a finite time inside the range"
+    for value in values:
+        if value is not None and not is_number(value):
+            return f"value {str(value)[:40]} is neither a finite number nor null"
+    return None
 
 
 def split_by_day(start: float, end: float, step: float) -> list[tuple[float, float]]:

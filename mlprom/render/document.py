@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mlprom.errors import ConfigError
@@ -156,3 +156,67 @@ def document_timeline(document: Mapping[str, Any]) -> Timeline | None:
         return Timeline.from_dict(document.get("timeline"))
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+CONTEXT_SHARE = 0.1  # of the data's span, drawn each side of it
+CONTEXT_SECONDS = 300.0  # at least this much each side, so a four-minute incident has its before and after
+
+
+def data_span(timeline: Timeline) -> tuple[float, float] | None:
+    """(first, last) time the timeline has data for: minutes with events or a p50, slow periods, and the
+    series' points, inside the date; None when it has none."""
+    step = timeline.step
+    times: list[float] = []
+    for at, count, p50 in zip(timeline.t, timeline.count, timeline.p50, strict=False):
+        if (count or 0) > 0 or p50 is not None:
+            times += [at, at + step]  # a minute's bucket holds data up to its end
+    for a, b in timeline.slow_periods:
+        times += [a, b]
+    for line in timeline.series:
+        times += [at for at, v in zip(line.t, line.v, strict=False) if v is not None]
+    inside = [at for at in times if timeline.start <= at <= timeline.end]
+    return (min(inside), max(inside)) if inside else None
+
+
+def data_window(timeline: Timeline, document: Mapping[str, Any]) -> tuple[float, float]:
+    """The stretch of the date a time axis draws: the data's span with CONTEXT_SHARE of it (at least
+    CONTEXT_SECONDS) each side, on whole steps, clamped to the date and to the report's generation time
+    (a report of today draws nothing after it was made). The whole date, up to then, without data."""
+    start, end, step = timeline.start, timeline.end, timeline.step or 60.0
+    generated = parse_unix(document.get("generated_at"))
+    if generated is not None and start < generated < end:
+        end = generated
+    span = data_span(timeline)
+    if span is None:
+        return start, end
+    first, last = span
+    end = max(end, last)  # data stamped after the generation time (a skewed clock) is still drawn
+    context = max(CONTEXT_SHARE * (last - first), CONTEXT_SECONDS)
+    lo = max(start, math.floor((first - context - start) / step) * step + start)
+    hi = min(end, math.ceil((last + context - start) / step) * step + start)
+    return (lo, hi) if hi > lo else (start, end)
+
+
+def time_ticks(start: float, end: float) -> list[float]:
+    """Whole-hour (or finer) UTC ticks, at most about nine of them."""
+    span = max(end - start, 1.0)
+    for step in (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400):
+        if span / step <= 9:
+            break
+    first = math.ceil(start / step) * step
+    out = []
+    t = float(first)
+    while t <= end + 1e-6:
+        out.append(t)
+        t += step
+    return out
+
+
+def hhmm(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%H:%M")
+
+
+def clock(at: float, since: float) -> str:
+    """HH:MM of a time, 24:00 for a midnight that ends a stretch starting at `since` (not 00:00)."""
+    text = hhmm(at)
+    return "24:00" if text == "00:00" and at > since else text

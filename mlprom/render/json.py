@@ -13,5 +13,8 @@ def dumps(document: Any) -> bytes:
 
 
 def write_json(result: Any) -> None:
-    sys.stdout.write(dumps(result.to_dict()).decode() + "\n")
+    from mlprom.render.literal import json_literal
+
+    # Strings from data parse back unchanged; bidi and C1 controls in them are \u escapes on screen.
+    sys.stdout.write(json_literal(dumps(result.to_dict()).decode()) + "\n")
     sys.stdout.flush()

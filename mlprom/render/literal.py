@@ -25,6 +25,19 @@ def literal(text: Any) -> str:
     return _CONTROLS.sub(_escape, str(text))
 
 
+# In JSON text these can only sit inside strings, where a \uXXXX escape is the same character to a parser.
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_literal(document: str) -> str:
+    """JSON text whose strings show control and bidi characters as \\u escapes, as the table shows them:
+    the data parses back unchanged, and a terminal or an editor showing the text reorders nothing.
+
+    (JSON encoders escape C0 controls already; DEL, C1, the bidi controls and the line and paragraph
+    separators are legal raw in a JSON string.)"""
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
 def console(width: int | None, file: Any = None) -> Any:
     from rich.console import Console
     from rich.segment import Segment

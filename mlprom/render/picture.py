@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlprom.render.document import (
+    clock,
+    data_window,
     finding_spans,
     format_number,
     label_text,
     prediction_threshold,
     report_document,
+    time_ticks,
 )
+from mlprom.render.literal import literal
 from mlprom.reports.sections import Timeline
 
 if TYPE_CHECKING:
@@ -35,8 +39,8 @@ def picture_name(document: dict[str, Any]) -> str:
 
 
 def _md_text(text: str) -> str:
-    """Alt text inside ![...]: brackets and backslashes escaped, one line."""
-    out = text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    """Alt text inside ![...]: control characters as escapes, brackets and backslashes escaped, one line."""
+    out = literal(text).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
     return " ".join(out.split())
 
 
@@ -73,6 +77,13 @@ def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: st
     return f"{head}\n\n{block}\n{sep}{rest}" if sep else f"{markdown}\n\n{block}\n"
 
 
+def _wrapped(text: str, width: int = 130) -> str:
+    """A title broken into lines that fit the figure, rather than running past its right edge."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
+
+
 def _hours(values: Sequence[float], start: float) -> list[float]:
     return [(v - start) / 3600.0 for v in values]
 
@@ -102,9 +113,18 @@ def _frame(ax: Axes, timeline: Timeline, y_label: str) -> None:
 
 
 def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -> bytes:
-    """The prediction panel, the event counts and up to PANELS suspect series on one UTC time axis."""
+    """The timeline figure as PNG bytes."""
     import io
 
+    figure = timeline_figure(document, timeline, dpi)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": "mlprom"})
+    return buffer.getvalue()
+
+
+def timeline_figure(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -> Any:
+    """The prediction panel, the event counts and up to PANELS suspect series on one UTC time axis, over
+    the data's span with context (document.data_window), as the HTML page draws it."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -113,7 +133,6 @@ def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -
     figure = Figure(figsize=(10, 1.2 + 1.35 * sum(ratios)), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
-    span_hours = (timeline.end - timeline.start) / 3600.0
     xs = _hours(timeline.t, timeline.start)
 
     ax = axes[0]
@@ -130,9 +149,10 @@ def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -
     ax.legend(loc="upper right", fontsize=8, frameon=False, ncols=3)
     _frame(ax, timeline, "prediction time (s)")
     title = (
-        f"{document.get('model') or 'model'} on {document.get('date')}: prediction time and suspects (UTC)"
+        f"{literal(document.get('model') or 'model')} on {literal(document.get('date'))}:"
+        " prediction time and suspects (UTC)"
     )
-    ax.set_title(title, loc="left", fontsize=11, parse_math=False)
+    ax.set_title(_wrapped(title, 100), loc="left", fontsize=11, parse_math=False)
 
     ax = axes[1]
     width = timeline.step / 3600.0
@@ -143,8 +163,8 @@ def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -
     _frame(ax, timeline, "events / min")
 
     for ax, line in zip(axes[2:], series, strict=False):
-        name = line.metric + (" " + label_text(line.labels) if line.labels else "")
-        unit = line.unit or "unit not configured"
+        name = literal(line.metric + (" " + label_text(line.labels) if line.labels else ""))
+        unit = literal(line.unit or "unit not configured")
         sx = _hours(line.t, timeline.start)
         if any(v is not None for v in line.v):
             ax.plot(sx, _nan(line.v), color=BLUISH_GREEN, linewidth=1.3)
@@ -152,7 +172,7 @@ def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -
             ax.text(
                 0.5,
                 0.5,
-                f"no values from {line.source or 'any source'}",
+                f"no values from {literal(line.source or 'any source')}",
                 transform=ax.transAxes,
                 ha="center",
                 parse_math=False,
@@ -175,15 +195,13 @@ def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -
             ax.axvline((last - timeline.start) / 3600, color="black", linestyle=":", linewidth=0.9)
         if line.warning is not None or line.critical is not None:
             ax.legend(loc="upper right", fontsize=8, frameon=False, ncols=2)
-        ax.set_title(name, loc="left", fontsize=9, parse_math=False)
-        _frame(ax, timeline, f"{line.metric} ({unit})" if len(line.metric) < 18 else f"({unit})")
+        ax.set_title(_wrapped(name), loc="left", fontsize=9, parse_math=False)
+        _frame(ax, timeline, f"{literal(line.metric)} ({unit})" if len(line.metric) < 18 else f"({unit})")
 
     last = axes[-1]
-    step = 3 if span_hours > 12 else 1
-    ticks = [h for h in range(0, int(span_hours) + 1, step)]
-    last.set_xticks(ticks, [f"{h:02d}:00" for h in ticks])
-    last.set_xlim(0, span_hours)
-    last.set_xlabel(f"time of day, UTC ({document.get('date')})", parse_math=False)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": "mlprom"})
-    return buffer.getvalue()
+    lo, hi = data_window(timeline, document)
+    ticks = time_ticks(lo, hi)
+    last.set_xticks(_hours(ticks, timeline.start), [clock(t, timeline.start) for t in ticks])
+    last.set_xlim((lo - timeline.start) / 3600.0, (hi - timeline.start) / 3600.0)
+    last.set_xlabel(f"time of day, UTC ({literal(document.get('date'))})", parse_math=False)
+    return figure

@@ -1,4 +1,5 @@
-"""alerts/state.json: alerts firing or recently resolved, and the pure step from one alert run to the next.
+"""alerts/model=NAME/state.json: one model's alerts firing or recently resolved, and the pure step from
+one alert run to the next.
 
 The format is read by `prune` (to keep partitions cited by firing alerts): change it only additively.
 """
@@ -54,12 +55,12 @@ class StoredAlert:
 
     def payload(self) -> dict[str, Any]:
         """The Alertmanager API v2 postableAlert."""
-        from mlprom.clients.alertmanager import sanitize_label_names
+        from mlprom.clients.alertmanager import annotation_text, sanitize_label_names
 
         out: dict[str, Any] = {
-            # New alerts carry valid names already; this also fixes alerts stored by older versions.
+            # New alerts carry valid names and clean annotations already; this also fixes stored ones.
             "labels": sanitize_label_names(self.labels),
-            "annotations": self.annotations,
+            "annotations": {name: annotation_text(value) for name, value in self.annotations.items()},
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at),
         }
@@ -134,36 +135,48 @@ class AlertState:
         )
 
 
-def _parse_state(storage: Storage, body: bytes) -> AlertState:
+def _parse_state(storage: Storage, key: str, body: bytes) -> AlertState:
     import orjson
 
     try:
         return AlertState.from_dict(orjson.loads(body))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AssertionError, AttributeError) as exc:
         # Alerts lost here still end at their endsAt in Alertmanager; the next run re-sends current ones.
-        log.warning(
-            "ignoring corrupt %s: %s", storage.url_for(layout.ALERT_STATE_KEY), exc.__class__.__name__
-        )
+        log.warning("ignoring corrupt %s: %s", storage.url_for(key), exc.__class__.__name__)
         return AlertState(None)
 
 
-def load_state(storage: Storage) -> AlertState:
-    """The stored state; none yet is an empty one, and so is a corrupt one (with a warning naming the key)."""
+def _legacy_state(storage: Storage, model: str) -> AlertState:
+    """The model's alerts in the previous layout's one state of the store (alerts/state.json), if any:
+    the first run of each model in the new layout takes its own over, and leaves the others' there."""
     from mlprom.errors import ObjectNotFound
+    from mlprom.reports import legacy
 
+    key = layout.LEGACY_ALERT_STATE_KEY
     try:
-        body = storage.get_bytes(layout.ALERT_STATE_KEY)
+        body = storage.get_bytes(key)
     except ObjectNotFound:
         return AlertState(None)
-    return _parse_state(storage, body)
+    shared = _parse_state(storage, key, body)
+    mine = tuple(a for a in shared.alerts if a.labels.get("model") == model)
+    if mine:
+        legacy.tell_once(storage, key, layout.alert_state_key(model))
+    return AlertState(shared.updated_at if mine else None, mine)
 
 
-def load_state_versioned(storage: Storage) -> tuple[AlertState, str | None]:
-    """The stored state and the version read (None: no state yet), for `save_state_if`."""
-    found = storage.get_versioned(layout.ALERT_STATE_KEY)
+def load_state(storage: Storage, model: str) -> AlertState:
+    """The model's stored state; none yet is an empty one (or its alerts in the previous layout's
+    shared state), and so is a corrupt one (with a warning naming the key)."""
+    return load_state_versioned(storage, model)[0]
+
+
+def load_state_versioned(storage: Storage, model: str) -> tuple[AlertState, str | None]:
+    """The model's stored state and the version read (None: no state of its own yet), for `save_state_if`."""
+    key = layout.alert_state_key(model)
+    found = storage.get_versioned(key)
     if found is None:
-        return AlertState(None), None
-    return _parse_state(storage, found.data), found.version
+        return _legacy_state(storage, model), None
+    return _parse_state(storage, key, found.data), found.version
 
 
 def _encode(state: AlertState) -> bytes:
@@ -172,9 +185,10 @@ def _encode(state: AlertState) -> bytes:
     return orjson.dumps(state.to_dict(), option=orjson.OPT_INDENT_2)
 
 
-def save_state_if(storage: Storage, state: AlertState, version: str | None) -> bool:
-    """Write the state only if it is still the version read; False when another run wrote it meanwhile."""
-    return storage.put_if(layout.ALERT_STATE_KEY, _encode(state), version)
+def save_state_if(storage: Storage, model: str, state: AlertState, version: str | None) -> bool:
+    """Write the model's state only if it is still the version read; False when another run wrote it
+    meanwhile."""
+    return storage.put_if(layout.alert_state_key(model), _encode(state), version)
 
 
 def keep_undelivered_as_before(new: AlertState, before: AlertState, undelivered: set[str]) -> AlertState:

@@ -1,4 +1,5 @@
-"""The correlation report: what `correlate` writes to reports/dt=D/correlation.json and `alert` reads back."""
+"""The correlation report: what `correlate` writes to reports/dt=D/model=NAME/correlation.json and
+`alert` reads back."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class EventCounts:
     slow: int = 0
     joined: int = 0  # events with an infra value within correlate.max_skew (of the best-covered query)
     slow_joined: int = 0
+    from_sketches: int = 0  # of total and slow: slow batches known only from latency sketches
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -71,6 +73,7 @@ class EventCounts:
             "slow": self.slow,
             "joined": self.joined,
             "slow_joined": self.slow_joined,
+            "from_sketches": self.from_sketches,
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class EventCounts:
             int(data.get("slow", 0)),
             int(data.get("joined", 0)),
             int(data.get("slow_joined", 0)),
+            int(data.get("from_sketches", 0)),
         )
 
 
@@ -277,20 +281,26 @@ class StoredReport(Clean):
         return self.document
 
 
-def read_stored_report(storage: Storage, day: date) -> StoredReport:
-    """reports/dt=D/correlation.json, as written and parsed: the one reader of it (`report`, `alert`).
+def read_stored_report(storage: Storage, day: date, model: str) -> StoredReport:
+    """reports/dt=D/model=NAME/correlation.json (else the previous layout's reports/dt=D/correlation.json
+    when it is the model's), as written and parsed: the one reader of it (`report`, `alert`).
 
     NoDataError (exit 4) when it is missing, larger than MAX_REPORT_BYTES, not JSON, or unusable as a
     report; the message names its URL and the command that writes it again.
     """
     import orjson
 
-    key = layout.report_key(day)
-    url = storage.url_for(key)
+    from mlprom.reports import legacy
+
+    own = layout.report_key(day, model)
+    missing = NoDataError(
+        f"no report for {day} of model {model!r} at {storage.url_for(own)}: run `mlprom correlate --date {day}`"
+    )
     try:
-        body = storage.get_bytes(key)
+        key, body = legacy.get_bytes(storage, own, layout.legacy_report_key(day))
     except ObjectNotFound:
-        raise NoDataError(f"no report for {day} at {url}: run `mlprom correlate --date {day}`") from None
+        raise missing from None
+    url = storage.url_for(key)
     if len(body) > MAX_REPORT_BYTES:
         raise NoDataError(
             f"report {url} is {len(body)} bytes, more than a report has ({MAX_REPORT_BYTES}): "
@@ -303,4 +313,8 @@ def read_stored_report(storage: Storage, day: date) -> StoredReport:
         raise NoDataError(
             f"report {url} is unreadable ({exc.__class__.__name__}): re-run `mlprom correlate --date {day}`"
         ) from None
+    if key != own:
+        if report.model and report.model != model:  # the previous layout's one report was another model's
+            raise missing
+        legacy.tell_once(storage, key, own)
     return StoredReport(report, document, key, url)

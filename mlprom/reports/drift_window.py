@@ -1,7 +1,7 @@
 """Drift of one date against the previous `drift.reference_days` days: reads events, returns a DriftReport.
 
 The I/O half of drift detection; the statistics live in mlprom.analysis.drift. See docs/drift.md.
-Each reference day comes from its stored drift sample (reports/dt=D/drift-sample.json, written by
+Each reference day comes from its stored drift sample (reports/dt=D/model=NAME/drift-sample.json, written by
 correlate) when there is a usable one, else from its events; either way it becomes one per-day side,
 and the days are combined into the reference by mlprom.analysis.drift.Combiner.
 """
@@ -197,14 +197,14 @@ class _UnusableSample(Exception):
 
 
 def write_drift_sample(storage: Storage, model: str, day: date, side: DriftSide) -> str:
-    """Store `side` (the date's, as correlate collected it) at reports/dt=D/drift-sample.json.
+    """Store `side` (the date's, as correlate collected it) at reports/dt=D/model=NAME/drift-sample.json.
 
     One key per date, replaced atomically on a re-run. Compact JSON: a day is at most
     3 x sample_size floats, about 3 MB at the default 50,000.
     """
     import orjson
 
-    key = layout.drift_sample_key(day)
+    key = layout.drift_sample_key(day, model)
     distributions = {
         name: {"seen": r.seen, "sum": r.total, "mean": r.mean, "values": r.values.tolist()}
         for name, r in side.reservoirs.items()
@@ -223,6 +223,18 @@ def write_drift_sample(storage: Storage, model: str, day: date, side: DriftSide)
     return key
 
 
+def _sample_model(body: bytes) -> str | None:
+    """The `model` a stored sample names (None when it names none or is not a JSON object)."""
+    import orjson
+
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    named = document.get("model") if isinstance(document, dict) else None
+    return named if isinstance(named, str) else None
+
+
 def read_drift_sample(storage: Storage, model: str, day: date, sample_size: int) -> DaySample | None:
     """The date's stored drift sample, or None when there is none usable (the caller reads events).
 
@@ -231,12 +243,18 @@ def read_drift_sample(storage: Storage, model: str, day: date, sample_size: int)
     """
     import orjson
 
-    key = layout.drift_sample_key(day)
+    from mlprom.reports import legacy
+
+    own = layout.drift_sample_key(day, model)
     try:
-        body = storage.get_bytes(key)
+        key, body = legacy.get_bytes(storage, own, layout.legacy_drift_sample_key(day))
     except ObjectNotFound:
         return None
     where = storage.url_for(key)
+    if key != own:
+        if _sample_model(body) not in (model, None):  # the previous layout's one was another model's
+            return None
+        legacy.tell_once(storage, key, own)
     try:
         document = orjson.loads(body)
         if not isinstance(document, dict):

@@ -194,6 +194,7 @@ class RangeArchive(Clean):
     points: int
     errors: dict[str, str]  # query -> why Prometheus gave nothing
     requests: int
+    repaired: tuple[str, ...] = ()  # found invalid (unreadable, points outside the range) and rewritten
 
     @property
     def exit_code(self) -> int:
@@ -206,7 +207,7 @@ class RangeArchive(Clean):
 
     def heartbeat(self) -> dict[str, float]:
         return {
-            "mlprom_infra_range_objects": float(len(self.stored)),
+            "mlprom_infra_range_objects": float(len(self.stored) + len(self.repaired)),
             "mlprom_infra_range_points": float(self.points),
         }
 
@@ -218,6 +219,7 @@ class RangeArchive(Clean):
             "source": self.source,
             "stored": list(self.stored),
             "existing": list(self.existing),
+            "repaired": list(self.repaired),
             "points": self.points,
             "requests": self.requests,
             "errors": self.errors,
@@ -302,7 +304,7 @@ class AlertRun(Clean):
     note: str | None = None
     statuses: tuple[str, ...] = ()  # "firing" or "resolved", one per payload alert
     outcomes: tuple[AlertOutcome, ...] = ()  # one per payload alert, once sent
-    state_conflicts: int = 0  # times another run wrote alerts/state.json first and this one re-did its step
+    state_conflicts: int = 0  # times another run wrote the alert state first and this one re-did its step
 
     @property
     def accepted(self) -> int:
@@ -394,7 +396,9 @@ class PruneResult(Clean):
     dry_run: bool
     cancelled: bool
     partitions: tuple[PartitionSummary, ...]  # expired partitions and what happened to each
-    protected: tuple[PartitionSummary, ...]  # expired, but kept because a firing alert cites the date
+    # Expired, but kept: a firing alert cites the date (kept_firing_alert), or the store's newest write
+    # says the partition is recent, the clock being ahead (kept_newer_than_stored_data).
+    protected: tuple[PartitionSummary, ...]
     protected_dates: tuple[date, ...]
     objects: int  # deleted (would be deleted, on a dry run)
     bytes: int

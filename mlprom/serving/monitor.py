@@ -76,6 +76,7 @@ class Monitor:
 
     `model` is an object with .predict or a callable. `config` is a Config, a path to a YAML file,
     or None for the usual lookup (--config is absent here: $MLPROM_CONFIG, ./mlprom.yaml, defaults).
+    `name` (default `model.name`) follows `model.name`'s rule; any other name is a ValueError.
     Thread-safe: many threads may call predict at once. Every call is also counted and timed in
     Prometheus metrics (mlprom/serving/metrics.py) in `registry` (default: prometheus_client's own),
     served on `metrics_port` when given; `metrics=False` turns them off.
@@ -98,6 +99,7 @@ class Monitor:
         metrics_port: int | None = None,
     ) -> None:
         from mlprom.config import Config, load_config
+        from mlprom.config.schema import check_model_name
         from mlprom.events.log import EventBuffer
         from mlprom.storage import open_storage
 
@@ -113,7 +115,9 @@ class Monitor:
         else:
             kind = type(model).__name__
             raise TypeError(f"Monitor needs a callable or an object with .predict, got {kind}")
-        self.name = name or self.config.model.name
+        # The same rule as model.name: the name is the events' partition (model=NAME) and a label, so a
+        # name with '/', a line break or a leading space would write where no reader looks.
+        self.name = check_model_name(name) if name is not None else self.config.model.name
         self.model_version = model_version
         self.mlflow_run_id = mlflow_run_id
         self.threshold = self.config.model.latency_threshold

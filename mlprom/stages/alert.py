@@ -27,6 +27,7 @@ from mlprom.reports.results import AlertOutcome, AlertRun
 
 if TYPE_CHECKING:
     from mlprom.analysis.findings import Finding
+    from mlprom.analysis.suspects import Suspect
     from mlprom.clients.alertmanager import AlertmanagerClient, Delivery
     from mlprom.config import Config
     from mlprom.storage.interface import Storage
@@ -35,18 +36,28 @@ log = logging.getLogger("mlprom")
 
 # alertname per finding kind: one name per kind of check, so routes and silences can pick a kind.
 ALERTNAMES = {"threshold": "MlpromThreshold", "drift": "MlpromDrift"}
-# Another alert run may write alerts/state.json between our read and our write: we re-read, recompute
+# Another alert run may write the model's alert state between our read and our write: we re-read, recompute
 # and re-send (Alertmanager deduplicates) at most this many times.
 MAX_STATE_ATTEMPTS = 5
 
 
-def read_report(storage: Storage, day: date) -> CorrelationReport:
-    """The date's stored report (NoDataError, exit 4, when there is none that can be read)."""
-    return read_stored_report(storage, day).report
+def read_report(storage: Storage, day: date, model: str) -> CorrelationReport:
+    """The model's stored report of the date (NoDataError, exit 4, when there is none that can be read)."""
+    return read_stored_report(storage, day, model).report
 
 
-def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None = None) -> dict[str, str]:
-    """alertname, severity, model, metric, the static labels, then the series' own labels (never values or run ids)."""
+# Labels mlprom sets besides alertname, severity, model and metric; a series label named like one is
+# exported_<name>. `series_name` holds the series' __name__: series that differ only in it (a query
+# like {__name__=~"node_disk_.+"}) are distinct alerts, not one that silently drops the others.
+SUSPECT_LABEL = "suspect"
+SERIES_NAME_LABEL = "series_name"
+
+
+def alert_labels(
+    finding: Finding, model: str, static: Mapping[str, str] | None = None, suspect: str | None = None
+) -> dict[str, str]:
+    """alertname, severity, model, metric, the static labels, the top suspect's metric (model findings),
+    then the series' own labels and its __name__ as series_name (never values or run ids)."""
     labels = {
         "alertname": ALERTNAMES.get(finding.kind, "Mlprom" + finding.kind.title().replace("_", "")),
         "severity": finding.severity,
@@ -54,14 +65,35 @@ def alert_labels(finding: Finding, model: str, static: Mapping[str, str] | None 
         "metric": finding.metric,
         **(static or {}),
     }
-    # __name__ and other reserved labels identify nothing the metric label doesn't. A series label
-    # clashing with ours becomes exported_<name>, as Prometheus does with honor_labels off; names
-    # Alertmanager would refuse (bad-name, 0day) are made valid (clients.alertmanager.sanitize_label_names).
+    if suspect:
+        labels[SUSPECT_LABEL] = suspect
+    # Other reserved labels (__tmp) identify nothing. A series label clashing with ours becomes
+    # exported_<name>, as Prometheus does with honor_labels off; names Alertmanager would refuse
+    # (bad-name, 0day) are made valid (clients.alertmanager.sanitize_label_names).
     from mlprom.clients.alertmanager import sanitize_label_names
 
     series = {name: value for name, value in finding.labels.items() if not name.startswith("__")}
-    labels.update(sanitize_label_names(series, reserved=tuple(labels)))
+    reserved = (*labels, SUSPECT_LABEL, SERIES_NAME_LABEL)
+    labels.update(sanitize_label_names(series, reserved=reserved))
+    if finding.labels.get("__name__"):
+        labels[SERIES_NAME_LABEL] = finding.labels["__name__"]
     return labels
+
+
+def without_suspect(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels that name the problem, whichever suspect the report names today."""
+    return {name: value for name, value in labels.items() if name != SUSPECT_LABEL}
+
+
+def is_model_finding(config: Config, finding: Finding) -> bool:
+    """prediction_time and quality findings (accuracy, loss, ...): thresholds over the model's events.
+
+    Reports written before findings carried their source: a threshold finding of no configured query.
+    """
+    if finding.kind != "threshold":
+        return False
+    source = finding.detail.get("source")
+    return source == "model" if source else finding.metric not in config.queries
 
 
 # The graph link shows the finding's window with this much on either side, so its start and end show.
@@ -131,25 +163,51 @@ def persisted(config: Config, finding: Finding) -> bool:
     return True
 
 
-def _describe(finding: Finding, report: CorrelationReport, model: str) -> tuple[str, str]:
+def _describe(
+    finding: Finding, report: CorrelationReport, model: str, suspects: tuple[Suspect, ...]
+) -> tuple[str, str]:
     where = finding.labels.get("instance") or finding.labels.get("job") or f"model {model}"
     summary = (
         f"{finding.metric} {finding.value:.6g} is {finding.direction} the {finding.severity} "
         f"level {finding.threshold:g} on {where}"
     )
     series = ", ".join(f"{k}={v}" for k, v in sorted(finding.labels.items())) or "model metric"
+    if (
+        finding.rows is not None
+    ):  # a quality finding: one value over the date's rows, no worst, no slow events
+        return summary, (
+            f"{finding.metric} ({series}) was {finding.value:.6g} over {finding.rows:,} rows of model {model} "
+            f"on {report.date} (events from {rfc3339(finding.first_seen)} to {rfc3339(finding.last_seen)}), "
+            f"{finding.direction} {finding.threshold:g}."
+        )
     description = (
         f"{finding.metric} ({series}) was {finding.direction} {finding.threshold:g} from "
         f"{rfc3339(finding.first_seen)} to {rfc3339(finding.last_seen)} on {report.date}, "
         f"worst {finding.value:.6g}; "
         f"{finding.slow_events} slow prediction(s) of model {model} co-occurred."
     )
+    if suspects:
+        from mlprom.analysis.findings import suspect_phrase, suspects_text
+
+        summary += f": slow predictions, with {suspect_phrase(suspects[0])}"
+        description += (
+            f" The report's top suspect (a significant infrastructure cause): {suspects_text(suspects[:1])}."
+        )
     return summary, description
 
 
-def _annotations(config: Config, report: CorrelationReport, finding: Finding, model: str) -> dict[str, str]:
-    """summary, description, value, threshold, the report, and the links the config makes possible."""
-    summary, description = _describe(finding, report, model)
+def _annotations(
+    config: Config,
+    report: CorrelationReport,
+    finding: Finding,
+    model: str,
+    suspects: tuple[Suspect, ...] = (),
+) -> dict[str, str]:
+    """summary, description, value, threshold, the report, the suspects (model findings) and the links
+    the config makes possible; no control character from data reaches a person reading them."""
+    from mlprom.clients.alertmanager import annotation_text
+
+    summary, description = _describe(finding, report, model, suspects)
     annotations = {
         "summary": summary,
         "description": description,
@@ -157,6 +215,10 @@ def _annotations(config: Config, report: CorrelationReport, finding: Finding, mo
         "threshold": f"{finding.threshold:g}",
         "report": report.url,
     }
+    if suspects:
+        from mlprom.analysis.findings import suspects_text
+
+        annotations["suspects"] = suspects_text(suspects)
     link = report_link(config, report.key)
     if link:
         annotations["report_url"] = link
@@ -166,7 +228,7 @@ def _annotations(config: Config, report: CorrelationReport, finding: Finding, mo
         annotations["mlflow_run_url"] = run_url
     if config.alertmanager.runbook_url:
         annotations["runbook_url"] = config.alertmanager.runbook_url
-    return annotations
+    return {name: annotation_text(value) for name, value in annotations.items()}
 
 
 def _generator_url(config: Config, finding: Finding) -> str:
@@ -185,10 +247,14 @@ def build_alerts(
 ) -> list[StoredAlert]:
     """One firing alert per finding of the report that lasted (min_events, `for`), except those not seen
     within alertmanager.clear_after. `firing`: fingerprints already firing, which keep firing while their
-    finding is in the report, lasted or not (an incident crossing midnight starts a new day's report)."""
+    finding is in the report, lasted or not (an incident crossing midnight starts a new day's report);
+    a fingerprint of the labels without `suspect` matches whichever suspect the alert names."""
+    from mlprom.analysis.findings import alert_suspects
+
     ends_at = now + timedelta(seconds=config.alertmanager.resend_ttl)
     clear_after = config.alertmanager.clear_after
     model = report.model or config.model.name
+    causes = alert_suspects(report.suspects)
     alerts: list[StoredAlert] = []
     pending = 0
     for finding in report.findings:
@@ -196,14 +262,18 @@ def build_alerts(
         if clear_after is not None and finding.kind != "drift":
             if (now - finding.last_seen).total_seconds() > clear_after:
                 continue
-        labels = alert_labels(finding, model, config.alertmanager.labels)
-        if not persisted(config, finding) and fingerprint(labels) not in firing:
+        # The suspects explain slow predictions; an infra series past its own level is its own cause.
+        suspects = causes if is_model_finding(config, finding) else ()
+        top = suspects[0].metric if suspects else None
+        labels = alert_labels(finding, model, config.alertmanager.labels, top)
+        known = fingerprint(labels) in firing or fingerprint(without_suspect(labels)) in firing
+        if not persisted(config, finding) and not known:
             pending += 1
             continue
         alerts.append(
             StoredAlert(
                 labels=labels,
-                annotations=_annotations(config, report, finding, model),
+                annotations=_annotations(config, report, finding, model, suspects),
                 starts_at=finding.first_seen,
                 ends_at=ends_at,
                 generator_url=_generator_url(config, finding),
@@ -215,6 +285,12 @@ def build_alerts(
     if pending:
         log.info("%d finding(s) not sent yet: below their threshold's min_events or `for`", pending)
     return alerts
+
+
+def firing_fingerprints(state: AlertState) -> set[str]:
+    """The state's firing alerts, by fingerprint and by the fingerprint of their labels without `suspect`."""
+    firing = [a for a in state.alerts if a.status == "firing"]
+    return {a.fingerprint for a in firing} | {fingerprint(without_suspect(a.labels)) for a in firing}
 
 
 def outcomes(step: Step, deliveries: tuple[Delivery, ...]) -> tuple[AlertOutcome, ...]:
@@ -256,7 +332,8 @@ def run(
     client: AlertmanagerClient | None = None,
     now: datetime | None = None,
 ) -> AlertRun:
-    """Send the alerts of `day`'s report; advance alerts/state.json only with what an Alertmanager took.
+    """Send the alerts of `day`'s report; advance the model's alert state (alerts/model=NAME/state.json)
+    only with what an Alertmanager took. Only the model's own alerts are ever resolved.
 
     The state update is a compare-and-swap: when another run wrote the state after we read it, we read
     it again, recompute the step, send again (replicas deduplicate) and retry, MAX_STATE_ATTEMPTS times.
@@ -266,8 +343,9 @@ def run(
 
         storage = open_storage(config)
     now = now or datetime.now(UTC)
+    model = config.model.name
     try:
-        report = read_report(storage, day)
+        report = read_report(storage, day, model)
     except NoDataError:
         if not allow_empty:
             raise
@@ -278,15 +356,14 @@ def run(
     conflicts = 0
     sent: tuple[Step, tuple[Delivery, ...]] | None = None
     for _ in range(MAX_STATE_ATTEMPTS):
-        state, version = load_state_versioned(storage)
-        firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
-        step = next_step(state, day, build_alerts(config, report, now, firing), now)
+        state, version = load_state_versioned(storage, model)
+        step = next_step(state, day, build_alerts(config, report, now, firing_fingerprints(state)), now)
         result = _planned_run(day, dry_run, step, report, conflicts)
         if dry_run:
             return result
         if not step.send:
             # Nothing to send still prunes alerts resolved long ago.
-            if step.state.alerts == state.alerts or save_state_if(storage, step.state, version):
+            if step.state.alerts == state.alerts or save_state_if(storage, model, step.state, version):
                 return result
             conflicts += 1
             continue
@@ -300,18 +377,19 @@ def run(
         result = replace(result, deliveries=deliveries, outcomes=outcomes(step, deliveries))
         if not any(d.delivered for d in deliveries):
             # Nothing delivered: the state stays as it was, so the next run sends the same alerts again.
-            return _finish_undelivered(storage, day, now, result, step)
-        finished = _finish_delivered(storage, day, now, result, step, state, version)
+            return _finish_undelivered(storage, model, day, now, result, step)
+        finished = _finish_delivered(storage, model, day, now, result, step, state, version)
         if finished is not None:
             return finished
         conflicts += 1
         log.info(
-            "%s was changed by another alert run; re-reading it", storage.url_for(layout.ALERT_STATE_KEY)
+            "%s was changed by another alert run; re-reading it",
+            storage.url_for(layout.alert_state_key(model)),
         )
 
-    where = storage.url_for(layout.ALERT_STATE_KEY)
+    where = storage.url_for(layout.alert_state_key(model))
     if sent is not None:
-        _record_run(storage, day, now, sent[0], sent[1], outcomes(*sent), conflicts)
+        _record_run(storage, model, day, now, sent[0], sent[1], outcomes(*sent), conflicts)
     raise UpstreamError(
         f"{where} was changed by other alert runs {MAX_STATE_ATTEMPTS} times in a row; alerts were sent but "
         "the state was not saved (run alerts one at a time, or run again)"
@@ -334,6 +412,7 @@ def _planned_run(day: date, dry_run: bool, step: Step, report: CorrelationReport
 
 def _finish_delivered(
     storage: Storage,
+    model: str,
     day: date,
     now: datetime,
     result: AlertRun,
@@ -343,11 +422,23 @@ def _finish_delivered(
 ) -> AlertRun | None:
     """Save the state with what some Alertmanager took and record the run; None when another run wrote
     the state since `version` was read (the caller re-reads it and tries again)."""
+    from mlprom.errors import StorageError
+
     undelivered = {o.fingerprint for o in result.outcomes if o.delivered == 0}
     new_state = keep_undelivered_as_before(step.state, before, undelivered)
-    if not save_state_if(storage, new_state, version):
-        return None
-    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+    try:
+        if not save_state_if(storage, model, new_state, version):
+            return None
+    except StorageError as exc:
+        # The alerts are in Alertmanager already: say so, or the operator re-sends them by hand in a panic
+        # (harmless, they deduplicate) or, worse, thinks nothing reached on-call.
+        _record_run(
+            storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+        )
+        raise UpstreamError(_unsaved_state_message(storage, model, result, exc)) from None
+    run_key = _record_run(
+        storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+    )
     result = replace(result, run_key=run_key)
     if result.exit_code:
         _warn_partial(result)
@@ -361,8 +452,22 @@ def _finish_delivered(
     return result
 
 
-def _finish_undelivered(storage: Storage, day: date, now: datetime, result: AlertRun, step: Step) -> AlertRun:
-    run_key = _record_run(storage, day, now, step, result.deliveries, result.outcomes, result.state_conflicts)
+def _unsaved_state_message(storage: Storage, model: str, result: AlertRun, exc: Exception) -> str:
+    delivered = sum(1 for o in result.outcomes if o.delivered)
+    took = ", ".join(d.url for d in result.deliveries if d.delivered)
+    return (
+        f"Alertmanager accepted {delivered} of {len(result.outcomes)} alert(s) ({took}), but the alert "
+        f"state {storage.url_for(layout.alert_state_key(model))} could not be written: {exc}; the next run "
+        "sends them again (Alertmanager deduplicates)"
+    )
+
+
+def _finish_undelivered(
+    storage: Storage, model: str, day: date, now: datetime, result: AlertRun, step: Step
+) -> AlertRun:
+    run_key = _record_run(
+        storage, model, day, now, step, result.deliveries, result.outcomes, result.state_conflicts
+    )
     result = replace(result, run_key=run_key)
     reasons = "; ".join(d.error or f"{d.url}: status {d.status}" for d in result.deliveries)
     if not any(d.reachable for d in result.deliveries):
@@ -373,6 +478,7 @@ def _finish_undelivered(storage: Storage, day: date, now: datetime, result: Aler
 
 def _record_run(
     storage: Storage,
+    model: str,
     day: date,
     now: datetime,
     step: Step,
@@ -380,12 +486,13 @@ def _record_run(
     per_alert: tuple[AlertOutcome, ...] = (),
     conflicts: int = 0,
 ) -> str | None:
-    """alerts/dt=D/HHMMSS-ID.json: payload, answers, each alert's fate; a failed write never hides the outcome."""
+    """alerts/dt=D/model=NAME/HHMMSS-ID.json: payload, answers, each alert's fate; a failed write never
+    hides the outcome."""
     import orjson
 
     from mlprom.errors import StorageError
 
-    key = layout.alert_run_key(day, now)
+    key = layout.alert_run_key(day, model, now)
     record = {
         "date": day.isoformat(),
         "sent_at": rfc3339(now),

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlprom.analysis.quality import QualityAccumulator, Task, infer_task, numeric_outputs, percentile
-from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError
+from mlprom.errors import ConfigError, InputError, Interrupted, MlpromError, UpstreamError, require_extra
 from mlprom.reports.results import CaptureResult
 from mlprom.runtime import interrupts
 from mlprom.runtime.stdio import stdout_redirected
@@ -191,6 +191,7 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
+    require_extra(("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)")
     from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
     from mlprom.storage.inputs import open_input
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
-from mlprom.errors import MlpromError, UpstreamError
+from mlprom.errors import MlpromError, UpstreamError, require_extra
 from mlprom.layout import new_object_id
 from mlprom.redact import redact_url
 from mlprom.reports.results import CheckItem, CheckResult
@@ -148,6 +148,7 @@ def _check_mlflow(config: Config) -> str:
         if answer.is_html:
             raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered with an HTML page")
         return "tracking server healthy"
+    require_extra(("mlflow",), "mlflow", f"checking the MLflow store {describe_uri(uri)}")
     quiet_mlflow()
     with mlflow_call("listing experiments", uri):
         from mlflow.tracking import MlflowClient

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
 from mlprom.analysis.drift import Reservoir, Sample
-from mlprom.analysis.findings import SEVERITY_RANK, Finding
+from mlprom.analysis.findings import SEVERITY_RANK, Finding, quality_finding
 from mlprom.analysis.headline import headline
 from mlprom.analysis.join import Joined, join_counts, prefix_sums
 from mlprom.analysis.profile import DayProfile, HourProfile, covered_hours, hourly_medians, top_resources
+from mlprom.analysis.quality import QualityWindow
 from mlprom.analysis.sketch import LatencySketch
 from mlprom.analysis.suspects import GridSeries, QueryGrid, Ranking, SeriesSample, Suspect, rank_suspects
 from mlprom.analysis.thresholds import Breach, BreachTracker
@@ -53,16 +54,12 @@ def _read_ahead(
     config: Config, storage: Storage, day: date, client: PrometheusClient | None
 ) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
     """What does not depend on the date's events, read in a thread while the event pass waits on its
-    workers: the infra values, the reference days' stored drift samples and, when those will be
-    compared, the import the comparison needs (scipy.stats: its cost is in docs/benchmarks.md)."""
+    workers: the infra values and the reference days' stored drift samples."""
     from mlprom.infra.history import load_infra
     from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
     infra = load_infra(config, storage, day, client)
     stored = read_stored_samples(storage, config.model.name, reference_days_of(config, day))
-    if any(s.seen >= config.drift.min_samples for samples in stored.values() for s in samples.values()):
-        import scipy.stats  # noqa: F401
-
     return infra, stored
 
 
@@ -128,16 +125,25 @@ class EventPass:
     hour profile, the model-metric trackers and samples, the drift side. Fed object by object, column by
     column: a million events a day cost one pass of cheap loops."""
 
-    trackers: dict[str, BreachTracker]
+    trackers: dict[str, BreachTracker]  # prediction_time: judged per event
+    quality: dict[str, QualityWindow]  # every other model threshold: judged over the date (rows-weighted)
     hours: HourProfile
     drift: DriftSide
     model_sides: ModelSides = field(default_factory=ModelSides)
     sketch: LatencySketch = field(default_factory=LatencySketch)  # the events' own, when no sketch is stored
     slow_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
     fast_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
-    total: int = 0
-    slow_total: int = 0
+    total: int = 0  # stored events decoded
+    slow_total: int = 0  # slow at model.latency_threshold: events, then (analyse) sketch-only batches
+    recorded_slow: int = 0  # events whose capture flagged them slow
+    reclassified: int = 0  # events whose flag model.latency_threshold changes
+    from_sketches: int = 0  # slow batches known only from latency sketches (set by analyse)
     unreadable: list[str] = field(default_factory=list)  # objects (or partitions) that could not be read
+
+    @property
+    def batches(self) -> int:
+        """The report's events.total: every stored event and every sketch-only slow batch."""
+        return self.total + self.from_sketches
 
     @classmethod
     def for_day(cls, config: Config, day: date) -> EventPass:
@@ -145,7 +151,12 @@ class EventPass:
         # A sampled fast event stands for 1/sample_rate batches in the hour-of-day profile (docs/profile.md).
         rate = config.model.sample_rate
         return cls(
-            trackers={name: BreachTracker(t) for name, t in sorted(model_thresholds.items())},
+            trackers={
+                n: BreachTracker(t) for n, t in sorted(model_thresholds.items()) if n == "prediction_time"
+            },
+            quality={
+                n: QualityWindow(t) for n, t in sorted(model_thresholds.items()) if n != "prediction_time"
+            },
             hours=HourProfile(day, 1.0 / rate if rate > 0 else 1.0),
             drift=DriftSide.for_day(day),  # the date's side of the drift comparison (docs/drift.md)
         )
@@ -158,6 +169,8 @@ class EventPass:
         times, seconds, slow = columns.times, columns.seconds, columns.slow
         self.total += len(times)
         self.slow_total += sum(slow)
+        self.recorded_slow += sum(columns.recorded_slow)
+        self.reclassified += sum(a != b for a, b in zip(slow, columns.recorded_slow, strict=True))
         for second, n in columns.slow_seconds.items():
             self.slow_bins[second] += n
         for second, n in columns.fast_seconds.items():
@@ -170,6 +183,14 @@ class EventPass:
             column = seconds if name == "prediction_time" else columns.metrics.get(name)
             if column is not None:
                 tracker.add_many(column, times, slow, columns.run_ids)
+        if self.quality:
+            # A sampled fast event stands for 1/sample_rate batches, as in the profile.
+            weight = self.hours.fast_weight
+            stands_for = [1.0 if recorded else weight for recorded in columns.recorded_slow]
+            for name, window in self.quality.items():
+                column = columns.metrics.get(name)
+                if column is not None:
+                    window.add_many(column, times, columns.rows, stands_for, columns.run_ids)
         self.model_sides.add_columns(columns)
         self.drift.add_columns(columns)
 
@@ -217,7 +238,7 @@ def run(
     now: datetime | None = None,
     client: PrometheusClient | None = None,
 ) -> CorrelationReport:
-    """Correlate one date partition, write reports/dt=D/correlation.json (replacing it) and return it."""
+    """Correlate one date partition, write reports/dt=D/model=NAME/correlation.json (replacing it) and return it."""
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -299,13 +320,17 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     extra_slow = _reclassify(timeline_sketch, capture_thresholds, threshold, events.slow_bins, origin)
     if extra_slow:
         events.slow_total += extra_slow
+        events.from_sketches = extra_slow
         log.info(
             "%d batch(es) between model.latency_threshold %gs and the captures' threshold are slow now "
             "(from latency sketches)",
             extra_slow,
             threshold,
         )
-    findings = _model_findings(events.trackers)
+    findings = _model_findings(events.trackers) + _quality_findings(events.quality)
+    changed = _threshold_warning(events, [stored.latency_threshold for stored in data.sketches], threshold)
+    if changed:
+        warnings.append(changed)
     slow_prefix, fast_prefix = prefix_sums(events.slow_bins), prefix_sums(events.fast_bins)
     joins = _join_infra(config, infra, origin, slow_prefix, fast_prefix)
     findings.extend(joins.findings)
@@ -362,12 +387,14 @@ def build_report(
     analysis: Analysis,
 ) -> CorrelationReport:
     events, infra, settings = data.events, data.infra, config.correlate
-    key = layout.report_key(day)
+    key = layout.report_key(day, config.model.name)
     return CorrelationReport(
         date=day,
         generated_at=now,
         status=analysis.status,
-        events=EventCounts(events.total, events.slow_total, analysis.joined, analysis.slow_joined),
+        events=EventCounts(
+            events.batches, events.slow_total, analysis.joined, analysis.slow_joined, events.from_sketches
+        ),
         snapshots=infra.snapshots,
         findings=tuple(analysis.findings),
         suspects=tuple(analysis.suspects),
@@ -420,7 +447,7 @@ def store(storage: Storage, config: Config, report: CorrelationReport, data: Dat
         write_drift_sample(storage, config.model.name, report.date, data.events.drift)
     log.info(
         "correlated %d events (%d slow) with %d infra points: %s, %d finding(s); report at %s",
-        data.events.total,
+        data.events.batches,  # the report's events.total
         data.events.slow_total,
         _points(data.infra),
         report.status,
@@ -444,6 +471,11 @@ def _model_findings(trackers: dict[str, BreachTracker]) -> list[Finding]:
         if breach is not None:
             findings.append(_finding(name, {}, breach, {"source": "model"}))
     return findings
+
+
+def _quality_findings(windows: dict[str, QualityWindow]) -> list[Finding]:
+    verdicts = ((name, window.verdict()) for name, window in sorted(windows.items()))
+    return [quality_finding(name, verdict) for name, verdict in verdicts if verdict is not None]
 
 
 @dataclass
@@ -604,6 +636,33 @@ def _reclassify(
             slow_bins[start + 30] += extra
             added += extra
     return added
+
+
+def _threshold_warning(events: EventPass, captured_at: list[float], threshold: float) -> str | None:
+    """A warning when model.latency_threshold re-classifies most of the date's batches against what their
+    capture decided: the events whose stored `slow` it flips plus the sketch-only batches it makes slow,
+    over the events plus those batches (docs/correlation.md, "Counts")."""
+    batches = events.batches
+    changed = events.reclassified + events.from_sketches
+    if not batches or 2 * changed <= batches:
+        return None
+    captures = sorted(set(captured_at))  # the sketches' thresholds: events do not record theirs
+    at = f" (captured at {', '.join(_seconds_text(t) for t in captures)})" if captures else ""
+    sketches = (
+        f" and {events.from_sketches:,} more batch(es) known only from latency sketches"
+        if events.from_sketches
+        else ""
+    )
+    return (
+        f"model.latency_threshold {_seconds_text(threshold)} classifies "
+        f"{events.slow_total - events.from_sketches:,} of {events.total:,} events slow{sketches}; "
+        f"their capture flagged {events.recorded_slow:,}{at}: slow and fast sides, findings and suspects "
+        "describe another picture than the capture's"
+    )
+
+
+def _seconds_text(seconds: float) -> str:
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
 
 
 def _skew(
@@ -791,7 +850,7 @@ def _timeline_series(
 def write_report(storage: Storage, report: CorrelationReport) -> str:
     import orjson
 
-    key = layout.report_key(report.date)
+    key = layout.report_key(report.date, report.model)
     # One key per date: a re-run replaces the report atomically.
     storage.put_bytes(key, orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     return key

@@ -52,12 +52,14 @@ def read_day_profile(storage: Storage, day: date, model: str) -> DayProfile | st
     """The date's stored profile, or why there is none (a reason fit for a warning)."""
     import orjson
 
-    key = layout.report_key(day)
-    url = storage.url_for(key)
+    from mlprom.reports import legacy
+
+    own = layout.report_key(day, model)
     try:
-        body = storage.get_bytes(key)
+        key, body = legacy.get_bytes(storage, own, layout.legacy_report_key(day))
     except ObjectNotFound:
-        return f"no report at {url} (run `mlprom correlate --date {day}`)"
+        return f"no report at {storage.url_for(own)} (run `mlprom correlate --date {day}`)"
+    url = storage.url_for(key)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -67,6 +69,8 @@ def read_day_profile(storage: Storage, day: date, model: str) -> DayProfile | st
     other = data.get("model")
     if isinstance(other, str) and other and other != model:
         return f"report {url} is for model {other!r}, not {model!r}"
+    if key != own:
+        legacy.tell_once(storage, key, own)
     if data.get("status") == "no_data":
         # No events and no snapshots: a gap in the pipeline far more often than a day without traffic.
         return f"report {url} has no data (status no_data)"

@@ -1,6 +1,6 @@
 """Retention: delete whole date partitions older than --keep-days, never one a firing alert cites.
 
-Keys outside the layout and alerts/state.json are never deleted. See docs/retention.md.
+Keys outside the layout and the alert states (alerts/model=NAME/state.json) are never deleted. See docs/retention.md.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -35,18 +35,33 @@ PartitionId = tuple[str, date]
 
 
 def firing_alert_dates(storage: Storage) -> frozenset[date]:
-    """Dates cited by alerts still firing in alerts/state.json; no file means none.
+    """Dates cited by alerts still firing in any model's alert state (alerts/model=NAME/state.json) or
+    in the previous layout's shared alerts/state.json; no file means none.
 
     A file that cannot be read as the alert stage writes it raises StorageError: pruning blind
     could delete the evidence behind an alert someone is looking at.
     """
+    keys = [layout.LEGACY_ALERT_STATE_KEY]
+    keys += [
+        i.key
+        for i in storage.list(f"{layout.stage_prefix('alerts')}model=")
+        if layout.is_alert_state_key(i.key)
+    ]
+    dates: set[date] = set()
+    for key in keys:
+        dates |= _state_dates(storage, key)
+    return frozenset(dates)
+
+
+def _state_dates(storage: Storage, key: str) -> set[date]:
+    """Dates cited by alerts still firing in one alert state."""
     import orjson
 
     try:
-        body = storage.get_bytes(layout.ALERT_STATE_KEY)
+        body = storage.get_bytes(key)
     except ObjectNotFound:
-        return frozenset()
-    where = storage.url_for(layout.ALERT_STATE_KEY)
+        return set()
+    where = storage.url_for(key)
 
     def corrupt(why: str) -> StorageError:
         return StorageError(
@@ -76,7 +91,7 @@ def firing_alert_dates(storage: Storage) -> frozenset[date]:
         if not cited:
             raise corrupt(f"alerts[{index}] is firing but names no valid 'date' or 'report'")
         dates.update(cited)
-    return frozenset(dates)
+    return dates
 
 
 def _cited_dates(alert: dict[str, Any]) -> set[date]:
@@ -95,6 +110,15 @@ def _cited_dates(alert: dict[str, Any]) -> set[date]:
         if parsed is not None:
             cited.add(parsed[1])
     return cited
+
+
+def shown_key(key: str) -> str:
+    """A key as prune reports it: bytes of a local file name that are not UTF-8 (held as lone surrogates,
+    os.fsdecode's surrogateescape) shown as \\xNN escapes, so every renderer and JSON can show it."""
+    try:
+        return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate no file name decodes to: its code point, escaped
+        return key.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---------------------------------------------------------------- progress
@@ -161,6 +185,8 @@ class _Plan:
     held: list[tuple[str, int]] | None = field(default_factory=list)  # None once past HOLD_KEYS_MAX
     unknown: list[str] = field(default_factory=list)
     unknown_count: int = 0
+    newest_write: datetime | None = None  # the latest modification time of a key in the layout
+    recent: dict[PartitionId, list[int]] = field(default_factory=dict)  # expired by the clock only
 
     @property
     def objects(self) -> int:
@@ -185,14 +211,18 @@ def _plan(
         task = progress.task(f"listing {stage}/")
         for info in storage.list(layout.stage_prefix(stage)):
             progress.advance(task)
-            if info.key == layout.ALERT_STATE_KEY:
+            if layout.is_alert_state_key(info.key):
                 continue
             where = layout.parse_partition(info.key)
             if where is None or where[0] != stage:
                 plan.unknown_count += 1
                 if len(plan.unknown) < REPORTED_MAX:
-                    plan.unknown.append(info.key)
+                    plan.unknown.append(shown_key(info.key))
                 continue
+            if info.last_modified is not None and (
+                plan.newest_write is None or info.last_modified > plan.newest_write
+            ):
+                plan.newest_write = info.last_modified
             day = where[1]
             if day >= cutoff:
                 continue
@@ -222,12 +252,18 @@ def _keys_to_delete(storage: Storage, plan: _Plan) -> Iterator[tuple[str, int]]:
     for stage, day in plan.expired:
         for info in storage.list(layout.partition_prefix(stage, day)):
             # The prefix guarantees it, but a deletion is the one place a second check is cheap.
-            if info.key != layout.ALERT_STATE_KEY and layout.parse_partition(info.key) == (stage, day):
+            if not layout.is_alert_state_key(info.key) and layout.parse_partition(info.key) == (stage, day):
                 yield info.key, info.size
 
 
 def summary_text(
-    location: str, plan_objects: int, plan_bytes: int, partitions: int, cutoff: date, protected: int
+    location: str,
+    plan_objects: int,
+    plan_bytes: int,
+    partitions: int,
+    cutoff: date,
+    protected: int,
+    recent: int = 0,
 ) -> str:
     text = (
         f"Delete {partitions} partition(s) ({plan_objects} objects, {human_bytes(plan_bytes)}) "
@@ -235,7 +271,39 @@ def summary_text(
     )
     if protected:
         text += f" ({protected} expired partition(s) kept: a firing alert cites their date)"
+    if recent:
+        text += f" ({recent} partition(s) kept: not expired by the newest write of the store)"
     return text
+
+
+def _keep_recent_by_the_store(plan: _Plan, keep_days: int, cutoff: date, location: str) -> None:
+    """Keep the expired partitions that the store's newest write says are recent.
+
+    Whatever the clock says, the store's newest object was written no later than now, so a partition
+    dated on or after (that write's day + 1 - keep_days) is not expired; the one day of slack lets a
+    write late yesterday and a prune early today go by the clock. A clock far ahead (400 days) would
+    otherwise have prune delete today's real data. With the clock right, this keeps nothing.
+    """
+    if plan.newest_write is None:
+        return
+    store_cutoff = plan.newest_write.date() + timedelta(days=1 - keep_days)
+    if store_cutoff >= cutoff:
+        return
+    for where in [w for w in plan.expired if w[1] >= store_cutoff]:
+        plan.recent[where] = plan.expired.pop(where)
+    if not plan.recent:
+        return
+    if plan.held is not None:
+        plan.held = [(k, n) for k, n in plan.held if _partition_of(k) not in plan.recent]
+    log.warning(
+        "kept %d partition(s) dated %s or later in %s: the newest object there was written %s, "
+        "but the clock says today is %s (is the clock ahead, or was nothing written since?)",
+        len(plan.recent),
+        store_cutoff.isoformat(),
+        location,
+        plan.newest_write.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (cutoff + timedelta(days=keep_days)).isoformat(),
+    )
 
 
 # ---------------------------------------------------------------- the stage
@@ -275,6 +343,7 @@ def run(
 
     with _Progress(show) as bar:
         plan = _plan(storage, chosen, cutoff, protected_dates, hold_keys_max, bar)
+        _keep_recent_by_the_store(plan, keep_days, cutoff, storage.location)
         base = PruneResult(
             location=storage.location,
             keep_days=keep_days,
@@ -283,7 +352,10 @@ def run(
             dry_run=dry_run,
             cancelled=False,
             partitions=(),
-            protected=_summaries(plan.protected, "kept_firing_alert"),
+            protected=(
+                *_summaries(plan.protected, "kept_firing_alert"),
+                *_summaries(plan.recent, "kept_newer_than_stored_data"),
+            ),
             protected_dates=tuple(sorted(protected_dates)),
             objects=0,
             bytes=0,
@@ -305,7 +377,13 @@ def run(
                 bytes=plan.bytes,
             )
         summary = summary_text(
-            storage.location, plan.objects, plan.bytes, len(plan.expired), cutoff, len(plan.protected)
+            storage.location,
+            plan.objects,
+            plan.bytes,
+            len(plan.expired),
+            cutoff,
+            len(plan.protected),
+            len(plan.recent),
         )
         if confirm is not None and not confirm(summary):
             return replace(base, cancelled=True, partitions=_summaries(plan.expired, "cancelled"))
@@ -356,7 +434,7 @@ def _delete(storage: Storage, plan: _Plan, bar: _Progress, base: PruneResult) ->
         for key, reason in outcome.failed:
             done[_partition_of(key)][2] += 1
             if len(failures) < REPORTED_MAX:
-                failures.append((key, reason))
+                failures.append((shown_key(key), reason))
         bar.advance(task, len(batch))
         refused_all = len(outcome.failed) == len(batch)
         batch.clear()

@@ -17,12 +17,13 @@ log = logging.getLogger("mlprom")
 
 
 def run(config: Config, day: date, storage: Storage | None = None) -> StoredReport:
-    """Read reports/dt=D/correlation.json; NoDataError (exit 4) when it is missing, unreadable or of another date."""
+    """Read the model's reports/dt=D/model=NAME/correlation.json (or the previous layout's); NoDataError
+    (exit 4) when it is missing, unreadable or of another date."""
     if storage is None:
         from mlprom.storage import open_storage
 
         storage = open_storage(config)
-    stored = read_stored_report(storage, day)
+    stored = read_stored_report(storage, day, config.model.name)
     if stored.report.date != day:
         raise NoDataError(
             f"report {stored.url} is for {stored.report.date}, not {day}: re-run `mlprom correlate --date {day}`"

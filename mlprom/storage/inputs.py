@@ -268,17 +268,35 @@ class InputFile:
 
 
 def csv_frame(columns: list[str], rows: list[list[str]]) -> pd.DataFrame:
-    """Text rows -> DataFrame with numbers parsed per column, as pandas.read_csv would; '' is missing."""
+    """Text rows -> DataFrame with numbers parsed per column, as pandas.read_csv would; '' is missing.
+
+    The frame is built from one 2-D array per dtype, never by assigning column after column: each
+    assignment adds a block to the frame, which made a wide CSV's batch quadratic in its columns
+    (docs/benchmarks.md, "Wide CSV batches").
+    """
+    import numpy as np
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=columns, dtype=object)
-    frame = frame.where(frame != "", None)
-    for name in columns:
+    cells = np.array(rows, dtype=object).reshape(len(rows), len(columns))
+    cells[cells == ""] = None
+    groups: dict[Any, tuple[list[str], list[Any]]] = {}
+    for position, name in enumerate(columns):
+        column = cells[:, position]
         try:
-            frame[name] = pd.to_numeric(frame[name])
+            column = pd.to_numeric(column)
         except (ValueError, TypeError):
-            continue  # a text column stays text
-    return frame
+            pass  # a text column stays text: Python strings and None, not pandas' string dtype
+        names, arrays = groups.setdefault(column.dtype, ([], []))
+        names.append(name)
+        arrays.append(column)
+    if not groups:
+        return pd.DataFrame(index=range(len(rows)))
+    parts = [
+        pd.DataFrame(np.column_stack(arrays), columns=names, dtype=dtype, copy=False)
+        for dtype, (names, arrays) in groups.items()
+    ]
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
+    return frame if list(frame.columns) == columns else frame[columns]
 
 
 def open_input(location: str, config: Config | None = None) -> InputFile:

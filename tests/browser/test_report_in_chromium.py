@@ -33,7 +33,7 @@ def mlprom(*argv: str) -> subprocess.CompletedProcess[str]:
 def report_page(config: Path, document: dict[str, Any], out: Path) -> Path:
     """Store `document` as the date's report and render it with `mlprom report --out`."""
     LocalStorage(config.parent / "data").put_bytes(
-        layout.report_key(date.fromisoformat(DAY)), orjson.dumps(document)
+        layout.report_key(date.fromisoformat(DAY), "default"), orjson.dumps(document)
     )
     done = mlprom("-c", str(config), "report", "--date", DAY, "--out", str(out))
     assert done.returncode == 0, done.stderr

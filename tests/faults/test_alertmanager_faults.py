@@ -21,12 +21,14 @@ TAKEN = {"malformed-json"}
 
 
 def _state(tmp_path: Path) -> dict | None:
-    path = tmp_path / "data" / layout.ALERT_STATE_KEY
+    path = tmp_path / "data" / layout.alert_state_key("m")
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def _runs(tmp_path: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((tmp_path / "data" / "alerts").glob("dt=*/*.json"))]
+    return [
+        json.loads(p.read_text()) for p in sorted((tmp_path / "data" / "alerts").glob("dt=*/model=m/*.json"))
+    ]
 
 
 @pytest.mark.parametrize("fault", sorted(BASE_FAULTS))

@@ -83,7 +83,7 @@ def test_alert_gives_up_on_a_held_state_lock_with_exit_3_naming_it(
     }
     path = write_config(document)
     seed_report(path, [{"instance": "a:9100"}])
-    lock = tmp_path / "data" / "alerts" / ".lock-state.json"
+    lock = tmp_path / "data" / "alerts" / "model=m" / ".lock-state.json"
     lock.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -95,7 +95,7 @@ def test_alert_gives_up_on_a_held_state_lock_with_exit_3_naming_it(
     assert_handled(outcome, {3}, f"{lock} is held by another process")
     assert len(hostile_server.accepted) == 1
     # No state was half-written: the next run finds the old state and sends the alert again.
-    assert not (tmp_path / "data" / "alerts" / "state.json").exists()
+    assert not (tmp_path / "data" / "alerts" / "model=m" / "state.json").exists()
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE))

@@ -273,3 +273,128 @@ def test_some_queries_without_series_are_still_stored(prometheus_stack, write_co
     queries = json.loads(result.stdout)["queries"]
     assert queries["none"]["series"] == 0 and queries["load"]["series"] == 1
     assert len(_local_snapshots(tmp_path / "data")) == 1
+
+
+# ---------------------------------------------------------------- archived ranges (--from/--to)
+
+RANGE_FROM, RANGE_TO = "2026-11-30T00:00:00Z", "2026-11-30T01:00:00Z"
+RANGE_START = 1795996800.0  # RANGE_FROM in unix seconds
+
+
+def _matrix(values: list) -> dict:
+    return {
+        "status": "success",
+        "data": {"resultType": "matrix", "result": [{"metric": {"instance": "a:9100"}, "values": values}]},
+    }
+
+
+def _archive(cfg: Path, *extra: str):
+    return _invoke(
+        "-c",
+        str(cfg),
+        "-o",
+        "json",
+        *extra,
+        "capture-infra",
+        "--from",
+        RANGE_FROM,
+        "--to",
+        RANGE_TO,
+        "--step",
+        "60s",
+    )
+
+
+def _ranges(root: Path) -> list[Path]:
+    return sorted((root / "infra").rglob("range-*.json")) if (root / "infra").exists() else []
+
+
+def test_archived_range_keeps_only_points_inside_the_range_and_nan_as_null_with_raw(
+    scripted_server: ScriptedServer, write_config, tmp_path
+):
+    s = RANGE_START
+    odd = [[s, "0.5"], [1e300, "3"], [-1e300, "4"], [s + 7200, "5"], [s + 60, "NaN"], [s + 120, "+Inf"]]
+    scripted_server.script = [(200, _matrix(odd))]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    result = _archive(cfg)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["points"] == 3
+    assert "cpu_usage: 3 point(s) Prometheus answered outside the range asked were left out" in result.stderr
+    (path,) = _ranges(tmp_path / "data")
+    (series,) = json.loads(path.read_text())["series"]
+    assert series == {
+        "labels": {"instance": "a:9100"},
+        "t": [s, s + 60, s + 120],
+        "v": [0.5, None, None],
+        "raw": [None, "NaN", "+Inf"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("sample", "needle"),
+    [
+        ([None, "1"], "malformed answer"),
+        (["NaN", "1"], "is not a finite number"),
+        ([RANGE_START, "abc"], "'abc' is not a number"),
+    ],
+)
+def test_archived_range_answer_with_a_malformed_point_exits_3_and_stores_nothing(
+    scripted_server: ScriptedServer, write_config, tmp_path, sample, needle
+):
+    scripted_server.script = [(200, _matrix([[RANGE_START + 60, "1"], sample]))]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    result = _archive(cfg)
+    assert result.exit_code == 3, result.output
+    assert needle in result.stderr and "cpu_usage" in result.stderr
+    assert _ranges(tmp_path / "data") == []
+
+
+def test_an_invalid_stored_range_is_fetched_again_and_repaired_then_existing(
+    scripted_server: ScriptedServer, write_config, tmp_path
+):
+    s = RANGE_START
+    scripted_server.script = [(200, _matrix([[s, "0.5"], [s + 60, "0.75"]]))]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    assert _archive(cfg).exit_code == 0
+    (path,) = _ranges(tmp_path / "data")
+    good = path.read_text()
+    # What an archive written without checking its points held: times far outside the range.
+    broken = json.loads(good)
+    broken["series"][0]["t"] = [s, 1e300]
+    path.write_text(json.dumps(broken))
+
+    result = _archive(cfg)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    key = path.relative_to(tmp_path / "data").as_posix()
+    assert (out["repaired"], out["existing"], out["stored"]) == ([key], [], [])
+    assert "is invalid (series 0: time 1e+300 is not a finite time inside the range)" in result.stderr
+    assert json.loads(path.read_text()) == json.loads(good)
+
+    requests = len(scripted_server.requests)
+    again = json.loads(_archive(cfg).stdout)
+    assert (again["existing"], again["repaired"], again["stored"]) == ([key], [], [])
+    assert len(scripted_server.requests) == requests  # nothing fetched for an object already archived
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"version": 1, "kind": "range", "series": []}', "holds another query"),
+    ],
+)
+def test_an_unreadable_stored_range_is_kept_when_prometheus_has_nothing_to_replace_it(
+    scripted_server: ScriptedServer, write_config, tmp_path, content, why
+):
+    s = RANGE_START
+    scripted_server.script = [(200, _matrix([[s, "0.5"]]))]
+    cfg = write_config({"prometheus": {"url": scripted_server.url}, "queries": {"cpu_usage": CPU}})
+    assert _archive(cfg).exit_code == 0
+    (path,) = _ranges(tmp_path / "data")
+    path.write_text(content)
+    scripted_server.script = [(200, _matrix([]))]
+    result = _archive(cfg)
+    assert result.exit_code == 4, result.output  # nothing stored, nothing archived: no data
+    assert f"is invalid ({why}" in result.stderr and "returned no series" in result.stderr
+    assert path.read_text() == content  # nothing stored destroyed

@@ -150,8 +150,14 @@ def test_model_metrics_are_thresholds_too(write_config: Callable[..., Path]) -> 
     found = {f.metric: f for f in report.findings}
     assert found["prediction_time"].severity == "critical" and found["prediction_time"].value == 14.0
     assert found["prediction_time"].slow_events == 1 and found["prediction_time"].labels == {}
-    assert (found["accuracy"].value, found["accuracy"].direction) == (0.7, "below")
-    assert (found["f1"].severity, found["f1"].value) == ("warning", 0.4)
+    # Quality is judged over the date: each batch's value weighs its rows, a sampled fast batch 1/sample_rate
+    # (0.01) times more, as the batches it stands for.
+    slow_weight, sampled_weight = 100 * 1, 100 * 100
+    accuracy = (0.95 * slow_weight + 0.7 * sampled_weight) / (slow_weight + sampled_weight)
+    assert found["accuracy"].value == pytest.approx(accuracy) and found["accuracy"].direction == "below"
+    assert found["accuracy"].rows == 200 and found["accuracy"].slow_events == 0
+    f1 = (0.9 * slow_weight + 0.4 * sampled_weight) / (slow_weight + sampled_weight)
+    assert (found["f1"].severity, found["f1"].value) == ("warning", pytest.approx(f1))
 
 
 def test_nan_values_produce_no_finding(write_config: Callable[..., Path]) -> None:
@@ -190,7 +196,7 @@ def test_report_is_written_and_a_rerun_replaces_it(write_config: Callable[..., P
     write_snapshot(storage, _snapshot(START + timedelta(hours=2), {"cpu_usage": 0.1}))
     second = correlate.run(config, DAY)
     keys = [info.key for info in storage.list("reports/")]
-    assert keys == [layout.report_key(DAY)]
+    assert keys == [layout.report_key(DAY, "default")]
     stored = CorrelationReport.from_dict(orjson.loads(storage.get_bytes(keys[0])))
     assert stored.snapshots == 2 and stored.findings == second.findings
 
@@ -295,7 +301,7 @@ def test_planted_metric_ranks_first_among_suspects(write_config: Callable[..., P
     assert {s.metric for s in report.suspects} == {"cpu_usage", "memory_usage", "system_load"}
     # The contract's 2026-12-01 fields: the date's episodes, a headline naming the cause, and each
     # suspect's direction and causal role.
-    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
+    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY, "default")))
     assert stored["episodes"] == report.episodes and report.episodes is not None and report.episodes >= 2
     assert top.significant and top.direction == "rise" and top.role == "cause"
     assert "cpu_usage" in stored["headline"] and " rose " in stored["headline"]
@@ -323,7 +329,7 @@ def test_correlate_reads_and_writes_s3(
     write_snapshot(storage, _snapshot(START + timedelta(hours=1), {"cpu_usage": 0.95}))
     result = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat())
     assert result.exit_code == 1, result.output
-    assert storage.exists(layout.report_key(DAY))
+    assert storage.exists(layout.report_key(DAY, "default"))
 
 
 def test_quiet_correlate_keeps_notes_on_the_data_in_the_report_not_on_stderr(
@@ -337,7 +343,9 @@ def test_quiet_correlate_keeps_notes_on_the_data_in_the_report_not_on_stderr(
     path, config = _config(write_config)
     storage = open_storage(config)
     for minute in range(0, 60, 5):
-        write_snapshot(storage, _snapshot(START + timedelta(minutes=minute), {"cpu_usage": 0.2 + minute / 100}))
+        write_snapshot(
+            storage, _snapshot(START + timedelta(minutes=minute), {"cpu_usage": 0.2 + minute / 100})
+        )
     write_events(
         storage,
         [_event(START + timedelta(minutes=m), slow=m in (10, 30)) for m in range(0, 60, 5)],
@@ -348,7 +356,7 @@ def test_quiet_correlate_keeps_notes_on_the_data_in_the_report_not_on_stderr(
     assert quiet.stderr == "" and quiet.stdout == ""
     loud = subprocess.run([*args, "--fail-on", "never"], capture_output=True, text=True)
     assert "little power" in loud.stderr
-    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY)))
+    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY, "default")))
     assert any("little power" in warning for warning in stored["warnings"])
 
 

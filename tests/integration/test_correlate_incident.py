@@ -315,7 +315,8 @@ def test_threshold_changed_after_capture_reclassifies_from_the_sketch(
         name="lower.yaml",
     )
     report = correlate.run(load_config(str(lower)), day)
-    assert report.events.total == 25 and report.events.slow == 50
+    # 25 events (the 3 s batches) and 25 slow batches known only from the sketch (the 0.8 s ones).
+    assert (report.events.total, report.events.slow, report.events.from_sketches) == (50, 50, 25)
     assert report.timeline is not None and report.timeline.prediction_source == "sketches"
     assert (
         sum(report.timeline.count) == 100  # type: ignore[arg-type]
@@ -327,3 +328,11 @@ def test_threshold_changed_after_capture_reclassifies_from_the_sketch(
     )
     report = correlate.run(load_config(str(higher)), day)
     assert report.events.slow == 0 and report.timeline is not None and sum(report.timeline.slow) == 0  # type: ignore[arg-type]
+    # Every stored flag flipped: the picture is not the capture's, and the report says so.
+    assert any(
+        w.startswith(
+            "model.latency_threshold 5s classifies 0 of 25 events slow; their capture flagged 25 "
+            "(captured at 2s)"
+        )
+        for w in report.warnings
+    ), report.warnings

@@ -265,10 +265,10 @@ def test_correlate_stores_the_dates_drift_sample_under_its_layout_key(storage: L
     run(config, DAY, storage=storage)
     run(config, DAY, storage=storage)  # a re-run replaces it
 
-    key = layout.drift_sample_key(DAY)
-    assert layout.parse_key(key) == layout.ParsedKey("reports", DAY, None, "drift_sample")
+    key = layout.drift_sample_key(DAY, "default")
+    assert layout.parse_key(key) == layout.ParsedKey("reports", DAY, "default", "drift_sample")
     assert sorted(info.key for info in storage.list(layout.partition_prefix("reports", DAY))) == [
-        layout.report_key(DAY),
+        layout.report_key(DAY, "default"),
         key,
     ]
     document = orjson.loads(storage.get_bytes(key))
@@ -356,7 +356,7 @@ def test_an_unusable_sample_falls_back_to_events_with_a_warning_naming_its_key(
     config = _config(storage.root)
     from_events = drift_report(storage, config, DAY)
     _correlate_days(storage, config, REFERENCE)
-    key = layout.drift_sample_key(REFERENCE[3])
+    key = layout.drift_sample_key(REFERENCE[3], "default")
     storage.put_bytes(key, _tampered(orjson.loads(storage.get_bytes(key)), change))
     warnings_seen.clear()
 
@@ -404,13 +404,17 @@ def test_prune_deletes_an_old_dates_drift_sample_with_its_reports_partition(stor
     config = _config(storage.root)
     old, kept = REFERENCE[0], REFERENCE[-1]
     _correlate_days(storage, config, [old, kept])
-    assert storage.exists(layout.drift_sample_key(old))
+    assert storage.exists(layout.drift_sample_key(old, "default"))
 
     result = prune.run(config, keep_days=3, storage=storage, today=DAY, progress=False)
 
     assert result.unknown_count == 0  # the sample is a layout key, not a stranger
-    assert not storage.exists(layout.drift_sample_key(old)) and not storage.exists(layout.report_key(old))
-    assert storage.exists(layout.drift_sample_key(kept)) and storage.exists(layout.report_key(kept))
+    assert not storage.exists(layout.drift_sample_key(old, "default")) and not storage.exists(
+        layout.report_key(old, "default")
+    )
+    assert storage.exists(layout.drift_sample_key(kept, "default")) and storage.exists(
+        layout.report_key(kept, "default")
+    )
 
 
 def test_compared_distributions_carry_histograms_of_both_samples(storage: LocalStorage) -> None:

@@ -124,7 +124,7 @@ def test_correlate_report_carries_the_profile_section(write_config: Callable[...
     nine = section["hours"][9]
     assert set(nine) == {"hour", "events", "slow", "slow_share", "p95", "peak", "resources"}
     assert nine["peak"] is True and nine["resources"] == {"cpu_usage": pytest.approx(0.46)}
-    stored = orjson.loads(storage.get_bytes(layout.report_key(day)))
+    stored = orjson.loads(storage.get_bytes(layout.report_key(day, "default")))
     assert stored["profile"] == section
 
     table = _invoke(path, "correlate", "--date", day.isoformat(), "--fail-on", "never")
@@ -151,11 +151,11 @@ def test_missing_old_and_corrupt_reports_are_listed_with_a_warning(write_config:
     for day in days[:4]:
         write_day(storage, day, weekly_load(day))
     _correlate_days(path, days[:4])
-    old_key = layout.report_key(days[1])
+    old_key = layout.report_key(days[1], "default")
     old = orjson.loads(storage.get_bytes(old_key))
     del old["profile"]  # as written before profiles existed
     storage.put_bytes(old_key, orjson.dumps(old))
-    storage.put_bytes(layout.report_key(days[2]), b"{not json")
+    storage.put_bytes(layout.report_key(days[2], "default"), b"{not json")
 
     result = _invoke(
         path, "-o", "json", "profile", "--from", days[0].isoformat(), "--to", days[-1].isoformat()
@@ -259,7 +259,7 @@ def test_data_strings_in_a_stored_profile_are_shown_literally(write_config: Call
         "suspects": [],
         "profile": {"hours": hours, "peak_hours": [9], "method": "m"},
     }
-    storage.put_bytes(layout.report_key(FIRST), orjson.dumps(report))
+    storage.put_bytes(layout.report_key(FIRST, "default"), orjson.dumps(report))
 
     result = _invoke(path, "profile", "--from", "2026-11-02", "--to", "2026-11-02")
 
@@ -280,7 +280,9 @@ def test_a_no_data_report_is_a_gap_not_a_quiet_day(write_config: Callable[..., P
 def test_a_report_of_another_model_is_not_this_models_profile(write_config: Callable[..., Path]) -> None:
     _, config = _config(write_config)
     storage = open_storage(config)
-    storage.put_bytes(layout.report_key(FIRST), orjson.dumps({"model": "churn", "profile": {"hours": []}}))
+    storage.put_bytes(
+        layout.report_key(FIRST, "default"), orjson.dumps({"model": "churn", "profile": {"hours": []}})
+    )
 
     outcome = profile_stage.read_day_profile(storage, FIRST, "default")
 

@@ -42,11 +42,13 @@ def _layout_keys(
         for m in range(models):
             for i in range(events_per_model):
                 keys.append(layout.event_key(day, f"model-{m}", at, object_id=f"{m:04x}{i:012x}"))
+            keys.append(layout.report_key(day, f"model-{m}"))
+            keys.append(layout.alert_run_key(day, f"model-{m}", at, object_id=f"{1:016x}"))
         for i in range(snapshots):
             keys.append(layout.snapshot_key(day, at, object_id=f"{i:016x}"))
-        keys.append(layout.report_key(day))
-        keys.append(layout.alert_run_key(day, at, object_id=f"{1:016x}"))
-        keys.append(layout.alert_run_key(day, at, object_id=f"{2:016x}"))
+        # The previous layout's keys of the same partitions: pruned alike.
+        keys.append(layout.legacy_report_key(day))
+        keys.append(f"{layout.partition_prefix('alerts', day)}120000-{2:016x}.json")
     return keys
 
 
@@ -64,7 +66,7 @@ def _state(*alerts: tuple[str, date]) -> bytes:
                     "status": status,
                     "resolved_at": None if status == "firing" else "2026-02-20T00:00:00Z",
                     "date": day.isoformat(),
-                    "report": layout.report_key(day),
+                    "report": layout.report_key(day, "model-0"),
                 }
                 for n, (status, day) in enumerate(alerts)
             ],
@@ -102,7 +104,8 @@ def test_prune_s3_deletes_exactly_the_expired_partitions_in_counted_requests(
     keys = _layout_keys(TODAY, DAYS)
     writer = S3Storage(s3_bucket, "prefix", endpoint_url=moto_s3, region="us-east-1")
     _fill(writer, [*keys, *UNKNOWN_KEYS])
-    writer.put_bytes(layout.ALERT_STATE_KEY, _state())
+    writer.put_bytes(layout.LEGACY_ALERT_STATE_KEY, _state())
+    writer.put_bytes(layout.alert_state_key("model-1"), _state())
     counter = RequestCounter()
     config = _config(f"s3://{s3_bucket}/prefix", moto_s3)
 
@@ -110,7 +113,8 @@ def test_prune_s3_deletes_exactly_the_expired_partitions_in_counted_requests(
 
     expired = _expired(keys, 10)
     remaining = {k.removeprefix("prefix/") for k in list_s3_keys(moto_s3, s3_bucket)}
-    assert remaining == (set(keys) - expired) | set(UNKNOWN_KEYS) | {layout.ALERT_STATE_KEY}
+    states = {layout.LEGACY_ALERT_STATE_KEY, layout.alert_state_key("model-1")}
+    assert remaining == (set(keys) - expired) | set(UNKNOWN_KEYS) | states
     assert result.exit_code == 0 and result.objects == len(expired) > 1000
     assert result.unknown_count == 4  # "elsewhere/" is under no stage prefix: never even listed
     assert {(p.stage, p.day) for p in result.partitions} == {
@@ -118,10 +122,11 @@ def test_prune_s3_deletes_exactly_the_expired_partitions_in_counted_requests(
     }
     # One page of ListObjectsV2 per 1,000 keys (at least one) per stage prefix, as the objects stood.
     per_stage = {s: sum(1 for k in [*keys, *UNKNOWN_KEYS] if k.startswith(s + "/")) for s in layout.STAGES}
-    per_stage["alerts"] += 1  # state.json
+    per_stage["alerts"] += 2  # the two alert states
     pages = sum(max(1, math.ceil(n / 1000)) for n in per_stage.values())
+    pages += 1  # the listing of the models' alert states (alerts/model=)
     assert counter.counts == {
-        "GetObject": 1,  # alerts/state.json
+        "GetObject": 2,  # the previous layout's alerts/state.json and model-1's
         "ListObjectsV2": pages,
         "DeleteObjects": math.ceil(len(expired) / 1000),
     }
@@ -210,11 +215,12 @@ def test_prune_local_deletes_expired_partitions_and_their_directories(tmp_path: 
     storage = LocalStorage(root)
     keys = _layout_keys(TODAY, 15, events_per_model=3, snapshots=2)
     _fill(storage, [*keys, *UNKNOWN_KEYS])
-    storage.put_bytes(layout.ALERT_STATE_KEY, _state())
+    storage.put_bytes(layout.alert_state_key("model-0"), _state())
 
     result = prune.run(_config(str(root)), keep_days=7, confirm=lambda _: True, today=TODAY)
 
-    assert _local_keys(root) == (set(keys) - _expired(keys, 7)) | set(UNKNOWN_KEYS) | {layout.ALERT_STATE_KEY}
+    kept = set(UNKNOWN_KEYS) | {layout.alert_state_key("model-0")}
+    assert _local_keys(root) == (set(keys) - _expired(keys, 7)) | kept
     assert result.exit_code == 0 and result.objects == len(_expired(keys, 7))
     old = TODAY - timedelta(days=8)
     for stage in layout.STAGES:
@@ -240,7 +246,9 @@ def test_prune_keeps_partitions_cited_by_firing_alerts(tmp_path: Path) -> None:
     keys = _layout_keys(TODAY, 20, events_per_model=2, snapshots=1)
     _fill(storage, keys)
     firing, resolved = TODAY - timedelta(days=15), TODAY - timedelta(days=12)
-    storage.put_bytes(layout.ALERT_STATE_KEY, _state(("firing", firing), ("resolved", resolved)))
+    # One model's firing alert protects its date; another model's resolved one protects nothing.
+    storage.put_bytes(layout.alert_state_key("model-0"), _state(("firing", firing)))
+    storage.put_bytes(layout.alert_state_key("model-1"), _state(("resolved", resolved)))
 
     result = prune.run(_config(str(root)), keep_days=5, confirm=lambda _: True, today=TODAY)
 
@@ -262,11 +270,11 @@ def test_prune_refuses_when_the_alert_state_is_corrupt(tmp_path: Path, body: byt
     storage = LocalStorage(root)
     keys = _layout_keys(TODAY, 10, events_per_model=1, snapshots=1)
     _fill(storage, keys)
-    storage.put_bytes(layout.ALERT_STATE_KEY, body)
+    storage.put_bytes(layout.alert_state_key("model-1"), body)
 
-    with pytest.raises(StorageError, match="alerts/state.json"):
+    with pytest.raises(StorageError, match="alerts/model=model-1/state.json"):
         prune.run(_config(str(root)), keep_days=2, confirm=lambda _: True, today=TODAY)
-    assert _local_keys(root) == set(keys) | {layout.ALERT_STATE_KEY}
+    assert _local_keys(root) == set(keys) | {layout.alert_state_key("model-1")}
 
 
 def test_prune_dry_run_lists_and_deletes_nothing(tmp_path: Path) -> None:
@@ -330,3 +338,62 @@ def test_prune_draws_its_progress_bar_on_stderr_only(
 
     assert result.objects == len(_expired(keys, 3))
     assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- a clock ahead of the store
+
+
+def _clock_ahead_case(storage: Any) -> tuple[date, list[str]]:
+    """40 days of real data up to the real today, each object written now (its modification time)."""
+    real_today = datetime.now(UTC).date()
+    keys = _layout_keys(real_today, 40, models=1, events_per_model=1, snapshots=1)
+    _fill(storage, keys)
+    return real_today, keys
+
+
+def _assert_kept_by_the_store(result: Any, keys: list[str], remaining: set[str], real_today: date) -> None:
+    # The store's newest write is today: everything dated from today - 29 on stays, as a right clock
+    # with --keep-days 30 would keep it (less today's partition, which that clock would also keep).
+    store_cutoff = real_today - timedelta(days=29)
+    assert remaining == {k for k in keys if layout.parse_partition(k)[1] >= store_cutoff}  # type: ignore[index]
+    kept = {(p.stage, p.day) for p in result.protected if p.status == "kept_newer_than_stored_data"}
+    assert kept == {(s, real_today - timedelta(days=age)) for s in layout.STAGES for age in range(30)}
+    assert result.partitions and all(p.day < store_cutoff for p in result.partitions)
+
+
+def test_a_clock_400_days_ahead_keeps_the_real_recent_partitions_of_a_local_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "data"
+    real_today, keys = _clock_ahead_case(LocalStorage(root))
+
+    ahead = real_today + timedelta(days=400)
+    result = prune.run(_config(str(root)), keep_days=30, confirm=lambda _: True, today=ahead)
+
+    _assert_kept_by_the_store(result, keys, _local_keys(root), real_today)
+    assert result.exit_code == 0
+    (warning,) = [r.getMessage() for r in caplog.records if "is the clock ahead" in r.getMessage()]
+    assert f"kept 120 partition(s) dated {(real_today - timedelta(days=29)).isoformat()} or later" in warning
+    assert f"the clock says today is {ahead.isoformat()}" in warning
+
+
+def test_a_clock_400_days_ahead_keeps_the_real_recent_partitions_of_s3(moto_s3: str, s3_bucket: str) -> None:
+    # S3's LastModified comes from the server's clock, not from the one running prune.
+    real_today, keys = _clock_ahead_case(S3Storage(s3_bucket, "", endpoint_url=moto_s3, region="us-east-1"))
+
+    ahead = real_today + timedelta(days=400)
+    result = prune.run(
+        _config(f"s3://{s3_bucket}", moto_s3), keep_days=30, confirm=lambda _: True, today=ahead
+    )
+
+    _assert_kept_by_the_store(result, keys, set(list_s3_keys(moto_s3, s3_bucket)), real_today)
+
+
+def test_a_clock_that_is_right_deletes_what_the_retention_says(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    real_today, keys = _clock_ahead_case(LocalStorage(root))
+
+    result = prune.run(_config(str(root)), keep_days=30, confirm=lambda _: True, today=real_today)
+
+    assert _local_keys(root) == set(keys) - _expired(keys, 30, real_today)
+    assert not any(p.status == "kept_newer_than_stored_data" for p in result.protected)

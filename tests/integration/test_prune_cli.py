@@ -36,7 +36,7 @@ def _seed(storage: Any) -> tuple[set[str], set[str]]:
         for key in (
             layout.event_key(day, "default", at),
             layout.snapshot_key(day, at),
-            layout.report_key(day),
+            layout.report_key(day, "default"),
         ):
             storage.put_bytes(key, b"{}\n")
             (old if age >= 30 else new).add(key)
@@ -131,12 +131,12 @@ def test_cli_prune_with_a_corrupt_alert_state_is_exit_3_naming_the_key(
 ) -> None:
     storage = LocalStorage(tmp_path / "data")
     _seed(storage)
-    storage.put_bytes(layout.ALERT_STATE_KEY, b"{truncated")
+    storage.put_bytes(layout.alert_state_key("default"), b"{truncated")
     before = _local_keys(tmp_path / "data")
 
     result = _runner().invoke(app, ["-c", str(write_config()), "prune", "--keep-days", "10", "--yes"])
 
-    _assert_clean_error(result, 3, "alerts/state.json", "refusing to prune")
+    _assert_clean_error(result, 3, "alerts/model=default/state.json", "refusing to prune")
     assert _local_keys(tmp_path / "data") == before
 
 
@@ -158,3 +158,39 @@ def test_cli_prune_lists_refused_keys_and_exits_3(
     assert document["status"] == "partial"
     assert [f["key"] for f in document["failures"]] == [refused]
     assert document["objects"] == len(old) - 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "markdown"])
+def test_cli_prune_shows_a_file_name_that_is_not_utf8_literally(
+    write_config: Callable[..., Path], tmp_path: Path, fmt: str
+) -> None:
+    import os
+
+    root = tmp_path / "data"
+    old, new = _seed(LocalStorage(root))
+    partition = root / next(iter(sorted(old))).rsplit("/", 1)[0]
+    stray = os.fsencode(root / "model") + b"/notes\xff\xfe.txt"  # outside the layout: left alone
+    expired = os.fsencode(partition) + b"/events\xff.jsonl"  # inside an expired partition: deleted
+    for name in (stray, expired):
+        with open(name, "wb") as out:
+            out.write(b"{}\n")
+
+    result = _runner().invoke(
+        app, ["-c", str(write_config()), "-o", fmt, "prune", "--keep-days", "10", "--yes"]
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "left alone 1 key(s) outside the layout" in result.stderr
+    assert "model/notes\\xff\\xfe.txt" in result.stderr
+    if fmt == "json":
+        document = orjson.loads(result.stdout)
+        assert document["unknown_keys"] == ["model/notes\\xff\\xfe.txt"]
+        assert document["objects"] == len(old) + 1
+    else:
+        # Markdown escapes the backslashes themselves, so the page shows the same text.
+        shown = "model/notes\\xff\\xfe.txt" if fmt == "table" else "model/notes\\\\xff\\\\xfe.txt"
+        assert shown in result.stdout
+        assert "\ufffd" not in result.stdout
+    assert os.path.exists(stray) and not os.path.exists(expired)
+    assert _local_keys(root) == new | {"model/notes\udcff\udcfe.txt"}

@@ -49,7 +49,7 @@ def invoke(config: Path, *args: str) -> Any:
 
 
 def store(config_dir: Path, document: dict[str, Any]) -> None:
-    LocalStorage(config_dir / "data").put_bytes(layout.report_key(DAY), orjson.dumps(document))
+    LocalStorage(config_dir / "data").put_bytes(layout.report_key(DAY, "default"), orjson.dumps(document))
 
 
 def headline(html: str) -> str:
@@ -71,7 +71,7 @@ def test_correlate_html_names_the_planted_series_first(planted: Path) -> None:
 
 def test_report_renders_the_stored_report_without_recomputing(planted: Path, tmp_path: Path) -> None:
     assert invoke(planted, "correlate", "--date", DAY.isoformat()).exit_code == 1
-    stored = (tmp_path / "data" / layout.report_key(DAY)).read_bytes()
+    stored = (tmp_path / "data" / layout.report_key(DAY, "default")).read_bytes()
     # Events and snapshots gone: a recomputation would find nothing; the stored report is still there.
     for stage in ("model", "infra"):
         for path in sorted((tmp_path / "data" / stage).rglob("*"), reverse=True):
@@ -111,7 +111,7 @@ def test_a_missing_report_is_exit_4_naming_where_it_looked(write_config: Callabl
     assert result.stdout == ""
     assert (
         "no report for 2026-11-20" in result.stderr
-        and "reports/dt=2026-11-20/correlation.json" in result.stderr
+        and "reports/dt=2026-11-20/model=default/correlation.json" in result.stderr
     )
     assert "mlprom correlate --date 2026-11-20" in result.stderr and "Traceback" not in result.stderr
 
@@ -121,7 +121,7 @@ def test_an_unreadable_report_is_exit_4_naming_its_key(
     write_config: Callable[..., Path], body: bytes
 ) -> None:
     config = write_config()
-    LocalStorage(config.parent / "data").put_bytes(layout.report_key(DAY), body)
+    LocalStorage(config.parent / "data").put_bytes(layout.report_key(DAY, "default"), body)
     result = invoke(config, "report", "--date", DAY.isoformat())
     assert result.exit_code == 4
     assert "correlation.json is unreadable" in result.stderr and "Traceback" not in result.stderr
@@ -224,7 +224,7 @@ def test_markdown_assets_for_a_report_without_timeline_says_so_and_writes_no_png
     planted: Path, tmp_path: Path
 ) -> None:
     assert invoke(planted, "correlate", "--date", DAY.isoformat()).exit_code == 1
-    document = orjson.loads((tmp_path / "data" / layout.report_key(DAY)).read_bytes())
+    document = orjson.loads((tmp_path / "data" / layout.report_key(DAY, "default")).read_bytes())
     document.pop("timeline", None)
     store(tmp_path, document)
     assets = tmp_path / "assets"

@@ -2,7 +2,7 @@
 
 Two processes increment one counter object with get_versioned/put_if as fast as they can; with a lost
 update the final count would be short. Then two `mlprom alert` runs made to overlap (an Alertmanager that
-answers neither until both have posted) must both end up in alerts/state.json.
+answers neither until both have posted) must both end up in the model's alert state.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def test_two_overlapping_alert_runs_both_land_in_the_state(
     from mlprom.config import load_config
     from mlprom.storage import open_storage
 
-    state = json.loads(open_storage(load_config(str(configs[0][0]))).get_bytes(layout.ALERT_STATE_KEY))
+    state = json.loads(open_storage(load_config(str(configs[0][0]))).get_bytes(layout.alert_state_key("m")))
     instances = {a["labels"]["instance"] for a in state["alerts"]}
     assert instances == {"host-a:9100", "host-b:9100"}, state
     assert sorted(r["state_conflicts"] for r in results) == [0, 1]  # the loser re-read and re-did its step

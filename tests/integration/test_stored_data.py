@@ -207,7 +207,7 @@ def test_alert_dry_run_skips_a_bad_finding_naming_key_and_index(
     store: tuple[Path, Path], change: dict[str, Any]
 ) -> None:
     config, root = store
-    key = f"reports/dt={DAY}/correlation.json"
+    key = f"reports/dt={DAY}/model=default/correlation.json"
     put(root, key, report(**change))
     result = run(config, "-o", "json", "alert", "--date", DAY, "--dry-run")
     assert_no_crash(result, (0,))
@@ -218,7 +218,11 @@ def test_alert_dry_run_skips_a_bad_finding_naming_key_and_index(
 
 def test_alert_dry_run_with_a_naive_report_time_is_no_data_not_a_crash(store: tuple[Path, Path]) -> None:
     config, root = store
-    put(root, f"reports/dt={DAY}/correlation.json", {**report(), "generated_at": f"{DAY}T12:00:00"})
+    put(
+        root,
+        f"reports/dt={DAY}/model=default/correlation.json",
+        {**report(), "generated_at": f"{DAY}T12:00:00"},
+    )
     result = run(config, "alert", "--date", DAY, "--dry-run")
     assert_no_crash(result, (4,))
     assert "unreadable" in result.stderr and "re-run `mlprom correlate" in result.stderr
@@ -226,7 +230,7 @@ def test_alert_dry_run_with_a_naive_report_time_is_no_data_not_a_crash(store: tu
 
 def test_alert_dry_run_with_naive_state_times_ignores_the_state(store: tuple[Path, Path]) -> None:
     config, root = store
-    put(root, f"reports/dt={DAY}/correlation.json", report())
+    put(root, f"reports/dt={DAY}/model=default/correlation.json", report())
     state = {
         "updated_at": f"{DAY}T09:00:00",
         "alerts": [
@@ -241,10 +245,10 @@ def test_alert_dry_run_with_naive_state_times_ignores_the_state(store: tuple[Pat
             }
         ],
     }
-    put(root, "alerts/state.json", state)
+    put(root, "alerts/model=default/state.json", state)
     result = run(config, "-o", "json", "alert", "--date", DAY, "--dry-run")
     assert_no_crash(result, (0,))
-    assert "alerts/state.json" in result.stderr
+    assert "alerts/model=default/state.json" in result.stderr
 
 
 def test_capture_infra_does_not_store_labels_that_are_not_strings(

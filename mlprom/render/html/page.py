@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -18,10 +18,14 @@ from mlprom.render.document import (
     as_dict,
     as_list,
     as_str,
+    clock,
+    data_span,
+    data_window,
     day_of,
     document_timeline,
     finding_spans,
     format_number,
+    hhmm,
     identity,
     label_text,
     labels_of,
@@ -29,12 +33,14 @@ from mlprom.render.document import (
     nums,
     parse_unix,
     prediction_threshold,
+    time_ticks,
     where_text,
 )
 from mlprom.render.html import svg
-from mlprom.render.html.svg import Chart, esc, hhmm
+from mlprom.render.html.svg import Chart, esc
 from mlprom.reports.sections import Timeline, TimelineSeries
 
+MOVED = {"rise": "rose", "fall": "fell"}  # a suspect's direction, as the tables say it
 SUSPECT_PANELS = 5  # series drawn under the prediction timeline, in rank order
 SUSPECT_ROWS = 20  # significant suspects listed in the table before the rest are folded away
 GAP_SECONDS = 15 * 60  # missing data longer than this breaks a line and is labelled as a gap
@@ -117,12 +123,6 @@ def fmt_count(value: Any) -> str:
 def fmt_time(value: Any) -> str:
     unix = parse_unix(value)
     return "–" if unix is None else datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def clock(at: float, since: float) -> str:
-    """HH:MM of a time, 24:00 for a midnight that ends a stretch starting at `since` (not 00:00)."""
-    text = hhmm(at)
-    return "24:00" if text == "00:00" and at > since else text
 
 
 def span_text(start: float, end: float) -> str:
@@ -210,8 +210,14 @@ class Page:
         critical = sum(1 for f in findings if isinstance(f, dict) and f.get("severity") == "critical")
         facts = [
             f"{fmt_count(events.get('total'))} events ({fmt_count(events.get('slow'))} slow"
+            + (
+                f", {fmt_count(events.get('from_sketches'))} from sketches"
+                if num(events.get("from_sketches"))
+                else ""
+            )
             + (f", {joined / total:.0%} joined to infra data" if joined is not None and total else "")
             + ")",
+            *self.episode_fact(),
             f"{fmt_count(d.get('snapshots'))} snapshots",
             f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
             + (f" ({critical} critical)" if critical else ""),
@@ -249,11 +255,21 @@ class Page:
             story = "No slow predictions on this date: nothing to explain."
         else:
             story = "No suspects: too few observations on a side to compare."
+        answer = as_str(d.get("headline"))
+        top = f'<p class="report-headline" id="report-headline">{esc(answer)}</p>' if answer else ""
         return (
+            f"{top}"
             f'<p class="status"><span class="badge {esc(status)}">{esc(status)}</span> '
             f"{esc(' · '.join(facts))}</p>"
             f'<p class="headline" id="headline">{esc(story)}</p>'
         )
+
+    def episode_fact(self) -> list[str]:
+        """The count of distinct slow episodes, when the report has it (docs/correlation.md, "Episodes")."""
+        episodes = self.document.get("episodes")
+        if isinstance(episodes, bool) or not isinstance(episodes, int):
+            return []
+        return [f"{episodes:,} slow episode{'s' if episodes != 1 else ''}"]
 
     def warnings(self) -> str:
         items = [as_str(w) for w in as_list(self.document.get("warnings")) if as_str(w)]
@@ -275,7 +291,12 @@ class Page:
             return self.section("timeline", "Timeline", empty(why))
         day = self.day
         x_label = f"time of day, UTC ({day.isoformat() if day else '?'})"
-        ticks = [(t, clock(t, timeline.start)) for t in svg.time_ticks(timeline.start, timeline.end)]
+        # Drawn over the data's span with some context (document.data_window), not the whole date: a
+        # four-minute incident fills the chart, and a report of today draws nothing after it was made.
+        whole = timeline
+        lo, hi = data_window(timeline, self.document)
+        timeline = replace(timeline, start=lo, end=hi)
+        ticks = [(t, clock(t, whole.start)) for t in time_ticks(lo, hi)]
         parts = [self.prediction_charts(timeline, ticks, x_label)]
         if not timeline.series:
             parts.append(empty("No infrastructure series in the timeline: no suspect had data to draw."))
@@ -295,14 +316,34 @@ class Page:
             if periods
             else "No slow periods on this date."
         )
-        intro = f'<p class="note">{esc(shaded)} One point per {timeline.step:g} s. All times UTC.</p>'
+        intro = (
+            f'<p class="note" id="timeline-range" data-start="{lo:.0f}" data-end="{hi:.0f}">'
+            f"{esc(self.range_text(whole, lo, hi))} {esc(shaded)} One point per {timeline.step:g} s."
+            " All times UTC.</p>"
+        )
         return self.section("timeline", "Timeline", intro + "".join(parts))
+
+    def range_text(self, whole: Timeline, lo: float, hi: float) -> str:
+        """What stretch of the date the charts show, and why not all of it."""
+        generated = parse_unix(self.document.get("generated_at"))
+        made = " (the report was made then)" if generated is not None and abs(hi - generated) < 1 else ""
+        shown = f"Drawn {span_text(lo, hi)}{made}"
+        span = data_span(whole)
+        if span is None:
+            return f"{shown}: no data on this date."
+        if lo <= whole.start and hi >= whole.end:
+            return f"{shown}: the whole date."
+        return (
+            f"{shown}: the data's span, {span_text(*span)}, with context each side;"
+            " the rest of the date has no data."
+        )
 
     def _time_chart(self, title: str, description: str, y_label: str, x_label: str, height: int) -> Chart:
         return Chart(title, description, y_label, x_label, height=height, ident=self.ids())
 
     def _frame(self, chart: Chart, timeline: Timeline, ticks: Sequence[tuple[float, str]]) -> None:
         chart.set_x(timeline.start, timeline.end, ticks)
+        chart.attrs.update({"data-start": f"{timeline.start:.0f}", "data-end": f"{timeline.end:.0f}"})
         for a, b in timeline.slow_periods:
             chart.band(a, max(b, a + timeline.step), svg.BLACK, 0.09, f"slow period {span_text(a, b)} UTC")
 
@@ -440,6 +481,13 @@ class Page:
             lag = num(suspect.get("lag_seconds"))
             if lag:
                 facts.append(f"lag {lag:g} s")
+            moved = MOVED.get(as_str(suspect.get("direction")))
+            if moved:
+                against = suspect.get("role") == "consequence"
+                facts.append(
+                    f"{moved} on slow steps"
+                    + (", against its query: likely a consequence" if against else "")
+                )
         facts.append(f"source: {source}")
         chart = self._time_chart(
             f"{name} over the day",
@@ -580,10 +628,6 @@ class Page:
         hours = [
             h for h in as_list(profile.get("hours")) if isinstance(h, dict) and num(h.get("hour")) is not None
         ]
-        if not hours:
-            return self.section(
-                "profile", "Hour-of-day profile", empty("The profile in this report has no hours.")
-            )
         by_hour = {int(num(h.get("hour")) or 0): h for h in hours}
         peaks = {int(p) for p in nums(profile.get("peak_hours")) if p is not None}
         xs = [float(h) for h in range(24)]
@@ -624,11 +668,18 @@ class Page:
         p95_chart.set_x(0.0, 24.0, ticks)
         p95_chart.set_y(svg.y_domain([v for v in p95 if v is not None]))
         p95_chart.line([h + 0.5 for h in xs], p95, svg.VERMILLION, dots=True, label="p95 prediction time")
+        share_why = self.empty_hours(chart, share, len(by_hour))
+        p95_why = self.empty_hours(p95_chart, p95, len(by_hour))
         peak_text = ", ".join(f"{h:02d}:00" for h in sorted(peaks)) or "none"
         method = as_str(profile.get("method"))
         intro = (
             f'<p class="note">Peak hours (UTC): {esc(peak_text)}.'
             + (f" Method: {esc(method)}" if method else "")
+            + (
+                f" Only the {len(by_hour)} hour(s) that had ended when the report was made are counted."
+                if 0 < len(by_hour) < 24
+                else ""
+            )
             + "</p>"
         )
         legend = legend_html(
@@ -636,8 +687,30 @@ class Page:
         )
         table = self.profile_table(by_hour)
         return self.section(
-            "profile", "Hour-of-day profile", intro + legend + chart.svg() + p95_chart.svg() + table
+            "profile",
+            "Hour-of-day profile",
+            intro + legend + chart.svg() + share_why + p95_chart.svg() + p95_why + table,
         )
+
+    def empty_hours(self, chart: Chart, values: Sequence[float | None], finished: int) -> str:
+        """For an hour-of-day chart with nothing to draw: a note in it and the reason under it. Only
+        hours of the date that had ended when the report was made are in the profile."""
+        if any(v is not None for v in values):
+            return ""
+        generated = parse_unix(self.document.get("generated_at"))
+        at = f" at {fmt_time(generated)} UTC, when this report was made" if generated is not None else ""
+        if finished == 0:
+            chart.note("no finished hour yet")
+            why = f"No finished hour yet{at}: hours count once they end (UTC), the first at 01:00."
+        else:
+            chart.note("no events in the finished hours")
+            plural = "s" if finished != 1 else ""
+            why = (
+                f"No events in the {finished} finished hour{plural} of the date{at}: nothing to draw."
+                " Hours count once they end (UTC)."
+            )
+        chart.attrs["data-empty"] = "true"
+        return f'<p class="note empty-chart">{esc(why)}</p>'
 
     def profile_table(self, by_hour: Mapping[int, Mapping[str, Any]]) -> str:
         resources = sorted({str(k) for h in by_hour.values() for k in as_dict(h.get("resources"))})
@@ -701,12 +774,13 @@ class Page:
                     as_str(f.get("kind")) or "threshold",
                     as_str(f.get("metric")),
                     label_text(labels_of(f.get("labels"))),
-                    with_unit(fmt_value(f.get("value")), self.links.units.get(as_str(f.get("metric")), "")),
+                    with_unit(fmt_value(f.get("value")), self.links.units.get(as_str(f.get("metric")), ""))
+                    + (f" over {fmt_count(f.get('rows'))} rows" if "rows" in f else ""),  # a quality window
                     with_unit(
                         f"{op} {fmt_value(f.get('threshold'))}",
                         self.links.units.get(as_str(f.get("metric")), ""),
                     ),
-                    fmt_count(f.get("slow_events")),
+                    fmt_count(f.get("slow_events") if "rows" not in f else None),
                     fmt_time(f.get("first_seen")),
                     fmt_time(f.get("last_seen")),
                     [Link(link, "Prometheus graph"), Link(self.links.mlflow_run(run_id), "MLflow run")],
@@ -730,6 +804,7 @@ class Page:
             "q": "q_value",
             "significant": "significant",
             "lag (s)": "lag_seconds",
+            "moved": "direction",
             "source": "source",
         }
         present = {column for column, key in optional.items() if any(key in s for s in suspects)}
@@ -741,6 +816,7 @@ class Page:
             "q",
             "significant",
             "lag (s)",
+            "moved",
             "source",
             "median slow",
             "median baseline",
@@ -765,6 +841,7 @@ class Page:
                 "q": fmt_q(s.get("q_value")),
                 "significant": "yes" if significant is True else "no" if significant is False else "–",
                 "lag (s)": fmt(s.get("lag_seconds"), "g"),
+                "moved": MOVED.get(as_str(s.get("direction")), as_str(s.get("direction")) or "–"),
                 "source": source or "–",
                 "median slow": with_unit(fmt_value(s.get("median_slow")), unit),
                 "median baseline": with_unit(fmt_value(s.get("median_baseline")), unit),
@@ -774,6 +851,10 @@ class Page:
             }
             return [cells[c] for c in head]
 
+        # A series that moved against its query's causal direction is the slowness showing, not its
+        # cause (analysis/suspects.py `role`): listed apart, after the candidates.
+        consequences = [s for s in suspects if s.get("role") == "consequence"]
+        suspects = [s for s in suspects if s not in consequences]
         sig = as_dict(self.document.get("significance"))
         if tested:
             shown = [s for s in suspects if s.get("significant") is True][:SUSPECT_ROWS]
@@ -791,6 +872,14 @@ class Page:
         else:
             intro = '<p class="note">This report has no significance test: suspects are ranked by effect size only.</p>'
             body = table_html(head, [row(s) for s in suspects[:SUSPECT_ROWS]])
+        if consequences:
+            body += (
+                '<h3 id="consequences">Moved the other way (likely consequences)</h3>'
+                f'<p class="note">{len(consequences)} series moved against their query\'s causal direction'
+                " while predictions were slow: the slowness showing in them rather than its cause, so they"
+                " are not tested as causes.</p>"
+                + table_html(head, [row(s) for s in consequences[:SUSPECT_ROWS]])
+            )
         explain = (
             '<p class="note">Effect: (median during slow predictions − median baseline) / (1.4826 × baseline MAD).'
             " See docs/correlation.md.</p>"
@@ -889,17 +978,33 @@ def _cell(value: Any) -> str:
     return esc(value)
 
 
+def _wrap(cell: Any) -> str:
+    """How a cell may break, so the table fits the page instead of hiding columns behind a scroll bar:
+    a short value (a number, a q-value) never (1.3e-44, not 1.3e- / 44); a few short words (a time, a
+    value with its unit) at a space only; anything else (labels, long names from data) anywhere."""
+    if not isinstance(cell, str):
+        return ""
+    if len(cell) <= 12:
+        return "n"
+    words = cell.split()
+    return "w" if len(words) > 1 and len(cell) <= 40 and max(map(len, words)) <= 20 else ""
+
+
 def table_html(head: Sequence[str], rows: Sequence[Sequence[Any]], row_class: Any = None) -> str:
     out = ['<div class="scroll"><table><thead><tr>']
-    out += [f'<th scope="col">{esc(h)}</th>' for h in head]
+    # Headers break between words; one holding a long name from data (a resource column) anywhere.
+    out += [
+        f'<th scope="col" class="t">{esc(h)}</th>'
+        if max(map(len, h.split()), default=0) > 20
+        else f'<th scope="col">{esc(h)}</th>'
+        for h in head
+    ]
     out.append("</tr></thead><tbody>")
     for row in rows:
         cls = f' class="{esc(row_class(row))}"' if row_class else ""
         cells = []
         for c in row:
-            # Short values (numbers, times, q-values) never break mid-value: 1.3e-44, not 1.3e- / 44.
-            short = isinstance(c, str) and len(c) <= 20
-            cells.append(f'<td class="n">{_cell(c)}</td>' if short else f"<td>{_cell(c)}</td>")
+            cells.append(f'<td class="{_wrap(c)}">{_cell(c)}</td>' if _wrap(c) else f"<td>{_cell(c)}</td>")
         out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -953,6 +1058,8 @@ h2{font-size:1.2rem;margin:1.6em 0 .4em;border-bottom:1px solid var(--line);padd
 h3{font-size:1rem;margin:1em 0 .2em;overflow-wrap:anywhere}
 nav a{margin-right:1em;color:#0a4f85}
 .status{font-size:1.05rem;margin:.8em 0 .2em}
+.report-headline{font-size:1.3rem;font-weight:700;margin:.6em 0 .3em;padding:.35em .7em;
+border-left:6px solid #0072B2;background:#eef5fb;overflow-wrap:anywhere}
 .headline{font-size:1.15rem;font-weight:600;margin:.2em 0 .8em;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:.05em .55em;border-radius:.3em;font-weight:700;
 text-transform:uppercase;border:2px solid #000}
@@ -973,7 +1080,7 @@ svg.chart .empty{fill:#444;font-size:13px}
 .panel{margin-bottom:.8em}.cards{display:grid;grid-template-columns:1fr;gap:.5em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;margin:.4em 0;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:.25em .5em;text-align:left;vertical-align:top}
-td{overflow-wrap:break-word}td.n{white-space:nowrap}
+td,th.t{overflow-wrap:anywhere}td.n{white-space:nowrap;overflow-wrap:normal}td.w{overflow-wrap:normal}
 th{background:#f3f3f3}
 tr.critical td:first-child{color:#a33a00;font-weight:700}tr.warning td:first-child{color:#7a5200;font-weight:700}
 details{margin:.4em 0}summary{cursor:pointer;color:#0a4f85}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html import escape
 
 from mlprom.render.document import format_number
+from mlprom.render.literal import literal
 
 # Okabe & Ito (2008), the colour-blind-safe qualitative palette; every colour is also told apart by
 # a dash pattern or a text label, never by hue alone.
@@ -34,8 +34,9 @@ BOTTOM = 34
 
 
 def esc(text: object) -> str:
-    """Text for an element body or an attribute value: &, <, >, " and ' escaped."""
-    return escape(str(text), quote=True)
+    """Text for an element body or an attribute value: control and bidi characters shown as escapes
+    (render/literal.py: a U+202E in a label must not reverse what follows it), then &, <, >, " and '."""
+    return escape(literal(text), quote=True)
 
 
 def _r(value: float) -> str:
@@ -91,23 +92,12 @@ def y_domain(values: Sequence[float], extra: Sequence[float] = (), target: int =
     return value_ticks(lo, hi, target)
 
 
-def time_ticks(start: float, end: float) -> list[float]:
-    """Whole-hour (or finer) UTC ticks, at most about nine of them."""
-    span = max(end - start, 1.0)
-    for step in (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400):
-        if span / step <= 9:
-            break
-    first = math.ceil(start / step) * step
-    out = []
-    t = float(first)
-    while t <= end + 1e-6:
-        out.append(t)
-        t += step
-    return out
-
-
-def hhmm(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%H:%M")
+def _fit(text: str, room: float, char_px: float) -> str:
+    """textLength squeezing a text that would run past `room` px (at about `char_px` a character) into
+    it: a long metric name stays whole and inside the picture rather than cut off at its right edge."""
+    if len(literal(text)) * char_px <= room:
+        return ""
+    return f' textLength="{_r(room)}" lengthAdjust="spacingAndGlyphs"'
 
 
 @dataclass
@@ -129,6 +119,8 @@ class Chart:
     y: Linear = field(init=False)
     y_ticks: list[float] = field(init=False, default_factory=list)
     x_ticks: list[tuple[float, str]] = field(init=False, default_factory=list)
+    # Extra attributes of the <svg> element (data-start/data-end of a time axis, data-empty).
+    attrs: dict[str, str] = field(default_factory=dict)
 
     @property
     def plot_top(self) -> float:
@@ -262,8 +254,12 @@ class Chart:
 
     def label(self, x: float, y: float, text: str) -> None:
         """A short text just above the point (x, y) of the data, drawn over the plot's edge if need be."""
+        px = self.x(x)
+        # Near an edge the text runs inwards, so it is never cut off by the picture's border.
+        half = len(literal(text)) * 3.5
+        anchor = "end" if px + half > WIDTH - 2 else "start" if px - half < 2 else "middle"
         self.point_labels.append(
-            f'<text x="{_r(self.x(x))}" y="{_r(max(self.y(y) - 4, 12.0))}" text-anchor="middle" class="ref">'
+            f'<text x="{_r(px)}" y="{_r(max(self.y(y) - 4, 12.0))}" text-anchor="{anchor}" class="ref">'
             f"{esc(text)}</text>"
         )
 
@@ -306,15 +302,17 @@ class Chart:
         out.append(
             f'<line x1="{left}" x2="{right}" y1="{_r(self.plot_bottom)}" y2="{_r(self.plot_bottom)}" class="axis"/>'
             f'<line x1="{left}" x2="{left}" y1="{_r(self.plot_top)}" y2="{_r(self.plot_bottom)}" class="axis"/>'
-            f'<text x="{left}" y="{TOP - 10}" class="ylabel">{esc(self.y_label)}</text>'
+            f'<text x="{left}" y="{TOP - 10}" class="ylabel"{_fit(self.y_label, right - left, 7.2)}>'
+            f"{esc(self.y_label)}</text>"
             f'<text x="{right}" y="{_r(self.height - 4)}" text-anchor="end" class="xlabel">{esc(self.x_label)}</text>'
         )
         return "".join(out)
 
     def svg(self) -> str:
         ident = esc(self.ident)
+        extra = "".join(f' {name}="{esc(value)}"' for name, value in sorted(self.attrs.items()))
         return (
-            f'<svg class="{esc(self.css_class)}" viewBox="0 0 {WIDTH} {self.height}" role="img" '
+            f'<svg class="{esc(self.css_class)}" viewBox="0 0 {WIDTH} {self.height}" role="img"{extra} '
             f'aria-labelledby="{ident}t {ident}d" xmlns="http://www.w3.org/2000/svg">'
             f'<title id="{ident}t">{esc(self.title)}</title><desc id="{ident}d">{esc(self.description)}</desc>'
             f'<clipPath id="{ident}p"><rect x="{LEFT}" y="{TOP - 1}" width="{WIDTH - LEFT - RIGHT}" '

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlprom.analysis.findings import Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
-from mlprom.render.literal import literal
+from mlprom.render.literal import json_literal, literal
 from mlprom.render.markdown import escape, fence, to_markdown
 from mlprom.render.table import to_table
 from mlprom.reports.correlation import CorrelationReport
@@ -38,10 +39,21 @@ def _labels(labels: dict[str, str]) -> str:
 
 def _headline(report: CorrelationReport) -> str:
     e = report.events
+    sketches = f", {e.from_sketches} from sketches" if e.from_sketches else ""
     return (
-        f"{report.date}  status {report.status}  events {e.total} ({e.slow} slow, {e.joined} joined)  "
+        f"{report.date}  status {report.status}  events {e.total} ({e.slow} slow{sketches}, {e.joined} joined)  "
         f"snapshots {report.snapshots}  findings {len(report.findings)}"
     )
+
+
+def _value(f: Finding) -> str:
+    """A quality finding's value says the rows of the window it was judged on."""
+    return f"{f.value:.6g}" if f.rows is None else f"{f.value:.6g} over {f.rows:,} rows"
+
+
+def _slow_events(f: Finding) -> str:
+    # A quality finding is a window's mean: no event of it co-occurred with anything.
+    return str(f.slow_events) if f.rows is None else "-"
 
 
 def _shown_suspects(report: CorrelationReport) -> list[Suspect]:
@@ -126,9 +138,9 @@ def _report_table(report: CorrelationReport) -> Any:
             Text(f.severity, style="bold red" if f.severity == "critical" else "yellow"),
             f.metric,
             _labels(f.labels),
-            f"{f.value:.6g}",
+            _value(f),
             f"{'>=' if f.direction == 'above' else '<='} {f.threshold:g}",
-            str(f.slow_events),
+            _slow_events(f),
             rfc3339(f.first_seen),
             rfc3339(f.last_seen),
         )
@@ -162,8 +174,8 @@ def _report_markdown(report: CorrelationReport) -> str:
         for f in report.findings:
             op = ">=" if f.direction == "above" else "<="
             lines.append(
-                f"| {f.severity} | {escape(f.metric)} | {escape(_labels(f.labels))} | {f.value:.6g} | "
-                f"{op} {f.threshold:g} | {f.slow_events} | {rfc3339(f.first_seen)} | {rfc3339(f.last_seen)} |"
+                f"| {f.severity} | {escape(f.metric)} | {escape(_labels(f.labels))} | {_value(f)} | "
+                f"{op} {f.threshold:g} | {_slow_events(f)} | {rfc3339(f.first_seen)} | {rfc3339(f.last_seen)} |"
             )
     else:
         lines.append("No findings.")
@@ -199,9 +211,10 @@ def _alert_rows(run: AlertRun) -> list[tuple[str, str, str, str, str]]:
 
 
 def _payload_json(run: AlertRun) -> str:
+    """The payload as it would be POSTed, with control and bidi characters from data as \\u escapes."""
     import orjson
 
-    return orjson.dumps(list(run.payload), option=orjson.OPT_INDENT_2).decode()
+    return json_literal(orjson.dumps(list(run.payload), option=orjson.OPT_INDENT_2).decode())
 
 
 @to_table.register

@@ -200,3 +200,32 @@ def test_configured_drift_thresholds_replace_the_default_rule() -> None:
 def test_accuracy_drop_is_skipped_where_there_is_none() -> None:
     comparison = Comparison(psi=0.0, ks_statistic=0.0, ks_pvalue=1.0, wasserstein=0.0)
     assert judge(comparison, {"accuracy_drop": ThresholdLevels(critical=0.1)}, accuracy_drop=None) == []
+
+
+def test_ks_and_wasserstein_agree_with_scipy() -> None:
+    # scipy arrives with the MLflow extra in the test install; the lean install computes without it.
+    import numpy as np
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n, m = (int(k) for k in rng.integers(50, 3000, size=2))
+        a = rng.normal(size=n)
+        b = rng.normal(loc=rng.uniform(0.0, 0.4), scale=rng.uniform(0.8, 1.2), size=m)
+        if trial % 3 == 0:  # ties, as in rounded latencies or class outputs
+            a, b = np.round(a, 1), np.round(b, 1)
+        mine = compare(a.tolist(), b.tolist())
+        theirs = ks_2samp(a, b)
+        assert mine.ks_statistic == pytest.approx(float(theirs.statistic), abs=1e-12)
+        assert abs(mine.ks_pvalue - float(theirs.pvalue)) <= 0.02
+        if 1e-6 < theirs.pvalue < 0.05:  # where thresholds sit, within 5% of the exact p-value
+            assert mine.ks_pvalue == pytest.approx(float(theirs.pvalue), rel=0.05)
+        assert mine.wasserstein == pytest.approx(float(wasserstein_distance(a, b)), rel=1e-9, abs=1e-12)
+
+
+def test_kolmogorov_tail_is_one_near_zero_and_vanishes_far_out() -> None:
+    from mlprom.analysis.drift import kolmogorov_sf
+
+    assert kolmogorov_sf(0.0) == 1.0 and kolmogorov_sf(0.1) == 1.0
+    assert kolmogorov_sf(1.36) == pytest.approx(0.0495, abs=5e-4)  # the classic 5% point
+    assert 0.0 <= kolmogorov_sf(10.0) < 1e-80

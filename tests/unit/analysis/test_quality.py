@@ -82,3 +82,36 @@ def test_percentile_interpolates_like_numpy() -> None:
 def test_numeric_outputs_are_capped_and_class_names_give_none() -> None:
     assert numeric_outputs(list(range(5)), cap=3) == (0.0, 1.0, 2.0)
     assert numeric_outputs(["cat", "dog"]) is None
+
+
+# ---------------------------------------------------------------- the quality window
+
+
+def test_window_is_row_weighted_and_a_sampled_batch_stands_for_its_share() -> None:
+    from mlprom.analysis.quality import QualityWindow
+    from mlprom.analysis.thresholds import ThresholdLevels
+
+    window = QualityWindow(ThresholdLevels(warning=0.9, critical=0.5, direction="below"))
+    # A slow batch of 5 rows at 0.4 (itself), a sampled fast one of 10 rows at 0.95 standing for 4 batches.
+    window.add_many(
+        [0.4, 0.95, math.nan], [100.0, 200.0, 300.0], [5, 10, 5], [1.0, 4.0, 1.0], ["r", "r", "r"]
+    )
+    verdict = window.verdict()
+    assert verdict is not None
+    assert verdict.value == pytest.approx((0.4 * 5 + 0.95 * 10 * 4) / (5 + 40))
+    assert (verdict.severity, verdict.threshold, verdict.rows, verdict.events) == ("warning", 0.9, 15, 2)
+    assert (verdict.first, verdict.last, verdict.run_id) == (100.0, 200.0, "r")
+
+
+def test_window_past_no_level_is_no_verdict_though_a_batch_was() -> None:
+    from mlprom.analysis.quality import QualityWindow
+    from mlprom.analysis.thresholds import ThresholdLevels
+
+    window = QualityWindow(ThresholdLevels(critical=0.93, direction="below"))
+    values = [0.4] + [1.0] * 9  # one batch of five at 0.4, nine perfect: 0.94 over the 50 rows
+    window.add_many(values, [float(i) for i in range(10)], [5] * 10, [1.0] * 10, [None] * 10)
+    assert window.verdict() is None
+    window.add_many([0.0], [11.0], [0], [1.0], ["other"])  # no row count: one row
+    verdict = window.verdict()
+    assert verdict is not None and verdict.rows == 51 and verdict.run_id is None
+    assert verdict.value == pytest.approx(47 / 51)

@@ -71,3 +71,44 @@ def test_a_day_without_slow_steps_has_no_estimate() -> None:
     times, values, _, fast = _day(events_ahead=0.0, seed=0)
     nothing = prefix_sums([0] * (STEPS * int(STEP)))
     assert estimate_skew(times, values, ORIGIN, 0.0, 60.0, nothing, fast, STEP) is None
+
+
+def _minutes(events_ahead: int, seed: int) -> tuple[list[float], list[float | None], list[int], list[int]]:
+    """Ten minutes of history at a 1 s step (AR(1), phi 0.9): three 15 s windows 60 s apart in which the
+    series rises by 6 innovations' sd, and a slow event in 60% of the seconds of each window, stamped
+    `events_ahead` seconds late."""
+    rng = np.random.default_rng(seed)
+    steps = 600
+    values = np.zeros(steps)
+    noise = rng.normal(size=steps)
+    for t in range(1, steps):
+        values[t] = 0.9 * values[t - 1] + noise[t]
+    slow_bins, fast_bins = [0] * (steps + 100), [1] * (steps + 100)
+    for start in (345, 405, 465):
+        values[start : start + 15] += 6.0
+        for second in range(start, start + 15):
+            if rng.random() < 0.6:
+                slow_bins[second + events_ahead], fast_bins[second + events_ahead] = 1, 0
+    times = [ORIGIN + t for t in range(steps)]
+    return times, [float(v) for v in values], prefix_sums(slow_bins), prefix_sums(fast_bins)
+
+
+def test_minutes_of_history_at_a_fine_step_find_a_30_s_skew_and_no_false_one() -> None:
+    # The bar is the search's gain at alignments whose own search cannot reach the observed one: on a
+    # short history, alignments within the search of the observed one would find the signal itself and
+    # set the bar at the signal's height (a 30 s skew was never warned about).
+    warned, false = 0, 0
+    for seed in range(20):
+        ahead = estimate_skew(*_split(_minutes(30, seed)), 1.0)
+        honest = estimate_skew(*_split(_minutes(0, seed)), 1.0)
+        assert ahead is not None and honest is not None
+        warned += ahead.warning and abs(ahead.estimated_seconds - 30.0) <= 5.0
+        false += honest.warning
+    assert warned >= 15 and false == 0, (warned, false)
+
+
+def _split(
+    day: tuple[list[float], list[float | None], list[int], list[int]],
+) -> tuple[list[float], list[float | None], float, float, float, list[int], list[int]]:
+    times, values, slow, fast = day
+    return times, values, ORIGIN, 0.0, 300.0, slow, fast

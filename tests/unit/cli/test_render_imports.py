@@ -47,7 +47,7 @@ def modules_for(argv: list[str]) -> set[str]:
 @pytest.fixture
 def config(write_config: Callable[..., Path]) -> Path:
     path = write_config()
-    key = layout.report_key(date.fromisoformat(DAY))
+    key = layout.report_key(date.fromisoformat(DAY), "default")
     LocalStorage(path.parent / "data").put_bytes(key, orjson.dumps(full_document()))
     return path
 

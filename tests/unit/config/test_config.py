@@ -40,7 +40,11 @@ def test_no_file_gives_the_contract_defaults() -> None:
         n: q["expr"] for n, q in DEFAULT_QUERIES.items()
     }
     assert all(q.unit for q in config.queries.values())  # every default query states its unit
-    assert (config.correlate.infra_source, config.correlate.step, config.correlate.fdr) == ("auto", "auto", 0.05)
+    assert (config.correlate.infra_source, config.correlate.step, config.correlate.fdr) == (
+        "auto",
+        "auto",
+        0.05,
+    )
     assert config.thresholds["cpu_usage"].critical == 0.7
     assert config.thresholds["prediction_time"].warning == 5.0
 
@@ -234,7 +238,7 @@ def test_cli_reports_config_errors_with_exit_2_and_no_traceback(tmp_path: Path) 
     assert (
         result.stderr.strip()
         == f"mlprom: error: {cfg}:3: prometheus.timout: unknown key (allowed here: timeout, "
-        "headers, bearer_token_file, basic_auth, tls, url)"
+        "headers, bearer_token_file, basic_auth, tls, url, sigv4)"
     )
     assert "Traceback" not in result.output
 

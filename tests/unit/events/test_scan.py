@@ -93,6 +93,7 @@ def assert_columns_of(columns: EventColumns, events: list[Event], run_ids: bool 
     assert list(columns.times) == pytest.approx([e.ts.timestamp() for e in events], abs=1e-6, rel=0)
     assert list(columns.seconds) == [e.prediction_time_seconds for e in events]
     assert columns.recorded_slow == [e.slow for e in events]
+    assert columns.rows == [e.rows for e in events]
     assert columns.run_ids == [e.mlflow_run_id if run_ids else None for e in events]
     assert sorted(columns.metrics) == ["accuracy", "f1", "loss"]
     for name in columns.metrics:
@@ -340,6 +341,7 @@ def test_every_line_of_a_hostile_object_is_read_or_named(
         assert len(column) == len(columns)
     if not drift_only:
         assert len(columns.outputs_mean) == len(columns.run_ids) == len(columns.recorded_slow) == len(columns)
+        assert len(columns.rows) == len(columns) and min(columns.rows, default=0) >= 0
 
 
 def test_worker_processes_give_the_in_process_answer_in_key_order(

@@ -94,3 +94,56 @@ def test_history_series_come_out_sorted_by_labels_and_time_whatever_order_they_c
     assert a.source == "prometheus" and a.points == 4
     b = infra.queries["b"]
     assert (b.series[0].times, b.series[0].values) == (t[:3], [1.0, 2.0, 3.0])
+
+
+class _ParsedAnswers:
+    """Stands in for PrometheusClient.query_range: each chunk's answer parsed as the client parses it."""
+
+    source = "http://prometheus.test"
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> object:
+        from mlprom.clients.prometheus import RangeResult, parse_matrix_data
+
+        # NaN in the first chunk only, +Inf at the last point of every chunk.
+        values = [[start, "NaN" if start == 0 else "1"], [start + step, "2"], [end, "+Inf"]]
+        data = {"resultType": "matrix", "result": [{"metric": {"job": "node"}, "values": values}]}
+        return RangeResult(parse_matrix_data(data), ())
+
+
+def test_nan_and_inf_text_follow_their_points_across_chunks_into_the_range_document() -> None:
+    from mlprom.config import Query
+    from mlprom.infra import history
+
+    step = 1.0
+    end = 2 * history.MAX_POINTS * step - step  # two chunks
+    results, sent = history.fetch_history(_ParsedAnswers(), {"q": Query(expr="q")}, 0.0, end, step)  # type: ignore[arg-type]
+    assert sent == 2
+    document = history.range_document(results["q"], 0.0, end, step, "http://prometheus.test")
+    (series,) = document["series"]
+    assert series["v"] == [None, 2.0, None, 1.0, 2.0, None]
+    assert series["raw"] == ["NaN", None, "+Inf", None, None, "+Inf"]
+    assert history.range_problem(document, "q", "q", 0.0, end, step) is None
+
+
+def test_a_range_object_with_points_outside_its_range_is_a_problem() -> None:
+    from mlprom.infra.history import RANGE_VERSION, range_problem
+
+    def doc(t: list[object], v: list[object]) -> dict[str, object]:
+        return {
+            "version": RANGE_VERSION,
+            "kind": "range",
+            "query": "q",
+            "expr": "e",
+            "start": 0.0,
+            "end": 60.0,
+            "step": 30.0,
+            "series": [{"labels": {}, "t": t, "v": v}],
+        }
+
+    assert range_problem(doc([0.0, 30.0], [1.0, None]), "q", "e", 0.0, 60.0, 30.0) is None
+    assert "inside the range" in str(range_problem(doc([0.0, 1e300], [1.0, 2.0]), "q", "e", 0.0, 60.0, 30.0))
+    assert "inside the range" in str(range_problem(doc([None], [1.0]), "q", "e", 0.0, 60.0, 30.0))
+    assert "finite number nor null" in str(range_problem(doc([0.0], ["abc"]), "q", "e", 0.0, 60.0, 30.0))
+    assert "one length" in str(range_problem(doc([0.0, 30.0], [1.0]), "q", "e", 0.0, 60.0, 30.0))
+    assert "another range" in str(range_problem(doc([0.0], [1.0]), "q", "e", 0.0, 90.0, 30.0))
+    assert "another query" in str(range_problem(doc([0.0], [1.0]), "q", "other", 0.0, 60.0, 30.0))

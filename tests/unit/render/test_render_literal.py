@@ -237,14 +237,17 @@ def test_html_shows_data_as_text_and_never_as_markup(text: str, monkeypatch: pyt
     page = _Text()
     page.feed(rendered(correlation(text), "html", monkeypatch))
     body = "".join(page.parts)
-    # The data is there as text (HTML has no control-character escapes of its own: those are kept).
-    assert text.replace("\n", " ").split()[0] in body.replace("\n", " ")
+    # The data is there as text, control characters as visible escapes (\x1b, \n), never live.
+    escaped = text.replace("\x1b", "\\x1b").replace("\n", "\\n")
+    assert escaped in body and "\x1b" not in body
     assert "script" not in page.tags  # the page itself runs no script; data cannot add one
     assert "b" not in page.tags
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=repr)
-def test_the_headline_is_shown_literally_in_table_and_markdown(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_headline_is_shown_literally_in_table_and_markdown(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = correlation(text)
     escaped = report.headline.replace("\x1b", "\\x1b").replace("\n", "\\n")
     table = rendered(report, "table", monkeypatch)

@@ -115,13 +115,13 @@ def test_an_invalid_timeline_range_is_none_without_a_warning(caplog: pytest.LogC
 
 def _store(tmp_path: Path, body: bytes) -> LocalStorage:
     storage = LocalStorage(tmp_path)
-    storage.put_bytes(layout.report_key(date.fromisoformat(DAY)), body)
+    storage.put_bytes(layout.report_key(date.fromisoformat(DAY), "default"), body)
     return storage
 
 
 def test_the_reader_returns_the_document_as_written_and_its_parsed_report(tmp_path: Path) -> None:
     document = {**full_document(), "written_by": "another tool"}
-    stored = read_stored_report(_store(tmp_path, orjson.dumps(document)), date.fromisoformat(DAY))
+    stored = read_stored_report(_store(tmp_path, orjson.dumps(document)), date.fromisoformat(DAY), "default")
     assert stored.document == document and stored.to_dict() == document
     assert stored.report.date == date.fromisoformat(DAY) and stored.url.endswith("correlation.json")
 
@@ -136,13 +136,40 @@ def test_the_reader_returns_the_document_as_written_and_its_parsed_report(tmp_pa
 )
 def test_the_reader_refuses_what_is_not_a_report(tmp_path: Path, body: bytes, expected: str) -> None:
     with pytest.raises(NoDataError, match=r"report .*correlation\.json ") as caught:
-        read_stored_report(_store(tmp_path, body), date.fromisoformat(DAY))
+        read_stored_report(_store(tmp_path, body), date.fromisoformat(DAY), "default")
     assert expected in str(caught.value)
 
 
 def test_the_reader_names_a_missing_report_and_the_command_that_writes_it(tmp_path: Path) -> None:
-    with pytest.raises(NoDataError, match=r"no report for 2026-11-20 at .*: run `mlprom correlate"):
-        read_stored_report(LocalStorage(tmp_path), date.fromisoformat(DAY))
+    with pytest.raises(
+        NoDataError, match=r"no report for 2026-11-20 of model 'default' at .*: run `mlprom correlate"
+    ):
+        read_stored_report(LocalStorage(tmp_path), date.fromisoformat(DAY), "default")
+
+
+def test_a_report_of_the_previous_layout_is_read_for_its_own_model_only_and_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprom.reports import legacy
+
+    monkeypatch.setattr(legacy, "_told", set())
+    day = date.fromisoformat(DAY)
+    storage = LocalStorage(tmp_path)
+    document = full_document()
+    storage.put_bytes(layout.legacy_report_key(day), orjson.dumps(document))
+    with caplog.at_level(logging.WARNING, "mlprom"):
+        stored = read_stored_report(storage, day, document["model"])
+        read_stored_report(storage, day, document["model"])
+    assert stored.key == layout.legacy_report_key(day)
+    assert caplog.text.count("previous layout") == 1, caplog.text
+    assert f"model={document['model']}/correlation.json" in caplog.text  # where the next run writes
+    with pytest.raises(NoDataError, match="of model 'another'"):
+        read_stored_report(storage, day, "another")  # the shared report was another model's
+    # Once the model has its own report, the old one is no longer read.
+    storage.put_bytes(layout.report_key(day, document["model"]), orjson.dumps(document))
+    assert read_stored_report(storage, day, document["model"]).key == layout.report_key(
+        day, document["model"]
+    )
 
 
 def test_the_reader_refuses_an_object_too_large_to_be_a_report_before_parsing_it(
@@ -151,7 +178,7 @@ def test_the_reader_refuses_an_object_too_large_to_be_a_report_before_parsing_it
     monkeypatch.setattr(correlation, "MAX_REPORT_BYTES", 100)
     storage = _store(tmp_path, orjson.dumps(full_document()))
     with pytest.raises(NoDataError, match=r"bytes, more than a report has \(100\)"):
-        read_stored_report(storage, date.fromisoformat(DAY))
+        read_stored_report(storage, date.fromisoformat(DAY), "default")
 
 
 @pytest.mark.parametrize(

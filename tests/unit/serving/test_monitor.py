@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from mlprom.config import Config
 from mlprom.serving.monitor import Monitor
 from mlprom.storage.local import LocalStorage
@@ -101,3 +103,20 @@ def test_storage_outage_keeps_newest_events_up_to_the_cap_and_counts_the_rest(tm
         monitor.close()
     outputs = sorted(e.outputs[0] for e in today_events(tmp_path) if e.outputs)
     assert outputs == [float(i) for i in range(30, 80)]
+
+
+@pytest.mark.parametrize("name", ["a/b", "svc\n", "line\nbreak", " svc", "modèle", "", "..", "-x", "a" * 129])
+def test_a_name_that_is_not_a_model_name_is_refused_before_anything_is_written(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        Monitor(lambda X: X, config(tmp_path, latency_threshold=0), name=name, metrics=False)
+    assert repr(name) in str(caught.value)
+    assert "model name" in str(caught.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_valid_name_given_to_monitor_partitions_its_events(tmp_path: Path) -> None:
+    with Monitor(lambda X: X, config(tmp_path, latency_threshold=0), name="fraud-v2.1_b", metrics=False) as m:
+        m.predict([1.0])
+    assert len(recent_events(LocalStorage(tmp_path / "data"), "fraud-v2.1_b")) == 1

@@ -177,3 +177,29 @@ def test_report_link_appends_the_key_or_fills_a_template() -> None:
     assert report_link(prefix, KEY) == "https://minio.example/browser/b/" + KEY
     assert report_link(template, KEY) == "https://s3.console.aws.amazon.com/s3/object/b?prefix=mlprom/" + KEY
     assert report_link(_config(), KEY) is None
+
+
+def test_a_quality_alert_says_its_rows_and_no_slow_predictions() -> None:
+    config = _config("thresholds: {accuracy: {warning: 0.95, direction: below, min_events: 5}}\n")
+    first = NOW - timedelta(hours=2)
+    quality = Finding(
+        "warning",
+        "accuracy",
+        {},
+        0.92,
+        0.95,
+        "below",
+        0,
+        first,
+        NOW - timedelta(minutes=1),
+        detail={"source": "model", "window": "date", "observations": 10},
+        rows=50,
+    )
+    (alert,) = build_alerts(config, _report(quality), NOW)
+    assert alert.annotations["description"] == (
+        "accuracy (model metric) was 0.92 over 50 rows of model m on 2026-11-25 "
+        "(events from 2026-11-25T13:00:00.000Z to 2026-11-25T14:59:00.000Z), below 0.95."
+    )
+    # min_events counts the events of the window: 4 of them do not page.
+    few = Finding(**{**quality.__dict__, "detail": {**quality.detail, "observations": 4}})
+    assert build_alerts(config, _report(few), NOW) == []

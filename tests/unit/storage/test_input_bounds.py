@@ -62,7 +62,9 @@ def test_a_binary_or_endless_config_file_is_refused(tmp_path: Path) -> None:
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"model:\n  name: \xff\xfe\x00\n")
     assert_refused(invoke("-c", str(binary), "check"), str(binary), "not UTF-8")
-    assert_refused(invoke("-c", "/dev/zero", "check"), "/dev/zero", "is a character device, not a regular file")
+    assert_refused(
+        invoke("-c", "/dev/zero", "check"), "/dev/zero", "is a character device, not a regular file"
+    )
 
 
 # ---------------------------------------------------------------- values that passed loading and crashed later
@@ -149,6 +151,7 @@ def test_a_far_future_alert_state_no_longer_suppresses_todays_alerts() -> None:
     import orjson
 
     from mlprom.reports.alert_state import load_state
+    from mlprom.storage.interface import Versioned
     from mlprom.storage.local import LocalStorage
 
     state = {
@@ -170,13 +173,13 @@ def test_a_far_future_alert_state_no_longer_suppresses_todays_alerts() -> None:
         def __init__(self) -> None:
             self.location = "memory"
 
-        def get_bytes(self, key: str) -> bytes:
-            return orjson.dumps(state)
+        def get_versioned(self, key: str) -> Versioned:
+            return Versioned(orjson.dumps(state), "1")
 
         def url_for(self, key: str) -> str:
             return "memory://" + key
 
-    assert load_state(Memory()).alerts == ()
+    assert load_state(Memory(), "default").alerts == ()
 
 
 # ---------------------------------------------------------------- secrets in errors, valid URL or not

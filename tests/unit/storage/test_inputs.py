@@ -54,3 +54,35 @@ def test_batch_digest_is_stable_and_sensitive_to_values(tmp_path: Path) -> None:
     first, second = (b.frame for b in open_input(str(tmp_path / "in.csv")).batches(1))
     assert batch_digest(first) == batch_digest(first.copy())
     assert batch_digest(first) != batch_digest(second)
+
+
+def test_csv_cells_keep_their_types_text_numbers_and_blanks(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text("i,f,t,mix,blank,big\n1,1.5,a,1,,123456789012345678901\n2,,b,x,,5\n3,2e3,,2,,7\n")
+    with open_input(str(path)) as f:
+        (batch,) = list(f.batches(10))
+    frame = batch.frame
+    assert list(frame.columns) == ["i", "f", "t", "mix", "blank", "big"]
+    assert [str(t) for t in frame.dtypes] == ["int64", "float64", "object", "object", "float64", "object"]
+    assert frame["t"].tolist() == ["a", "b", None]  # Python strings and None, not pandas' string dtype
+    assert frame["mix"].tolist() == ["1", "x", "2"]
+    assert frame["f"].tolist()[0::2] == [1.5, 2000.0]
+    assert frame["blank"].isna().all()
+    assert frame["big"].tolist() == [123456789012345678901, 5, 7]
+
+
+def test_a_wide_csv_batch_is_one_block_per_dtype_not_one_per_column(tmp_path: Path) -> None:
+    # One block a column is what made each batch quadratic in the columns (docs/benchmarks.md).
+    columns = 20_000
+    path = tmp_path / "wide.csv"
+    header = ",".join(f"c{j}" for j in range(columns))
+    rows = [",".join(str(i * j) if j % 2 else f"t{i}" for j in range(columns)) for i in range(3)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    with open_input(str(path)) as f:
+        (batch,) = list(f.batches(10))
+    frame = batch.frame
+    assert frame.shape == (3, columns)
+    assert list(frame.columns[:3]) == ["c0", "c1", "c2"] and frame.columns[-1] == f"c{columns - 1}"
+    assert frame["c1"].tolist() == [0, 1, 2] and frame["c0"].tolist() == ["t0", "t1", "t2"]
+    assert frame[f"c{columns - 1}"].tolist() == [0, columns - 1, 2 * (columns - 1)]
+    assert frame._mgr.nblocks == 2  # int64 and object

@@ -1,0 +1,130 @@
+"""Many models in one store: each model's correlate writes its own report, each model's alert resolves
+only its own alerts (a real Alertmanager), and a store written in the previous layout (one report and
+one alert state per store) keeps working for the model it belongs to."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+import yaml
+from typer.testing import CliRunner
+
+from mlprom import layout
+from mlprom.cli import app
+from mlprom.config import load_config
+from mlprom.events.log import write_events
+from mlprom.infra.snapshot import write_snapshot
+from mlprom.records import Event, QueryResult, Series, Snapshot
+from mlprom.storage import open_storage
+from tests.fixtures.servers import Server
+
+pytestmark = pytest.mark.integration
+
+CPU = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))'
+DAY = date(2026, 11, 20)
+START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, model: str, am: str, threshold: float = 0.9) -> Path:
+    path = tmp_path / f"{model}.yaml"
+    document = {
+        "storage": {"url": str(tmp_path / "shared")},
+        "correlate": {"infra_source": "snapshots"},
+        "alertmanager": {"urls": [am]},
+        "model": {"name": model},
+        "queries": {"cpu_usage": CPU},
+        "thresholds": {"cpu_usage": threshold},
+    }
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _invoke(path: Path, *args: str) -> Any:
+    result = runner.invoke(app, ["-c", str(path), *args])
+    return result
+
+
+def _alerts(am_url: str, model: str, count: int) -> list[dict[str, Any]]:
+    # Alertmanager stores a POSTed alert asynchronously: poll until it settles (not a timing assertion).
+    deadline = time.monotonic() + 20
+    while True:
+        answer = requests.get(am_url + "/api/v2/alerts", params={"filter": f'model="{model}"'}, timeout=10)
+        alerts = [a for a in answer.json() if a["status"]["state"] == "active"]
+        if len(alerts) == count or time.monotonic() > deadline:
+            return alerts
+        time.sleep(0.2)
+
+
+def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
+    tmp_path: Path, alertmanager: Server
+) -> None:
+    first, second = (f"{n}-{uuid.uuid4().hex[:6]}" for n in ("churn", "fraud"))
+    one, two = _config(tmp_path, first, alertmanager.url), _config(tmp_path, second, alertmanager.url)
+    storage = open_storage(load_config(str(one)))
+    hot = QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, 0.95),))
+    write_snapshot(storage, Snapshot(START, "http://prometheus.test", {"cpu_usage": hot}))
+    write_events(storage, [Event(START, first, 12.0, True, 10), Event(START, second, 12.0, True, 10)])
+
+    for path in (one, two):
+        done = _invoke(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
+        assert done.exit_code == 0, done.output
+    for model in (first, second):
+        report = orjson.loads(storage.get_bytes(layout.report_key(DAY, model)))
+        assert report["model"] == model and report["events"]["total"] == 1
+    assert _invoke(one, "alert", "--date", DAY.isoformat()).exit_code == 0
+    assert len(_alerts(alertmanager.url, first, 1)) == 1
+
+    # The second model's findings clear: its alert run must not resolve the first model's alerts.
+    cleared = _config(tmp_path, second, alertmanager.url, threshold=1000)
+    assert _invoke(cleared, "correlate", "--date", DAY.isoformat()).exit_code == 0
+    done = _invoke(cleared, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert done.exit_code == 0, done.output
+    assert orjson.loads(done.stdout)["resolved"] == 0
+    assert len(_alerts(alertmanager.url, first, 1)) == 1
+    assert storage.exists(layout.alert_state_key(first)) and not storage.exists(layout.LEGACY_ALERT_STATE_KEY)
+    state = orjson.loads(storage.get_bytes(layout.alert_state_key(first)))
+    assert {a["labels"]["model"] for a in state["alerts"]} == {first}
+
+
+def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
+    tmp_path: Path, alertmanager: Server
+) -> None:
+    model = f"old-{uuid.uuid4().hex[:6]}"
+    path = _config(tmp_path, model, alertmanager.url)
+    storage = open_storage(load_config(str(path)))
+    hot = QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, 0.95),))
+    write_snapshot(storage, Snapshot(START, "http://prometheus.test", {"cpu_usage": hot}))
+    write_events(storage, [Event(START, model, 12.0, True, 10)])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never").exit_code == 0
+    assert _invoke(path, "alert", "--date", DAY.isoformat()).exit_code == 0
+    # Move what this release wrote to where the previous one wrote it.
+    for new, old in (
+        (layout.report_key(DAY, model), layout.legacy_report_key(DAY)),
+        (layout.alert_state_key(model), layout.LEGACY_ALERT_STATE_KEY),
+    ):
+        storage.put_bytes(old, storage.get_bytes(new))
+        storage.delete_many([new])
+
+    shown = _invoke(path, "-o", "json", "report", "--date", DAY.isoformat())
+    assert shown.exit_code == 0, shown.output
+    assert orjson.loads(shown.stdout)["model"] == model
+    assert "previous layout" in shown.stderr and shown.stderr.count("previous layout") == 1
+    # Another model of the store finds no report of its own in the old one.
+    other = _config(tmp_path, "someone-else", alertmanager.url)
+    assert _invoke(other, "report", "--date", DAY.isoformat()).exit_code == 4
+
+    # The alert state: the old one's alerts of this model are taken over, nothing is resolved or resent
+    # as new, and the model's own state is written from then on.
+    done = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+    assert done.exit_code == 0, done.output
+    assert orjson.loads(done.stdout)["resolved"] == 0
+    assert storage.exists(layout.alert_state_key(model))
+    assert len(_alerts(alertmanager.url, model, 1)) == 1
