@@ -290,7 +290,7 @@ def events_body(count: int, day: str = DAY, **fields: Any) -> bytes:
 
 
 def stored_report(root: Path) -> dict[str, Any]:
-    return orjson.loads((root / f"reports/dt={DAY}/correlation.json").read_bytes())
+    return orjson.loads((root / f"reports/dt={DAY}/model=default/correlation.json").read_bytes())
 
 
 def test_huge_finite_values_give_a_report_not_an_overflow(

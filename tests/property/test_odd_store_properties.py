@@ -236,5 +236,8 @@ def test_readers_keep_the_contract_on_the_store_as_it_is(
             assert_contract(result.exit_code, result.output, allowed={0, 1, 3, 4})
             if fmt == "json" and result.exit_code in (0, 1):
                 orjson.loads(result.stdout)
-        replaced = {f"reports/dt={DAY}/correlation.json", f"reports/dt={DAY}/drift-sample.json"}
+        replaced = {
+            f"reports/dt={DAY}/model=default/correlation.json",
+            f"reports/dt={DAY}/model=default/drift-sample.json",
+        }
         assert_kept(before, _regular_objects(root), replaced)
