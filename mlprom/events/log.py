@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from mlprom import layout
-from mlprom.errors import ObjectNotFound, StorageError
+from mlprom.errors import ObjectNotFound
 from mlprom.records import Event, Snapshot, event_problem
-from mlprom.storage.interface import MAX_OBJECT_BYTES, Storage
+from mlprom.storage.interface import MAX_OBJECT_BYTES, Refused, Storage
 
 log = logging.getLogger("mlprom")
 
@@ -250,14 +250,15 @@ def get_or_skip(storage: Storage, key: str, what: str = "") -> tuple[bytes | Non
 
     An object deleted since it was listed (prune running beside the reader) is just gone: not a failure.
     One the store refuses (unreadable, a symlink loop, over the size cap, S3 denying it) is a partial
-    failure for the caller to count: `unreadable` True.
+    failure for the caller to count: `unreadable` True. The store failing (a timeout, S3 down) raises:
+    a run on part of the data would replace a good report with a worse one.
     """
     try:
         return storage.get_bytes(key), False
     except ObjectNotFound:
         log.warning("skipping %s%s: deleted since it was listed", what, key)
         return None, False
-    except StorageError as exc:
+    except Refused as exc:
         log.warning("skipping %s%s: %s", what, key, exc)
         return None, True
 
@@ -331,7 +332,7 @@ def iter_event_keys(storage: Storage, day: date, model: str | None = None) -> It
             parsed = layout.parse_key(info.key)
             if parsed is not None and parsed.kind == "event":
                 yield info.key
-    except StorageError as exc:
+    except Refused as exc:
         log.warning("events left out: %s", exc)
 
 
@@ -400,7 +401,7 @@ def iter_snapshots(
                     if second is None or not within[0] - 1 <= second <= within[1]:
                         continue
                 keys.append(info.key)
-    except StorageError as exc:
+    except Refused as exc:
         log.warning("snapshots left out: %s", exc)
         if unreadable is not None:
             unreadable.append(prefix)

@@ -329,7 +329,7 @@ def iter_days_columns(
     it was listed is an empty EventColumns: gone, not a failure.
     """
     from mlprom import layout
-    from mlprom.errors import StorageError
+    from mlprom.storage.interface import Refused
 
     jobs: list[tuple[date, str, bool]] = []  # (date, key, the partition could not be listed)
     size = 0
@@ -341,7 +341,7 @@ def iter_days_columns(
                 if parsed is not None and parsed.kind == "event":
                     jobs.append((day, info.key, False))
                     size += info.size
-        except StorageError as exc:
+        except Refused as exc:
             log.warning("events left out: %s", exc)
             jobs.append((day, prefix, True))
 

@@ -64,14 +64,14 @@ def read_sketches(storage: Storage, day: date, model: str) -> list[StoredSketch]
     """Every latency sketch of the date's model partition; a bad object is skipped with a warning naming it."""
     import orjson
 
-    from mlprom.errors import StorageError
     from mlprom.events.log import get_or_skip
+    from mlprom.storage.interface import Refused
 
     out: list[StoredSketch] = []
     prefix = layout.partition_prefix("model", day, model)
     try:
         keys = [info.key for info in storage.list(prefix)]
-    except StorageError as exc:
+    except Refused as exc:
         # The event pass lists the same partition, warns again and counts it as a partial failure.
         log.debug("skipping latency sketches under %s: %s", prefix, exc)
         return out

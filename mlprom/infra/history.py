@@ -355,8 +355,8 @@ def _stored_points(
     the store refused go to `unreadable` (each skipped with a warning)."""
     import orjson
 
-    from mlprom.errors import StorageError
     from mlprom.events.log import get_or_skip, iter_snapshots
+    from mlprom.storage.interface import Refused
 
     points: dict[str, _Points] = {}
     failed: dict[str, int] = {}
@@ -378,7 +378,7 @@ def _stored_points(
                     target.put(tuple(sorted(series.labels.items())), at, series.value)
         try:
             ranges = [info.key for info in storage.list(layout.partition_prefix("infra", day))]
-        except StorageError:
+        except Refused:
             ranges = []  # iter_snapshots warned about this partition and counted it
         for key in ranges:
             parsed = layout.parse_key(key)

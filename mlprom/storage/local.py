@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mlprom.config.loader import FileTooLarge, NotRegularFile, file_kind, read_regular_file
 from mlprom.errors import ObjectNotFound, StorageError
-from mlprom.storage.interface import MAX_OBJECT_BYTES, DeleteResult, ObjectInfo, Storage, Versioned
+from mlprom.storage.interface import MAX_OBJECT_BYTES, DeleteResult, ObjectInfo, Refused, Storage, Versioned
 
 log = logging.getLogger("mlprom")
 
@@ -148,20 +148,16 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key, self.location) from None
         except NotRegularFile as exc:
-            raise StorageError(
-                f"{self.location}: {key} is {exc.kind}, not a stored object; not read"
-            ) from None
+            raise Refused(f"{self.location}: {key} is {exc.kind}, not a stored object; not read") from None
         except FileTooLarge as exc:
-            raise StorageError(
+            raise Refused(
                 f"{self.location}: {key} is {exc.size:,} bytes, over the {cap:,}-byte cap of "
                 "a stored object; not read"
             ) from None
         except OSError as exc:
-            raise StorageError(f"{self.location}: cannot read {key}: {exc.strerror or exc}") from None
+            raise Refused(f"{self.location}: cannot read {key}: {exc.strerror or exc}") from None
         if len(data) > cap:  # it grew while being read
-            raise StorageError(
-                f"{self.location}: {key} is over the {cap:,}-byte cap of a stored object; not read"
-            )
+            raise Refused(f"{self.location}: {key} is over the {cap:,}-byte cap of a stored object; not read")
         return data
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -174,25 +170,23 @@ class LocalStorage(Storage):
             return  # nothing stored there yet
         except OSError as exc:
             # Unsearchable (EACCES), a symlink loop, a file where a directory should be (ENOTDIR): there may
-            # be objects behind it that nobody can read. A StorageError, for the reader to count.
-            raise StorageError(
-                f"{self.location}: cannot list {prefix or '/'}: {exc.strerror or exc}"
-            ) from None
+            # be objects behind it that nobody can read. Refused, for the reader to count.
+            raise Refused(f"{self.location}: cannot list {prefix or '/'}: {exc.strerror or exc}") from None
         if not stat.S_ISDIR(st.st_mode):
-            raise StorageError(
+            raise Refused(
                 f"{self.location}: cannot list {prefix or '/'}: {head or '.'} is {file_kind(st.st_mode)}, "
                 "not a directory"
             )
         try:
             yield from self._walk(start, prefix)
         except OSError as exc:
-            raise StorageError(f"{self.location}: cannot list {prefix}: {exc.strerror or exc}") from None
+            raise Refused(f"{self.location}: cannot list {prefix}: {exc.strerror or exc}") from None
 
     def _walk(self, start: Path, prefix: str) -> Iterator[ObjectInfo]:
         def unlisted(exc: OSError) -> None:
             where = os.path.relpath(exc.filename or start, self.root).replace(os.sep, "/")
             if exc.filename is None or exc.filename == os.fspath(start):
-                raise exc  # the partition itself: list() makes it a StorageError
+                raise exc  # the partition itself: list() makes it Refused
             # A directory inside the prefix (prune lists whole kinds): the rest of the listing goes on.
             log.warning("%s: skipping %s/: cannot list it: %s", self.location, where, exc.strerror or exc)
 

@@ -186,6 +186,22 @@ def test_an_object_the_store_refuses_is_marked_unreadable(
     assert any(big in m and "cap of a stored object" in m for m in messages(caplog))
 
 
+class FailingStore(LocalStorage):
+    """A store failing (S3 timing out, down): not a refusal of one object."""
+
+    def get_bytes(self, key: str) -> bytes:
+        raise StorageError(f"{self.location}: read {key}: no complete answer within 1 s (storage.timeout)")
+
+
+def test_a_failing_store_ends_the_read_rather_than_skipping(tmp_path: Path) -> None:
+    storage = FailingStore(tmp_path)
+    storage.put_bytes(KEY, line())
+    with pytest.raises(StorageError, match="storage.timeout"):
+        list(iter_columns(storage, DAY, "m"))
+    with pytest.raises(StorageError, match="storage.timeout"):
+        list(iter_events(storage, DAY, "m"))
+
+
 def test_an_unlistable_partition_is_one_unreadable_entry(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     partition = tmp_path / "model/dt=2026-11-20/model=m"
