@@ -19,7 +19,9 @@ def _lead(seconds: float) -> str:
     return "at the same time" if seconds <= 0 else f"{seconds:g} s before"
 
 
-def headline(suspects: Sequence[Suspect], slow: int, joined: int, episodes: int, notes: Sequence[str]) -> str:
+def headline(
+    suspects: Sequence[Suspect], slow: int, joined: int, episodes: int, notes: Sequence[str]
+) -> str:
     """What the date shows: the infra cause the test names, or that none moved with the slow
     predictions, or why the date cannot say (no slow prediction, no infra joined, too few episodes)."""
     if slow == 0:

@@ -191,9 +191,7 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
-    require_extra(
-        ("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)"
-    )
+    require_extra(("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)")
     from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
     from mlprom.storage.inputs import open_input
 
