@@ -40,6 +40,15 @@ class EventColumns:
     # per model metric and outputs_mean the values of the slow and of the other events.
     samples: dict[str, Finite] = field(default_factory=dict)
     sides: dict[str, tuple[Finite, Finite]] = field(default_factory=dict)
+    # What tells slow from fast besides the infra (analysis/distinguish.py): per event its model version
+    # and per input feature the batch's mean (NaN where absent), with `rows` above; prepare_samples()
+    # turns them into sides and counts and empties versions and inputs (rows is kept for the quality
+    # window, which the parent folds).
+    versions: list[str | None] = field(default_factory=list)
+    inputs: dict[str, array[float]] = field(default_factory=dict)
+    row_sides: tuple[Finite, Finite] | None = None
+    version_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # (slow, fast) events
+    input_sides: dict[str, tuple[Finite, Finite]] = field(default_factory=dict)
     # Not read (a warning named it): the store refused the object, or its partition could not be listed.
     unreadable: bool = False
     outside: int = 0  # events left out as stamped outside the partition's date and correlate.max_skew
@@ -67,8 +76,27 @@ def prepare_samples(columns: EventColumns, classified: bool) -> None:
                 Finite.of(array("d", compress(column, slow))),
                 Finite.of(array("d", compress(column, fast))),
             )
+        _prepare_factors(columns, slow, fast)
     columns.outputs = array("d")
     columns.outputs_mean = array("d")
+    columns.versions, columns.inputs = [], {}
+
+
+def _prepare_factors(columns: EventColumns, slow: list[bool], fast: list[bool]) -> None:
+    """The slow and fast sides of batch size and input features, and events per model version."""
+    from itertools import compress
+
+    def sides(column: array[float]) -> tuple[Finite, Finite]:
+        return Finite.of(array("d", compress(column, slow))), Finite.of(array("d", compress(column, fast)))
+
+    if columns.rows:
+        columns.row_sides = sides(array("d", columns.rows))
+    counts: dict[str, list[int]] = {}
+    for version, is_slow in zip(columns.versions, slow, strict=True):
+        if version is not None:
+            counts.setdefault(version, [0, 0])[0 if is_slow else 1] += 1
+    columns.version_counts = {v: (n[0], n[1]) for v, n in counts.items()}
+    columns.input_sides = {name: sides(column) for name, column in columns.inputs.items()}
 
 
 @dataclass(frozen=True)

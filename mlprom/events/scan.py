@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mlprom.analysis.distinguish import MAX_FEATURES, MAX_INPUT_ROWS, short_name
 from mlprom.analysis.drift import mean_of
 from mlprom.dates import DAY_SECONDS
 from mlprom.events.columns import Classification, EventColumns, classify, prepare_samples
@@ -35,6 +36,10 @@ NAN = math.nan
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a worker costs more than it saves
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 IN_FLIGHT = 2  # objects sent ahead per worker: bounded memory, and a worker never waits for the next one
+# Powers of two: scaling by them is exact (short of subnormals), and a sum of MAX_INPUT_ROWS values near a
+# double's largest, scaled down, stays far from overflow; the mean scaled back up is finite.
+_SCALE_DOWN = 2.0**-64
+_SCALE_UP = 2.0**64
 DEFAULT_MAX_SKEW = 300.0  # correlate.max_skew's default, for readers without a config at hand
 DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
@@ -220,10 +225,16 @@ def _append_event(out: EventColumns, data: dict[str, Any], recorded: bool, run_i
     passed _event_fields: metrics, accuracy, loss and outputs are numbers or null where present."""
     out.recorded_slow.append(recorded)
     rows = data.get("rows", 0)  # an int where present (_odd); a negative count is no count
-    out.rows.append(rows if rows > 0 else 0)
+    out.rows.append(min(rows, 1 << 53) if rows > 0 else 0)  # any JSON integer passes the check
     run_id = data.get("mlflow_run_id")
     out.run_ids.append(run_ids.setdefault(run_id, run_id) if run_id is not None else None)
     _append_metrics(out.metrics, _metric_row(data), len(out.times) - 1)
+    version = data.get("model_version")
+    # Interned like run ids; the quick path of _event_fields does not check this field's type.
+    out.versions.append(run_ids.setdefault(version, version) if type(version) is str else None)
+    inputs = data.get("inputs")
+    if inputs is not None or out.inputs:
+        _append_metrics(out.inputs, _input_row(inputs, out.inputs), len(out.times) - 1)
     raw = data.get("outputs")
     if raw is None:
         out.outputs_mean.append(NAN)
@@ -264,6 +275,47 @@ def _metric_row(data: dict[str, Any]) -> dict[str, float]:
         if value is not None:
             row[name] = float(value)
     return row
+
+
+def _input_row(raw: Any, known: dict[str, array[float]]) -> dict[str, float]:
+    """Per input feature, its mean over the first MAX_INPUT_ROWS rows of an event's recorded inputs:
+    rows as objects (by key), lists (by position, "[0]") or single numbers ("[0]"); a string counts by
+    its length, as "len(name)". The first MAX_FEATURES keys of a row are read, and no feature beyond
+    the object's first MAX_FEATURES: an event's inputs cost bounded time whatever their size."""
+    from itertools import islice
+
+    rows = raw[:MAX_INPUT_ROWS] if type(raw) is list else [raw] if type(raw) is dict else []
+    sums: dict[str, list[float]] = {}
+    room = MAX_FEATURES - len(known)  # features this object may still add
+    for row in rows:
+        if type(row) is dict:
+            items: Any = islice(row.items(), MAX_FEATURES)
+        elif type(row) is list:
+            items = ((f"[{i}]", v) for i, v in enumerate(row[:MAX_FEATURES]))
+        else:
+            items = (("[0]", row),)
+        for key, value in items:
+            kind = type(value)
+            if kind is str:
+                name, number = f"len({short_name(str(key))})", float(len(value))
+            elif kind is float or kind is int:
+                name = short_name(str(key))
+                try:
+                    number = float(value)
+                except OverflowError:  # an integer past a double's range
+                    continue
+            else:
+                continue
+            total = sums.get(name)
+            if total is None:
+                if name not in known:
+                    if room <= 0:
+                        continue
+                    room -= 1
+                total = sums[name] = [0.0, 0.0]
+            total[0] += number * _SCALE_DOWN  # summed scaled down: inputs of 1e308 cannot overflow
+            total[1] += 1
+    return {name: total / count * _SCALE_UP for name, (total, count) in sums.items()}
 
 
 def _append_metrics(metrics: dict[str, array[float]], row: dict[str, float], index: int) -> None:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlprom import layout
+from mlprom.analysis.distinguish import Distinction
 from mlprom.analysis.findings import SEVERITY_RANK, Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
@@ -124,6 +125,9 @@ class CorrelationReport(Clean):
     skew: Skew | None = field(default=None, compare=False)
     significance: Significance | None = field(default=None, compare=False)
     timeline: Timeline | None = field(default=None, compare=False)
+    # What told the slow predictions from the fast ones (analysis/distinguish.py); absent from a
+    # stored report written before it.
+    distinguishing: tuple[Distinction, ...] | None = field(default=None, compare=False)
     # Not part of the document: the history could not be had with correlate.infra_source prometheus
     # (exit 3), whether the table lists every suspect (--all-suspects), and the status that fails the
     # run (--fail-on warning|critical|never).
@@ -166,6 +170,8 @@ class CorrelationReport(Clean):
         ):
             if section is not None:
                 out[name] = section.to_dict()
+        if self.distinguishing is not None:
+            out["distinguishing"] = [d.to_dict() for d in self.distinguishing]
         return out
 
     @classmethod
@@ -217,6 +223,11 @@ class CorrelationReport(Clean):
             skew=_section(data, "skew", key, Skew.from_dict),
             significance=_section(data, "significance", key, Significance.from_dict),
             timeline=_section(data, "timeline", key, _timeline),
+            distinguishing=(
+                tuple(_each(data["distinguishing"], Distinction.from_dict, key, "distinguishing"))
+                if "distinguishing" in data
+                else None
+            ),
         )
 
     def heartbeat(self) -> dict[str, float]:

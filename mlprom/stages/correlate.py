@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlprom import layout
+from mlprom.analysis.distinguish import SlowFactors, hour_counts
 from mlprom.analysis.drift import Reservoir, Sample
 from mlprom.analysis.findings import SEVERITY_RANK, Finding, quality_finding
 from mlprom.analysis.headline import headline
@@ -130,6 +131,7 @@ class EventPass:
     hours: HourProfile
     drift: DriftSide
     model_sides: ModelSides = field(default_factory=ModelSides)
+    factors: SlowFactors = field(default_factory=SlowFactors)  # batch size, version, inputs: slow vs fast
     sketch: LatencySketch = field(default_factory=LatencySketch)  # the events' own, when no sketch is stored
     slow_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
     fast_bins: array[int] = field(default_factory=lambda: array("l", bytes(8 * DAY_SECONDS)))
@@ -192,6 +194,7 @@ class EventPass:
                 if column is not None:
                     window.add_many(column, times, columns.rows, stands_for, columns.run_ids)
         self.model_sides.add_columns(columns)
+        self.factors.add(columns.row_sides, columns.version_counts, columns.input_sides)
         self.drift.add_columns(columns)
 
 
@@ -362,6 +365,9 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     timeline = _timeline(
         config, origin, timeline_sketch or events.sketch, bool(timeline_sketch), infra, suspects, findings
     )
+    # The shaded periods are the episodes the report counts (not every run of slow minutes), so the
+    # page's "2 slow episodes" shades two periods.
+    timeline["slow_periods"] = _minute_periods(ranking.episodes)
     return Analysis(
         findings=findings,
         suspects=suspects,
@@ -388,6 +394,9 @@ def build_report(
 ) -> CorrelationReport:
     events, infra, settings = data.events, data.infra, config.correlate
     key = layout.report_key(day, config.model.name)
+    # What told slow from fast besides the infra (docs/correlation.md, "What distinguished the slow
+    # predictions"); the hours count the slow and recorded fast events per second of the date.
+    distinctions = events.factors.distinctions(hour_counts(events.slow_bins), hour_counts(events.fast_bins))
     return CorrelationReport(
         date=day,
         generated_at=now,
@@ -411,7 +420,9 @@ def build_report(
             analysis.joined,
             len(analysis.ranking.episodes),
             analysis.ranking.notes,
+            distinctions,
         ),
+        distinguishing=tuple(distinctions),
         infra=InfraSection(
             source_setting=settings.infra_source,
             step_seconds=settings.step_seconds,
@@ -758,7 +769,7 @@ def _timeline(
         "start": int(origin),
         "end": int(origin) + DAY_SECONDS,
         "prediction": prediction,
-        "slow_periods": _slow_periods(prediction["t"], prediction["slow"]),
+        "slow_periods": [],  # the date's episodes, filled in by analyse
         "series": _timeline_series(config, origin, infra, suspects, findings),
     }
 
@@ -786,16 +797,15 @@ def _prediction_minutes(sketch: LatencySketch, origin: float, threshold: float) 
     return {"t": t, "count": count, "slow": slow, "p50": p50, "p95": p95}
 
 
-def _slow_periods(minutes: list[int], slow: list[int]) -> list[list[int]]:
-    """Runs of consecutive minutes with slow batches, as [start, end) pairs."""
+def _minute_periods(episodes: list[tuple[float, float]]) -> list[list[int]]:
+    """Episodes ([start, end) unix seconds) widened to whole minutes, the timeline's resolution."""
     periods: list[list[int]] = []
-    for minute, n in zip(minutes, slow, strict=True):
-        if not n:
-            continue
-        if periods and periods[-1][1] == minute:
-            periods[-1][1] = minute + 60
+    for start, end in episodes:
+        a, b = int(start // 60) * 60, int(-(-end // 60)) * 60
+        if periods and a <= periods[-1][1]:
+            periods[-1][1] = max(periods[-1][1], b)
         else:
-            periods.append([minute, minute + 60])
+            periods.append([a, b])
     return periods
 
 

@@ -373,3 +373,21 @@ def test_a_date_with_only_its_neighbours_snapshots_has_no_data(write_config: Cal
     allowed = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat(), "--allow-empty")
     assert allowed.exit_code == 0, allowed.output
     assert orjson.loads(allowed.stdout)["status"] == "no_data"
+
+
+def test_the_timeline_shades_exactly_the_episodes_the_report_counts(
+    write_config: Callable[..., Path],
+) -> None:
+    # Bursts at 00:00:50 and 00:02:10 are one episode (80 s of quiet, less than 3 steps) though the
+    # minute between them has no slow batch; a third, an hour later, is another: the report says 2
+    # episodes and the timeline shades two periods, not three runs of slow minutes.
+    _, config = _config(write_config)
+    storage = open_storage(config)
+    seconds = (50, 55, 130, 135, 3600, 3605)
+    events = [_event(START + timedelta(seconds=s), slow=True) for s in seconds]
+    write_events(storage, events)
+    report = correlate.run(config, DAY)
+    stored = orjson.loads(storage.get_bytes(layout.report_key(DAY, "default")))
+    periods = stored["timeline"]["slow_periods"]
+    assert report.episodes == len(periods) == 2, periods
+    assert all(b > a and a % 60 == 0 and b % 60 == 0 for a, b in periods)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlprom.analysis.distinguish import AUC_HIGH, AUC_LOW, MIN_EVENTS, Distinction
 from mlprom.analysis.findings import Finding
 from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
@@ -89,6 +90,31 @@ def _suspect_cells(s: Suspect) -> list[str]:
     ]
 
 
+DISTINGUISHING_COLUMNS = ("factor", "name", "slow", "fast", "AUC", "slow n", "fast n", "distinguishes")
+DISTINGUISHING_TITLE = (
+    f"What distinguished the slow predictions (AUC >= {AUC_HIGH:g} or <= {AUC_LOW:g}, "
+    f"{MIN_EVENTS}+ events a side)"
+)
+
+
+def _side(d: Distinction, value: float) -> str:
+    return f"{100 * value:.0f}% of events" if d.measure == "share" else f"median {value:.6g}"
+
+
+def _distinction_cells(d: Distinction) -> list[str]:
+    """One comparison's cells; the name (a model version, an input feature) is data, shown literally."""
+    return [
+        d.factor,
+        literal(d.name) if d.name is not None else "-",
+        _side(d, d.slow),
+        _side(d, d.fast),
+        f"{d.auc:.2f}",
+        str(d.slow_events),
+        str(d.fast_events),
+        "yes" if d.distinguishing else "no",
+    ]
+
+
 def _no_suspects_line(report: CorrelationReport) -> str:
     if not report.suspects:
         return "No suspects (too few observations on a side)."
@@ -152,6 +178,13 @@ def _report_table(report: CorrelationReport) -> Any:
     for s in shown:
         suspects.add_row(*_suspect_cells(s))
     parts.append(suspects if shown else Text(_no_suspects_line(report)))
+    if report.distinguishing:
+        factors = Table(title=DISTINGUISHING_TITLE, header_style="bold")
+        for column in DISTINGUISHING_COLUMNS:
+            factors.add_column(column)
+        for d in report.distinguishing:
+            factors.add_row(*_distinction_cells(d))
+        parts.append(factors)
     if isinstance(report.drift, DriftReport):
         parts.append(to_table(report.drift))
     if report.profile is not None:
@@ -189,6 +222,14 @@ def _report_markdown(report: CorrelationReport) -> str:
             lines.append("| " + " | ".join(escape(c) for c in _suspect_cells(s)) + " |")
     else:
         lines.append(_no_suspects_line(report))
+    if report.distinguishing:
+        lines += ["", f"### {DISTINGUISHING_TITLE}", ""]
+        lines += [
+            "| " + " | ".join(DISTINGUISHING_COLUMNS) + " |",
+            "|" + " --- |" * len(DISTINGUISHING_COLUMNS),
+        ]
+        for d in report.distinguishing:
+            lines.append("| " + " | ".join(escape(c) for c in _distinction_cells(d)) + " |")
     if isinstance(report.drift, DriftReport):
         lines += ["", "### Drift", "", to_markdown(report.drift)]
     if report.profile is not None:
