@@ -28,7 +28,7 @@ log = logging.getLogger("mlprom")
 GZIP_MIN_BYTES = 64 * 1024  # small flushes stay plain JSONL: readable with `cat`, gzip gains little
 # The longest event line a reader parses. An event is a few hundred bytes, 20 KB with 1,000 outputs; only
 # model.record_inputs: full makes it longer (the batch's rows), and writers drop those inputs past this. A
-# longer line is someone else's: parsing a 400 MB line took 1.27 GB, so it is skipped, never copied whole.
+# longer line is someone else's: a 200 MB one took correlate to 838 MB RSS, so it is skipped, never copied whole.
 MAX_LINE_BYTES = 4 * 1024 * 1024
 BAD_LINES_SHOWN = 3  # bad lines named one by one per object; the rest are counted in one more warning
 
@@ -155,8 +155,8 @@ class EventBuffer:
 
 class BadLines:
     """Lines of one object skipped as unusable: the first BAD_LINES_SHOWN are warned about one by one,
-    naming the key and the line, and the rest in one more warning with their count (a 4 KB random object
-    was 41 warnings)."""
+    naming the key and the line, and the rest in one more warning with their count (4 KB of random bytes
+    were 28 warnings, one per "line")."""
 
     def __init__(self, key: str) -> None:
         self.key = key
