@@ -6,12 +6,14 @@ commands that talk to it, plus generated variants: Prometheus answers of random 
 status codes and bodies, odd Retry-After values; then redirects (every code, on each upstream) and the
 operators'-hands classes, run on this machine's files: a FIFO, socket or /dev/zero where the config, a token
 file or a stored object should be, a held state lock, `report --out` at a FIFO, symlink, socket, directory
-or device, and an S3 endpoint whose listing never ends. For each run: is the exit code in the contract's
+or device, an S3 endpoint whose listing never ends, and the store as it really is (huge finite values,
+times at the calendar's ends, a partition that is a symlink loop or a file, an over-cap snapshot, a
+looping object, a 200 MB line, random bytes, a gzip bomb). For each run: is the exit code in the contract's
 set, did a traceback or a secret reach the output, did it end by its documented deadline (+ start-up
 margin)? Cases with an expected outcome also count as handled when the exit code is the expected one,
 the message names the culprit and nothing stored before the run is lost.
 
-Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands]
+Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands|stored]
 """
 
 from __future__ import annotations
@@ -395,6 +397,76 @@ def _dev_zero(path: Path) -> None:
 
 HOSTILE_FILES: dict[str, Callable[[Path], None]] = {"fifo": _fifo, "socket": _socket, "dev-zero": _dev_zero}
 
+HUGE_EVENT = (
+    f'{{"ts":"{DAY}T10:30:00.000Z","model":"m","prediction_time_seconds":1e308,"slow":true,"rows":1,'
+    '"accuracy":1e308,"loss":-1e308,"metrics":{"f1":1e308},"outputs":[1e308,1e308,-1e308]}\n'
+)
+
+
+def _odd_times(event: str) -> str:
+    return "".join(
+        event.replace(f"{DAY}T10:30:00.000Z", ts)
+        for ts in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z")
+    )
+
+
+def _spoil_store(data: Path, mode: str) -> None:
+    """The store as it really is: what others' hands, full disks and racing jobs leave in it."""
+    partition = next((data / "model").glob(f"dt={DAY}/model=*"))
+    infra = data / "infra" / f"dt={DAY}"
+    if mode == "huge-values":
+        (partition / "103000-aaaaaaaaaaaaaaaa.jsonl").write_text(HUGE_EVENT * 40)
+        (infra / "103000-aaaaaaaaaaaaaaaa.json").write_text(
+            f'{{"ts":"{DAY}T10:30:00Z","source":"x","queries":{{"cpu_usage":{{"expr":"x",'
+            '"result_type":"vector","series":[{"labels":{},"value":1e308}],"error":null}}}'
+        )
+    elif mode == "odd-times":
+        (partition / "103000-bbbbbbbbbbbbbbbb.jsonl").write_text(_odd_times(HUGE_EVENT))
+    elif mode in ("partition-loop", "partition-file"):
+        for path in partition.iterdir():
+            path.unlink()
+        partition.rmdir()
+        if mode == "partition-loop":
+            partition.symlink_to(partition.name)
+        else:
+            partition.write_text("a file where the partition was")
+    elif mode == "snapshot-over-cap":
+        with (infra / "103000-cccccccccccccccc.json").open("wb") as handle:
+            handle.truncate(300 * 1024 * 1024)  # sparse, past the 256 MiB cap
+    elif mode == "object-loop":
+        (partition / "103000-dddddddddddddddd.jsonl").symlink_to("103000-dddddddddddddddd.jsonl")
+    elif mode == "long-line":
+        (partition / "103000-eeeeeeeeeeeeeeee.jsonl.gz").write_bytes(_gzipped(b'{"ts":"', b"x", 200, b'"}\n'))
+    elif mode == "random-bytes":
+        (partition / "103000-ffffffffffffffff.jsonl").write_bytes(random.Random(1).randbytes(4096))
+    elif mode == "gzip-bomb":
+        (partition / "103000-1111111111111111.jsonl.gz").write_bytes(_gzipped(b"", b"\0", 300, b""))
+
+
+def _gzipped(head: bytes, fill: bytes, mebibytes: int, tail: bytes) -> bytes:
+    """head, `mebibytes` MiB of `fill`, tail, gzipped as a stream: a few hundred KB on disk."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = fill * (1 << 20)
+    parts = [packer.compress(head), *(packer.compress(block) for _ in range(mebibytes))]
+    return b"".join([*parts, packer.compress(tail), packer.flush()])
+
+
+STORED_SECONDS = 15.0
+# (mode, expected exit, what the message must name): docs/reliability.md, "Stored data"
+STORED_CASES = (
+    ("huge-values", 0, ""),
+    ("odd-times", 0, "stamped outside its date"),
+    ("partition-loop", 3, "cannot list"),
+    ("partition-file", 3, "cannot list"),
+    ("snapshot-over-cap", 3, "103000-cccccccccccccccc.json"),
+    ("object-loop", 0, "103000-dddddddddddddddd.jsonl"),
+    ("long-line", 0, "longer than"),
+    ("random-bytes", 0, "more bad line(s)"),
+    ("gzip-bomb", 0, "once decompressed"),
+)
+
 
 def hands_cases() -> list[Case]:
     """Local cases: (name, kind in `upstream`, variant in `mode`), each with its expected exit code."""
@@ -420,6 +492,8 @@ def hands_cases() -> list[Case]:
         out.append(Case(f"out/{variant}/report", "out", "report", None, variant, code, names))
     for variant in ("repeated-token", "endless"):
         out.append(Case(f"s3-list/{variant}/correlate", "s3-list", "correlate", None, variant, 3, "listing"))
+    for variant, code, names in STORED_CASES:
+        out.append(Case(f"stored/{variant}/correlate", "stored", "correlate", None, variant, code, names))
     return out
 
 
@@ -428,15 +502,24 @@ def _hands_deadline(case: Case) -> float:
         return TIMEOUT + TIMEOUT  # the POST, then the wait for the lock (storage.timeout)
     if case.upstream == "s3-list":
         return LIST_TIMEOUTS * TIMEOUT + TIMEOUT  # the listing's budget, plus its last page
+    if case.upstream == "stored":
+        # No upstream: the run's time is local work (inflating 200-300 MB of gzip), bounded by the object
+        # cap and the machine's speed rather than a timeout.
+        return STORED_SECONDS
     return TIMEOUT
 
 
 def _stored(root: Path) -> dict[str, str]:
-    """Digest of every regular file under the store: what a run must not lose."""
+    """Digest of every regular file under the store: what a run must not lose (past 64 MiB, the size
+    and the modification time: the sparse over-cap objects are 300 MB of nothing)."""
     out: dict[str, str] = {}
     for path in sorted(root.rglob("*")) if root.exists() else ():
         if path.is_file() and not path.is_symlink():
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            info = path.stat()
+            if info.st_size > 64 << 20:
+                out[str(path.relative_to(root))] = f"{info.st_size}:{info.st_mtime_ns}"
+            else:
+                out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
 
@@ -463,7 +546,7 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
         "thresholds": {"cpu_usage": 0.9},
     }
     config.write_text(yaml.safe_dump(document))
-    if case.upstream in ("event", "report", "lock", "out"):
+    if case.upstream in ("event", "report", "lock", "out", "stored"):
         seed_report(config, [{"instance": "a:9100"}])
     args = ["-c", str(config), case.command]
     if case.command in ("correlate", "report", "alert"):
@@ -482,6 +565,8 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
         elif case.upstream == "event":
             partition = next((data / "model").glob(f"dt={DAY}/model=*"))
             HOSTILE_FILES[case.mode](partition / "235959-hostile.jsonl")
+        elif case.upstream == "stored":
+            _spoil_store(data, case.mode)
         elif case.upstream == "report":
             (stored,) = (data / "reports").rglob("correlation.json")
             stored.unlink()
@@ -563,7 +648,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="print every case")
     parser.add_argument(
-        "--only", choices=("all", "hands"), default="all", help="hands: redirects and the local classes only"
+        "--only",
+        choices=("all", "hands", "stored"),
+        default="all",
+        help="hands: redirects and the local classes only; stored: the odd stored objects only",
     )
     args = parser.parse_args()
 
@@ -572,6 +660,9 @@ def main() -> None:
         campaign = [c for c in campaign if "/redirect-" in c.name]
         args.variants = 0
     local = hands_cases()
+    if args.only == "stored":
+        campaign, args.variants = [], 0
+        local = [c for c in local if c.upstream == "stored"]
     # This process writes the alert cases' reports to moto before each run.
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     with tempfile.TemporaryDirectory(prefix="mlprom-faults-") as tmp:

@@ -44,7 +44,46 @@ class Finite:
         if math.isfinite(total):
             return cls(column, total)
         kept = array("d", (v for v in column if v - v == 0))
-        return cls(kept, math.fsum(kept))
+        return cls(kept, safe_fsum(kept))
+
+
+# Scaling by a power of two is exact (short of subnormals): a sum of up to 2**64 doubles near the largest
+# one cannot overflow once scaled down, and scaling back up is ±inf only when the sum itself is.
+_DOWN = 2.0**-64
+_UP = 2.0**64
+
+
+def safe_fsum(values: Sequence[float]) -> float:
+    """math.fsum of finite values, never raising: fsum's "intermediate overflow" (two values of 1e308) is
+    summed scaled down instead, so the result is the exact sum, or ±inf when that is past a double's range."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.fsum(v * _DOWN for v in values) * _UP
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """The mean of finite values, itself always finite: summed scaled down when their sum would not be."""
+    mean = sum(values) / len(values)
+    if mean - mean == 0:
+        return mean
+    return math.fsum(v * _DOWN for v in values) / len(values) * _UP
+
+
+def _total_of(totals: Sequence[float]) -> float:
+    """The sum of parts' totals; NaN (no mean) when a part's own total had overflowed."""
+    if all(math.isfinite(t) for t in totals):
+        return safe_fsum(totals)
+    return math.nan
+
+
+def finite_mean(total: float, seen: int) -> float | None:
+    """total / seen, or None when there is nothing to average or the total overflowed (±inf, or NaN when
+    overflows of both signs met): a mean no one can use is left out rather than reported as inf."""
+    if not seen:
+        return None
+    mean = total / seen
+    return mean if math.isfinite(mean) else None
 
 
 class Reservoir:
@@ -103,7 +142,7 @@ class Reservoir:
             finite = Finite.of(values)  # a column of floats (mlprom.events.scan): NaN marks an absent value
         else:
             kept = array("d", (v for v in values if isinstance(v, int | float) and math.isfinite(v)))
-            finite = Finite(kept, math.fsum(kept))
+            finite = Finite(kept, safe_fsum(kept))
         self.extend_finite(finite.values, finite.total)
 
     def extend_finite(self, finite: Sequence[float], total: float) -> None:
@@ -148,7 +187,7 @@ class Reservoir:
 
     @property
     def mean(self) -> float | None:
-        return self.total / self.seen if self.seen else None
+        return finite_mean(self.total, self.seen)
 
     def sample(self) -> Sample:
         return Sample(array("d", self.values), self.seen, self.total)
@@ -164,7 +203,7 @@ class Sample:
 
     @property
     def mean(self) -> float | None:
-        return self.total / self.seen if self.seen else None
+        return finite_mean(self.total, self.seen)
 
 
 def allocate(seen: Sequence[int], size: int) -> list[int]:
@@ -218,7 +257,7 @@ class Combiner:
 
     def result(self) -> Sample:
         values = tuple(v for part in self._parts for v in part)
-        return Sample(values, sum(self._seen), math.fsum(self._totals))
+        return Sample(values, sum(self._seen), _total_of(self._totals))
 
 
 def combine(samples: Iterable[Sample], size: int = SAMPLE_SIZE, seed: int = 0) -> Sample:

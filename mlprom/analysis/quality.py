@@ -155,8 +155,11 @@ class QualityAccumulator:
             return {}
         if self.task == "regression":
             mse = self.sq_error / self.count
-            # loss is the mean squared error, the usual training loss of a regressor.
-            return {"mae": self.abs_error / self.count, "rmse": math.sqrt(mse), "loss": mse}
+            # loss is the mean squared error, the usual training loss of a regressor. Errors of 1e200
+            # square past a double: a metric that overflowed is left out (an event holding inf would be
+            # refused whole), the others are kept.
+            metrics = {"mae": self.abs_error / self.count, "rmse": math.sqrt(mse), "loss": mse}
+            return {name: value for name, value in metrics.items() if math.isfinite(value)}
         correct = sum(n for (t, p), n in self.confusion.items() if t == p)
         accuracy = correct / self.count
         # Predictions are labels, not probabilities, so the loss is the 0-1 loss (= error rate).

@@ -8,6 +8,7 @@ read from it is within 1% (relative) of the truth: what lets `correlate` re-clas
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,15 @@ _LOG_GAMMA = math.log(GAMMA)
 MIN_VALUE = 1e-6  # values at or below one microsecond share the lowest bucket
 MIN_INDEX = math.ceil(math.log(MIN_VALUE) / _LOG_GAMMA)
 MINUTE = 60
+
+
+def _capped(total: float) -> float:
+    """A minute's sum of seconds held at the largest double: latencies of 1e308 s (a model writing
+    nonsense) would sum to inf, which JSON cannot hold, and the stored sketch would read back as corrupt."""
+    return total if total <= _LARGEST else _LARGEST
+
+
+_LARGEST = sys.float_info.max
 
 
 def bucket_of(value: float) -> int:
@@ -44,13 +54,13 @@ class MinuteHistogram:
         k = bucket_of(value)
         self.buckets[k] = self.buckets.get(k, 0) + n
         self.count += n
-        self.total += value * n
+        self.total = _capped(self.total + value * n)
 
     def merge(self, other: MinuteHistogram) -> None:
         for k, n in other.buckets.items():
             self.buckets[k] = self.buckets.get(k, 0) + n
         self.count += other.count
-        self.total += other.total
+        self.total = _capped(self.total + other.total)
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile q (0..1), within the sketch's relative accuracy; None when empty."""
@@ -110,7 +120,8 @@ class LatencySketch:
             minute = int(at // MINUTE) * MINUTE
             totals[minute] = totals.get(minute, 0.0) + v
         for minute, total in totals.items():
-            self.minutes[minute].total += total
+            histogram = self.minutes[minute]
+            histogram.total = _capped(histogram.total + total)
 
     def add_bucketed(self, minute: int, bucket: int, n: int, total: float) -> None:
         """Counts already bucketed elsewhere (the Monitor's fast path keeps only indexes)."""
@@ -119,7 +130,7 @@ class LatencySketch:
             histogram = self.minutes[minute] = MinuteHistogram()
         histogram.buckets[bucket] = histogram.buckets.get(bucket, 0) + n
         histogram.count += n
-        histogram.total += total
+        histogram.total = _capped(histogram.total + total)
 
     def merge(self, other: LatencySketch) -> None:
         for minute, histogram in other.minutes.items():

@@ -49,6 +49,9 @@ class EventColumns:
     row_sides: tuple[Finite, Finite] | None = None
     version_counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # (slow, fast) events
     input_sides: dict[str, tuple[Finite, Finite]] = field(default_factory=dict)
+    # Not read (a warning named it): the store refused the object, or its partition could not be listed.
+    unreadable: bool = False
+    outside: int = 0  # events left out as stamped outside the partition's date and correlate.max_skew
 
     def __len__(self) -> int:
         return len(self.times)

@@ -7,9 +7,11 @@ readers stream partition by partition and skip corrupt objects with a warning na
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,12 +19,18 @@ from typing import Any
 import orjson
 
 from mlprom import layout
+from mlprom.errors import ObjectNotFound
 from mlprom.records import Event, Snapshot, event_problem
-from mlprom.storage.interface import Storage
+from mlprom.storage.interface import MAX_OBJECT_BYTES, Refused, Storage
 
 log = logging.getLogger("mlprom")
 
 GZIP_MIN_BYTES = 64 * 1024  # small flushes stay plain JSONL: readable with `cat`, gzip gains little
+# The longest event line a reader parses. An event is a few hundred bytes, 20 KB with 1,000 outputs; only
+# model.record_inputs: full makes it longer (the batch's rows), and writers drop those inputs past this. A
+# longer line is someone else's: a 200 MB one took correlate to 838 MB RSS, so it is skipped, never copied whole.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+BAD_LINES_SHOWN = 3  # bad lines named one by one per object; the rest are counted in one more warning
 
 
 def encode_events(events: list[Event]) -> bytes:
@@ -45,7 +53,32 @@ def encode_events(events: list[Event]) -> bytes:
                 "event of model %s at %s written without its inputs: %s", event.model, document["ts"], exc
             )
             lines.append(orjson.dumps(document))
+        if len(lines[-1]) > MAX_LINE_BYTES:
+            lines[-1] = _shortened(event, document)
+            if not lines[-1]:
+                lines.pop()
     return b"".join(line + b"\n" for line in lines)
+
+
+def _shortened(event: Event, document: dict[str, Any]) -> bytes:
+    """An event line past MAX_LINE_BYTES, which readers skip: without its inputs, or nothing."""
+    if document.pop("inputs", None) is not None:
+        line = orjson.dumps(document)
+        if len(line) <= MAX_LINE_BYTES:
+            log.warning(
+                "event of model %s at %s written without its inputs: the line would be over %d bytes",
+                event.model,
+                document["ts"],
+                MAX_LINE_BYTES,
+            )
+            return line
+    log.warning(
+        "not writing an event of model %s at %s: its line would be over %d bytes",
+        event.model,
+        document.get("ts"),
+        MAX_LINE_BYTES,
+    )
+    return b""
 
 
 def write_events(storage: Storage, events: list[Event], now: datetime | None = None) -> list[str]:
@@ -120,39 +153,132 @@ class EventBuffer:
             return keys
 
 
-class _Skipped:
-    """Lines of one object skipped as unusable: one warning per object, naming its key and the first line."""
+class BadLines:
+    """Lines of one object skipped as unusable: the first BAD_LINES_SHOWN are warned about one by one,
+    naming the key and the line, and the rest in one more warning with their count (4 KB of random bytes
+    were 28 warnings, one per "line")."""
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.count = 0
-        self.first = ""
 
-    def add(self, lineno: int, why: str) -> None:
+    def add(self, lineno: int, why: object) -> None:
         self.count += 1
-        if not self.first:
-            self.first = f"line {lineno}: {why}"
+        if self.count <= BAD_LINES_SHOWN:
+            log.warning("skipping %s line %d: %s", self.key, lineno, why)
 
     def report(self) -> None:
-        if self.count == 1:
-            log.warning("skipping %s %s", self.key, self.first)
-        elif self.count:
-            log.warning("skipping %d lines of %s (first: %s)", self.count, self.key, self.first)
+        more = self.count - BAD_LINES_SHOWN
+        if more > 0:
+            log.warning("... and %d more bad line(s) in %s", more, self.key)
+
+
+def lines_of(body: bytes | Sequence[bytes], bound: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of JSON Lines given whole or in parts (as gunzip inflates them), split at
+    "\\n" as JSON Lines are; None for a line longer than MAX_LINE_BYTES, which is passed over without
+    being copied: only one line at a time ever is, and a bounded one. `bound`: MAX_LINE_BYTES."""
+    bound = MAX_LINE_BYTES if bound is None else bound
+    limit = bound + 1  # a line of `bound` bytes and its "\\n"
+    lineno = 0
+    carry = b""  # the start of a line that goes on in the next part
+    skipping = False  # inside a line already known to be too long
+    for part in (body,) if isinstance(body, bytes | bytearray) else body:
+        readline = io.BytesIO(part).readline  # shares the bytes' buffer: no copy of the part
+        while line := readline(limit):
+            complete = line[-1] == 0x0A
+            if skipping:
+                if complete:
+                    skipping = False
+                    lineno += 1
+                    yield lineno, None
+                continue
+            if carry:
+                line, carry = carry + line, b""
+            if len(line) - complete > bound:
+                if complete:
+                    lineno += 1
+                    yield lineno, None
+                else:
+                    skipping = True
+            elif complete:
+                lineno += 1
+                yield lineno, line
+            else:
+                carry = line
+    if skipping or carry:
+        yield lineno + 1, None if skipping else carry
+
+
+INFLATE_CHUNK = 1024 * 1024
+
+
+def gunzip(key: str, body: bytes, cap: int | None = None) -> list[bytes] | None:
+    """A .gz object's JSON Lines in parts of at most INFLATE_CHUNK bytes, at most `cap` bytes in all
+    (the object cap); None, with a warning naming the key, when it is not valid gzip or inflates past
+    the cap: a few KB of gzip can stand for gigabytes of zeros. In parts, never joined: one buffer of
+    the whole would be copied when it is made (zlib's own output is built that way), doubling the peak."""
+    cap = MAX_OBJECT_BYTES if cap is None else cap
+    parts: list[bytes] = []
+    total = 0
+    data = body
+    inflate = zlib.decompressobj(wbits=31)  # gzip's header and trailer
+    try:
+        while True:
+            part = inflate.decompress(data, INFLATE_CHUNK)
+            total += len(part)
+            if total > cap:
+                log.warning("skipping %s: over %d bytes once decompressed; not read", key, cap)
+                return None
+            if part:
+                parts.append(part)
+            if inflate.eof:  # one gzip member done; others may follow, as gzip.decompress reads them
+                data = inflate.unused_data.lstrip(b"\0")
+                if not data:
+                    return parts
+                inflate = zlib.decompressobj(wbits=31)
+            elif len(part) == INFLATE_CHUNK or inflate.unconsumed_tail:
+                data = inflate.unconsumed_tail
+            else:
+                raise EOFError("cut short")
+    except (zlib.error, EOFError, ValueError):
+        log.warning("skipping %s: not valid gzip", key)
+        return None
+
+
+def get_or_skip(storage: Storage, key: str, what: str = "") -> tuple[bytes | None, bool]:
+    """(body, unreadable) of a listed object; body None when it is skipped with a warning naming the key.
+
+    An object deleted since it was listed (prune running beside the reader) is just gone: not a failure.
+    One the store refuses (unreadable, a symlink loop, over the size cap, S3 denying it) is a partial
+    failure for the caller to count: `unreadable` True. The store failing (a timeout, S3 down) raises:
+    a run on part of the data would replace a good report with a worse one.
+    """
+    try:
+        return storage.get_bytes(key), False
+    except ObjectNotFound:
+        log.warning("skipping %s%s: deleted since it was listed", what, key)
+        return None, False
+    except Refused as exc:
+        log.warning("skipping %s%s: %s", what, key, exc)
+        return None, True
 
 
 def decode_lines(
-    key: str, body: bytes, skipped: _Skipped | None = None
+    key: str, body: bytes, skipped: BadLines | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, JSON object) of one event object; gzip undone, corrupt lines skipped with a warning."""
     own = skipped is None
-    skipped = skipped or _Skipped(key)
+    skipped = skipped or BadLines(key)
+    text: bytes | list[bytes] = body
     if key.endswith(".gz"):
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, ValueError):
-            log.warning("skipping %s: not valid gzip", key)
+        inflated = gunzip(key, body)
+        if inflated is None:
             return
-    for lineno, line in enumerate(body.splitlines(), start=1):
+        text = inflated
+    for lineno, line in lines_of(text):
+        if line is None:
+            skipped.add(lineno, f"longer than {MAX_LINE_BYTES} bytes")
+            continue
         if not line.strip():
             continue
         try:
@@ -189,20 +315,25 @@ def gc_paused() -> Iterator[None]:
 
 def decode_events(key: str, body: bytes) -> Iterator[Event]:
     """Events of one object; a line that is not a valid event is skipped with a warning naming it."""
-    skipped = _Skipped(key)
+    skipped = BadLines(key)
     for lineno, data in decode_lines(key, body, skipped):
         try:
             yield Event.from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             skipped.add(lineno, str(exc))
     skipped.report()
 
 
 def iter_event_keys(storage: Storage, day: date, model: str | None = None) -> Iterator[str]:
-    for info in storage.list(layout.partition_prefix("model", day, model)):
-        parsed = layout.parse_key(info.key)
-        if parsed is not None and parsed.kind == "event":
-            yield info.key
+    """The date's event keys; a partition that cannot be listed is skipped with a warning naming it."""
+    prefix = layout.partition_prefix("model", day, model)
+    try:
+        for info in storage.list(prefix):
+            parsed = layout.parse_key(info.key)
+            if parsed is not None and parsed.kind == "event":
+                yield info.key
+    except Refused as exc:
+        log.warning("events left out: %s", exc)
 
 
 def iter_event_objects(
@@ -214,8 +345,11 @@ def iter_event_objects(
     """
     for key in iter_event_keys(storage, day, model):
         # Every line is checked against the event's types here, so no reader meets a string for a number.
-        skipped = _Skipped(key)
-        for lineno, data in decode_lines(key, storage.get_bytes(key), skipped):
+        body, _ = get_or_skip(storage, key)
+        if body is None:
+            continue
+        skipped = BadLines(key)
+        for lineno, data in decode_lines(key, body, skipped):
             problem = event_problem(data)
             if problem:
                 skipped.add(lineno, problem)
@@ -227,7 +361,9 @@ def iter_event_objects(
 def iter_events(storage: Storage, day: date, model: str | None = None) -> Iterator[Event]:
     """Stream a date's events object by object (bounded memory: one object at a time)."""
     for key in iter_event_keys(storage, day, model):
-        yield from decode_events(key, storage.get_bytes(key))
+        body, _ = get_or_skip(storage, key)
+        if body is not None:
+            yield from decode_events(key, body)
 
 
 def write_snapshot(storage: Storage, snapshot: Snapshot) -> str:
@@ -240,27 +376,43 @@ SNAPSHOT_READERS = 8  # concurrent GETs: a day is 1,440 small objects, and S3 an
 
 
 def iter_snapshots(
-    storage: Storage, day: date, within: tuple[float, float] | None = None
+    storage: Storage,
+    day: date,
+    within: tuple[float, float] | None = None,
+    unreadable: list[str] | None = None,
 ) -> Iterator[Snapshot]:
     """Stream a date's snapshots in key order; a corrupt object is skipped with a warning naming its key.
 
     `within` (seconds after midnight, from and to) reads only the snapshots whose key time lies inside.
+    `unreadable` collects the keys the store refused (and the prefix of a partition that could not be
+    listed), each skipped with a warning: for the caller to count as a partial failure.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     keys = []
-    for info in storage.list(layout.partition_prefix("infra", day)):
-        parsed = layout.parse_key(info.key)
-        if parsed is not None and parsed.kind == "snapshot":
-            if within is not None:
-                second = layout.key_seconds_of_day(info.key)
-                # The key's HHMMSS is the snapshot time rounded down to the second.
-                if second is None or not within[0] - 1 <= second <= within[1]:
-                    continue
-            keys.append(info.key)
+    prefix = layout.partition_prefix("infra", day)
+    try:
+        for info in storage.list(prefix):
+            parsed = layout.parse_key(info.key)
+            if parsed is not None and parsed.kind == "snapshot":
+                if within is not None:
+                    second = layout.key_seconds_of_day(info.key)
+                    # The key's HHMMSS is the snapshot time rounded down to the second.
+                    if second is None or not within[0] - 1 <= second <= within[1]:
+                        continue
+                keys.append(info.key)
+    except Refused as exc:
+        log.warning("snapshots left out: %s", exc)
+        if unreadable is not None:
+            unreadable.append(prefix)
     pool = ThreadPoolExecutor(SNAPSHOT_READERS, thread_name_prefix="snapshot-get")
     try:
-        for key, body in zip(keys, pool.map(storage.get_bytes, keys), strict=True):
+        read = pool.map(lambda key: get_or_skip(storage, key, "snapshot "), keys)
+        for key, (body, failed) in zip(keys, read, strict=True):
+            if body is None:
+                if failed and unreadable is not None:
+                    unreadable.append(key)
+                continue
             try:
                 document = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -268,7 +420,7 @@ def iter_snapshots(
                 continue
             try:
                 yield Snapshot.from_dict(document, where=key)
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 log.warning("skipping corrupt snapshot %s: %s", key, exc)
     finally:
         # A reader that stops early (or a signal) does not wait for the reads still in flight.

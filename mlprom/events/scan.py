@@ -8,21 +8,23 @@ workers there were. Lines that are not events are skipped with a warning naming 
 
 from __future__ import annotations
 
-import gzip
 import logging
 import math
 import os
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterator
-from datetime import date, datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from mlprom.analysis.distinguish import MAX_FEATURES, MAX_INPUT_ROWS, short_name
+from mlprom.analysis.drift import mean_of
+from mlprom.dates import DAY_SECONDS
 from mlprom.events.columns import Classification, EventColumns, classify, prepare_samples
+from mlprom.events.log import MAX_LINE_BYTES, BadLines, get_or_skip, gunzip, lines_of
 from mlprom.records import event_problem
 
 if TYPE_CHECKING:
@@ -34,6 +36,11 @@ NAN = math.nan
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a day is read in-process: a worker costs more than it saves
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 IN_FLIGHT = 2  # objects sent ahead per worker: bounded memory, and a worker never waits for the next one
+# Powers of two: scaling by them is exact (short of subnormals), and a sum of MAX_INPUT_ROWS values near a
+# double's largest, scaled down, stays far from overflow; the mean scaled back up is finite.
+_SCALE_DOWN = 2.0**-64
+_SCALE_UP = 2.0**64
+DEFAULT_MAX_SKEW = 300.0  # correlate.max_skew's default, for readers without a config at hand
 DECODE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 _NUMBER_OR_NONE = frozenset({float, int, type(None)})
@@ -41,34 +48,53 @@ _STR_OR_NONE = frozenset({str, type(None)})
 _INT_OR_NONE = frozenset({int, type(None)})
 
 
-def scan_object(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
+def scan_object(
+    key: str, body: bytes, drift_only: bool = False, window: tuple[float, float] | None = None
+) -> EventColumns:
     """Decode one event object (gzip or plain JSON Lines) into columns.
 
     `drift_only`: only what the drift reference needs (times, prediction times, outputs, accuracy).
+    `window` (unix seconds, from and to): events stamped outside it are left out (see scan_lines).
     """
     if key.endswith(".gz"):
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, ValueError):
-            log.warning("skipping %s: not valid gzip", key)
+        inflated = gunzip(key, body)
+        if inflated is None:
             return EventColumns(key)
-    return scan_lines(key, body, drift_only)
+        return scan_lines(key, inflated, drift_only, window)
+    return scan_lines(key, body, drift_only, window)
 
 
-def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
-    """scan_object's decoding of decompressed JSON Lines: every line that is not an event skipped and named."""
+def scan_lines(
+    key: str,
+    body: bytes | Sequence[bytes],
+    drift_only: bool = False,
+    window: tuple[float, float] | None = None,
+) -> EventColumns:
+    """scan_object's decoding of decompressed JSON Lines: every line that is not an event skipped and named.
+
+    An event stamped outside `window` (its partition's date and correlate.max_skew each side) is left
+    out, counted in one warning per object naming the first: a clock at 9999-12-31 or at 1970 in
+    today's partition would otherwise pin the findings' last_seen or first_seen.
+    """
     out = EventColumns(key)
     seconds_of: dict[str, float] = {}  # unix seconds of each "YYYY-MM-DDTHH:MM:SS" seen, parsed once
     run_ids: dict[str, str] = {}  # one string per run, not per event: pickled back from a worker once
-    for lineno, line in enumerate(body.splitlines(), start=1):
-        data = _line_object(key, lineno, line)
+    bad = BadLines(key)
+    lo, hi = window if window is not None else (-math.inf, math.inf)
+    outside, first_outside = 0, ""
+    for lineno, line in lines_of(body):
+        data = _line_object(bad, lineno, line)
         if data is None:
             continue
         try:
             at, value, recorded = _event_fields(data, seconds_of)
         except DECODE_ERRORS as exc:
-            why = exc if isinstance(exc, ValueError) else type(exc).__name__
-            log.warning("skipping %s line %d: %s", key, lineno, why)
+            bad.add(lineno, exc if isinstance(exc, ValueError) else type(exc).__name__)
+            continue
+        if not lo <= at <= hi:
+            outside += 1
+            if not first_outside:
+                first_outside = f"line {lineno}, {str(data['ts'])[:40]!r}"
             continue
         out.times.append(at)
         out.seconds.append(value)
@@ -76,20 +102,32 @@ def scan_lines(key: str, body: bytes, drift_only: bool = False) -> EventColumns:
             _append_drift(out, data)
         else:
             _append_event(out, data, recorded, run_ids)
+    bad.report()
+    if outside:
+        log.warning(
+            "skipping %d event(s) of %s stamped outside its date and correlate.max_skew (first: %s)",
+            outside,
+            key,
+            first_outside,
+        )
+        out.outside = outside
     return out
 
 
-def _line_object(key: str, lineno: int, line: bytes) -> dict[str, Any] | None:
+def _line_object(bad: BadLines, lineno: int, line: bytes | None) -> dict[str, Any] | None:
     """The JSON object on one line; None for a blank line, or (with a warning) for anything else."""
-    if not line or line.isspace():  # the same whitespace as strip(), without a copy of the line
+    if line is None:
+        bad.add(lineno, f"longer than {MAX_LINE_BYTES} bytes")
+        return None
+    if line.isspace():  # the same whitespace as strip(), without a copy of the line
         return None
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
-        log.warning("skipping %s line %d: not valid JSON", key, lineno)
+        bad.add(lineno, "not valid JSON")
         return None
     if type(data) is not dict:
-        log.warning("skipping %s line %d: not a JSON object", key, lineno)
+        bad.add(lineno, "not a JSON object")
         return None
     return data
 
@@ -203,7 +241,7 @@ def _append_event(out: EventColumns, data: dict[str, Any], recorded: bool, run_i
         return
     outputs = _outputs(raw)
     out.outputs.extend(outputs)
-    out.outputs_mean.append(sum(outputs) / len(outputs) if outputs else NAN)
+    out.outputs_mean.append(mean_of(outputs) if outputs else NAN)
 
 
 def _append_drift(out: EventColumns, data: dict[str, Any]) -> None:
@@ -275,9 +313,9 @@ def _input_row(raw: Any, known: dict[str, array[float]]) -> dict[str, float]:
                         continue
                     room -= 1
                 total = sums[name] = [0.0, 0.0]
-            total[0] += number
+            total[0] += number * _SCALE_DOWN  # summed scaled down: inputs of 1e308 cannot overflow
             total[1] += 1
-    return {name: total / count for name, (total, count) in sums.items()}
+    return {name: total / count * _SCALE_UP for name, (total, count) in sums.items()}
 
 
 def _append_metrics(metrics: dict[str, array[float]], row: dict[str, float], index: int) -> None:
@@ -294,9 +332,14 @@ def _append_metrics(metrics: dict[str, array[float]], row: dict[str, float], ind
                 column.append(NAN)
 
 
-def _scan_key(args: tuple[str, bytes, Classification | None, bool]) -> EventColumns:
-    key, body, how, drift_only = args
-    columns = scan_object(key, body, drift_only)
+Task = tuple[str, bytes | None, Classification | None, bool, tuple[float, float] | None, bool]
+
+
+def _scan_key(args: Task) -> EventColumns:
+    key, body, how, drift_only, window, unreadable = args
+    if body is None:  # skipped where it was read, with a warning naming it
+        return EventColumns(key, unreadable=unreadable)
+    columns = scan_object(key, body, drift_only, window)
     if how is not None:
         classify(columns, how)
     prepare_samples(columns, how is not None)
@@ -309,10 +352,17 @@ def iter_columns(
     model: str | None,
     how: Classification | None = None,
     drift_only: bool = False,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> Iterator[EventColumns]:
     """A date's events as columns, object by object in key order; several objects decoded at once."""
-    for _, columns in iter_days_columns(storage, [day], model, how, drift_only):
+    for _, columns in iter_days_columns(storage, [day], model, how, drift_only, max_skew):
         yield columns
+
+
+def day_window(day: date, max_skew: float) -> tuple[float, float]:
+    """The unix seconds an event of `day`'s partition may be stamped at: the date, max_skew each side."""
+    midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
+    return midnight - max_skew, midnight + DAY_SECONDS + max_skew
 
 
 def iter_days_columns(
@@ -321,26 +371,42 @@ def iter_days_columns(
     model: str | None,
     how: Classification | None = None,
     drift_only: bool = False,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> Iterator[tuple[date, EventColumns]]:
     """Several dates' events as (date, columns), date by date in the given order and object by object
-    in key order within each; one pool of workers for all of them, so it never idles between dates."""
-    from mlprom import layout
+    in key order within each; one pool of workers for all of them, so it never idles between dates.
 
-    jobs: list[tuple[date, str]] = []
+    What cannot be read is an EventColumns with `unreadable` set (and a warning naming it): a partition
+    that cannot be listed (its key is the prefix), an object the store refuses. An object deleted since
+    it was listed is an empty EventColumns: gone, not a failure.
+    """
+    from mlprom import layout
+    from mlprom.storage.interface import Refused
+
+    jobs: list[tuple[date, str, bool]] = []  # (date, key, the partition could not be listed)
     size = 0
     for day in days:
-        for info in storage.list(layout.partition_prefix("model", day, model)):
-            parsed = layout.parse_key(info.key)
-            if parsed is not None and parsed.kind == "event":
-                jobs.append((day, info.key))
-                size += info.size
+        prefix = layout.partition_prefix("model", day, model)
+        try:
+            for info in storage.list(prefix):
+                parsed = layout.parse_key(info.key)
+                if parsed is not None and parsed.kind == "event":
+                    jobs.append((day, info.key, False))
+                    size += info.size
+        except Refused as exc:
+            log.warning("events left out: %s", exc)
+            jobs.append((day, prefix, True))
+
+    def task(day: date, key: str, unlisted: bool) -> Task:
+        body, unreadable = (None, True) if unlisted else get_or_skip(storage, key)
+        return key, body, how, drift_only, day_window(day, max_skew), unreadable
+
     workers = min(usable_cpus(), len(jobs))
     if workers < 2 or size < PARALLEL_MIN_BYTES:
-        for day, key in jobs:
-            yield day, _scan_key((key, storage.get_bytes(key), how, drift_only))
+        for day, key, unlisted in jobs:
+            yield day, _scan_key(task(day, key, unlisted))
     else:
-        tasks = ((day, (key, storage.get_bytes(key), how, drift_only)) for day, key in jobs)
-        yield from _in_workers(tasks, workers)
+        yield from _in_workers(((day, task(day, key, unlisted)) for day, key, unlisted in jobs), workers)
 
 
 def usable_cpus(cgroup: str = "/sys/fs/cgroup/cpu.max") -> int:
@@ -361,9 +427,7 @@ def usable_cpus(cgroup: str = "/sys/fs/cgroup/cpu.max") -> int:
     return max(1, count)
 
 
-def _in_workers(
-    tasks: Iterator[tuple[date, tuple[str, bytes, Classification | None, bool]]], workers: int
-) -> Iterator[tuple[date, EventColumns]]:
+def _in_workers(tasks: Iterator[tuple[date, Task]], workers: int) -> Iterator[tuple[date, EventColumns]]:
     """_scan_key of each task in a pool of forked workers, answered in the tasks' order; at most
     IN_FLIGHT objects per worker are read and sent ahead of the one the caller is folding."""
     import multiprocessing

@@ -349,19 +349,21 @@ def split_by_day(start: float, end: float, step: float) -> list[tuple[float, flo
 
 
 def _stored_points(
-    storage: Storage, days: Iterable[tuple[date, float, float]], config: Config
+    storage: Storage, days: Iterable[tuple[date, float, float]], config: Config, unreadable: list[str]
 ) -> tuple[dict[str, _Points], _Own, dict[str, int]]:
-    """Snapshots and archived ranges of the given (date, from, to) windows (seconds of day)."""
+    """Snapshots and archived ranges of the given (date, from, to) windows (seconds of day); the keys
+    the store refused go to `unreadable` (each skipped with a warning)."""
     import orjson
 
-    from mlprom.events.log import iter_snapshots
+    from mlprom.events.log import get_or_skip, iter_snapshots
+    from mlprom.storage.interface import Refused
 
     points: dict[str, _Points] = {}
     failed: dict[str, int] = {}
     own_snapshots = own_ranges = 0
     for position, (day, lo, hi) in enumerate(days):
         midnight = datetime.combine(day, datetime.min.time(), UTC).timestamp()
-        for snapshot in iter_snapshots(storage, day, within=(lo, hi)):
+        for snapshot in iter_snapshots(storage, day, within=(lo, hi), unreadable=unreadable):
             at = snapshot.ts.timestamp()
             if position == 0:
                 own_snapshots += 1
@@ -374,15 +376,23 @@ def _stored_points(
                 target = points.setdefault(name, _Points())
                 for series in result.series:
                     target.put(tuple(sorted(series.labels.items())), at, series.value)
-        for info in storage.list(layout.partition_prefix("infra", day)):
-            parsed = layout.parse_key(info.key)
+        try:
+            ranges = [info.key for info in storage.list(layout.partition_prefix("infra", day))]
+        except Refused:
+            ranges = []  # iter_snapshots warned about this partition and counted it
+        for key in ranges:
+            parsed = layout.parse_key(key)
             if parsed is None or parsed.kind != "range":
                 continue
+            body, refused = get_or_skip(storage, key, "archived range ")
+            if body is None:
+                if refused:
+                    unreadable.append(key)
+                continue
             try:
-                document = orjson.loads(storage.get_bytes(info.key))
-                _read_range(document, config, points, midnight + lo, midnight + hi)
-            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
-                log.warning("skipping archived range %s: %s", info.key, exc.__class__.__name__)
+                _read_range(orjson.loads(body), config, points, midnight + lo, midnight + hi)
+            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+                log.warning("skipping archived range %s: %s", key, exc.__class__.__name__)
                 continue
             if position == 0:
                 own_ranges += 1
@@ -435,8 +445,9 @@ def load_infra(
     start, end = midnight - margin, midnight + DAY_SECONDS + margin
     stored: dict[str, _Points] = {}
     own = _Own(0, 0)
+    unreadable: list[str] = []
     if settings.infra_source != "prometheus":
-        stored, own, failed = _stored_points(storage, _day_windows(day, margin), config)
+        stored, own, failed = _stored_points(storage, _day_windows(day, margin), config, unreadable)
         for name, count in sorted(failed.items()):
             log.warning("query %s failed in %d snapshot(s) around %s; those are left out", name, count, day)
 
@@ -454,6 +465,13 @@ def load_infra(
     partial = False
     if wanted and grid_end >= grid_start:
         history, requests, warnings, partial = _fetch_wanted(config, client, wanted, grid_start, grid_end)
+    if unreadable:
+        # Each was named as it was skipped; the run stored what it could: a partial failure (exit 3).
+        warnings.append(
+            f"{len(unreadable)} stored infra object(s) or partition(s) could not be read and were left out "
+            f"(first: {unreadable[0]}): a partial failure"
+        )
+        partial = True
 
     names = list(config.queries) + sorted(n for n in stored if n not in config.queries)
     queries = {name: _query_infra(config, name, stored, history.get(name)) for name in names}

@@ -140,6 +140,7 @@ class EventPass:
     recorded_slow: int = 0  # events whose capture flagged them slow
     reclassified: int = 0  # events whose flag model.latency_threshold changes
     from_sketches: int = 0  # slow batches known only from latency sketches (set by analyse)
+    unreadable: list[str] = field(default_factory=list)  # objects (or partitions) that could not be read
 
     @property
     def batches(self) -> int:
@@ -165,6 +166,8 @@ class EventPass:
     def add(self, columns: EventColumns) -> None:
         """One decoded object; `slow` was re-classified at today's model.latency_threshold where it was
         decoded, whatever the capture used."""
+        if columns.unreadable:
+            self.unreadable.append(columns.key)
         times, seconds, slow = columns.times, columns.seconds, columns.slow
         self.total += len(times)
         self.slow_total += sum(slow)
@@ -297,7 +300,7 @@ def read_date(config: Config, storage: Storage, day: date, client: PrometheusCli
     # behind (a daemon), not waited for.
     ahead: Background[tuple[InfraData, dict[date, dict[str, Sample]]]] | None = None
     with gc_paused():
-        for columns in iter_columns(storage, day, config.model.name, how):
+        for columns in iter_columns(storage, day, config.model.name, how, max_skew=config.correlate.max_skew):
             if ahead is None:
                 ahead = Background(lambda: _read_ahead(config, storage, day, client), "mlprom-ahead")
             events.add(columns)
@@ -310,6 +313,11 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
     origin = _midnight(day)
     events, infra = data.events, data.infra
     warnings = list(infra.warnings)
+    if events.unreadable:
+        warnings.append(
+            f"{len(events.unreadable)} event object(s) or partition(s) could not be read and were left out "
+            f"(first: {events.unreadable[0]}): a partial failure"
+        )
     timeline_sketch, capture_thresholds = _merged_sketch(data.sketches)
     threshold = config.model.latency_threshold
     extra_slow = _reclassify(timeline_sketch, capture_thresholds, threshold, events.slow_bins, origin)
@@ -425,7 +433,7 @@ def build_report(
         skew=Skew.from_dict(analysis.skew),
         significance=_significance(analysis.ranking, settings.fdr),
         timeline=Timeline.from_dict(analysis.timeline),
-        partial_failure=infra.partial_failure,
+        partial_failure=infra.partial_failure or bool(data.events.unreadable),
         profile=analysis.profile,
     )
 

@@ -7,9 +7,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mlprom.errors import StorageError
+
 # The largest object any backend reads: event objects are a flush of one run (a few MB), so anything past
 # this is not mlprom's (a symlink to a disk image, /dev/zero) and is refused, naming the key, unread.
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
+
+
+class Refused(StorageError):
+    """The store refuses this object or prefix, and trying again will not change that: no permission,
+    not a regular file, a symlink loop, a file where a directory should be, over MAX_OBJECT_BYTES, S3's
+    AccessDenied. Readers skip what is refused (a partial failure); any other StorageError (a timeout,
+    a connection error, a 5xx) is the store failing, and ends the run before anything is written."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mlprom.config.loader import FileTooLarge, NotRegularFile, file_kind, read_regular_file
 from mlprom.errors import ObjectNotFound, StorageError
-from mlprom.storage.interface import MAX_OBJECT_BYTES, DeleteResult, ObjectInfo, Storage, Versioned
+from mlprom.storage.interface import MAX_OBJECT_BYTES, DeleteResult, ObjectInfo, Refused, Storage, Versioned
 
 log = logging.getLogger("mlprom")
 
@@ -148,58 +148,80 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(key, self.location) from None
         except NotRegularFile as exc:
-            raise StorageError(
-                f"{self.location}: {key} is {exc.kind}, not a stored object; not read"
-            ) from None
+            raise Refused(f"{self.location}: {key} is {exc.kind}, not a stored object; not read") from None
         except FileTooLarge as exc:
-            raise StorageError(
+            raise Refused(
                 f"{self.location}: {key} is {exc.size:,} bytes, over the {cap:,}-byte cap of "
                 "a stored object; not read"
             ) from None
         except OSError as exc:
-            raise StorageError(f"{self.location}: cannot read {key}: {exc.strerror or exc}") from None
+            raise Refused(f"{self.location}: cannot read {key}: {exc.strerror or exc}") from None
         if len(data) > cap:  # it grew while being read
-            raise StorageError(
-                f"{self.location}: {key} is over the {cap:,}-byte cap of a stored object; not read"
-            )
+            raise Refused(f"{self.location}: {key} is over the {cap:,}-byte cap of a stored object; not read")
         return data
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         # Walk only the directory the prefix names, so listing one partition never scans the store.
-        if not self.root.exists():
-            return
         head, _, _ = prefix.rpartition("/")
         start = self._path(head) if head else self.root
-        if not start.is_dir():
-            return
         try:
-            for dirpath, dirnames, filenames in os.walk(start):
-                dirnames.sort()
-                rel_dir = os.path.relpath(dirpath, self.root)
-                rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-                for name in sorted(filenames):
-                    if name.startswith(_HIDDEN_PREFIXES):
-                        continue
-                    key = rel_dir + name
-                    if not key.startswith(prefix):
-                        continue
-                    try:
-                        st = os.stat(os.path.join(dirpath, name))
-                    except FileNotFoundError:
-                        continue  # deleted since the directory was read, or a dangling symlink
-                    if not stat.S_ISREG(st.st_mode):
-                        # Someone else's FIFO, socket or device (or a symlink to /dev/zero): reading it would
-                        # hang or never end. Skip it, once, in the open.
-                        log.warning(
-                            "%s: skipping %s: %s, not a stored object",
-                            self.location,
-                            key,
-                            file_kind(st.st_mode),
-                        )
-                        continue
-                    yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+            st = os.stat(start)
+        except FileNotFoundError:
+            return  # nothing stored there yet
         except OSError as exc:
-            raise StorageError(f"{self.location}: cannot list {prefix}: {exc.strerror or exc}") from None
+            # Unsearchable (EACCES), a symlink loop, a file where a directory should be (ENOTDIR): there may
+            # be objects behind it that nobody can read. Refused, for the reader to count.
+            raise Refused(f"{self.location}: cannot list {prefix or '/'}: {exc.strerror or exc}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise Refused(
+                f"{self.location}: cannot list {prefix or '/'}: {head or '.'} is {file_kind(st.st_mode)}, "
+                "not a directory"
+            )
+        try:
+            yield from self._walk(start, prefix)
+        except OSError as exc:
+            raise Refused(f"{self.location}: cannot list {prefix}: {exc.strerror or exc}") from None
+
+    def _walk(self, start: Path, prefix: str) -> Iterator[ObjectInfo]:
+        def unlisted(exc: OSError) -> None:
+            where = os.path.relpath(exc.filename or start, self.root).replace(os.sep, "/")
+            if exc.filename is None or exc.filename == os.fspath(start):
+                raise exc  # the partition itself: list() makes it Refused
+            # A directory inside the prefix (prune lists whole kinds): the rest of the listing goes on.
+            log.warning("%s: skipping %s/: cannot list it: %s", self.location, where, exc.strerror or exc)
+
+        for dirpath, dirnames, filenames in os.walk(start, onerror=unlisted):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, self.root)
+            rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+            for name in sorted(filenames):
+                if name.startswith(_HIDDEN_PREFIXES):
+                    continue
+                key = rel_dir + name
+                if not key.startswith(prefix):
+                    continue
+                info = self._entry(os.path.join(dirpath, name), key)
+                if info is not None:
+                    yield info
+
+    def _entry(self, path: str, key: str) -> ObjectInfo | None:
+        """The listing's record of one directory entry; None, with a warning naming the key, for anything
+        that is no stored object: a FIFO, socket or device, a dangling symlink or a symlink loop."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if os.path.islink(path):
+                log.warning("%s: skipping %s: a dangling symlink, not a stored object", self.location, key)
+            return None  # else deleted since the directory was read
+        except OSError as exc:
+            log.warning("%s: skipping %s: %s", self.location, key, exc.strerror or exc)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            # Someone else's FIFO, socket or device (or a symlink to /dev/zero): reading it would hang or
+            # never end. Skip it, once, in the open.
+            log.warning("%s: skipping %s: %s, not a stored object", self.location, key, file_kind(st.st_mode))
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def delete_many(self, keys: Iterable[str]) -> DeleteResult:
         deleted: list[str] = []

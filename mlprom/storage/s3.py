@@ -21,6 +21,7 @@ from mlprom.storage.interface import (
     MAX_OBJECT_BYTES,
     DeleteResult,
     ObjectInfo,
+    Refused,
     RequestCounter,
     Storage,
     Versioned,
@@ -175,7 +176,7 @@ class S3Storage(Storage):
                     f"s3://{self.bucket}: bucket does not exist (while trying to {action} {key})"
                 )
             if code in ("AccessDenied", "403", "AllAccessDisabled"):
-                return StorageError(f"{where}: access denied while trying to {action}")
+                return Refused(f"{where}: access denied while trying to {action}")
             message = redact_text(str(err.get("Message", "")))[:300]
             return StorageError(f"{where}: {action} failed: {code} {message}".rstrip())
         # Connection errors, missing credentials; an endpoint_url with user:password@ is redacted.
@@ -216,7 +217,7 @@ class S3Storage(Storage):
         declared = response.get("ContentLength")
         try:
             if isinstance(declared, int) and declared > cap:
-                raise StorageError(
+                raise Refused(
                     f"{self.url_for(key)}: {declared:,} bytes, over the {cap:,}-byte cap of a stored object; "
                     "not read"
                 )
@@ -224,7 +225,7 @@ class S3Storage(Storage):
         finally:
             body.close()
         if len(data) > cap:
-            raise StorageError(f"{self.url_for(key)}: over the {cap:,}-byte cap of a stored object; not read")
+            raise Refused(f"{self.url_for(key)}: over the {cap:,}-byte cap of a stored object; not read")
         return data
 
     def get_bytes(self, key: str) -> bytes:

@@ -32,7 +32,7 @@ def _line(i: int, seconds: float, **extra: Any) -> dict[str, Any]:
 
 def _scan(lines: list[dict[str, Any]]) -> EventColumns:
     body = b"\n".join(orjson.dumps(line) for line in lines)
-    return eventscan._scan_key((KEY, body, HOW, False))
+    return eventscan._scan_key((KEY, body, HOW, False, None, False))  # no window, read
 
 
 def test_batch_sizes_and_versions_are_split_by_side() -> None:
