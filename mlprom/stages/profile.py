@@ -26,6 +26,8 @@ DEFAULT_DAYS = 28  # four weeks: every weekday twice or more, enough for the wee
 MAX_DAYS = 366  # a year of reports at most: a typo in --from should not read a decade of keys
 REPORT_READERS = 8  # concurrent GETs
 WARNED_MAX = 10  # missing dates warned one by one; the rest in one line (all are in the result)
+MIN_DAYS = 1  # dates with a profile a forecast needs: one gives the hour-of-day forecast (docs/profile.md)
+NO_REPORT = "no report at"  # the reason of a date correlate never wrote a report for
 
 
 def parse_range(start: str | None, end: str | None, now: datetime | None = None) -> tuple[date, date]:
@@ -58,7 +60,7 @@ def read_day_profile(storage: Storage, day: date, model: str) -> DayProfile | st
     try:
         key, body = legacy.get_bytes(storage, own, layout.legacy_report_key(day))
     except ObjectNotFound:
-        return f"no report at {storage.url_for(own)} (run `mlprom correlate --date {day}`)"
+        return f"{NO_REPORT} {storage.url_for(own)} (run `mlprom correlate --date {day}`)"
     url = storage.url_for(key)
     try:
         data = orjson.loads(body)
@@ -101,14 +103,18 @@ def run(
             used.append((day, outcome))
         else:
             missing.append(MissingDay(day, outcome))
-    for m in missing[:WARNED_MAX]:
+    # With no profile at all (day one), the dates without a report are the one line below, not a line each.
+    warned = [m for m in missing if used or not m.reason.startswith(NO_REPORT)]
+    for m in warned[:WARNED_MAX]:
         log.warning("profile: %s left out: %s", m.day, m.reason)
-    if len(missing) > WARNED_MAX:
-        log.warning("profile: %d more date(s) left out (listed in the output)", len(missing) - WARNED_MAX)
-    if not used and not allow_empty:
+    if len(warned) > WARNED_MAX:
+        log.warning("profile: %d more date(s) left out (listed in the output)", len(warned) - WARNED_MAX)
+    if len(used) < MIN_DAYS and not allow_empty:
         raise NoDataError(
-            f"no profile for any date from {start} to {end} under {storage.url_for(layout.stage_prefix('reports'))}: "
-            "run `mlprom correlate --date D` for those dates"
+            f"no profile for any date from {start} to {end} ({len(used)} day(s) of reports under "
+            f"{storage.url_for(layout.stage_prefix('reports'))}); a forecast needs at least {MIN_DAYS}: "
+            "run again after `mlprom correlate --date D` has stored a report for one of them "
+            "(today's counts with --to today)"
         )
     result = ProfileResult(
         start, end, model, tuple(d for d, _ in used), tuple(missing), forecast(used, end + timedelta(days=1))

@@ -184,6 +184,9 @@ def test_no_report_in_the_range_exits_4_unless_allow_empty(write_config: Callabl
     )
 
     assert result.exit_code == 4 and "no profile for any date from 2026-11-02 to 2026-11-08" in result.stderr
+    assert "a forecast needs at least 1" in result.stderr
+    # Day one: one line, not one per date without a report.
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.output and result.stdout == ""
     assert allowed.exit_code == 0, allowed.output
     assert orjson.loads(allowed.stdout)["forecast"]["peaks"] == []
