@@ -1,4 +1,4 @@
-"""Write a labelled CSV for the quickstart: x1, x2, delay_ms, label; about 1 row in 200 asks for 300 ms.
+"""Write a labelled CSV for the quickstart: x1, x2, label (the sum rule, one label in ten flipped).
 
 Usage: python examples/make_data.py OUTPUT.csv [ROWS]
 """
@@ -15,14 +15,13 @@ def main() -> None:
     rows = int(sys.argv[2]) if len(sys.argv) == 3 else 2000
     rng = random.Random(42)
     with open(sys.argv[1], "w", encoding="utf-8") as out:
-        out.write("x1,x2,delay_ms,label\n")
+        out.write("x1,x2,label\n")
         for _ in range(rows):
             x1, x2 = rng.random(), rng.random()
             label = int(x1 + x2 > 1)
             if rng.random() < 0.1:
                 label = 1 - label  # noisy labels, so accuracy is about 0.9, not 1.0
-            delay = 300 if rng.random() < 0.005 else 0
-            out.write(f"{x1:.4f},{x2:.4f},{delay},{label}\n")
+            out.write(f"{x1:.4f},{x2:.4f},{label}\n")
     print(sys.argv[1])
 
 
