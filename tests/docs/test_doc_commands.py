@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -45,7 +46,10 @@ DATE_FLAG = re.compile(r"--date[ =](\d{4}-\d{2}-\d{2})")
 AT_FLAG = re.compile(r"--at[ =]\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 # Commands shown in the docs that this test does not run, and why. Kept honest below: each must still be
 # in the docs, and nothing else is exempt.
-NOT_RUN = {"bash scripts/test.sh": "it is this test suite (CI runs it as its own job)"}
+NOT_RUN = {
+    "bash scripts/test.sh": "it is this test suite (CI runs it as its own job)",
+    "bash scripts/quickstart.sh": "test_the_quickstart_* run it once and check what it found (three minutes)",
+}
 MLPROM_SECTIONS = {
     "storage",
     "prometheus",
@@ -349,6 +353,119 @@ def test_every_sh_command_of_the_page_exits_0(doc: Path, sandbox: Sandbox) -> No
             f"{doc.relative_to(ROOT)}:{line}: `{shown}` exited {done.returncode}\n"
             f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         )
+
+
+# ---------------------------------------------------------------- the quickstart
+
+# What the quickstart plants is CPU load; these are the default queries that measure it.
+CPU_FAMILY = {"cpu_usage", "cpu_usage_short", "cpu_pressure", "procs_running", "system_load"}
+
+
+@dataclass(frozen=True)
+class Quickstart:
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def quickstart() -> Quickstart:
+    """README's `bash scripts/quickstart.sh`, run once as shown (MLPROM_SKIP_INSTALL=1: this interpreter's
+    mlprom), in the checkout's ./.quickstart; then the report it stored, read back with `mlprom report`."""
+    from tests.fixtures.recent import clear_of_midnight
+
+    require_binary("stress-ng")
+    assert "bash scripts/quickstart.sh" in {c.text.strip() for c in commands(ROOT / "README.md")}
+    clear_of_midnight(900)  # every command of the run files into one UTC date
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "MLPROM_SKIP_INSTALL": "1",
+        "MLPROM_PYTHON": sys.executable,
+        "COLUMNS": "160",
+    }
+    for name in ("MLPROM_CONFIG", "MLFLOW_TRACKING_URI", "MLPROM_QUICKSTART_KEEP"):
+        env.pop(name, None)
+    done = subprocess.run(
+        ["bash", "scripts/quickstart.sh"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    config = ROOT / ".quickstart" / "mlprom.yaml"
+    stored = subprocess.run(
+        [sys.executable, "-m", "mlprom", "-c", str(config), "-o", "json", "report", "--date", "today"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stored.returncode == 0, stored.stderr[-2000:]
+    return Quickstart(done.stdout, done.stderr, json.loads(stored.stdout))
+
+
+def _significant_infra(run: Quickstart) -> list[dict[str, Any]]:
+    suspects = run.report["suspects"]
+    assert isinstance(suspects, list)
+    return [s for s in suspects if s["significant"] and s["kind"] == "infra"]
+
+
+def _explain(run: Quickstart) -> str:
+    """What a failure shows: the planted windows, the headline and the top suspects as stored."""
+    shown = ("metric", "significant", "q_value", "p_value", "effect", "slow_snapshots", "baseline_snapshots")
+    suspects = run.report["suspects"]
+    assert isinstance(suspects, list)
+    planted = [line for line in run.stderr.splitlines() if line.startswith("quickstart:")]
+    return (
+        f"{planted}\nheadline {run.report.get('headline')!r}, episodes {run.report.get('episodes')}, "
+        f"significance {run.report.get('significance')}\ntop {[{k: s.get(k) for k in shown} for s in suspects[:5]]}"
+    )
+
+
+def test_the_quickstart_says_what_it_planted(quickstart: Quickstart) -> None:
+    planted = re.findall(
+        r"^quickstart: planted CPU incident (\d) of 3 at .*stress-ng --cpu 8", quickstart.stderr, re.M
+    )
+    assert planted == ["1", "2", "3"], quickstart.stderr[-3000:]
+
+
+def test_the_quickstart_finds_the_cpu_incident_it_planted_significant(quickstart: Quickstart) -> None:
+    found = _significant_infra(quickstart)
+    assert found and found[0]["metric"] in CPU_FAMILY, _explain(quickstart)
+    assert found[0] is quickstart.report["suspects"][0], _explain(quickstart)  # ranked first of all
+    metric = str(found[0]["metric"])
+    # correlate's own output names it: the headline, and the table of significant suspects.
+    headline = next(line for line in quickstart.stdout.splitlines() if " episode(s): " in line)
+    assert f": {metric}{{" in headline and "rose at the same time" in headline, headline
+    table = quickstart.stdout.split("Significant suspects", 1)[1].split("\n\n", 1)[0]
+    assert f"│ {metric} " in table, table
+    assert f"the planted CPU incident was found: {metric} is the top significant suspect" in quickstart.stderr
+
+
+def test_the_alert_that_reached_alertmanager_names_the_suspect(quickstart: Quickstart) -> None:
+    # The quickstart prints what Alertmanager holds: "STATE {labels}", then "  annotations {...}", per alert.
+    lines = quickstart.stdout.splitlines()
+    held = [
+        (json.loads(line.split(" ", 1)[1]), json.loads(after.strip().split(" ", 1)[1]))
+        for line, after in zip(lines, lines[1:], strict=False)
+        if re.match(r"^[a-z]+ \{", line) and after.startswith("  annotations {")
+    ]
+    found = _significant_infra(quickstart)
+    assert found, _explain(quickstart)
+    metric = found[0]["metric"]
+    latency = [(labels, notes) for labels, notes in held if labels.get("metric") == "prediction_time"]
+    assert len(latency) == 1, held
+    labels, notes = latency[0]
+    assert labels.get("suspect") == metric, (labels, notes)
+    assert metric in notes.get("suspects", ""), (labels, notes)
 
 
 def test_the_only_commands_not_run_are_listed_with_a_reason_and_still_shown() -> None:
