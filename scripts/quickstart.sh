@@ -177,6 +177,6 @@ for a in sorted(json.load(sys.stdin), key=lambda a: a["labels"].get("alertname",
 step mlprom report --date today --out "$QS/report.html"
 mlprom report --date today --out "$QS/report.html"
 echo >&2
-echo "data is in $QS/data; the report's JSON: $QS/data/reports/dt=$(date -u +%F)/correlation.json" >&2
+echo "data is in $QS/data; the report's JSON: $QS/data/reports/dt=$(date -u +%F)/model=sum-rule/correlation.json" >&2
 echo "the HTML report (open it in a browser; it needs no network):" >&2
 echo "$QS/report.html"

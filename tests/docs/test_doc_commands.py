@@ -450,7 +450,7 @@ def test_the_quickstart_finds_the_cpu_incident_it_planted_significant(quickstart
     assert f"the planted CPU incident was found: {metric} is the top significant suspect" in quickstart.stderr
 
 
-def test_the_alert_that_reached_alertmanager_names_the_suspect(quickstart: Quickstart) -> None:
+def test_the_quickstart_alert_that_reached_alertmanager_names_the_suspect(quickstart: Quickstart) -> None:
     # The quickstart prints what Alertmanager holds: "STATE {labels}", then "  annotations {...}", per alert.
     lines = quickstart.stdout.splitlines()
     held = [
