@@ -19,6 +19,9 @@ else
   PY=.venv/bin/python
 fi
 
+# The planted incident needs it (scripts/install.sh installs it): without it nothing would be planted.
+command -v stress-ng >/dev/null || { echo "quickstart: stress-ng is not installed (scripts/install.sh installs it)" >&2; exit 2; }
+
 QS="$PWD/.quickstart"
 rm -rf "$QS"
 mkdir -p "$QS/prometheus" "$QS/alertmanager"
