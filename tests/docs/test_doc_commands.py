@@ -442,9 +442,11 @@ def test_the_quickstart_finds_the_cpu_incident_it_planted_significant(quickstart
     assert found and found[0]["metric"] in CPU_FAMILY, _explain(quickstart)
     assert found[0] is quickstart.report["suspects"][0], _explain(quickstart)  # ranked first of all
     metric = str(found[0]["metric"])
-    # correlate's own output names it: the headline, and the table of significant suspects.
-    headline = next(line for line in quickstart.stdout.splitlines() if " episode(s): " in line)
+    # correlate's own output names it: the headline (the table may wrap it: compared word by word), and the
+    # table of significant suspects.
+    headline = quickstart.report["headline"]
     assert f": {metric}{{" in headline and "rose at the same time" in headline, headline
+    assert " ".join(headline.split()) in " ".join(quickstart.stdout.split()), quickstart.stdout[-3000:]
     table = quickstart.stdout.split("Significant suspects", 1)[1].split("\n\n", 1)[0]
     assert f"│ {metric} " in table, table
     assert f"the planted CPU incident was found: {metric} is the top significant suspect" in quickstart.stderr
