@@ -174,8 +174,8 @@ step "curl http://127.0.0.1:$AM/api/v2/alerts   # what Alertmanager now holds"
 curl -fsS "http://127.0.0.1:$AM/api/v2/alerts" | "$PY" -c '
 import json, sys
 for a in sorted(json.load(sys.stdin), key=lambda a: a["labels"].get("alertname", "")):
-    print(a["status"]["state"], json.dumps(a["labels"], sort_keys=True))
-    print("  annotations", json.dumps(a["annotations"], sort_keys=True))
+    print(a["status"]["state"], json.dumps(a["labels"], sort_keys=True, ensure_ascii=False))
+    print("  annotations", json.dumps(a["annotations"], sort_keys=True, ensure_ascii=False))
 '
 step mlprom report --date today --out "$QS/report.html"
 mlprom report --date today --out "$QS/report.html"
