@@ -6,8 +6,7 @@
 # (three times, stress-ng --cpu 8 for 12 s), capture-infra, correlate (which should name a CPU metric as
 # the significant suspect), alert, shows the alerts that reached Alertmanager with their labels and
 # annotations, and ends by writing the HTML report and printing its path. 3 to 3.5 minutes measured on 2
-# busy cores. The
-# servers are stopped at the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
+# busy cores. The servers are stopped at the end; MLPROM_QUICKSTART_KEEP=1 leaves them running.
 # MLPROM_SKIP_INSTALL=1 uses what is already installed: `mlprom` on PATH and MLPROM_PYTHON (else
 # python3) for the example scripts; the test suite runs the quickstart that way.
 set -euo pipefail
