@@ -391,3 +391,38 @@ def test_the_timeline_shades_exactly_the_episodes_the_report_counts(
     periods = stored["timeline"]["slow_periods"]
     assert report.episodes == len(periods) == 2, periods
     assert all(b > a and a % 60 == 0 and b % 60 == 0 for a, b in periods)
+
+
+def test_one_episode_gets_a_headline_that_names_no_cause_and_says_why(
+    write_config: Callable[..., Path],
+) -> None:
+    # One 20-minute slow period while cpu_usage is high: a single coincidence, however strong. The
+    # headline must not name cpu_usage as the cause; it says why the date cannot name one.
+    path, config = _config(write_config, correlate={"max_skew": "2m"})
+    storage = open_storage(config)
+    rng = random.Random(7)
+    for minute in range(0, 1440):
+        at = START + timedelta(minutes=minute)
+        hot = 600 <= minute < 620
+        values: dict[str, float | None] = {
+            "cpu_usage": rng.gauss(0.9, 0.02) if hot else rng.gauss(0.3, 0.05),
+            "memory_usage": rng.gauss(60, 5),
+            "system_load": rng.gauss(2.0, 0.4),
+        }
+        write_snapshot(storage, _snapshot(at, values))
+    events = [_event(START + timedelta(minutes=600 + m, seconds=10), slow=True) for m in range(20)]
+    events += [
+        _event(START + timedelta(minutes=rng.randrange(1440), seconds=30), slow=False) for _ in range(300)
+    ]
+    write_events(storage, events)
+
+    result = _invoke(path, "-o", "json", "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    assert report["episodes"] == 1
+    assert not [s for s in report["suspects"] if s["significant"]]
+    headline = report["headline"]
+    assert "1 episode(s)" in headline and "cannot name an infrastructure cause" in headline, headline
+    assert "1 slow episode(s): at least 2 are needed" in headline, headline
+    table = _invoke(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
+    assert "cannot name an infrastructure cause" in table.stdout
