@@ -502,7 +502,9 @@ def _run_fleet(
             return 0
         return _heartbeat(own, stage, seconds, result, result.exit_code)
 
-    outcome = runner.run(config, stage, models, body, jobs=fleet.jobs or runner.default_jobs(), after=after)
+    outcome = runner.run(
+        config, stage, models, body, jobs=fleet.jobs or runner.default_jobs(stage), after=after
+    )
     for member in outcome.members:
         if member.error is not None:
             typer.echo(f"mlprom: error: model {member.model}: {_line(member.error)}", err=True)
@@ -550,7 +552,7 @@ JobsOpt = Annotated[
         "--jobs",
         min=1,
         max=64,
-        help="Models run at once (default min(4, CPUs)).",
+        help="Models run at once, in threads (default: 1 for correlate, CPU-bound; else min(4, CPUs)).",
         rich_help_panel=PANEL_FLEET,
     ),
 ]

@@ -30,10 +30,17 @@ log = logging.getLogger("mlprom")
 MAX_JOBS = 64  # models run at once at most: each holds a day of events in memory while it runs
 
 
-def default_jobs() -> int:
-    """min(4, CPUs): correlate is CPU-bound and its event decoding already uses every CPU on large days
-    (events/scan.py); alert, report and profile mostly wait on the network. docs/scaling.md has the
-    measurements."""
+# Stages whose models run one at a time unless --jobs says otherwise: correlate is CPU-bound Python, so
+# threads of one process share one CPU (measured: 4.3 s per model-day at --jobs 1, 4.7 s at --jobs 2;
+# docs/scaling.md), and its event decoding already forks a worker per CPU on large days (events/scan.py).
+CPU_BOUND_STAGES = frozenset({"correlate"})
+
+
+def default_jobs(stage: str) -> int:
+    """1 for correlate; min(4, CPUs) for alert, report and profile, which mostly wait on storage and
+    Alertmanager answers."""
+    if stage in CPU_BOUND_STAGES:
+        return 1
     return max(1, min(4, os.cpu_count() or 1))
 
 
