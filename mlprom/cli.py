@@ -56,7 +56,8 @@ class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
 EXIT_CODES = (
     "Exit codes: 0 done; 1 findings at or above --fail-on (correlate), no Alertmanager accepted (alert); "
     "2 usage, config or input error; 3 an upstream unreachable or failing, or a partial failure (a "
-    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated."
+    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated. Several models "
+    "(--model repeated, --all-models): the worst of theirs, 3 > 2 > 1 > 4 > 0."
 )
 
 

@@ -57,6 +57,7 @@ MLPROM_SECTIONS = {
     "drift",
     "queries",
     "thresholds",
+    "models",
 }
 
 
