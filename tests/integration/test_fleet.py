@@ -268,3 +268,23 @@ def test_all_models_on_a_date_without_models_is_no_data(tmp_path: Path) -> None:
     assert empty.exit_code == 4 and "no model has data for 2026-11-01" in empty.stderr
     allowed = _invoke(path, "correlate", "--date", "2026-11-01", "--all-models", "--allow-empty")
     assert allowed.exit_code == 0 and allowed.stdout == ""
+
+
+def test_an_upstream_failure_outranks_a_model_without_a_report(tmp_path: Path) -> None:
+    from tests.fixtures.servers import free_port
+
+    model, ghost, _ = _fleet("worst")
+    down = {"alertmanager": {"urls": [f"http://127.0.0.1:{free_port()}"], "timeout": "2s"}}
+    path = _write_config(tmp_path, **down)
+    _store(path, [model])
+    assert _invoke(path, "correlate", "--date", DAY.isoformat(), "--model", model).exit_code == 1
+
+    shown = _invoke(path, "report", "--date", DAY.isoformat(), "--model", model, "--model", ghost)
+    assert shown.exit_code == 4, shown.output  # one model rendered, the other has no report
+    assert f"model {ghost}: no report for {DAY}" in shown.stderr
+    sent = _invoke(path, "alert", "--date", DAY.isoformat(), "--model", ghost, "--model", model)
+    assert sent.exit_code == 3, sent.output  # Alertmanager unreachable (3) for one, no report (4) for the other
+    rows = _rows(sent.stdout, [model, ghost])
+    assert " 3 " in rows[model] and " 4 " in rows[ghost] and "error" in rows[ghost]
+    errors = [line for line in sent.stderr.splitlines() if line.startswith("mlprom: error: model ")]
+    assert {line.split()[3].rstrip(":") for line in errors} == {model, ghost}

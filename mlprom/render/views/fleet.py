@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlprom.render.literal import literal
 from mlprom.render.markdown import escape, to_markdown
 from mlprom.render.table import to_table
 from mlprom.reports.correlation import CorrelationReport, StoredReport
@@ -47,7 +48,7 @@ def summary(member: FleetMember) -> tuple[str, str]:
     """(status, one line of text) for a model's run; the error itself when it failed."""
     result = member.result
     if result is None:
-        return "error", member.error or ""
+        return ("no_data" if member.exit_code == 4 else "error"), member.error or ""
     if isinstance(result, StoredReport):
         result = result.report
     if isinstance(result, CorrelationReport):
@@ -69,13 +70,19 @@ def _headline(result: FleetResult) -> str:
 @to_table.register
 def _fleet_table(result: FleetResult) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
+    rows = [(m.model, str(m.exit_code), *summary(m)) for m in result.members]
     table = Table(title=_headline(result), show_header=True, header_style="bold", title_justify="left")
-    for name in _HEADERS:
-        table.add_column(name, justify="right" if name == "exit" else "left")
-    for member in result.members:
-        status, text = summary(member)
-        table.add_row(member.model, str(member.exit_code), status, text)
+    # One line per model: only the summary gives way, cut with an ellipsis where the terminal ends (an
+    # error is whole on stderr, every field in -o json).
+    for index, name in enumerate(_HEADERS[:3]):
+        width = max([len(name), *(len(row[index]) for row in rows)])
+        table.add_column(name, justify="right" if name == "exit" else "left", no_wrap=True, width=width)
+    table.add_column(_HEADERS[3])  # wrappable as a column, so rich narrows it first; one line as a cell
+    for *fixed, text in rows:
+        # A Text is never markup; literal() shows its line breaks and controls as escapes, as render_str does.
+        table.add_row(*fixed, Text(literal(text), no_wrap=True, overflow="ellipsis"))
     return table
 
 
