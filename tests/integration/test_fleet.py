@@ -285,6 +285,6 @@ def test_an_upstream_failure_outranks_a_model_without_a_report(tmp_path: Path) -
     sent = _invoke(path, "alert", "--date", DAY.isoformat(), "--model", ghost, "--model", model)
     assert sent.exit_code == 3, sent.output  # Alertmanager unreachable (3) for one, no report (4) for the other
     rows = _rows(sent.stdout, [model, ghost])
-    assert " 3 " in rows[model] and " 4 " in rows[ghost] and "error" in rows[ghost]
+    assert " 3 │ error " in rows[model] and " 4 │ no_data " in rows[ghost]
     errors = [line for line in sent.stderr.splitlines() if line.startswith("mlprom: error: model ")]
     assert {line.split()[3].rstrip(":") for line in errors} == {model, ghost}
