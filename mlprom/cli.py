@@ -535,6 +535,7 @@ ModelsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--model",
+        metavar="NAME",
         help="Run for this model, with its models: overrides (repeatable; two or more: one summary line each).",
         rich_help_panel=PANEL_FLEET,
     ),
@@ -543,7 +544,7 @@ AllModelsOpt = Annotated[
     bool,
     typer.Option(
         "--all-models",
-        help="Run for every model with data for the date (README: Many models); one summary line each.",
+        help="Run for every model with data for the date (and any --model besides); one summary line each.",
         rich_help_panel=PANEL_FLEET,
     ),
 ]
