@@ -4,8 +4,9 @@ per model-day and peak RSS at each --jobs, against the models run one cron line 
 The store holds one day of snapshots (1,440, eight queries of 20 series: correlate_scale.py's) shared by
 every model, and --events events per model (1% slow, in the slow windows), one object per --chunk.
 
-Run: python bench/fleet.py                                  (20 models x 5,000 events; about 4 minutes on 2 CPUs)
-     python bench/fleet.py --models 5 --events 2000 --jobs 1,2
+Run: python bench/fleet.py                                  (20 models x 5,000 events; about 5 minutes on 2 CPUs)
+     python bench/fleet.py --models 5 --events 2000 --jobs 1,2 --shards 2
+     python bench/fleet.py --jobs '' --single 0 --shards 1,2,4   (only sharded runs: cron lines with --model lists)
 """
 
 from __future__ import annotations
@@ -40,6 +41,39 @@ def _correlate(config: Path, tmp: Path, *flags: str) -> tuple[float, float, list
     return seconds, mib, document if isinstance(document, list) else [document]
 
 
+def _sharded(config: Path, tmp: Path, models: list[str], shards: int) -> str:
+    """The models split over `shards` processes started together (cron lines with --model lists)."""
+    import subprocess
+
+    groups = [models[i::shards] for i in range(shards)]
+    started = time.perf_counter()
+    processes = []
+    for index, group in enumerate(groups):
+        argv = [
+            sys.executable,
+            "-m",
+            "mlprom",
+            "-q",
+            "-c",
+            str(config),
+            "correlate",
+            "--date",
+            DAY.isoformat(),
+        ]
+        argv += ["--fail-on", "never", *(arg for model in group for arg in ("--model", model))]
+        err = open(tmp / f"shard-{index}.err", "wb")  # noqa: SIM115 - closed when the process is reaped
+        processes.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err), err))
+    for process, err in processes:
+        if process.wait() != 0:
+            sys.exit(f"a shard failed ({process.returncode}): see {err.name}")
+        err.close()
+    seconds = time.perf_counter() - started
+    per_model = seconds / len(models)
+    return (
+        f"| {shards} processes at once, --model lists | {len(models)} | {seconds:.1f} | {per_model:.2f} | - |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,6 +83,11 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=100, help="events per object (one flush)")
     parser.add_argument("--jobs", default="1,2", help="--jobs values to measure, comma-separated")
     parser.add_argument("--single", type=int, default=2, help="models run one process each, for the baseline")
+    parser.add_argument(
+        "--shards",
+        default="2",
+        help="processes run at once, each with its share of the models as --model flags",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlprom-fleet-") as name:
@@ -65,17 +104,21 @@ def main() -> None:
 
         rows = []
         singles = [_correlate(config, tmp, "--model", model)[0] for model in models[: args.single]]
-        per_model = sum(singles) / len(singles)
-        rows.append(
-            f"| one process per model (mean of {len(singles)}) | 1 | {per_model:.2f} | {per_model:.2f} | - |"
-        )
-        for jobs in (int(j) for j in args.jobs.split(",")):
+        if singles:
+            per_model = sum(singles) / len(singles)
+            rows.append(
+                f"| one process per model (mean of {len(singles)}) | 1 | {per_model:.2f} | {per_model:.2f} | - |"
+            )
+        for jobs in (int(j) for j in args.jobs.split(",") if j):
             seconds, mib, documents = _correlate(config, tmp, "--all-models", "--jobs", str(jobs))
             assert sorted(str(d["model"]) for d in documents) == models, "a model is missing from the run"
             rows.append(
                 f"| --all-models --jobs {jobs} | {len(documents)} | {seconds:.1f} | "
                 f"{seconds / len(documents):.2f} | {mib:.0f} |"
             )
+            print(rows[-1], file=sys.stderr)
+        for shards in (int(n) for n in args.shards.split(",") if n):
+            rows.append(_sharded(config, tmp, models, shards))
             print(rows[-1], file=sys.stderr)
 
     print(machine_line())

@@ -493,7 +493,7 @@ def _run_fleet(
         models = found + [m for m in models if m not in found]
     if not models:
         when = f"{days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "")
-        where = " or ".join(f"{stage}/dt=D/model=NAME/" for stage in fleet.stages)
+        where = " or ".join(f"{part}/dt=D/model=NAME/" for part in fleet.stages)
         if not fleet.allow_empty:
             raise NoDataError(f"--all-models: no model has data for {when} ({where})")
         log.info("--all-models: no model has data for %s (%s)", when, where)
