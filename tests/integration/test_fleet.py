@@ -283,8 +283,58 @@ def test_an_upstream_failure_outranks_a_model_without_a_report(tmp_path: Path) -
     assert shown.exit_code == 4, shown.output  # one model rendered, the other has no report
     assert f"model {ghost}: no report for {DAY}" in shown.stderr
     sent = _invoke(path, "alert", "--date", DAY.isoformat(), "--model", ghost, "--model", model)
-    assert sent.exit_code == 3, sent.output  # Alertmanager unreachable (3) for one, no report (4) for the other
+    assert sent.exit_code == 3, (
+        sent.output
+    )  # Alertmanager unreachable (3) for one, no report (4) for the other
     rows = _rows(sent.stdout, [model, ghost])
     assert " 3 │ error " in rows[model] and " 4 │ no_data " in rows[ghost]
     errors = [line for line in sent.stderr.splitlines() if line.startswith("mlprom: error: model ")]
     assert {line.split()[3].rstrip(":") for line in errors} == {model, ghost}
+
+
+def test_sigterm_mid_fleet_exits_143_and_starts_no_further_model(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    models = [f"m{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
+    path = _write_config(tmp_path)
+    storage = _store(path, models)
+    # A few hundred snapshots, so that each model's run takes a while to join them.
+    for minute in range(1, 300):
+        hot = QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, 0.5),))
+        write_snapshot(
+            storage, Snapshot(START + timedelta(minutes=minute), "http://prometheus.test", {"cpu_usage": hot})
+        )
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "mlprom",
+        "-c",
+        str(path),
+        "correlate",
+        "--date",
+        DAY.isoformat(),
+        "--all-models",
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    first = sorted(models)[0]
+    deadline = time.monotonic() + 120  # a guard against a hung child, never a measurement
+    while not storage.exists(layout.report_key(DAY, first)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+
+    assert process.returncode == 143, err
+    assert "interrupted by SIGTERM" in err.decode() and b"Traceback" not in err
+    written = [m for m in models if storage.exists(layout.report_key(DAY, m))]
+    assert first in written and len(written) < len(models), written
+    for model in written:  # whole documents only
+        assert orjson.loads(storage.get_bytes(layout.report_key(DAY, model)))["model"] == model
