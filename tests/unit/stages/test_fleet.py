@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,26 @@ def test_selected_models_keeps_the_order_given_once_each_and_refuses_a_bad_name(
 
 def test_no_model_at_all_is_the_empty_code() -> None:
     assert FleetResult("correlate", (), empty_code=4).exit_code == 4
+
+
+def test_models_with_data_lists_the_model_partitions_of_the_dates_and_stages(tmp_path: Path) -> None:
+    from datetime import date
+
+    from mlprom import layout
+    from mlprom.storage import open_storage
+
+    day, other = date(2026, 11, 20), date(2026, 11, 21)
+    storage = open_storage(load_config_text(f"storage: {{url: {tmp_path}}}", "<test>", env={}))
+    for key in (
+        "model/dt=2026-11-20/model=fraud/100000-0123456789abcdef.jsonl",
+        "model/dt=2026-11-20/model=churn/100000-0123456789abcdef.jsonl",
+        "model/dt=2026-11-21/model=later/100000-0123456789abcdef.jsonl",
+        layout.report_key(day, "reported"),
+        layout.legacy_report_key(day),  # the previous layout names no model
+        f"model/dt=2026-11-20/model={'x' * 130}/100000-0123456789abcdef.jsonl",  # too long for a model name
+    ):
+        storage.put_bytes(key, b"{}\n")
+    assert fleet.models_with_data(storage, ("model",), [day]) == ["churn", "fraud"]
+    assert fleet.models_with_data(storage, ("model", "reports"), [day]) == ["churn", "fraud", "reported"]
+    assert fleet.models_with_data(storage, ("model",), [day, other]) == ["churn", "fraud", "later"]
+    assert layout.parse_model_partition("infra/dt=2026-11-20/100000-0123456789abcdef.json") is None
