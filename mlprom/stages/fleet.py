@@ -31,8 +31,8 @@ MAX_JOBS = 64  # models run at once at most: each holds a day of events in memor
 
 
 # Stages whose models run one at a time unless --jobs says otherwise: correlate is CPU-bound Python, so
-# threads of one process share one CPU (measured: 4.3 s per model-day at --jobs 1, 4.7 s at --jobs 2;
-# docs/scaling.md), and its event decoding already forks a worker per CPU on large days (events/scan.py).
+# threads of one process share one CPU and --jobs 2 measured no faster (docs/scaling.md); its event
+# decoding already forks a worker per CPU on large days (events/scan.py).
 CPU_BOUND_STAGES = frozenset({"correlate"})
 
 
@@ -134,7 +134,8 @@ def run(
             futures: list[Future[FleetMember]] = [pool.submit(one, model) for model in models]
             return FleetResult(stage, tuple(future.result() for future in futures))
         finally:
-            # On an interrupt the models not started are dropped; those running see the interrupt too.
+            # On an interrupt the models not started are dropped and those running are not waited for:
+            # the CLI ends the process with 143 (cli.main), as it does after a single model's run.
             pool.shutdown(wait=False, cancel_futures=True)
     finally:
         for handler in handlers:
