@@ -56,7 +56,8 @@ class _Group(_FlagsTakeNoValue, typer.core.TyperGroup):
 EXIT_CODES = (
     "Exit codes: 0 done; 1 findings at or above --fail-on (correlate), no Alertmanager accepted (alert); "
     "2 usage, config or input error; 3 an upstream unreachable or failing, or a partial failure (a "
-    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated."
+    "heartbeat not pushed, a query refused); 4 no data; 130 interrupted; 143 terminated. Several models "
+    "(--model repeated, --all-models): the worst of theirs, 3 > 2 > 1 > 4 > 0."
 )
 
 
@@ -291,6 +292,28 @@ class _Output:
     assets: str | None = None
 
 
+@dataclass(frozen=True)
+class _Fleet:
+    """--model/--all-models/--jobs of a command that runs per model; `days` gives the dates whose
+    `stages` partitions --all-models lists (a function: a bad --date is reported as every error is)."""
+
+    models: tuple[str, ...]
+    all_models: bool
+    jobs: int | None
+    stages: tuple[str, ...]
+    days: Callable[[], list[Any]]
+    allow_empty: bool = False
+
+    @property
+    def single(self) -> str | None:
+        """One --model and no --all-models: the command's usual run and output, for that model."""
+        return self.models[0] if len(self.models) == 1 and not self.all_models else None
+
+    @property
+    def many(self) -> bool:
+        return self.all_models or len(self.models) > 1
+
+
 def _run_stage(
     ctx: typer.Context,
     stage: str,
@@ -300,6 +323,7 @@ def _run_stage(
     out: str | None = None,
     fmt: str | None = None,
     heartbeat: bool = True,
+    fleet: _Fleet | None = None,
 ) -> None:
     """Load config, run `body`, render its result, push a heartbeat, exit with the result's `exit_code`.
 
@@ -307,6 +331,7 @@ def _run_stage(
     directory for the PNG that `-o markdown` links to; `fmt` overrides the global -o.
     SIGTERM/SIGINT end the run with 143/130 and one line on stderr, after the stage saved what it
     measured; `heartbeat=False` (dry runs) pushes nothing, since a dry run is not the job being done.
+    `fleet` runs `body` once per model instead (stages/fleet.py) and prints one summary line each.
     """
     from mlprom.runtime import interrupts
 
@@ -315,6 +340,12 @@ def _run_stage(
     # Refused before anything runs: a capture must not be taken only to fail at rendering.
     if fmt == "html" and stage not in HTML_STAGES:
         raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
+    if fleet is not None and fleet.many and (fmt == "html" or out is not None or assets is not None):
+        raise _fail(
+            f"{stage} with several models prints one summary line per model: -o html, --out and --assets "
+            "render one model's report (give one --model)",
+            2,
+        )
     if assets is not None and fmt != "markdown":
         raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
     if assets is not None:
@@ -326,7 +357,7 @@ def _run_stage(
             raise _fail(str(err), 2) from None
     started = time.monotonic()
     with interrupts.handling():
-        code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets))
+        code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets), fleet)
     raise typer.Exit(code)
 
 
@@ -345,6 +376,7 @@ def _guarded(
     heartbeat: bool,
     started: float,
     output: _Output,
+    fleet: _Fleet | None = None,
 ) -> int:
     from mlprom.errors import Interrupted, MlpromError
     from mlprom.runtime import interrupts
@@ -353,6 +385,12 @@ def _guarded(
         from mlprom.config import load_config
 
         config = load_config(g.config_path)
+        if fleet is not None:
+            fleet = _checked_models(fleet)
+        if fleet is not None and fleet.many:
+            return _run_fleet(g, stage, body, heartbeat, config, fleet)
+        if fleet is not None and fleet.single is not None:
+            config = config.for_model(fleet.single)
         result = body(config)
         code = result.exit_code
         if output.out is not None:
@@ -418,6 +456,65 @@ def _heartbeat(config: Config, stage: str, duration: float, result: StageResult,
     return 0
 
 
+def _checked_models(fleet: _Fleet) -> _Fleet:
+    """The --model values each once, in the order given; a value that is not a model name is exit 2."""
+    from dataclasses import replace
+
+    from mlprom.errors import ConfigError
+    from mlprom.stages.fleet import selected_models
+
+    try:
+        return replace(fleet, models=tuple(selected_models(fleet.models)))
+    except ValueError as exc:
+        raise ConfigError(f"--model: {exc}") from None
+
+
+def _run_fleet(
+    g: Globals,
+    stage: str,
+    body: Callable[[Config], StageResult],
+    heartbeat: bool,
+    config: Config,
+    fleet: _Fleet,
+) -> int:
+    """`body` for each model (stages/fleet.py), each with its own heartbeat; one summary line per model
+    and one error line per failed model; the exit code is the worst by FLEET_EXIT_ORDER."""
+    from mlprom.errors import NoDataError
+    from mlprom.render import render
+    from mlprom.runtime import interrupts
+    from mlprom.stages import fleet as runner
+
+    models = list(fleet.models)
+    days = fleet.days()
+    if fleet.all_models:
+        from mlprom.storage import open_storage
+
+        found = runner.models_with_data(open_storage(config), fleet.stages, days)
+        models = found + [m for m in models if m not in found]
+    if not models:
+        when = f"{days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "")
+        where = " or ".join(f"{part}/dt=D/model=NAME/" for part in fleet.stages)
+        if not fleet.allow_empty:
+            raise NoDataError(f"--all-models: no model has data for {when} ({where})")
+        log.info("--all-models: no model has data for %s (%s)", when, where)
+
+    def after(own: Config, result: StageResult, seconds: float) -> int:
+        if not heartbeat or interrupts.received() is not None:
+            return 0
+        return _heartbeat(own, stage, seconds, result, result.exit_code)
+
+    outcome = runner.run(
+        config, stage, models, body, jobs=fleet.jobs or runner.default_jobs(stage), after=after
+    )
+    for member in outcome.members:
+        if member.error is not None:
+            typer.echo(f"mlprom: error: model {member.model}: {_line(member.error)}", err=True)
+    code = outcome.exit_code
+    if models and not (g.quiet and code == 0):
+        render(outcome, g.fmt(), config=config)
+    return code
+
+
 DateOpt = Annotated[
     str,
     typer.Option(
@@ -432,6 +529,44 @@ AssetsOpt = Annotated[
         rich_help_panel=PANEL_BEHAVIOUR,
     ),
 ]
+
+PANEL_FLEET = "Models (default: the config's model.name)"
+ModelsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        metavar="NAME",
+        help="Run for this model, with its models: overrides (repeatable; two or more: one summary line each).",
+        rich_help_panel=PANEL_FLEET,
+    ),
+]
+AllModelsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-models",
+        help="Run for every model with data for the date (and any --model besides); one summary line each.",
+        rich_help_panel=PANEL_FLEET,
+    ),
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        max=64,
+        help="Models run at once, in threads (default: 1 for correlate, CPU-bound; else min(4, CPUs)).",
+        rich_help_panel=PANEL_FLEET,
+    ),
+]
+
+
+def _on_date(date: str) -> Callable[[], list[Any]]:
+    def days() -> list[Any]:
+        from mlprom.dates import parse_date
+
+        return [parse_date(date)]
+
+    return days
 
 
 @app.command(
@@ -629,6 +764,9 @@ def correlate(
             rich_help_panel=PANEL_BEHAVIOUR,
         ),
     ] = False,
+    models: ModelsOpt = None,
+    all_models: AllModelsOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Join the date's events to infra values, evaluate thresholds, test suspects, write the report."""
 
@@ -641,7 +779,8 @@ def correlate(
         report = stage.run(config, parse_date(date), allow_empty=allow_empty)
         return replace(report, all_suspects=all_suspects, fail_on=fail_on.value)
 
-    _run_stage(ctx, "correlate", body, assets=assets)
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model",), _on_date(date), allow_empty)
+    _run_stage(ctx, "correlate", body, assets=assets, fleet=fleet)
 
 
 _OUT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}
@@ -668,6 +807,9 @@ def report(
         ),
     ] = None,
     assets: AssetsOpt = None,
+    models: ModelsOpt = None,
+    all_models: AllModelsOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Render the date's stored report again (html, markdown, json or table) without recomputing it."""
     import os
@@ -682,7 +824,8 @@ def report(
         return stage.run(config, parse_date(date))
 
     # A reader, not a pipeline stage: it pushes no heartbeat.
-    _run_stage(ctx, "report", body, assets=assets, out=out, fmt=fmt, heartbeat=False)
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model", "reports"), _on_date(date))
+    _run_stage(ctx, "report", body, assets=assets, out=out, fmt=fmt, heartbeat=False, fleet=fleet)
 
 
 @app.command(
@@ -708,6 +851,9 @@ def alert(
         bool,
         typer.Option("--allow-empty", help="No report is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR),
     ] = False,
+    models: ModelsOpt = None,
+    all_models: AllModelsOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Send the date's findings to Alertmanager (API v2) and resolve the ones that cleared."""
 
@@ -718,7 +864,8 @@ def alert(
         return stage.run(config, parse_date(date), dry_run=dry_run, allow_empty=allow_empty)
 
     # A dry run's heartbeat would tell the staleness alert that a dead alerting cron is alive.
-    _run_stage(ctx, "alert", body, heartbeat=not dry_run)
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model", "reports"), _on_date(date), allow_empty)
+    _run_stage(ctx, "alert", body, heartbeat=not dry_run, fleet=fleet)
 
 
 @app.command(
@@ -803,6 +950,9 @@ def profile(
             "--allow-empty", help="No profile in the range is exit 0, not 4.", rich_help_panel=PANEL_BEHAVIOUR
         ),
     ] = False,
+    models: ModelsOpt = None,
+    all_models: AllModelsOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Peak hours per UTC hour from stored reports, and a forecast of next week's peak hours."""
 
@@ -812,7 +962,17 @@ def profile(
         first, last = stage.parse_range(start, end)
         return stage.run(config, first, last, allow_empty=allow_empty)
 
-    _run_stage(ctx, "profile", body)
+    def days() -> list[Any]:
+        from datetime import timedelta
+
+        from mlprom.stages import profile as stage
+
+        first, last = stage.parse_range(start, end)
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    # --all-models: the models with a report in the range, what profile reads.
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("reports",), days, allow_empty)
+    _run_stage(ctx, "profile", body, fleet=fleet)
 
 
 @app.command(

@@ -181,6 +181,19 @@ def parse_partition(key: str) -> tuple[str, date] | None:
     return (m.group(1), day) if day else None
 
 
+_MODEL_PARTITION = re.compile(rf"^(model|reports|alerts)/dt=(\d{{4}}-\d{{2}}-\d{{2}})/model={_MODEL}/")
+
+
+def parse_model_partition(key: str) -> tuple[str, date, str] | None:
+    """(stage, date, model) of the model partition a key lies in (stage/dt=D/model=NAME/...), else None:
+    how a fleet run finds the models that have events or reports on a date."""
+    m = _MODEL_PARTITION.match(key)
+    if not m:
+        return None
+    day = _parse_day(m.group(2))
+    return (m.group(1), day, m.group(3)) if day else None
+
+
 def _parse_day(text: str) -> date | None:
     try:
         return date.fromisoformat(text)

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -404,6 +405,27 @@ def _threshold_shorthand(value: Any) -> Any:
     return value
 
 
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+
+
+class ModelOverride(_Frozen):
+    """One model's own settings under `models: {NAME: ...}`, applied over the shared config when that
+    model runs (`Config.for_model`): its latency threshold, its thresholds merged name by name over the
+    shared ones (a name given replaces that threshold whole), and static alert labels merged over
+    `alertmanager.labels`. Everything else (storage, queries, upstreams) is shared by the fleet."""
+
+    latency_threshold: Duration | None = None
+    thresholds: dict[str, Annotated[Threshold, BeforeValidator(_threshold_shorthand)]] = Field(
+        default_factory=dict
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return AlertmanagerConfig._valid_labels(value)
+
+
 class Config(_Frozen):
     storage: StorageConfig = StorageConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
@@ -417,15 +439,21 @@ class Config(_Frozen):
     thresholds: dict[str, Annotated[Threshold, BeforeValidator(_threshold_shorthand)]] = Field(
         default_factory=dict
     )
+    models: dict[ModelName, ModelOverride] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _thresholds_name_something(self) -> Config:
-        for name, threshold in self.thresholds.items():
+        every = [(f"threshold {name!r}", name, t) for name, t in self.thresholds.items()]
+        for model, override in self.models.items():
+            every += [
+                (f"models.{model}: threshold {name!r}", name, t) for name, t in override.thresholds.items()
+            ]
+        for what, name, threshold in every:
             if name not in self.queries and name not in MODEL_METRICS:
                 known = ", ".join(sorted(self.queries)) or "none"
                 raise ValueError(
-                    f"threshold {name!r} names no query and no model metric "
+                    f"{what} names no query and no model metric "
                     f"(queries: {known}; model metrics: {', '.join(sorted(MODEL_METRICS))})"
                 )
             if name in self.queries:
@@ -434,13 +462,34 @@ class Config(_Frozen):
             # defined over snapshots; model metrics count events instead.
             if threshold.for_:
                 raise ValueError(
-                    f"threshold {name!r}: `for` applies to query thresholds; use min_events for model metrics"
+                    f"{what}: `for` applies to query thresholds; use min_events for model metrics"
                 )
             if name in DRIFT_METRICS and threshold.min_events != 1:
-                raise ValueError(
-                    f"threshold {name!r}: drift is one comparison a day; min_events does not apply"
-                )
+                raise ValueError(f"{what}: drift is one comparison a day; min_events does not apply")
         return self
+
+    def for_model(self, name: str) -> Config:
+        """The config one model runs with: `model.name` set to `name` and its `models:` overrides
+        applied (a model without any gets the shared settings). `name` is checked like model.name."""
+        check_model_name(name)
+        override = self.models.get(name, ModelOverride())
+        model = self.model.model_copy(
+            update={"name": name}
+            | (
+                {}
+                if override.latency_threshold is None
+                else {"latency_threshold": override.latency_threshold}
+            )
+        )
+        return self.model_copy(
+            update={
+                "model": model,
+                "thresholds": self.thresholds | override.thresholds,
+                "alertmanager": self.alertmanager.model_copy(
+                    update={"labels": self.alertmanager.labels | override.labels}
+                ),
+            }
+        )
 
     @property
     def storage_url(self) -> StorageURL:

@@ -526,3 +526,56 @@ class RuleFile(Clean):
             head.append(f"# not here: {name} ({why})")
         body = yaml.safe_dump(self.document, sort_keys=False, default_flow_style=False, width=10_000)
         return "\n".join(head) + "\n" + body
+
+
+# ---------------------------------------------------------------- fleet (--model, --all-models)
+
+# How a fleet run folds its models' exit codes into one, worst first (README "Exit codes"): an upstream
+# failing (3) is never hidden by a model's bad input (2), findings (1) or missing data (4); findings
+# outrank a model with no data, and an interrupt (130, 143) ends the whole run before this applies.
+FLEET_EXIT_ORDER = (3, 2, 1, 4, 0)
+
+
+def fold_exit_codes(codes: list[int] | tuple[int, ...]) -> int:
+    """The worst of the models' exit codes by FLEET_EXIT_ORDER (0 for no model at all)."""
+    rank = {code: i for i, code in enumerate(FLEET_EXIT_ORDER)}
+    return min(codes, key=lambda code: rank.get(code, 0), default=0)
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    """One model's run within a fleet run: its result, or the error that ended it."""
+
+    model: str
+    exit_code: int
+    result: Any = None  # the stage's own result (a StageResult), None when the run raised
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        # The model's usual JSON document, plus the model and its own exit code.
+        head: dict[str, Any] = {"model": self.model, "exit_code": self.exit_code}
+        if self.result is None:
+            return {**head, "error": self.error}
+        return {**self.result.to_dict(), **head}
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """A stage run for many models (`--model` repeated, `--all-models`): one member per model, in the
+    order the models were named (sorted for --all-models)."""
+
+    stage: str
+    members: tuple[FleetMember, ...]
+    note: str | None = None  # why there is no member at all (no model has data for the date)
+    empty_code: int = 0  # the exit code of a run that found no model (4 unless --allow-empty)
+
+    @property
+    def exit_code(self) -> int:
+        if not self.members:
+            return self.empty_code
+        return fold_exit_codes([m.exit_code for m in self.members])
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """`-o json`: a list, one element per model."""
+        return [m.to_dict() for m in self.members]

@@ -61,6 +61,7 @@ MLPROM_SECTIONS = {
     "drift",
     "queries",
     "thresholds",
+    "models",
 }
 
 

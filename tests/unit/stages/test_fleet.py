@@ -1,0 +1,123 @@
+"""stages/fleet.py without I/O: each model runs with its own config, a failing model does not stop the
+others, and the exit code folds worst first (3 > 2 > 1 > 4 > 0)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlprom.config import Config, load_config_text
+from mlprom.errors import NoDataError, UpstreamError
+from mlprom.reports.results import Clean, FleetResult, fold_exit_codes
+from mlprom.stages import fleet
+
+
+@dataclass(frozen=True)
+class _Done(Clean):
+    model: str
+    latency_threshold: float
+    code: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return self.code
+
+    def to_dict(self) -> dict[str, object]:
+        return {"latency_threshold": self.latency_threshold}
+
+
+@pytest.mark.parametrize(
+    ("codes", "folded"),
+    [
+        ([0, 0], 0),
+        ([0, 4], 4),
+        ([4, 1, 0], 1),  # findings outrank a model without data
+        ([1, 2, 4], 2),
+        ([1, 3, 2], 3),  # an upstream failing is never hidden by findings or bad input
+        ([], 0),
+    ],
+)
+def test_exit_codes_fold_worst_first(codes: list[int], folded: int) -> None:
+    assert fold_exit_codes(codes) == folded
+
+
+def test_each_model_runs_with_its_overrides_and_a_failure_stays_its_own() -> None:
+    config = load_config_text("models: {fast: {latency_threshold: 2s}}", "<test>", env={})
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def work(own: Config) -> _Done:
+        with lock:
+            seen.append(own.model.name)
+        if own.model.name == "down":
+            raise UpstreamError("storage at s3://b/k: 503")
+        if own.model.name == "empty":
+            raise NoDataError("no events")
+        if own.model.name == "buggy":
+            raise KeyError("oops")
+        return _Done(own.model.name, own.model.latency_threshold, 1 if own.model.name == "hot" else 0)
+
+    names = ["fast", "down", "empty", "buggy", "hot", "plain"]
+    result = fleet.run(config, "correlate", names, work, jobs=3)
+
+    assert sorted(seen) == sorted(names)
+    assert [m.model for m in result.members] == names  # in the order named, whatever finished first
+    codes = {m.model: m.exit_code for m in result.members}
+    assert codes == {"fast": 0, "down": 3, "empty": 4, "buggy": 2, "hot": 1, "plain": 0}
+    assert result.exit_code == 3
+    by_model = {m.model: m for m in result.members}
+    assert by_model["fast"].result.latency_threshold == 2.0
+    assert by_model["plain"].result.latency_threshold == 10.0
+    assert by_model["down"].error == "storage at s3://b/k: 503"
+    assert "KeyError" in (by_model["buggy"].error or "")
+    documents = result.to_dict()
+    assert documents[0] == {"latency_threshold": 2.0, "model": "fast", "exit_code": 0}
+    assert documents[1] == {"model": "down", "exit_code": 3, "error": "storage at s3://b/k: 503"}
+
+
+def test_after_folds_a_failed_heartbeat_into_that_model_only() -> None:
+    config = load_config_text("", "<test>", env={})
+
+    def work(own: Config) -> _Done:
+        return _Done(own.model.name, 0.0)
+
+    result = fleet.run(
+        config, "alert", ["a", "b"], work, jobs=1, after=lambda own, _r, _s: 3 if own.model.name == "b" else 0
+    )
+    assert [m.exit_code for m in result.members] == [0, 3]
+
+
+def test_selected_models_keeps_the_order_given_once_each_and_refuses_a_bad_name() -> None:
+    assert fleet.selected_models(["b", "a", "b"]) == ["b", "a"]
+    with pytest.raises(ValueError, match="'a/b'"):
+        fleet.selected_models(["ok", "a/b"])
+
+
+def test_no_model_at_all_is_the_empty_code() -> None:
+    assert FleetResult("correlate", (), empty_code=4).exit_code == 4
+
+
+def test_models_with_data_lists_the_model_partitions_of_the_dates_and_stages(tmp_path: Path) -> None:
+    from datetime import date
+
+    from mlprom import layout
+    from mlprom.storage import open_storage
+
+    day, other = date(2026, 11, 20), date(2026, 11, 21)
+    storage = open_storage(load_config_text(f"storage: {{url: {tmp_path}}}", "<test>", env={}))
+    for key in (
+        "model/dt=2026-11-20/model=fraud/100000-0123456789abcdef.jsonl",
+        "model/dt=2026-11-20/model=churn/100000-0123456789abcdef.jsonl",
+        "model/dt=2026-11-21/model=later/100000-0123456789abcdef.jsonl",
+        layout.report_key(day, "reported"),
+        layout.legacy_report_key(day),  # the previous layout names no model
+        f"model/dt=2026-11-20/model={'x' * 130}/100000-0123456789abcdef.jsonl",  # too long for a model name
+    ):
+        storage.put_bytes(key, b"{}\n")
+    assert fleet.models_with_data(storage, ("model",), [day]) == ["churn", "fraud"]
+    assert fleet.models_with_data(storage, ("model", "reports"), [day]) == ["churn", "fraud", "reported"]
+    assert fleet.models_with_data(storage, ("model",), [day, other]) == ["churn", "fraud", "later"]
+    assert layout.parse_model_partition("infra/dt=2026-11-20/100000-0123456789abcdef.json") is None
