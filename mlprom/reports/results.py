@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from mlprom.clients.alertmanager import Delivery
     from mlprom.records import Snapshot
 
+# The `schema_version` of every JSON document (`-o json`, the stored report); schemas/ in the repository
+# has one JSON Schema per document. Adding a field keeps it; removing, renaming or retyping one bumps it.
+SCHEMA_VERSION = 1
+
 
 class StageResult(Protocol):
     """What the CLI needs of a command's result, whichever command made it."""
