@@ -18,13 +18,15 @@ def dumps(document: Any) -> bytes:
 
 
 def document(result: Any) -> Any:
-    """The JSON form of `result`: its to_dict() plus `schema_version`.
+    """The JSON form of `result`: its to_dict() with `schema_version`.
 
+    A stored report (`mlprom report`) is printed as it was written, so it keeps the version it was written
+    with; one stored before versions existed gets 1, the first, which describes what was written before it.
     A rule file stays exactly a Prometheus rule file: Prometheus refuses a field it does not know, and
     `mlprom rules -o json > rules.json` must pass `promtool check rules`. Its format is Prometheus' own.
     """
     out = result.to_dict()
-    if isinstance(result, RuleFile) or not isinstance(out, dict):
+    if isinstance(result, RuleFile) or not isinstance(out, dict) or "schema_version" in out:
         return out
     return {**out, "schema_version": SCHEMA_VERSION}
 

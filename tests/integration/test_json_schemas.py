@@ -24,6 +24,7 @@ from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.reports.results import SCHEMA_VERSION
 from mlprom.storage import open_storage
 from tests.fixtures.json_schemas import validate
+from tests.fixtures.report_documents import minimal_document
 from tests.fixtures.servers import PrometheusStack
 
 pytestmark = pytest.mark.integration
@@ -108,6 +109,23 @@ def test_correlate_report_and_stored_report_validate(
     assert again["findings"] == printed["findings"]
 
 
+def test_report_of_a_report_stored_before_schema_version_validates(write_config: Callable[..., Path]) -> None:
+    path = write_config()
+    stored = minimal_document()
+    assert "schema_version" not in stored
+    open_storage(load_config(str(path))).put_bytes(layout.report_key(DAY, "default"), orjson.dumps(stored))
+    printed = _json(path, "report", "--date", DAY.isoformat())
+    assert printed == {**stored, "schema_version": SCHEMA_VERSION}
+    validate("report", printed)
+
+
+def test_report_keeps_the_schema_version_a_report_was_stored_with(write_config: Callable[..., Path]) -> None:
+    path = write_config()
+    stored = {**minimal_document(), "schema_version": SCHEMA_VERSION + 1}
+    open_storage(load_config(str(path))).put_bytes(layout.report_key(DAY, "default"), orjson.dumps(stored))
+    assert _json(path, "report", "--date", DAY.isoformat())["schema_version"] == SCHEMA_VERSION + 1
+
+
 def test_alert_dry_run_and_prune_validate(write_config: Callable[..., Path]) -> None:
     path = _store(write_config)
     _json(path, "correlate", "--date", DAY.isoformat(), codes=(1,))
@@ -147,7 +165,8 @@ def test_profile_check_and_rules_validate(write_config: Callable[..., Path]) -> 
 def test_capture_infra_snapshot_and_range_validate(
     write_config: Callable[..., Path], prometheus_stack: PrometheusStack
 ) -> None:
-    prometheus_stack.wait_for("up")
+    # A sample 15 s old: the range archived below (the last 30 s) has points.
+    prometheus_stack.wait_for("up offset 15s", timeout=60)
     path = write_config(
         {
             "prometheus": {"url": prometheus_stack.prometheus_url},

@@ -68,6 +68,16 @@ def test_json_output_adds_schema_version_to_a_result() -> None:
     assert rules == {"groups": []}
 
 
+def test_a_stored_report_keeps_the_schema_version_it_was_written_with() -> None:
+    from mlprom.render.json import document
+    from mlprom.reports.correlation import StoredReport
+
+    written = {**_report().to_dict(), "schema_version": SCHEMA_VERSION + 1}
+    assert document(StoredReport(_report(), written))["schema_version"] == SCHEMA_VERSION + 1
+    older = {k: v for k, v in written.items() if k != "schema_version"}
+    assert document(StoredReport(_report(), older)) == {**older, "schema_version": SCHEMA_VERSION}
+
+
 def _report() -> CorrelationReport:
     finding = Finding("critical", "cpu_usage", {"instance": "a"}, 0.97, 0.9, "above", 1, AT, AT)
     return CorrelationReport(date(2026, 11, 20), AT, "critical", EventCounts(3, 1), 2, (finding,), episodes=1)
