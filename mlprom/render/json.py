@@ -1,6 +1,7 @@
 """Stable JSON output: the result's to_dict() with its `schema_version`, keys sorted, one document on stdout.
 
-Each document type has a JSON Schema under schemas/ in the repository (docs/report.md, "JSON documents and their schemas").
+Each document type has a JSON Schema under schemas/ in the repository (docs/report.md, "JSON documents
+and their schemas").
 """
 
 from __future__ import annotations
