@@ -1017,6 +1017,40 @@ def rules(ctx: typer.Context) -> None:
     _run_stage(ctx, "rules", body, heartbeat=False)
 
 
+class Example(StrEnum):
+    config = "config"
+    dashboard = "dashboard"
+
+
+# Shipped in the package (mlprom/examples/), copies of the files the docs show at the project's root.
+EXAMPLE_FILES = {"config": "thresholds.example.yaml", "dashboard": "mlprom-dashboard.json"}
+
+
+@app.command(
+    "example",
+    cls=_Command,
+    epilog=_epilog("mlprom example config > mlprom.yaml", "0 printed; 2 an unknown example."),
+)
+@global_options
+def example(
+    ctx: typer.Context,
+    name: Annotated[
+        Example,
+        typer.Argument(
+            help="config: every config key with a comment (thresholds.example.yaml); "
+            "dashboard: the Grafana dashboard for what Monitor exports (JSON, to import)."
+        ),
+    ],
+) -> None:
+    """Print an example shipped with mlprom, as it is (whatever -o): the commented config or the dashboard."""
+    from importlib.resources import files
+
+    text = files("mlprom").joinpath("examples", EXAMPLE_FILES[name.value]).read_text(encoding="utf-8")
+    if not ctx.obj.quiet:  # -q: a clean run prints nothing
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
 _final_code: int | None = None
 
 

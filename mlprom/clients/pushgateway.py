@@ -22,17 +22,34 @@ if TYPE_CHECKING:
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)="([^"\\]*)"\s*(?:,|$)')
 
+# One HELP text per family, true for every stage that pushes it: the Pushgateway serves each family once for
+# all groups (stages, models), with a single HELP; a family several stages push must not name one of them.
 HELP = {
-    "mlprom_last_success_timestamp_seconds": "Unix time the stage last finished (pushed after its work is stored).",
-    "mlprom_last_run_duration_seconds": "Seconds the stage's last run took.",
+    # Pushed by every stage.
+    "mlprom_last_success_timestamp_seconds": (
+        "Unix time a run of the stage (label stage) last ran to completion; a run that fails pushes nothing."
+    ),
+    "mlprom_last_run_duration_seconds": "Seconds the last completed run of the stage (label stage) took.",
+    "mlprom_partial_failures": (
+        "Parts of the stage's last run that failed while the rest was done and stored "
+        "(queries, snapshots, replicas, objects); 0 for a clean run."
+    ),
+    # Pushed by one stage each.
     "mlprom_findings": "Findings in the date's report, by severity.",
     "mlprom_infra_series": "Series stored by the last capture-infra snapshot.",
+    "mlprom_infra_range_objects": "Range objects the last capture-infra --from/--to stored or repaired.",
+    "mlprom_infra_range_points": "Points the last capture-infra --from/--to archived.",
     "mlprom_alerts_firing": "Firing alerts the last alert run sent.",
     "mlprom_alerts_resolved": "Resolved alerts the last alert run sent.",
+    "mlprom_alerts_undelivered": "Alerts of the last alert run that no Alertmanager took.",
+    "mlprom_alertmanagers_failed": "Alertmanagers that did not take every alert of the last alert run.",
     "mlprom_check_failures": "Targets the last check could not reach or validate.",
     "mlprom_prune_deleted_objects": "Objects the last prune deleted.",
     "mlprom_prune_deleted_bytes": "Bytes the last prune deleted.",
     "mlprom_prune_failed_objects": "Objects the last prune failed to delete or did not try.",
+    "mlprom_profile_days": "Dates whose stored profile entered the last profile forecast.",
+    "mlprom_profile_missing_days": "Dates of the last profile range without a usable stored profile.",
+    "mlprom_profile_peaks": "Peak hours the last profile forecast names.",
     "mlprom_capture_model_rows": "Input rows the last capture-model ran the model on.",
     "mlprom_capture_model_batches": "Batches the last capture-model timed.",
     "mlprom_capture_model_slow_batches": "Batches of the last capture-model slower than model.latency_threshold.",
@@ -65,6 +82,13 @@ def metric_name(stage: str, key: str) -> str:
     return key if key.startswith("mlprom_") else f"mlprom_{stage.replace('-', '_')}_{key}"
 
 
+def _fallback_help(stage: str, bare: str) -> str:
+    # A bare key's family carries the stage's name, so naming the stage is true; a family named in full
+    # might be pushed by other stages too, so its text does not name one.
+    words = bare.removeprefix("mlprom_").replace("_", " ")
+    return f"mlprom: {words}." if bare.startswith("mlprom_") else f"mlprom {stage}: {words}."
+
+
 def heartbeat_body(stage: str, duration: float, extra: dict[str, float], now: float | None = None) -> bytes:
     """The group's metrics in the Prometheus text format (0.0.4), one gauge family per name."""
     from prometheus_client import CollectorRegistry, Gauge
@@ -81,7 +105,7 @@ def heartbeat_body(stage: str, duration: float, extra: dict[str, float], now: fl
         bare, labels = parse_sample(key)
         name = metric_name(stage, bare)
         samples.setdefault(name, []).append((labels, float(value)))
-        helps[name] = HELP.get(name, f"mlprom {stage}: {bare.removeprefix('mlprom_').replace('_', ' ')}.")
+        helps[name] = HELP.get(name) or _fallback_help(stage, bare)
     registry = CollectorRegistry()
     for name, points in samples.items():
         label_names = sorted({label for labels, _ in points for label in labels})

@@ -510,25 +510,26 @@ DEFAULT_QUERIES: dict[str, Any] = {
         "unit": "percent",
         "direction": "rise",
     },
-    # Unit: bytes per second, per device.
+    # Unit: bytes per second, summed over the instance's devices: one series per instance, as
+    # docs/scaling.md advises (per-device series multiply what a snapshot stores and correlate holds).
     "disk_read_io": {
-        "expr": "rate(node_disk_read_bytes_total[1m])",
+        "expr": "sum by (instance) (rate(node_disk_read_bytes_total[1m]))",
         "unit": "bytes_per_second",
         "direction": "rise",
     },
     "disk_write_io": {
-        "expr": "rate(node_disk_written_bytes_total[1m])",
+        "expr": "sum by (instance) (rate(node_disk_written_bytes_total[1m]))",
         "unit": "bytes_per_second",
         "direction": "rise",
     },
-    # Unit: bytes per second, per network interface.
+    # Unit: bytes per second, summed over the instance's network interfaces (loopback included).
     "network_receive_io": {
-        "expr": "rate(node_network_receive_bytes_total[1m])",
+        "expr": "sum by (instance) (rate(node_network_receive_bytes_total[1m]))",
         "unit": "bytes_per_second",
         "direction": "rise",
     },
     "network_transmit_io": {
-        "expr": "rate(node_network_transmit_bytes_total[1m])",
+        "expr": "sum by (instance) (rate(node_network_transmit_bytes_total[1m]))",
         "unit": "bytes_per_second",
         "direction": "rise",
     },

@@ -64,9 +64,9 @@ def render_text(
 
     load_all()
     if fmt == "json":
-        from mlprom.render.json import dumps
+        from mlprom.render.json import json_text
 
-        return dumps(result.to_dict()).decode() + "\n"
+        return json_text(result)
     if fmt == "markdown":
         from mlprom.render.markdown import to_markdown
 

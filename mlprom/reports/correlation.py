@@ -16,7 +16,7 @@ from mlprom.analysis.suspects import Suspect
 from mlprom.dates import rfc3339
 from mlprom.errors import NoDataError, ObjectNotFound
 from mlprom.records import is_number
-from mlprom.reports.results import Clean
+from mlprom.reports.results import SCHEMA_VERSION, Clean
 from mlprom.reports.sections import InfraSection, Significance, Skew, Timeline
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class CorrelationReport(Clean):
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
             "date": self.date.isoformat(),
             "generated_at": rfc3339(self.generated_at),
             "status": self.status,

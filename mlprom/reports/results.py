@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from mlprom.clients.alertmanager import Delivery
     from mlprom.records import Snapshot
 
+# The `schema_version` of every JSON document (`-o json`, the stored report); schemas/ in the repository
+# has one JSON Schema per document. Adding a field keeps it; removing, renaming or retyping one bumps it.
+SCHEMA_VERSION = 1
+
 
 class StageResult(Protocol):
     """What the CLI needs of a command's result, whichever command made it."""
@@ -556,8 +560,9 @@ class FleetMember:
         # The model's usual JSON document, plus the model and its own exit code.
         head: dict[str, Any] = {"model": self.model, "exit_code": self.exit_code}
         if self.result is None:
-            return {**head, "error": self.error}
-        return {**self.result.to_dict(), **head}
+            return {"schema_version": SCHEMA_VERSION, **head, "error": self.error}
+        # A stored report keeps the version it was written with (render/json.py `document`).
+        return {"schema_version": SCHEMA_VERSION, **self.result.to_dict(), **head}
 
 
 @dataclass(frozen=True)
