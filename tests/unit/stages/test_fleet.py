@@ -75,7 +75,12 @@ def test_each_model_runs_with_its_overrides_and_a_failure_stays_its_own() -> Non
     assert "KeyError" in (by_model["buggy"].error or "")
     documents = result.to_dict()
     assert documents[0] == {"schema_version": 1, "latency_threshold": 2.0, "model": "fast", "exit_code": 0}
-    assert documents[1] == {"model": "down", "exit_code": 3, "error": "storage at s3://b/k: 503"}
+    assert documents[1] == {
+        "schema_version": 1,
+        "model": "down",
+        "exit_code": 3,
+        "error": "storage at s3://b/k: 503",
+    }
 
 
 def test_after_folds_a_failed_heartbeat_into_that_model_only() -> None:
