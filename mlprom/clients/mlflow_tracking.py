@@ -40,6 +40,7 @@ _HTTP_RETRY_DEFAULTS = {
 PROBE_TIMEOUT = 5.0  # the /health probe before a run starts: total deadline, retries included
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
+SUMMARY_ARTIFACT = "capture-summary.json"  # the capture's result (as -o json prints it), a run artifact
 
 
 def describe_uri(uri: str) -> str:
@@ -214,6 +215,8 @@ class MlflowRun:
         self.calls = 0
         self.input_file: InputFile | None = None  # logged as the run's dataset input when it finishes
         self._system_metrics: Any = None
+        self.model_id: str | None = None  # the LoggedModel the run evaluated, once linked
+        self._dataset: tuple[str, str] | None = None  # the logged input's name and digest
 
     @classmethod
     def start(
@@ -234,29 +237,35 @@ class MlflowRun:
         probe(uri)
         with mlflow_call("starting a run", uri):
             from mlflow.tracking import MlflowClient
-            from mlflow.tracking.context.registry import resolve_tags
 
             client: Any = MlflowClient(tracking_uri=uri)
             if uri.startswith(("http://", "https://")):
                 client = BoundedClient(client, call_deadline(), describe_uri(uri))
             experiment_id = _experiment_id(client, config.mlflow.experiment)
-            run = client.create_run(experiment_id, tags=resolve_tags(dict(tags or {})), run_name=run_name)
+            run = client.create_run(experiment_id, tags=context_tags(tags or {}), run_name=run_name)
         started = cls(client, run.info.run_id, uri, experiment_id)
         started.input_file = input_file
-        started.log_params(params)
-        if model is not None and model.model_id:
-            started.link_model(model.model_id)
-        if config.mlflow.system_metrics:
-            started._start_system_metrics()
+        # From here on a failure ends the run FAILED (KILLED on a signal): a run is never left RUNNING.
+        try:
+            started.log_params(params)
+            if model is not None and model.model_id:
+                started.link_model(model.model_id)
+            if config.mlflow.system_metrics:
+                started._start_system_metrics()
+        except BaseException as exc:
+            started.abort(_ended_by(exc))
+            raise
         return started
 
     def link_model(self, model_id: str) -> None:
-        """Record the LoggedModel this run evaluated as the run's model input (MLflow 3)."""
+        """Record the LoggedModel this run evaluated as the run's model input (MLflow 3); the summary
+        metrics are then logged to that model too."""
         from mlflow.entities import LoggedModelInput
 
         with mlflow_call("linking the model", self.uri):
             self.client.log_inputs(self.run_id, models=[LoggedModelInput(model_id)])
             self.calls += 1
+        self.model_id = model_id
 
     def _start_system_metrics(self) -> None:
         try:
@@ -283,8 +292,8 @@ class MlflowRun:
         import json
 
         with mlflow_call("logging the input dataset", self.uri):
-            from mlflow.data.dataset_source_registry import resolve_dataset_source
-            from mlflow.data.meta_dataset import MetaDataset
+            import pandas as pd
+            from mlflow.data.pandas_dataset import from_pandas
             from mlflow.entities import Dataset, DatasetInput, InputTag
 
             location = source.location
@@ -292,16 +301,50 @@ class MlflowRun:
                 location = os.path.abspath(os.path.expanduser(location))
             digest = source.content_digest()[:DIGEST_CHARS]
             name = os.path.basename(location.rstrip("/")) or location
-            source_ref = resolve_dataset_source(location)
-            meta = MetaDataset(source_ref, name=name, digest=digest)._to_mlflow_entity()  # type: ignore[abstract]
+            # mlflow.data resolves the location to its source (local, s3, http ...); the frame is only
+            # the columns' carrier: the data was streamed, never held whole.
+            frame = pd.DataFrame(columns=list(source.columns or ()))
+            described = from_pandas(frame, source=location, name=name, digest=digest)
+            source_json = described.source.to_json()
+            source_type = described.to_dict()["source_type"]
             profile = {"rows": rows, "columns": list(source.columns or ()), "bytes": source.consumed}
-            dataset = Dataset(
-                meta.name, meta.digest, meta.source_type, meta.source, None, json.dumps(profile)
-            )
+            dataset = Dataset(name, digest, source_type, source_json, None, json.dumps(profile))
             # "eval": the model was run on this data, as mlflow.evaluate tags its inputs.
             self.client.log_inputs(
                 self.run_id, datasets=[DatasetInput(dataset, [InputTag("mlflow.data.context", "eval")])]
             )
+            self.calls += 1
+        self._dataset = (name, digest)
+
+    def log_summary_metrics(self, summary: Mapping[str, float], timestamp_ms: int | None = None) -> None:
+        """The summary (step 0), also logged to the LoggedModel the run evaluated, with the dataset it was
+        measured on, so the model's page in MLflow shows its production numbers."""
+        from mlflow.entities import Metric
+
+        ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        name, digest = self._dataset or (None, None)
+        for key, value in summary.items():
+            if self.model_id is None:
+                self._pending.append(Metric(key, float(value), ts, 0))
+            else:
+                self._pending.append(
+                    Metric(
+                        key,
+                        float(value),
+                        ts,
+                        0,
+                        model_id=self.model_id,
+                        dataset_name=name,
+                        dataset_digest=digest,
+                        run_id=self.run_id,
+                    )
+                )
+        self.flush()
+
+    def log_document(self, document: Mapping[str, Any], artifact_file: str) -> None:
+        """A JSON document as a run artifact (in the run's artifact store)."""
+        with mlflow_call(f"logging {artifact_file}", self.uri):
+            self.client.log_dict(self.run_id, dict(document), artifact_file)
             self.calls += 1
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -330,14 +373,26 @@ class MlflowRun:
                 self.client.log_batch(self.run_id, metrics=chunk)
                 self.calls += 1
 
-    def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
-        """Send what is pending, the summary metrics (step 0), the input dataset, and close the run."""
-        self.log_metrics(summary, step=0)
-        self.flush()
-        self._stop_system_metrics()
-        if self.input_file is not None:
-            # The digest covers every byte read, so the dataset is logged once the whole input was.
-            self.log_dataset(self.input_file, int(summary.get("rows", 0)))
+    def finish(
+        self,
+        summary: Mapping[str, float],
+        status: str = "FINISHED",
+        document: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Send what is pending, the input dataset, the summary metrics (step 0), the summary document
+        (capture-summary.json), and close the run; if any of it fails the run ends FAILED instead."""
+        try:
+            self.flush()
+            self._stop_system_metrics()
+            if self.input_file is not None:
+                # The digest covers every byte read, so the dataset is logged once the whole input was.
+                self.log_dataset(self.input_file, int(summary.get("rows", 0)))
+            self.log_summary_metrics(summary)
+            if document is not None:
+                self.log_document(document, SUMMARY_ARTIFACT)
+        except BaseException as exc:
+            self.abort(_ended_by(exc) if status == "FINISHED" else status)
+            raise
         with mlflow_call("ending the run", self.uri):
             self.client.set_terminated(self.run_id, status=status)
             self.calls += 1
@@ -345,11 +400,47 @@ class MlflowRun:
     def abort(self, status: str = "FAILED") -> None:
         """Mark the run FAILED (or KILLED) without raising: used while another error is already on its way."""
         try:
-            self._stop_system_metrics()
+            try:
+                self._stop_system_metrics()
+            except Exception as exc:  # noqa: BLE001 - MLflow's monitor thread; the run must still end
+                log.warning("stopping MLflow's system metrics failed: %s", exc)
             with mlflow_call("ending the run", self.uri):
                 self.client.set_terminated(self.run_id, status=status)
         except UpstreamError as exc:
             log.warning("%s", exc)
+
+
+def _ended_by(exc: BaseException) -> str:
+    from mlprom.errors import Interrupted
+
+    return "KILLED" if isinstance(exc, Interrupted | KeyboardInterrupt) else "FAILED"
+
+
+def context_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """`tags` and the context tags `mlflow.start_run` adds (mlflow.user, mlflow.source.*, git, and those of
+    installed run-context plugins).
+
+    mlflow.start_run takes them from mlflow.tracking.context.registry, which MLflow does not document; the
+    fluent API cannot be used instead, as it makes the run the thread's active run and the tracking URI the
+    process's. So the registry is used where it exists (every MLflow the compat check installs), and
+    MLflow's documented system tags are set here where it does not."""
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+    except ImportError:
+        return {**system_tags(), **tags}
+    return dict(resolve_tags(dict(tags)))
+
+
+def system_tags() -> dict[str, str]:
+    """The system tags MLflow documents for a run started from a script: who, what, and its type."""
+    import getpass
+    import sys
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (a container's arbitrary user)
+        user = "unknown"
+    return {"mlflow.user": user, "mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL"}
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -403,7 +494,9 @@ def load_pyfunc(model_uri: str, config: Config) -> LoadedModel:
     except BaseException as exc:  # noqa: BLE001 - MLflow and the model's code raise anything, sys.exit() too
         raise _load_error(shown, uri, exc) from None
     metadata = getattr(model, "metadata", None)
-    model_id = (registered.model_id if registered else None) or getattr(metadata, "model_id", None)
+    model_id = (registered.model_id if registered else None) or _known_model_id(
+        getattr(metadata, "model_id", None), uri
+    )
     return LoadedModel(
         predict=model.predict,
         uri=load_uri,
@@ -447,6 +540,25 @@ def _registered_version(model_uri: str, tracking_uri: str) -> _RegisteredVersion
     source = re.match(r"^models:/(m-[0-9a-f]+)$", str(getattr(found, "source", "") or ""))
     model_id = getattr(found, "model_id", None) or (source.group(1) if source else None)
     return _RegisteredVersion(name, str(found.version), str(model_id) if model_id else None)
+
+
+def _known_model_id(model_id: str | None, tracking_uri: str) -> str | None:
+    """The model's own LoggedModel id (runs:/ URIs, a logged model's directory) when this tracking store
+    has that LoggedModel; a model copied from another store keeps an id that is unknown here."""
+    if not model_id:
+        return None
+    from mlprom.runtime.stdio import stdout_redirected
+
+    try:
+        with stdout_redirected("stderr" if _verbose() else "devnull"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=tracking_uri).get_logged_model(str(model_id))
+    except Exception as exc:  # noqa: BLE001 - not found, or a store without LoggedModels: the run just is not linked
+        log.debug("the model's LoggedModel %s is not in %s: %s", model_id, describe_uri(tracking_uri), exc)
+        return None
+    return str(model_id)
 
 
 def _registry_uri(tracking_uri: str) -> str:

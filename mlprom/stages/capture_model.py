@@ -191,7 +191,9 @@ def run(
     rng: random.Random | None = None,
 ) -> CaptureResult:
     """Capture one input file; `predict` (a callable) may replace --model/--model-uri for library use."""
-    require_extra(("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)")
+    require_extra(
+        ("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)"
+    )
     from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
     from mlprom.storage.inputs import open_input
 
@@ -228,33 +230,39 @@ def run(
             "with_infra": with_infra,
             "storage": storage.location,
         }
-        # capture-<model>-<date>-<hhmm>: the partition it wrote and when (UTC) it started.
-        run_name = f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M}"
+        run_name = _run_name(config, day, started_at)
         # From the run's creation on, a signal waits for a point where stopping loses nothing (the model
         # call itself is still cut short): the run then always ends KILLED, never left RUNNING.
         with interrupts.deferred():
             tracker = MlflowRun.start(
                 config, params, _run_tags(config, day, loaded), run_name, model=loaded, input_file=source
             )
-            capture = _Capture(
-                config=config,
-                storage=storage,
-                predict=predict,
-                tracker=tracker,
-                label_column=label_column,
-                rate=rate,
-                shift=shift,
-                version=version,
-                rng=rng or random.Random(),
-                snapshot_fn=snapshot_fn,
-                model_desc=f"--model-uri {describe_model_uri(model_uri)}"
-                if model_uri
-                else f"--model {model_ref}",
-            )
+            try:
+                capture = _Capture(
+                    config=config,
+                    storage=storage,
+                    predict=predict,
+                    tracker=tracker,
+                    label_column=label_column,
+                    rate=rate,
+                    shift=shift,
+                    version=version,
+                    rng=rng or random.Random(),
+                    snapshot_fn=snapshot_fn,
+                    model_desc=f"--model-uri {describe_model_uri(model_uri)}"
+                    if model_uri
+                    else f"--model {model_ref}",
+                    day=day,
+                    input_path=input_path,
+                    tracking_uri=describe_uri(tracker.uri),
+                )
+            except BaseException:
+                tracker.abort()  # the run exists: it ends FAILED, not RUNNING
+                raise
             capture.consume(source, batch_size)
     finally:
         source.close()
-    return capture.result(day, input_path, describe_uri(tracker.uri))
+    return capture.result()
 
 
 def _checked_rate(
@@ -319,6 +327,14 @@ def _model_params(
     }
 
 
+def _run_name(config: Config, day: date, started_at: datetime) -> str:
+    """capture-<model>-<date>-<hhmmss>-<4 hex digits>: the partition it wrote, when (UTC) it started, and a
+    random suffix so that runs started in the same second (a loop over inputs, parallel jobs) differ."""
+    import secrets
+
+    return f"capture-{config.model.name}-{day.isoformat()}-{started_at:%H%M%S}-{secrets.token_hex(2)}"
+
+
 def _run_tags(config: Config, day: date, loaded: LoadedModel | None) -> dict[str, str]:
     tags = {
         "mlprom.command": "capture-model",
@@ -355,6 +371,9 @@ class _Capture:
         rng: random.Random,
         snapshot_fn: Callable[..., Any] | None,
         model_desc: str = "the model",
+        day: date | None = None,
+        input_path: str = "",
+        tracking_uri: str = "",
     ) -> None:
         from mlprom.analysis.sketch import LatencySketch
         from mlprom.events.log import EventBuffer
@@ -370,6 +389,9 @@ class _Capture:
         self.rng = rng
         self.snapshot_fn = snapshot_fn
         self.model_desc = model_desc
+        self.day = day or datetime.now(UTC).date()
+        self.input_path = input_path
+        self.tracking_uri = tracking_uri
         self.threshold = config.model.latency_threshold
         self.buffer = EventBuffer(storage)
         # Every batch's time, by minute: correlate re-classifies slow at any threshold from it.
@@ -423,7 +445,7 @@ class _Capture:
                 kept += f", events NOT written ({exc})"
                 log.warning("events of this run not written: %s", exc)
             try:
-                self.tracker.finish(self.summary_metrics(), status="KILLED")
+                self.tracker.finish(self.summary_metrics(), status="KILLED", document=self.result().to_dict())
                 kept += f"; MLflow run {self.tracker.run_id} ended KILLED"
             except UpstreamError as exc:
                 kept += f"; MLflow run {self.tracker.run_id} not ended ({exc})"
@@ -470,7 +492,7 @@ class _Capture:
         except MlpromError:
             self.tracker.abort()
             raise
-        self.tracker.finish(self.summary_metrics())
+        self.tracker.finish(self.summary_metrics(), document=self.result().to_dict())
 
     def one_batch(self, batch: Batch, location: str) -> None:
         frame = batch.frame
@@ -618,11 +640,11 @@ class _Capture:
             out["infra_snapshots"] = float(len(self.snapshots))
         return out
 
-    def result(self, day: date, input_path: str, tracking_uri: str) -> CaptureResult:
+    def result(self) -> CaptureResult:
         return CaptureResult(
             model=self.config.model.name,
-            date=day,
-            input=input_path,
+            date=self.day,
+            input=self.input_path,
             rows=self.rows,
             batches=len(self.latencies),
             slow_batches=self.slow,
@@ -634,7 +656,7 @@ class _Capture:
             task=self.task,
             latency_threshold=self.threshold,
             mlflow_run_id=self.tracker.run_id,
-            tracking_uri=tracking_uri,
+            tracking_uri=self.tracking_uri,
             model_version=self.version,
             snapshots=tuple(self.snapshots),
             infra_errors=tuple(self.infra_errors),

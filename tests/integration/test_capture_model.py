@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -365,3 +366,176 @@ def test_with_infra_snapshots_the_real_prometheus_when_a_batch_is_slow(
     from mlprom.records import parse_ts
 
     assert abs((parse_ts(snapshot["ts"]) - slow_event.ts).total_seconds()) < config.correlate.max_skew
+
+
+# ---------------------------------------------------------------- MLflow as its users expect
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def tracking_uri(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The real sqlite store, then the real `mlflow server`."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return str(request.getfixturevalue("mlflow_sqlite_uri" if request.param == "sqlite" else "mlflow_server"))
+
+
+def raising(message: str) -> Callable[..., Any]:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        raise MlflowException(message)
+
+    return fail
+
+
+def broken_predict(frame: Any) -> Any:
+    raise RuntimeError("weights missing")
+
+
+def test_four_runs_in_a_row_get_four_distinct_names(
+    tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str
+) -> None:
+    write_csv(tmp_path / "in.csv", 3)
+    path, config = make_config(write_config, mlflow_sqlite_uri)
+    started = datetime.now(UTC)
+    for _ in range(4):
+        result = cli(path, "--input", str(tmp_path / "in.csv"), "--model", MODEL_REF)
+        assert result.exit_code == 0, result.output
+    names = [run.info.run_name for run in runs_of(config)]
+    assert len(set(names)) == 4, names
+    for name in names:
+        match = re.fullmatch(rf"capture-churn-{DAY.isoformat()}-(\d{{6}})-[0-9a-f]{{4}}", name)
+        assert match is not None, name
+        assert match.group(1) >= f"{started:%H%M%S}"
+
+
+@pytest.mark.parametrize(
+    ("case", "exit_code", "message", "statuses"),
+    [
+        ("system-metrics", 3, "starting system metrics failed: monitor thread died", ["FAILED"]),
+        ("dataset", 3, "logging the input dataset failed: store refused", ["FAILED"]),
+        ("summary-artifact", 3, "logging capture-summary.json failed: artifact store full", ["FAILED"]),
+        ("model-fails", 2, "failed on batch 0: RuntimeError: weights missing", ["FAILED"]),
+        ("model-missing", 2, "--model-uri models:/no-such-model/1: cannot load the model", []),
+    ],
+)
+def test_a_failure_after_the_run_is_created_ends_it_failed_never_running(
+    tmp_path: Path,
+    write_config: Callable[..., Path],
+    tracking_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    exit_code: int,
+    message: str,
+    statuses: list[str],
+) -> None:
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    from mlflow.tracking import MlflowClient
+
+    write_csv(tmp_path / "in.csv", 12)
+    mlflow_doc = {
+        "tracking_uri": tracking_uri,
+        "experiment": f"capture-{uuid.uuid4().hex[:8]}",
+        "system_metrics": case == "system-metrics",
+    }
+    path = write_config({"mlflow": mlflow_doc, "model": {"name": "churn", "sample_rate": 0.0}})
+    config = load_config(str(path))
+    model = ["--model", MODEL_REF]
+    if case == "system-metrics":
+        monkeypatch.setattr(SystemMetricsMonitor, "start", raising("monitor thread died"))
+    elif case == "dataset":
+        monkeypatch.setattr(MlflowClient, "log_inputs", raising("store refused"))
+    elif case == "summary-artifact":
+        monkeypatch.setattr(MlflowClient, "log_dict", raising("artifact store full"))
+    elif case == "model-fails":
+        model = ["--model", "tests.integration.test_capture_model:broken_predict"]
+    else:
+        model = ["--model-uri", "models:/no-such-model/1"]
+
+    result = cli(path, "--input", str(tmp_path / "in.csv"), *model)
+
+    assert result.exit_code == exit_code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert [run.info.status for run in runs_of(config)] == statuses
+
+
+def test_without_psutil_system_metrics_warn_and_the_run_finishes(
+    tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # `import psutil` raises ImportError
+    write_csv(tmp_path / "in.csv", 5)
+    experiment = f"capture-{uuid.uuid4().hex[:8]}"
+    path = write_config(
+        {"mlflow": {"tracking_uri": mlflow_sqlite_uri, "experiment": experiment, "system_metrics": True}}
+    )
+    result = cli(path, "--input", str(tmp_path / "in.csv"), "--model", MODEL_REF)
+    assert result.exit_code == 0, result.output
+    assert "mlflow.system_metrics is on but psutil is not installed" in result.stderr
+    (run,) = runs_of(load_config(str(path)))
+    assert run.info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("reference", ["alias", "version", "logged-model"])
+def test_summary_metrics_reach_the_logged_model_and_the_summary_is_an_artifact(
+    tmp_path: Path, write_config: Callable[..., Path], tracking_uri: str, reference: str
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from tests.fixtures.mlflow_server import register_model
+
+    name = f"churn-{uuid.uuid4().hex[:8]}"
+    register_model(tracking_uri, name)
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version(name, "2")
+    # The LoggedModel behind version 2 (a sqlite store leaves model_id empty; its source names it).
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    model_uri = {
+        "alias": f"models:/{name}@champion",
+        "version": f"models:/{name}/2",
+        "logged-model": f"models:/{model_id}",
+    }[reference]
+    data = write_csv(tmp_path / "scoring.csv", 30)
+    path, _ = make_config(write_config, tracking_uri)
+
+    args = ["--input", str(tmp_path / "scoring.csv"), "--model-uri", model_uri, "--label-column", "label"]
+    result = cli(path, *args, "--batch-size", "10")
+
+    assert result.exit_code == 0, result.output
+    output = orjson.loads(result.stdout)
+    run = client.get_run(output["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert [m.model_id for m in run.inputs.model_inputs] == [model_id]
+    logged = {m.key: m for m in client.get_logged_model(model_id).metrics}
+    expected_accuracy = sum(int(x1 + x2 > 1) == label for x1, x2, label in data) / len(data)
+    assert logged["accuracy"].value == pytest.approx(expected_accuracy)
+    assert logged["prediction_time_p95_seconds"].value == run.data.metrics["prediction_time_p95_seconds"]
+    assert logged["rows"].value == 30
+    assert {m.run_id for m in logged.values()} == {run.info.run_id}
+    assert {(m.dataset_name, m.dataset_digest) for m in logged.values()} == {
+        ("scoring.csv", run.inputs.dataset_inputs[0].dataset.digest)
+    }
+    # The per-batch metrics stay the run's: the model's page shows one value per summary metric.
+    assert "batch_prediction_time_seconds" not in logged
+
+    downloaded = client.download_artifacts(run.info.run_id, "capture-summary.json", str(tmp_path))
+    assert orjson.loads(Path(downloaded).read_bytes()) == output
+
+
+def test_context_tags_without_mlflows_run_context_registry(
+    tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow.tracking.context.registry", None)
+    write_csv(tmp_path / "in.csv", 5)
+    path, config = make_config(write_config, mlflow_sqlite_uri)
+    result = cli(path, "--input", str(tmp_path / "in.csv"), "--model", MODEL_REF)
+    assert result.exit_code == 0, result.output
+    (run,) = runs_of(config)
+    tags = run.data.tags
+    assert tags["mlflow.user"] == getpass.getuser()
+    assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.source.name"] == sys.argv[0]
+    assert tags["mlprom.command"] == "capture-model"

@@ -5,10 +5,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,42 +18,11 @@ from typer.testing import CliRunner
 from mlprom.cli import app
 from mlprom.config import load_config
 from mlprom.storage import open_storage
+from tests.fixtures.mlflow_server import register_model
 from tests.fixtures.recent import recent_events
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
-
-# Logs the test model twice under one registered name and points the alias `champion` at version 2. In a
-# child process, so MLflow's process-wide tracking URI of this test session is left alone.
-REGISTER = """
-import sys
-
-import mlflow
-import mlflow.pyfunc
-
-from tests.fixtures.mlflow_server import _pyfunc_class
-
-name = sys.argv[1]
-for _ in range(2):
-    mlflow.pyfunc.log_model(
-        name="model", python_model=_pyfunc_class()(), registered_model_name=name, pip_requirements=["mlflow"]
-    )
-mlflow.MlflowClient().set_registered_model_alias(name, "champion", "2")
-"""
-
-
-def _register(server: str, name: str) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", REGISTER, name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _input(path: Path, rows: int = 30, slow: set[int] = frozenset()) -> bytes:
@@ -84,7 +50,7 @@ def test_capture_against_an_mlflow_server_names_the_run_resolves_the_alias_and_l
     from mlflow.tracking import MlflowClient
 
     name = f"sum-rule-{uuid.uuid4().hex[:8]}"
-    _register(mlflow_server, name)
+    register_model(mlflow_server, name)
     content = _input(tmp_path / "scoring.csv")
     started = datetime.now(UTC)
 
@@ -113,12 +79,12 @@ def test_capture_against_an_mlflow_server_names_the_run_resolves_the_alias_and_l
 
     client = MlflowClient(mlflow_server)
     run = client.get_run(output["mlflow_run_id"])
-    match = re.fullmatch(r"capture-churn-(\d{4}-\d{2}-\d{2})-(\d{4})", run.info.run_name)
+    match = re.fullmatch(r"capture-churn-(\d{4}-\d{2}-\d{2})-(\d{6})-[0-9a-f]{4}", run.info.run_name)
     assert match is not None, run.info.run_name
     assert match.group(1) == output["date"]
-    # The UTC minute the capture started: between the two clock readings around it.
-    named = datetime.strptime(match.group(1) + match.group(2), "%Y-%m-%d%H%M").replace(tzinfo=UTC)
-    assert started.replace(second=0, microsecond=0) <= named <= finished
+    # The UTC second the capture started: between the two clock readings around it.
+    named = datetime.strptime(match.group(1) + match.group(2), "%Y-%m-%d%H%M%S").replace(tzinfo=UTC)
+    assert started.replace(microsecond=0) <= named <= finished
 
     params, tags = run.data.params, run.data.tags
     assert params["model_uri"] == f"models:/{name}@champion"
