@@ -445,7 +445,7 @@ class _Capture:
                 kept += f", events NOT written ({exc})"
                 log.warning("events of this run not written: %s", exc)
             try:
-                self.tracker.finish(self.summary_metrics(), status="KILLED", document=self.result().to_dict())
+                self.tracker.finish(self.summary_metrics(), status="KILLED", document=self.summary_document())
                 kept += f"; MLflow run {self.tracker.run_id} ended KILLED"
             except UpstreamError as exc:
                 kept += f"; MLflow run {self.tracker.run_id} not ended ({exc})"
@@ -492,7 +492,7 @@ class _Capture:
         except MlpromError:
             self.tracker.abort()
             raise
-        self.tracker.finish(self.summary_metrics(), document=self.result().to_dict())
+        self.tracker.finish(self.summary_metrics(), document=self.summary_document())
 
     def one_batch(self, batch: Batch, location: str) -> None:
         frame = batch.frame
@@ -623,6 +623,12 @@ class _Capture:
             "max": max(values),
             "mean": sum(values) / len(values),
         }
+
+    def summary_document(self) -> dict[str, Any]:
+        """capture-summary.json: the document `-o json` prints, its schema_version included."""
+        from mlprom.reports.results import SCHEMA_VERSION
+
+        return {**self.result().to_dict(), "schema_version": SCHEMA_VERSION}
 
     def summary_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
