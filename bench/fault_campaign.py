@@ -575,7 +575,8 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
             alertmanager = stack.enter_context(running_hostile_server(Behaviour("alertmanager")))
             document["alertmanager"]["urls"] = [alertmanager.url]
             config.write_text(yaml.safe_dump(document))
-            lock = data / "alerts" / ".lock-state.json"
+            # The model's alert state (alerts/model=NAME/state.json) and its lock beside it.
+            lock = data / "alerts" / f"model={document['model']['name']}" / ".lock-state.json"
             lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
             stack.callback(os.close, fd)
