@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
-from mlprom.errors import MlpromError, UpstreamError, require_extra
+from mlprom.errors import MlpromError, UpstreamError
 from mlprom.layout import new_object_id
 from mlprom.redact import printable, redact_url
 from mlprom.reports.results import CheckItem, CheckResult
@@ -251,7 +252,9 @@ def _check_mlflow(config: Config) -> str:
         if answer.is_html:
             raise UpstreamError(f"MLflow at {describe_uri(uri)}: /health answered with an HTML page")
         return "tracking server healthy"
-    require_extra(("mlflow",), "mlflow", f"checking the MLflow store {describe_uri(uri)}")
+    if importlib.util.find_spec("mlflow") is None:
+        # The lean install: only capture-model uses the store, and it says which extra it needs.
+        return "not checked: a store other than a tracking server needs mlflow (pip install 'mlprom[mlflow]')"
     quiet_mlflow()
     with mlflow_call("listing experiments", uri):
         from mlflow.tracking import MlflowClient

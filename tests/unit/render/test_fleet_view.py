@@ -40,6 +40,6 @@ def test_markdown_escapes_data_and_keeps_one_row_per_model() -> None:
 def test_json_is_a_list_of_each_models_document() -> None:
     documents = orjson.loads(render_text(_fleet(), "json"))
     assert documents == [
-        {"model": "churn", "exit_code": 3, "error": TRICKY},
-        {"model": "fraud", "exit_code": 4, "error": "no report for 2026-11-20"},
+        {"schema_version": 1, "model": "churn", "exit_code": 3, "error": TRICKY},
+        {"schema_version": 1, "model": "fraud", "exit_code": 4, "error": "no report for 2026-11-20"},
     ]
