@@ -363,11 +363,15 @@ def analyse(config: Config, day: date, data: DateData, drift: DriftReport, now: 
         _hourly_medians(day, infra, [s.metric for s in suspects if s.kind == "infra"]),
     )
     timeline = _timeline(
-        config, origin, timeline_sketch or events.sketch, bool(timeline_sketch), infra, suspects, findings
+        config,
+        origin,
+        timeline_sketch or events.sketch,
+        bool(timeline_sketch),
+        infra,
+        suspects,
+        findings,
+        ranking.episodes,
     )
-    # The shaded periods are the episodes the report counts (not every run of slow minutes), so the
-    # page's "2 slow episodes" shades two periods.
-    timeline["slow_periods"] = _minute_periods(ranking.episodes)
     return Analysis(
         findings=findings,
         suspects=suspects,
@@ -760,8 +764,12 @@ def _timeline(
     infra: InfraData,
     suspects: list[Suspect],
     findings: list[Finding],
+    episodes: list[tuple[float, float]],
 ) -> dict[str, Any]:
-    """Per-minute prediction times and the top suspects' values over the day (docs/correlation.md)."""
+    """Per-minute prediction times and the top suspects' values over the day (docs/correlation.md).
+
+    The shaded periods are the episodes the report counts (not every run of slow minutes), so the
+    page's "2 slow episodes" shades two periods."""
     prediction = _prediction_minutes(sketch, origin, config.model.latency_threshold)
     prediction["source"] = "sketches" if from_sketches else "events"
     return {
@@ -769,7 +777,7 @@ def _timeline(
         "start": int(origin),
         "end": int(origin) + DAY_SECONDS,
         "prediction": prediction,
-        "slow_periods": [],  # the date's episodes, filled in by analyse
+        "slow_periods": _minute_periods(episodes),
         "series": _timeline_series(config, origin, infra, suspects, findings),
     }
 
