@@ -23,7 +23,7 @@ from mlprom.events.log import write_events
 from mlprom.infra.snapshot import write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage import open_storage
-from tests.fixtures.servers import Server
+from tests.fixtures.servers import Server, active_alerts
 from tests.integration.test_cron import pushed
 
 pytestmark = pytest.mark.integration
@@ -75,17 +75,6 @@ def _rows(stdout: str, models: list[str]) -> dict[str, str]:
         assert len(lines) == 1, stdout
         rows[model] = lines[0]
     return rows
-
-
-def _active(am_url: str, model: str, count: int) -> list[dict[str, Any]]:
-    # Alertmanager stores a POSTed alert asynchronously: poll until it settles (not a timing assertion).
-    deadline = time.monotonic() + 20
-    while True:
-        answer = requests.get(am_url + "/api/v2/alerts", params={"filter": f'model="{model}"'}, timeout=10)
-        alerts = [a for a in answer.json() if a["status"]["state"] == "active"]
-        if len(alerts) == count or time.monotonic() > deadline:
-            return alerts
-        time.sleep(0.2)
 
 
 def _critical_findings(pushgateway_url: str, model: str) -> float | None:
@@ -164,7 +153,7 @@ def test_alert_all_models_labels_each_models_alerts_and_resolves_only_its_own(
     assert sent.exit_code == 0, sent.output
     assert {d["model"]: d["firing"] for d in orjson.loads(sent.stdout)} == dict.fromkeys(models, 1)
     for model in models:
-        (active,) = _active(alertmanager.url, model, 1)
+        (active,) = active_alerts(alertmanager.url, model, 1)
         assert active["labels"]["model"] == model and active["labels"]["env"] == "test"
         assert active["labels"].get("team") == ("fraud-desk" if model == second else None)
 
@@ -175,8 +164,11 @@ def test_alert_all_models_labels_each_models_alerts_and_resolves_only_its_own(
     assert again.exit_code == 0, again.output
     resolved = {d["model"]: d["resolved"] for d in orjson.loads(again.stdout)}
     assert resolved == {first: 1, second: 0, third: 0}
-    assert _active(alertmanager.url, first, 0) == []
-    assert len(_active(alertmanager.url, second, 1)) == 1 and len(_active(alertmanager.url, third, 1)) == 1
+    assert active_alerts(alertmanager.url, first, 0) == []
+    assert (
+        len(active_alerts(alertmanager.url, second, 1)) == 1
+        and len(active_alerts(alertmanager.url, third, 1)) == 1
+    )
 
 
 def test_model_flags_run_exactly_those_models_and_push_a_heartbeat_for_each(

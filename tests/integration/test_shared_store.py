@@ -4,7 +4,6 @@ one alert state per store) keeps working for the model it belongs to."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-import requests
 import yaml
 from typer.testing import CliRunner
 
@@ -23,7 +21,7 @@ from mlprom.events.log import write_events
 from mlprom.infra.snapshot import write_snapshot
 from mlprom.records import Event, QueryResult, Series, Snapshot
 from mlprom.storage import open_storage
-from tests.fixtures.servers import Server
+from tests.fixtures.servers import Server, active_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -48,19 +46,7 @@ def _config(tmp_path: Path, model: str, am: str, threshold: float = 0.9) -> Path
 
 
 def _invoke(path: Path, *args: str) -> Any:
-    result = runner.invoke(app, ["-c", str(path), *args])
-    return result
-
-
-def _alerts(am_url: str, model: str, count: int) -> list[dict[str, Any]]:
-    # Alertmanager stores a POSTed alert asynchronously: poll until it settles (not a timing assertion).
-    deadline = time.monotonic() + 20
-    while True:
-        answer = requests.get(am_url + "/api/v2/alerts", params={"filter": f'model="{model}"'}, timeout=10)
-        alerts = [a for a in answer.json() if a["status"]["state"] == "active"]
-        if len(alerts) == count or time.monotonic() > deadline:
-            return alerts
-        time.sleep(0.2)
+    return runner.invoke(app, ["-c", str(path), *args])
 
 
 def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
@@ -80,7 +66,7 @@ def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
         report = orjson.loads(storage.get_bytes(layout.report_key(DAY, model)))
         assert report["model"] == model and report["events"]["total"] == 1
     assert _invoke(one, "alert", "--date", DAY.isoformat()).exit_code == 0
-    assert len(_alerts(alertmanager.url, first, 1)) == 1
+    assert len(active_alerts(alertmanager.url, first, 1)) == 1
 
     # The second model's findings clear: its alert run must not resolve the first model's alerts.
     cleared = _config(tmp_path, second, alertmanager.url, threshold=1000)
@@ -88,7 +74,7 @@ def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
     done = _invoke(cleared, "-o", "json", "alert", "--date", DAY.isoformat())
     assert done.exit_code == 0, done.output
     assert orjson.loads(done.stdout)["resolved"] == 0
-    assert len(_alerts(alertmanager.url, first, 1)) == 1
+    assert len(active_alerts(alertmanager.url, first, 1)) == 1
     assert storage.exists(layout.alert_state_key(first)) and not storage.exists(layout.LEGACY_ALERT_STATE_KEY)
     state = orjson.loads(storage.get_bytes(layout.alert_state_key(first)))
     assert {a["labels"]["model"] for a in state["alerts"]} == {first}
@@ -127,4 +113,4 @@ def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
     assert done.exit_code == 0, done.output
     assert orjson.loads(done.stdout)["resolved"] == 0
     assert storage.exists(layout.alert_state_key(model))
-    assert len(_alerts(alertmanager.url, model, 1)) == 1
+    assert len(active_alerts(alertmanager.url, model, 1)) == 1
