@@ -431,6 +431,7 @@ def _explain(run: Quickstart) -> str:
     )
 
 
+@pytest.mark.quiet_machine  # the quickstart plants a stress-ng incident
 def test_the_quickstart_says_what_it_planted(quickstart: Quickstart) -> None:
     planted = re.findall(
         r"^quickstart: planted CPU incident (\d) of 3 at .*stress-ng --cpu 8", quickstart.stderr, re.M
@@ -438,6 +439,7 @@ def test_the_quickstart_says_what_it_planted(quickstart: Quickstart) -> None:
     assert planted == ["1", "2", "3"], quickstart.stderr[-3000:]
 
 
+@pytest.mark.quiet_machine  # the quickstart plants a stress-ng incident
 def test_the_quickstart_finds_the_cpu_incident_it_planted_significant(quickstart: Quickstart) -> None:
     found = _significant_infra(quickstart)
     assert found and found[0]["metric"] in CPU_FAMILY, _explain(quickstart)
@@ -453,6 +455,7 @@ def test_the_quickstart_finds_the_cpu_incident_it_planted_significant(quickstart
     assert f"the planted CPU incident was found: {metric} is the top significant suspect" in quickstart.stderr
 
 
+@pytest.mark.quiet_machine  # the quickstart plants a stress-ng incident
 def test_the_quickstart_alert_that_reached_alertmanager_names_the_suspect(quickstart: Quickstart) -> None:
     # The quickstart prints what Alertmanager holds: "STATE {labels}", then "  annotations {...}", per alert.
     lines = quickstart.stdout.splitlines()

@@ -33,7 +33,8 @@ from tests.fixtures.incidents import ForestModel, Timeline, calibrate, serve_thr
 from tests.fixtures.recent import clear_of_midnight, recent_events
 from tests.fixtures.servers import PrometheusStack, require_binary
 
-pytestmark = pytest.mark.integration
+# The scenarios load the machine with stress-ng and judge what Prometheus measured: alone, after the rest.
+pytestmark = [pytest.mark.integration, pytest.mark.quiet_machine]
 
 CPU_FAMILY = {"cpu_usage", "cpu_usage_short", "cpu_pressure", "procs_running", "system_load"}
 IO_FAMILY = {"disk_read_io", "disk_write_io", "io_pressure"}

@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import mlflow_compat  # noqa: E402 - bench/ is not a package
 
+from tests.fixtures.wheel import build_wheel  # noqa: E402
+
 
 def test_the_extras_bounds_are_the_versions_checked() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -37,6 +39,8 @@ def test_capture_model_works_with_the_lowest_and_the_newest_supported_mlflow(tmp
             str(ROOT / "bench" / "mlflow_compat.py"),
             mlflow_compat.LOWEST,
             mlflow_compat.NEWEST,
+            "--wheel",
+            str(build_wheel(tmp_path / "dist")),
         ],
         capture_output=True,
         text=True,
