@@ -253,6 +253,10 @@ class AlertmanagerConfig(HTTPEndpoint):
     # The `mlprom rules` file is loaded in Prometheus: `alert` leaves the query thresholds to it, or
     # Alertmanager gets two alerts for every series past a level.
     rules_deployed: bool = False
+    # A query threshold's finding is this model's alert only when slow predictions of the model came while
+    # the series was past its level ("slow"); "always": every breach of the date, slow or not. In a fleet
+    # sharing one Prometheus, "always" pages every model for one instance's breach.
+    infra_alerts: Literal["slow", "always"] = "slow"
 
     @field_validator("urls")
     @classmethod

@@ -259,6 +259,7 @@ def build_alerts(
     pending = 0
     left_to_rules = _left_to_rules(config)
     ruled = 0
+    quiet = 0
     for finding in report.findings:
         if (
             finding.metric in left_to_rules
@@ -268,6 +269,16 @@ def build_alerts(
             # Prometheus alerts on it from `mlprom rules`; one already firing from here is resolved by
             # next_step, as any alert whose finding is gone.
             ruled += 1
+            continue
+        if (
+            config.alertmanager.infra_alerts == "slow"
+            and finding.kind == "threshold"
+            and finding.slow_events == 0
+            and not is_model_finding(config, finding)
+        ):
+            # The series was past its level while this model was fast: the model's page is not the place
+            # (in a fleet, every model would be paged for one instance). A firing one is resolved.
+            quiet += 1
             continue
         # Drift describes the whole day, so it has no "last seen a while ago" to clear on.
         if clear_after is not None and finding.kind != "drift":
@@ -295,6 +306,13 @@ def build_alerts(
         )
     if pending:
         log.info("%d finding(s) not sent yet: below their threshold's min_events or `for`", pending)
+    if quiet:
+        log.info(
+            "%d query threshold finding(s) not sent: no slow prediction of model %s came while the series "
+            "was past its level (alertmanager.infra_alerts: slow)",
+            quiet,
+            model,
+        )
     if ruled:
         log.info(
             "%d query threshold finding(s) left to Prometheus' rules (alertmanager.rules_deployed)", ruled

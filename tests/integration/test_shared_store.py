@@ -114,3 +114,43 @@ def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
     assert orjson.loads(done.stdout)["resolved"] == 0
     assert storage.exists(layout.alert_state_key(model))
     assert len(active_alerts(alertmanager.url, model, 1)) == 1
+
+
+def test_one_instance_past_its_level_alerts_only_the_models_that_were_slow_during_it(
+    tmp_path: Path, alertmanager: Server
+) -> None:
+    """Two models, one Prometheus: the same cpu_usage series is past its level for both, but only the
+    model whose predictions were slow meanwhile gets an alert; once the other is slow too, each model has
+    its own alert naming it. `--all-models` sends both in one run."""
+    slow, fast = (f"{n}-{uuid.uuid4().hex[:6]}" for n in ("churn", "fraud"))
+    one, two = _config(tmp_path, slow, alertmanager.url), _config(tmp_path, fast, alertmanager.url)
+    storage = open_storage(load_config(str(one)))
+    hot = QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, 0.95),))
+    write_snapshot(storage, Snapshot(START, "http://prometheus.test", {"cpu_usage": hot}))
+    write_events(storage, [Event(START, slow, 12.0, True, 10), Event(START, fast, 0.05, False, 10)])
+    for path in (one, two):
+        done = _invoke(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
+        assert done.exit_code == 0, done.output
+    # Both reports record the breach; only the slow model's alert run sends it.
+    for model, slow_events in ((slow, 1), (fast, 0)):
+        (finding,) = orjson.loads(storage.get_bytes(layout.report_key(DAY, model)))["findings"]
+        assert finding["metric"] == "cpu_usage" and finding["slow_events"] == slow_events
+    sent = {}
+    for path in (one, two):
+        done = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat())
+        assert done.exit_code == 0, done.output
+        sent[path] = orjson.loads(done.stdout)["firing"]
+    assert sent == {one: 1, two: 0}
+    (alert,) = active_alerts(alertmanager.url, slow, 1)
+    assert alert["labels"]["model"] == slow and alert["labels"]["instance"] == "host-a:9100"
+    assert active_alerts(alertmanager.url, fast, 0) == []
+
+    # The second model is slow during the breach too: now it has its own alert, naming it.
+    write_events(storage, [Event(START, fast, 12.0, True, 10)])
+    done = _invoke(two, "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
+    assert done.exit_code == 0, done.output
+    done = _invoke(one, "alert", "--date", DAY.isoformat(), "--all-models")
+    assert done.exit_code == 0, done.output
+    for model in (slow, fast):
+        (alert,) = active_alerts(alertmanager.url, model, 1)
+        assert alert["labels"]["model"] == model and alert["labels"]["metric"] == "cpu_usage"

@@ -203,3 +203,49 @@ def test_a_quality_alert_says_its_rows_and_no_slow_predictions() -> None:
     # min_events counts the events of the window: 4 of them do not page.
     few = Finding(**{**quality.__dict__, "detail": {**quality.detail, "observations": 4}})
     assert build_alerts(config, _report(few), NOW) == []
+
+
+def test_an_infra_breach_without_slow_predictions_is_not_this_models_alert() -> None:
+    import dataclasses
+
+    fast = dataclasses.replace(_finding(), slow_events=0)
+    slow = _finding(labels={"instance": "b:9100"})
+    sent = build_alerts(_config(), _report(fast, slow), NOW)
+    assert [a.labels["instance"] for a in sent] == ["b:9100"]
+    # "always" keeps every breach of the date, slow or not.
+    sent = build_alerts(_config("alertmanager: {infra_alerts: always}\n"), _report(fast, slow), NOW)
+    assert sorted(a.labels["instance"] for a in sent) == ["a:9100", "b:9100"]
+    # Drift has no slow predictions by nature and is sent as ever.
+    drift = dataclasses.replace(_finding(metric="outputs", labels={}, kind="drift"), slow_events=0)
+    (alert,) = build_alerts(_config(), _report(drift), NOW)
+    assert alert.labels["metric"] == "outputs"
+
+
+def test_one_instance_past_its_level_pages_only_the_models_that_were_slow() -> None:
+    import dataclasses
+
+    breach = _finding()
+    reports = {
+        "churn": dataclasses.replace(_report(breach), model="churn"),
+        "fraud": dataclasses.replace(_report(dataclasses.replace(breach, slow_events=0)), model="fraud"),
+    }
+    sent = {model: build_alerts(_config(), report, NOW) for model, report in reports.items()}
+    assert [a.labels["model"] for a in sent["churn"]] == ["churn"] and sent["fraud"] == []
+    # Once fraud is slow during the breach too, each model has its own alert, naming it.
+    reports["fraud"] = dataclasses.replace(_report(breach), model="fraud")
+    names = [a.labels["model"] for report in reports.values() for a in build_alerts(_config(), report, NOW)]
+    assert names == ["churn", "fraud"]
+
+
+def test_a_firing_infra_alert_whose_model_was_not_slow_is_resolved() -> None:
+    import dataclasses
+
+    config = _config()
+    earlier = build_alerts(config, _report(_finding()), NOW - timedelta(hours=1))
+    state = next_step(AlertState(None), DAY, earlier, NOW - timedelta(hours=1)).state
+    firing = {a.fingerprint for a in state.alerts if a.status == "firing"}
+    assert firing == {fingerprint(earlier[0].labels)}
+    # A report where the model was fast all along (a re-run with a higher latency_threshold, say).
+    later = build_alerts(config, _report(dataclasses.replace(_finding(), slow_events=0)), NOW, firing)
+    assert later == []
+    assert [a.fingerprint for a in next_step(state, DAY, later, NOW).resolved] == list(firing)
