@@ -8,12 +8,15 @@ operators'-hands classes, run on this machine's files: a FIFO, socket or /dev/ze
 file or a stored object should be, a held state lock, `report --out` at a FIFO, symlink, socket, directory
 or device, an S3 endpoint whose listing never ends, and the store as it really is (huge finite values,
 times at the calendar's ends, a partition that is a symlink loop or a file, an over-cap snapshot, a
-looping object, a 200 MB line, random bytes, a gzip bomb). For each run: is the exit code in the contract's
+looping object, a 200 MB line, random bytes, a gzip bomb), and what a person reads (a label with a
+right-to-left override, ESC and BEL through alert --dry-run in JSON, markdown and table and the HTML
+report; a javascript: runbook_url; series differing only in __name__ as two alerts; prune when the
+store's newest write is 400 days old). For each run: is the exit code in the contract's
 set, did a traceback or a secret reach the output, did it end by its documented deadline (+ start-up
 margin)? Cases with an expected outcome also count as handled when the exit code is the expected one,
 the message names the culprit and nothing stored before the run is lost.
 
-Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands|stored]
+Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands|stored|shown]
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class Outcome:
     leaked: bool
     stderr: str
     lost: bool = False  # a stored object present before the run is gone or changed
+    shown_ok: bool = True  # "shown" cases: what the run printed or wrote passed the case's own check
 
     @property
     def handled(self) -> bool:
@@ -111,6 +115,7 @@ class Outcome:
             and self.exit_code == self.case.expect
             and self.case.names in self.stderr
             and not self.lost
+            and self.shown_ok
         )
 
 
@@ -468,6 +473,92 @@ STORED_CASES = (
 )
 
 
+# ---------------------------------------------------------------- what a person reads, and alert identity
+
+# A label value with a right-to-left override, an ESC sequence, a BEL and a newline: what reaches the
+# output must show them as escapes, never raw (a terminal would act on them, a reader be misled).
+HOSTILE_LABEL = "host\u202ea\x1b[31m\x07\nb:9100"
+RAW = ("\u202e", "\x1b", "\x07")
+# (mode, command line after -c CONFIG, expected exit, what stderr must name)
+SHOWN_CASES: tuple[tuple[str, tuple[str, ...], int, str], ...] = (
+    ("bidi-label-json", ("-o", "json", "alert", "--date", DAY, "--dry-run"), 0, ""),
+    ("bidi-label-markdown", ("-o", "markdown", "alert", "--date", DAY, "--dry-run"), 0, ""),
+    ("bidi-label-table", ("alert", "--date", DAY, "--dry-run"), 0, ""),
+    ("bidi-label-html", ("-o", "html", "report", "--date", DAY, "--out", "page.html"), 0, ""),
+    ("runbook-javascript", ("alert", "--date", DAY, "--dry-run"), 2, "alertmanager.runbook_url"),
+    ("series-name", ("-o", "json", "alert", "--date", DAY, "--dry-run"), 0, ""),
+    ("clock-ahead", ("prune", "--keep-days", "30", "--yes"), 0, "is the clock ahead"),
+)
+CLOCK_AHEAD_DAYS = 400
+
+
+def _seed_shown(config: Path, document: dict[str, Any], data: Path, mode: str) -> None:
+    """The store and config a "shown" case starts from."""
+    from tests.faults.harness import seed_report
+
+    if mode.startswith("bidi-label"):
+        seed_report(config, [{"instance": HOSTILE_LABEL}, {"instance": "a:9100"}])
+    elif mode == "series-name":
+        seed_report(
+            config,
+            [
+                {"__name__": "node_disk_read_bytes_total", "instance": "a:9100"},
+                {"__name__": "node_disk_written_bytes_total", "instance": "a:9100"},
+            ],
+        )
+    elif mode == "runbook-javascript":
+        seed_report(config, [{"instance": "a:9100"}])
+        document["alertmanager"]["runbook_url"] = "javascript:alert(1)"
+        config.write_text(yaml.safe_dump(document))
+    elif mode == "clock-ahead":
+        # What a clock 400 days ahead does to prune, seen from a right clock: every partition's objects
+        # were written 400 days ago (the store's newest write), the newest partitions dated that day. With
+        # --keep-days 30, the 30 days before the newest write must stay, whatever today says.
+        from datetime import date, timedelta
+
+        written = date.today() - timedelta(days=CLOCK_AHEAD_DAYS)
+        for age in range(30):
+            day = (written - timedelta(days=age)).isoformat()
+            for stage, name in (
+                ("model", "model=m/100000-aaaaaaaaaaaaaaaa.jsonl"),
+                ("infra", "100000-a.json"),
+            ):
+                path = data / stage / f"dt={day}" / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("{}\n")
+        stamp = time.time() - CLOCK_AHEAD_DAYS * 86400
+        for path in data.rglob("*"):
+            os.utime(path, (stamp, stamp))
+
+
+def _shown_ok(mode: str, work: Path, stdout: str) -> bool:
+    """The case's own check of what the run printed (or wrote to --out)."""
+    if mode.startswith("bidi-label"):
+        shown = (work / "page.html").read_text(errors="replace") if mode.endswith("html") else stdout
+        # The value is there, escaped (\u202e in JSON, a visible escape elsewhere), and nothing raw.
+        return "host" in shown and "b:9100" in shown and not any(raw in shown for raw in RAW)
+    if mode == "series-name":
+        alerts = json.loads(stdout).get("payload", [])  # --dry-run: what would be POSTed
+        names = {a.get("labels", {}).get("series_name") for a in alerts}
+        return names == {"node_disk_read_bytes_total", "node_disk_written_bytes_total"}
+    return True
+
+
+def shown_cases() -> list[Case]:
+    return [
+        Case(
+            f"shown/{mode}/{argv[argv.index('--date') - 1] if '--date' in argv else argv[0]}",
+            "shown",
+            " ".join(argv),
+            None,
+            mode,
+            code,
+            names,
+        )
+        for mode, argv, code, names in SHOWN_CASES
+    ]
+
+
 def hands_cases() -> list[Case]:
     """Local cases: (name, kind in `upstream`, variant in `mode`), each with its expected exit code."""
     out: list[Case] = []
@@ -548,6 +639,10 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
     config.write_text(yaml.safe_dump(document))
     if case.upstream in ("event", "report", "lock", "out", "stored"):
         seed_report(config, [{"instance": "a:9100"}])
+    if case.upstream == "shown":
+        _seed_shown(config, document, data, case.mode)
+        (argv,) = [a for m, a, _, _ in SHOWN_CASES if m == case.mode]
+        return _finish_hands_case(case, work, data, ["-c", str(config), *argv], TIMEOUT)
     args = ["-c", str(config), case.command]
     if case.command in ("correlate", "report", "alert"):
         args += ["--date", DAY]
@@ -642,6 +737,44 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
     )
 
 
+def _finish_hands_case(case: Case, work: Path, data: Path, args: list[str], deadline: float) -> Outcome:
+    """Run a "shown" case: mlprom with `args` in `work`, then the case's own check of its output."""
+    before = _stored(data)
+    started = time.monotonic()
+    stdout = ""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlprom", *args],
+            capture_output=True,
+            text=True,
+            timeout=deadline + MARGIN,
+            env={**os.environ, **ENV},
+            cwd=work,
+            check=False,
+        )
+        code: int | None = done.returncode
+        stdout, stderr = done.stdout, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, stderr = None, str(exc.stderr or "")
+    seconds = time.monotonic() - started
+    output = stdout + stderr
+    try:
+        shown = code == case.expect and _shown_ok(case.mode, work, stdout)
+    except (OSError, ValueError):  # no page written, stdout not JSON: the check failed
+        shown = False
+    return Outcome(
+        case,
+        code,
+        seconds,
+        deadline,
+        "Traceback" in output,
+        any(secret in output for secret in SECRETS),
+        stderr,
+        _lost(before, _stored(data)),
+        shown,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", type=int, default=60, help="generated cases beyond the fixed matrix")
@@ -650,9 +783,10 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print every case")
     parser.add_argument(
         "--only",
-        choices=("all", "hands", "stored"),
+        choices=("all", "hands", "stored", "shown"),
         default="all",
-        help="hands: redirects and the local classes only; stored: the odd stored objects only",
+        help="hands: redirects and the local classes only; stored: the odd stored objects only; "
+        "shown: what a person reads (bidi and controls, runbook_url), alert identity, a clock ahead",
     )
     args = parser.parse_args()
 
@@ -660,10 +794,10 @@ def main() -> None:
     if args.only == "hands":
         campaign = [c for c in campaign if "/redirect-" in c.name]
         args.variants = 0
-    local = hands_cases()
-    if args.only == "stored":
+    local = hands_cases() + shown_cases()
+    if args.only in ("stored", "shown"):
         campaign, args.variants = [], 0
-        local = [c for c in local if c.upstream == "stored"]
+        local = [c for c in local if c.upstream == args.only]
     # This process writes the alert cases' reports to moto before each run.
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     with tempfile.TemporaryDirectory(prefix="mlprom-faults-") as tmp:
