@@ -24,6 +24,7 @@ from mlprom.events.log import write_events
 from mlprom.records import Event
 from mlprom.storage import open_storage
 from tests.fixtures.recent import clear_of_midnight
+from tests.fixtures.wheel import build_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +50,7 @@ def _run(
 def lean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the wheel of this tree and its declared dependencies only."""
     work = tmp_path_factory.mktemp("lean")
-    built = _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(ROOT)])
-    assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = (work / "dist").glob("mlprom-*.whl")
+    wheel = build_wheel(work / "dist")
     venv = work / "venv"
     made = _run([sys.executable, "-m", "venv", str(venv)])
     assert made.returncode == 0, made.stderr
