@@ -119,6 +119,38 @@ class Outcome:
         )
 
 
+@dataclass(frozen=True)
+class Ran:
+    """One child `python -m mlprom` run: its exit code (None: killed past its deadline), output, time."""
+
+    code: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def _run_mlprom(args: list[str], deadline: float, work: Path) -> Ran:
+    """`python -m mlprom ARGS` in `work`, killed `MARGIN` seconds past `deadline`."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlprom", *args],
+            capture_output=True,
+            text=True,
+            timeout=deadline + MARGIN,
+            env={**os.environ, **ENV},
+            cwd=work,
+            check=False,
+        )
+        return Ran(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+    except subprocess.TimeoutExpired as exc:
+        return Ran(None, str(exc.stdout or ""), str(exc.stderr or ""), time.monotonic() - started)
+
+
 # ---------------------------------------------------------------- generated variants
 
 
@@ -348,33 +380,15 @@ def run_case(case: Case, moto: str, bucket: str, workdir: Path) -> Outcome:
             (work / "in.csv").write_text("x1,x2\n0.1,0.2\n0.9,0.8\n")
             args += ["--input", str(work / "in.csv"), "--model", MODEL]
         deadline = _deadline(case)
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "mlprom", *args],
-                capture_output=True,
-                text=True,
-                timeout=deadline + MARGIN,
-                env={**os.environ, **ENV},
-                cwd=work,
-                check=False,
-            )
-            code: int | None = done.returncode
-            output = done.stdout + done.stderr
-            stderr = done.stderr
-        except subprocess.TimeoutExpired as exc:
-            code = None
-            output = str(exc.stdout or "") + str(exc.stderr or "")
-            stderr = str(exc.stderr or "")
-        seconds = time.monotonic() - started
+        ran = _run_mlprom(args, deadline, work)
     return Outcome(
         case,
-        code,
-        seconds,
+        ran.code,
+        ran.seconds,
         deadline,
-        "Traceback" in output,
-        any(secret in output for secret in SECRETS),
-        stderr,
+        "Traceback" in ran.output,
+        any(secret in ran.output for secret in SECRETS),
+        ran.stderr,
     )
 
 
@@ -706,33 +720,18 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
             config.write_text(yaml.safe_dump(document))
         before = _stored(data)
         deadline = _hands_deadline(case)
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "mlprom", *args],
-                capture_output=True,
-                text=True,
-                timeout=deadline + MARGIN,
-                env={**os.environ, **ENV},
-                cwd=work,
-                check=False,
-            )
-            code: int | None = done.returncode
-            output, stderr = done.stdout + done.stderr, done.stderr
-        except subprocess.TimeoutExpired as exc:
-            code, output, stderr = None, str(exc.stdout or "") + str(exc.stderr or ""), str(exc.stderr or "")
-        seconds = time.monotonic() - started
+        ran = _run_mlprom(args, deadline, work)
     lost = _lost(before, _stored(data))
     if case.mode == "symlink-to-file":
         lost = lost or (work / "someone-elses").read_text() != "keep me" or not (work / "out").is_symlink()
     return Outcome(
         case,
-        code,
-        seconds,
+        ran.code,
+        ran.seconds,
         deadline,
-        "Traceback" in output,
-        any(secret in output for secret in SECRETS),
-        stderr,
+        "Traceback" in ran.output,
+        any(secret in ran.output for secret in SECRETS),
+        ran.stderr,
         lost,
     )
 
@@ -740,36 +739,19 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
 def _finish_hands_case(case: Case, work: Path, data: Path, args: list[str], deadline: float) -> Outcome:
     """Run a "shown" case: mlprom with `args` in `work`, then the case's own check of its output."""
     before = _stored(data)
-    started = time.monotonic()
-    stdout = ""
+    ran = _run_mlprom(args, deadline, work)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "mlprom", *args],
-            capture_output=True,
-            text=True,
-            timeout=deadline + MARGIN,
-            env={**os.environ, **ENV},
-            cwd=work,
-            check=False,
-        )
-        code: int | None = done.returncode
-        stdout, stderr = done.stdout, done.stderr
-    except subprocess.TimeoutExpired as exc:
-        code, stderr = None, str(exc.stderr or "")
-    seconds = time.monotonic() - started
-    output = stdout + stderr
-    try:
-        shown = code == case.expect and _shown_ok(case.mode, work, stdout)
+        shown = ran.code == case.expect and _shown_ok(case.mode, work, ran.stdout)
     except (OSError, ValueError):  # no page written, stdout not JSON: the check failed
         shown = False
     return Outcome(
         case,
-        code,
-        seconds,
+        ran.code,
+        ran.seconds,
         deadline,
-        "Traceback" in output,
-        any(secret in output for secret in SECRETS),
-        stderr,
+        "Traceback" in ran.output,
+        any(secret in ran.output for secret in SECRETS),
+        ran.stderr,
         _lost(before, _stored(data)),
         shown,
     )
