@@ -138,7 +138,13 @@ def test_alert_dry_run_and_prune_validate(write_config: Callable[..., Path]) -> 
 
 
 def test_alert_sent_to_alertmanager_validates(write_config: Callable[..., Path], alertmanager: Any) -> None:
-    path = _store(write_config, alertmanager={"urls": [alertmanager.url]}, model={"name": "schemas"})
+    # The events are model "default"'s: this model has only the snapshots, so its query threshold findings
+    # had no slow prediction of its own and are sent only with infra_alerts: always.
+    sections = {
+        "alertmanager": {"urls": [alertmanager.url], "infra_alerts": "always"},
+        "model": {"name": "schemas"},
+    }
+    path = _store(write_config, **sections)
     _json(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never")
     sent = _json(path, "alert", "--date", DAY.isoformat())
     assert sent["deliveries"] and sent["deliveries"][0]["accepted"] is True and sent["alerts"]

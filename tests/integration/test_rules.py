@@ -130,7 +130,7 @@ def test_promtool_unit_test_fires_after_for_with_the_labels_and_summary_alert_se
     for severity, level in (("warning", 75.0), ("critical", 90.0)):
         lasted = {"source": "infra", "observations": 11, "longest_seconds": 600.0}
         finding = Finding(
-            severity, "memory_usage", series, 95.0, level, "above", 0, seen, seen, detail=lasted
+            severity, "memory_usage", series, 95.0, level, "above", 3, seen, seen, detail=lasted
         )
         report = CorrelationReport(
             date(2026, 11, 25), seen, severity, EventCounts(), 1, (finding,), model="churn"
@@ -278,7 +278,7 @@ def test_promtool_unit_test_a_bare_selector_alerts_on_itself_with_the_series_nam
     seen = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     series = {"__name__": "node_load1", "instance": "a:9100", "job": "node"}
     lasted = {"source": "infra", "observations": 5, "longest_seconds": 300.0}
-    finding = Finding("critical", "system_load", series, 6.0, 4.0, "above", 0, seen, seen, detail=lasted)
+    finding = Finding("critical", "system_load", series, 6.0, 4.0, "above", 3, seen, seen, detail=lasted)
     report = CorrelationReport(
         date(2026, 11, 25), seen, "critical", EventCounts(), 1, (finding,), model="churn"
     )
