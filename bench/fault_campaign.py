@@ -151,6 +151,14 @@ def _run_mlprom(args: list[str], deadline: float, work: Path) -> Ran:
         return Ran(None, str(exc.stdout or ""), str(exc.stderr or ""), time.monotonic() - started)
 
 
+def _outcome(case: Case, ran: Ran, deadline: float, lost: bool = False, shown_ok: bool = True) -> Outcome:
+    """What the campaign records of a run: its code and time, and whether a traceback or a secret showed."""
+    leaked = any(secret in ran.output for secret in SECRETS)
+    return Outcome(
+        case, ran.code, ran.seconds, deadline, "Traceback" in ran.output, leaked, ran.stderr, lost, shown_ok
+    )
+
+
 # ---------------------------------------------------------------- generated variants
 
 
@@ -381,15 +389,7 @@ def run_case(case: Case, moto: str, bucket: str, workdir: Path) -> Outcome:
             args += ["--input", str(work / "in.csv"), "--model", MODEL]
         deadline = _deadline(case)
         ran = _run_mlprom(args, deadline, work)
-    return Outcome(
-        case,
-        ran.code,
-        ran.seconds,
-        deadline,
-        "Traceback" in ran.output,
-        any(secret in ran.output for secret in SECRETS),
-        ran.stderr,
-    )
+    return _outcome(case, ran, deadline)
 
 
 # ---------------------------------------------------------------- operators' hands: files, locks, output
@@ -724,16 +724,7 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
     lost = _lost(before, _stored(data))
     if case.mode == "symlink-to-file":
         lost = lost or (work / "someone-elses").read_text() != "keep me" or not (work / "out").is_symlink()
-    return Outcome(
-        case,
-        ran.code,
-        ran.seconds,
-        deadline,
-        "Traceback" in ran.output,
-        any(secret in ran.output for secret in SECRETS),
-        ran.stderr,
-        lost,
-    )
+    return _outcome(case, ran, deadline, lost)
 
 
 def _finish_hands_case(case: Case, work: Path, data: Path, args: list[str], deadline: float) -> Outcome:
@@ -744,17 +735,7 @@ def _finish_hands_case(case: Case, work: Path, data: Path, args: list[str], dead
         shown = ran.code == case.expect and _shown_ok(case.mode, work, ran.stdout)
     except (OSError, ValueError):  # no page written, stdout not JSON: the check failed
         shown = False
-    return Outcome(
-        case,
-        ran.code,
-        ran.seconds,
-        deadline,
-        "Traceback" in ran.output,
-        any(secret in ran.output for secret in SECRETS),
-        ran.stderr,
-        _lost(before, _stored(data)),
-        shown,
-    )
+    return _outcome(case, ran, deadline, _lost(before, _stored(data)), shown)
 
 
 def main() -> None:
