@@ -30,6 +30,7 @@ from mlprom import __version__
 if TYPE_CHECKING:
     from mlprom.config import Config
     from mlprom.reports.results import StageResult
+    from mlprom.stages.fleet import Shared
 
 log = logging.getLogger("mlprom")
 
@@ -303,6 +304,8 @@ class _Fleet:
     stages: tuple[str, ...]
     days: Callable[[], list[Any]]
     allow_empty: bool = False
+    # The stage's run given the fleet run's shared values (correlate: the date's infra, read once).
+    shared_body: Callable[[Config, Shared], StageResult] | None = None
 
     @property
     def single(self) -> str | None:
@@ -503,8 +506,9 @@ def _run_fleet(
             return 0
         return _heartbeat(own, stage, seconds, result, result.exit_code)
 
+    work = fleet.shared_body or (lambda own, _shared: body(own))
     outcome = runner.run(
-        config, stage, models, body, jobs=fleet.jobs or runner.default_jobs(stage), after=after
+        config, stage, models, work, jobs=fleet.jobs or runner.default_jobs(stage), after=after
     )
     for member in outcome.members:
         if member.error is not None:
@@ -770,16 +774,16 @@ def correlate(
 ) -> None:
     """Join the date's events to infra values, evaluate thresholds, test suspects, write the report."""
 
-    def body(config: Config) -> StageResult:
+    def body(config: Config, shared: Shared | None = None) -> StageResult:
         from dataclasses import replace
 
         from mlprom.dates import parse_date
         from mlprom.stages import correlate as stage
 
-        report = stage.run(config, parse_date(date), allow_empty=allow_empty)
+        report = stage.run(config, parse_date(date), allow_empty=allow_empty, shared=shared)
         return replace(report, all_suspects=all_suspects, fail_on=fail_on.value)
 
-    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model",), _on_date(date), allow_empty)
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model",), _on_date(date), allow_empty, body)
     _run_stage(ctx, "correlate", body, assets=assets, fleet=fleet)
 
 

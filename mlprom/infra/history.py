@@ -429,6 +429,34 @@ def margin_seconds(config: Config) -> float:
     )
 
 
+def infra_key(
+    config: Config, storage: Storage, day: date, client: PrometheusClient | None = None
+) -> tuple[Any, ...]:
+    """Everything `load_infra` reads, as a key: two configs with one key load the same values.
+
+    The store (its kind and location), the date, correlate's infra_source, step (resolved), max_skew
+    and max_lag (the margin), every query in order, and, when history may be asked, the Prometheus
+    settings (or the client handed in). The model, its latency_threshold, thresholds and labels (all a
+    `models:` override changes) are not read: they only change what is joined to the values.
+    """
+    settings = config.correlate
+    queries = tuple((name, query.model_dump_json()) for name, query in config.queries.items())
+    prometheus: object = None
+    if settings.infra_source != "snapshots":
+        prometheus = ("client", id(client)) if client is not None else config.prometheus.model_dump_json()
+    return (
+        type(storage).__name__,
+        storage.location,
+        day,
+        settings.infra_source,
+        settings.step_seconds,
+        settings.max_skew,
+        settings.max_lag,
+        queries,
+        prometheus,
+    )
+
+
 def load_infra(
     config: Config,
     storage: Storage,

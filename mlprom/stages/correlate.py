@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlprom.events.sketches import StoredSketch
     from mlprom.infra.history import InfraData, InfraSeries, QueryInfra
     from mlprom.infra.resolution import Resolution
+    from mlprom.stages.fleet import Shared
     from mlprom.storage.interface import Storage
 
 log = logging.getLogger("mlprom")
@@ -52,14 +53,22 @@ TIMELINE_SERIES = 5  # top suspects drawn in the timeline (plus every series wit
 
 
 def _read_ahead(
-    config: Config, storage: Storage, day: date, client: PrometheusClient | None
+    config: Config, storage: Storage, day: date, client: PrometheusClient | None, shared: Shared | None
 ) -> tuple[InfraData, dict[date, dict[str, Sample]]]:
     """What does not depend on the date's events, read in a thread while the event pass waits on its
-    workers: the infra values and the reference days' stored drift samples."""
-    from mlprom.infra.history import load_infra
+    workers: the infra values and the reference days' stored drift samples.
+
+    In a fleet run the infra values are loaded once per `infra_key` and shared by every model with that
+    key (the analysis only reads them); the drift samples are the model's own.
+    """
+    from mlprom.infra.history import infra_key, load_infra
     from mlprom.reports.drift_window import read_stored_samples, reference_days_of
 
-    infra = load_infra(config, storage, day, client)
+    if shared is None:
+        infra = load_infra(config, storage, day, client)
+    else:
+        key = ("correlate.infra", infra_key(config, storage, day, client))
+        infra = shared.get(key, lambda: load_infra(config, storage, day, client))
     stored = read_stored_samples(storage, config.model.name, reference_days_of(config, day))
     return infra, stored
 
@@ -240,8 +249,12 @@ def run(
     storage: Storage | None = None,
     now: datetime | None = None,
     client: PrometheusClient | None = None,
+    shared: Shared | None = None,
 ) -> CorrelationReport:
-    """Correlate one date partition, write reports/dt=D/model=NAME/correlation.json (replacing it) and return it."""
+    """Correlate one date partition, write reports/dt=D/model=NAME/correlation.json (replacing it) and return it.
+
+    `shared` (a fleet run's) loads the date's infra values once for the models that read the same ones.
+    """
     if storage is None:
         from mlprom.storage import open_storage
 
@@ -249,7 +262,7 @@ def run(
     now = now or datetime.now(UTC)
     from mlprom.infra.resolution import with_step
 
-    data = read_date(config, storage, day, client)
+    data = read_date(config, storage, day, client, shared)
     config = with_step(config, data.resolution)  # correlate.step auto, as read_date resolved it
     if data.empty:
         if not allow_empty:
@@ -270,7 +283,13 @@ def run(
     return report
 
 
-def read_date(config: Config, storage: Storage, day: date, client: PrometheusClient | None) -> DateData:
+def read_date(
+    config: Config,
+    storage: Storage,
+    day: date,
+    client: PrometheusClient | None,
+    shared: Shared | None = None,
+) -> DateData:
     """The date's events in one pass, its stored sketches, its infra values, the stored drift samples."""
     from mlprom.clients.deadline import Background
     from mlprom.events.log import gc_paused
@@ -302,9 +321,12 @@ def read_date(config: Config, storage: Storage, day: date, client: PrometheusCli
     with gc_paused():
         for columns in iter_columns(storage, day, config.model.name, how, max_skew=config.correlate.max_skew):
             if ahead is None:
-                ahead = Background(lambda: _read_ahead(config, storage, day, client), "mlprom-ahead")
+                ahead = Background(lambda: _read_ahead(config, storage, day, client, shared), "mlprom-ahead")
             events.add(columns)
-    infra, stored_samples = _read_ahead(config, storage, day, client) if ahead is None else ahead.result()
+    if ahead is None:
+        infra, stored_samples = _read_ahead(config, storage, day, client, shared)
+    else:
+        infra, stored_samples = ahead.result()
     return DateData(events, sketches, infra, stored_samples, resolution)
 
 

@@ -1,7 +1,9 @@
 """One stage for many models of one store (`--model NAME`..., `--all-models`): which models have data,
 each model run with its own config in a bounded pool of threads, and every failure kept to its model.
 
-The stage a model runs is handed in as a function of its config, so this module imports no other stage.
+The stage a model runs is handed in as a function of its config and of the run's `Shared` values (what
+several models would otherwise each read again: correlate's infra of the date), so this module imports
+no other stage.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mlprom import layout
 from mlprom.config.schema import check_model_name
@@ -90,7 +93,64 @@ class _ModelPrefix(logging.Filter):
         return True
 
 
-Work = Callable[["Config"], "StageResult"]
+T = TypeVar("T")
+
+
+@dataclass
+class _Entry:
+    done: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    failed: bool = False
+
+
+class Shared:
+    """Values one fleet run's models share, each loaded once per key, for as long as the run lasts.
+
+    `get` is safe from the run's threads: the first caller of a key loads it while later callers of that
+    key wait for its value. A load that raises is not kept: the next caller of the key loads again (each
+    model then meets its own failure, as in a run of its own). The values are handed to every model
+    with that key as they are: readers must not change them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, _Entry] = {}
+        self.loads = 0  # loads that returned a value
+        self.hits = 0  # gets answered with a value loaded before
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                owner = entry is None
+                if entry is None:
+                    entry = self._entries[key] = _Entry()
+            if owner:
+                return cast("T", self._load(key, entry, load))
+            entry.done.wait()
+            if not entry.failed:
+                with self._lock:
+                    self.hits += 1
+                return cast("T", entry.value)
+
+    def _load(self, key: Hashable, entry: _Entry, load: Callable[[], Any]) -> Any:
+        try:
+            value = load()
+        except BaseException:
+            with self._lock:
+                del self._entries[key]
+            entry.failed = True
+            entry.done.set()
+            raise
+        entry.value = value
+        with self._lock:
+            self.loads += 1
+        entry.done.set()
+        return value
+
+
+# A model's run: its config and the run's shared values -> its result.
+Work = Callable[["Config", Shared], "StageResult"]
 # After a model's run: its config, result and duration in seconds -> an exit code folded into the model's
 # (the heartbeat push: 3 when it failed on an otherwise clean run).
 After = Callable[["Config", "StageResult", float], int]
@@ -105,7 +165,8 @@ def run(
     jobs: int,
     after: After | None = None,
 ) -> FleetResult:
-    """Run `work` once per model with `config.for_model(model)`, at most `jobs` at a time.
+    """Run `work` once per model with `config.for_model(model)` and one `Shared` for the whole run, at
+    most `jobs` at a time.
 
     A model's MlpromError (or any other exception: a bug, exit 2) ends that model's run only; its exit
     code and message are its member's. Interrupted (SIGTERM, SIGINT) ends the whole run: models not
@@ -114,11 +175,12 @@ def run(
     jobs = max(1, min(jobs, MAX_JOBS, len(models) or 1))
 
     prefix = _ModelPrefix()
+    shared = Shared()  # dropped with the run: nothing a model loaded outlives it
 
     def one(model: str) -> FleetMember:
         prefix.local.model = model
         try:
-            return _run_one(config, model, work, after)
+            return _run_one(config, model, lambda own: work(own, shared), after)
         finally:
             prefix.local.model = None
 
@@ -142,7 +204,9 @@ def run(
             handler.removeFilter(prefix)
 
 
-def _run_one(config: Config, model: str, work: Work, after: After | None) -> FleetMember:
+def _run_one(
+    config: Config, model: str, work: Callable[[Config], StageResult], after: After | None
+) -> FleetMember:
     started = time.monotonic()
     try:
         own = config.for_model(model)

@@ -147,3 +147,46 @@ def test_a_range_object_with_points_outside_its_range_is_a_problem() -> None:
     assert "one length" in str(range_problem(doc([0.0, 30.0], [1.0]), "q", "e", 0.0, 60.0, 30.0))
     assert "another range" in str(range_problem(doc([0.0], [1.0]), "q", "e", 0.0, 90.0, 30.0))
     assert "another query" in str(range_problem(doc([0.0], [1.0]), "q", "other", 0.0, 60.0, 30.0))
+
+
+def test_infra_key_ignores_what_a_models_override_changes_and_follows_what_load_infra_reads(
+    tmp_path: Path,
+) -> None:
+    from datetime import date
+    from typing import Any
+
+    import yaml
+
+    from mlprom.config import load_config_text
+    from mlprom.infra.history import infra_key
+    from mlprom.infra.resolution import Resolution, with_step
+    from mlprom.storage.local import LocalStorage
+
+    base: dict[str, Any] = {
+        "correlate": {"infra_source": "snapshots", "step": "30s"},
+        "queries": {"cpu_usage": "rate(x[1m])"},
+        "models": {
+            "fraud": {"latency_threshold": "2s", "thresholds": {"cpu_usage": 0.5}, "labels": {"t": "r"}}
+        },
+    }
+    storage, day = LocalStorage(tmp_path), date(2026, 11, 20)
+
+    def key_of(correlate: dict[str, Any] | None = None, **sections: Any) -> tuple[object, ...]:
+        document = {**base, **sections, "correlate": {**base["correlate"], **(correlate or {})}}
+        config = load_config_text(yaml.safe_dump(document), "<test>", env={})
+        return infra_key(config.for_model("churn"), storage, day)
+
+    config = load_config_text(yaml.safe_dump(base), "<test>", env={})
+    key = key_of()
+    assert infra_key(config.for_model("fraud"), storage, day) == key  # its overrides are not read
+    assert infra_key(config.for_model("churn"), LocalStorage(tmp_path / "other"), day) != key
+    assert infra_key(config.for_model("churn"), storage, date(2026, 11, 21)) != key
+    assert infra_key(with_step(config, Resolution(15.0, "fixed")), storage, day) != key
+    assert key_of(prometheus={"url": "http://elsewhere:9090"}) == key  # snapshots only: never asked
+    assert key_of(queries={"cpu_usage": "rate(x[5m])"}) != key
+    assert key_of(queries={"cpu_usage": {"expr": "rate(x[1m])", "window": "2m"}}) != key
+    assert key_of(queries={"cpu_usage": "rate(x[1m])", "memory": "m"}) != key
+    for change in ({"max_skew": "60s"}, {"max_lag": "60s"}, {"infra_source": "auto"}):
+        assert key_of(change) != key, change
+    auto = {"infra_source": "auto"}
+    assert key_of(auto, prometheus={"url": "http://elsewhere:9090"}) != key_of(auto)

@@ -49,7 +49,7 @@ def test_each_model_runs_with_its_overrides_and_a_failure_stays_its_own() -> Non
     seen: list[str] = []
     lock = threading.Lock()
 
-    def work(own: Config) -> _Done:
+    def work(own: Config, _shared: fleet.Shared) -> _Done:
         with lock:
             seen.append(own.model.name)
         if own.model.name == "down":
@@ -86,7 +86,7 @@ def test_each_model_runs_with_its_overrides_and_a_failure_stays_its_own() -> Non
 def test_after_folds_a_failed_heartbeat_into_that_model_only() -> None:
     config = load_config_text("", "<test>", env={})
 
-    def work(own: Config) -> _Done:
+    def work(own: Config, _shared: fleet.Shared) -> _Done:
         return _Done(own.model.name, 0.0)
 
     result = fleet.run(
@@ -126,3 +126,57 @@ def test_models_with_data_lists_the_model_partitions_of_the_dates_and_stages(tmp
     assert fleet.models_with_data(storage, ("model", "reports"), [day]) == ["churn", "fraud", "reported"]
     assert fleet.models_with_data(storage, ("model",), [day, other]) == ["churn", "fraud", "later"]
     assert layout.parse_model_partition("infra/dt=2026-11-20/100000-0123456789abcdef.json") is None
+
+
+def test_shared_loads_a_key_once_while_the_other_threads_wait_for_it() -> None:
+    shared = fleet.Shared()
+    started = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def load(key: str) -> list[str]:
+        calls.append(key)
+        started.set()
+        release.wait(5)
+        return [key]
+
+    got: list[list[str]] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(shared.get("a", lambda: load("a")))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    assert started.wait(5)
+    assert shared.get("b", lambda: load("b")) == ["b"]  # another key does not wait for the first
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert calls.count("a") == 1 and calls.count("b") == 1
+    assert len(got) == 4 and all(value is got[0] for value in got)
+    assert (shared.loads, shared.hits) == (2, 3)
+
+
+def test_a_failed_load_is_not_kept_the_next_caller_loads_again() -> None:
+    shared = fleet.Shared()
+
+    def failing() -> int:
+        raise UpstreamError("storage at s3://b/k: 503")
+
+    with pytest.raises(UpstreamError):
+        shared.get("k", failing)
+    assert shared.get("k", lambda: 7) == 7
+    assert shared.get("k", lambda: 8) == 7
+    assert (shared.loads, shared.hits) == (1, 1)
+
+
+def test_a_fleet_run_hands_every_model_one_shared_and_the_next_run_a_new_one() -> None:
+    config = load_config_text("", "<test>", env={})
+    seen: list[fleet.Shared] = []
+
+    def work(own: Config, shared: fleet.Shared) -> _Done:
+        seen.append(shared)
+        return _Done(own.model.name, 0.0)
+
+    fleet.run(config, "correlate", ["a", "b", "c"], work, jobs=2)
+    fleet.run(config, "correlate", ["a"], work, jobs=1)
+    assert seen[0] is seen[1] is seen[2] and seen[3] is not seen[0]
