@@ -367,8 +367,11 @@ def _run_stage(
 def _interrupted_line(signum: int, detail: str = "") -> int:
     import signal
 
+    from mlprom.runtime import interrupts
+
     name = signal.Signals(signum).name
     typer.echo(f"mlprom: interrupted by {name}" + (f": {_line(detail)}" if detail else ""), err=True)
+    interrupts.told()
     return 128 + signum
 
 

@@ -43,6 +43,7 @@ class _State:
     defer_depth = 0  # > 0: inside deferred()
     islands = 0  # > 0: inside interruptibly() (only meaningful when deferred)
     cleaning = False  # inside cleanup(): flush what was measured, ignore further signals
+    told = False  # the run's last line ("interrupted by ...") is out: nothing more is said after it
     raised = False
     previous_hook: Callable[[Any], object] = sys.__unraisablehook__  # what handling() replaced
 
@@ -56,7 +57,8 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         _state.received = signum
     if _state.cleaning or _state.raised:
         # Already stopping: a second signal must not cut the unwinding or the flush in half.
-        if not first:
+        # `timeout` signals the child and then its process group: the copy may land after the last line.
+        if not first and not _state.told:
             log.warning("%s received again: still saving what was measured", signal.Signals(signum).name)
         return
     if _state.defer_depth > 0:
@@ -69,6 +71,11 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         _redeliver(signum)  # raised here it would be dropped too, this time with a traceback
         return
     _raise(signum)
+
+
+def told() -> None:
+    """The run has printed its last line about the interruption: later copies of the signal stay silent."""
+    _state.told = True
 
 
 def _raise(signum: int) -> None:
@@ -141,7 +148,7 @@ def handling(restore: bool = True) -> Iterator[None]:
     _state.installed = True
     _state.received = None
     _state.defer_depth = _state.islands = 0
-    _state.cleaning = _state.raised = False
+    _state.cleaning = _state.raised = _state.told = False
     for sig in SIGNALS:
         signal.signal(sig, _handler)
     try:

@@ -57,3 +57,21 @@ def test_other_dropped_exceptions_still_reach_the_previous_hook() -> None:
     finally:
         sys.unraisablehook = previous
     assert len(seen) == 1 and isinstance(seen[0], ZeroDivisionError)
+
+
+def test_a_copy_of_the_signal_after_the_last_line_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    # GNU timeout signals the child, then its whole process group: the copy may arrive at any moment.
+    with pytest.raises(Interrupted), interrupts.handling():
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(1)
+    with caplog.at_level("WARNING", logger="mlprom"), interrupts.handling():
+        interrupts._state.raised = True  # stopping, before the last line: a second signal is told
+        interrupts._handler(signal.SIGTERM, None)
+        interrupts._handler(signal.SIGTERM, None)
+        assert [r.getMessage() for r in caplog.records] == [
+            "SIGTERM received again: still saving what was measured"
+        ]
+        caplog.clear()
+        interrupts.told()  # the CLI printed "mlprom: interrupted by SIGTERM"
+        interrupts._handler(signal.SIGTERM, None)
+        assert caplog.records == []
