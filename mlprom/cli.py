@@ -370,8 +370,8 @@ def _interrupted_line(signum: int, detail: str = "") -> int:
     from mlprom.runtime import interrupts
 
     name = signal.Signals(signum).name
+    interrupts.told()  # before the line: a copy of the signal handled while it is written stays silent
     typer.echo(f"mlprom: interrupted by {name}" + (f": {_line(detail)}" if detail else ""), err=True)
-    interrupts.told()
     return 128 + signum
 
 
