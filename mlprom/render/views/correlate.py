@@ -158,7 +158,8 @@ def _report_table(report: CorrelationReport) -> Any:
         "first seen",
         "last seen",
     ):
-        findings.add_column(column)
+        name = column == "metric"  # as in the suspects table: never an ellipsis in the name
+        findings.add_column(column, no_wrap=name, overflow="fold" if name else "ellipsis")
     for f in report.findings:
         findings.add_row(
             Text(f.severity, style="bold red" if f.severity == "critical" else "yellow"),
@@ -173,7 +174,10 @@ def _report_table(report: CorrelationReport) -> Any:
     parts.append(findings if report.findings else Text("No findings."))
     suspects = Table(title=_suspects_title(report), header_style="bold")
     for column in SUSPECT_COLUMNS:
-        suspects.add_column(column)
+        # The metric names the suspect: folded onto a second line when the table is narrow, never cut to
+        # an ellipsis ("cpu_usage_sh…" could be two metrics); the other columns give way first.
+        name = column == "metric"
+        suspects.add_column(column, no_wrap=name, overflow="fold" if name else "ellipsis")
     shown = _shown_suspects(report)
     for s in shown:
         suspects.add_row(*_suspect_cells(s))

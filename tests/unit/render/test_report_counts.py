@@ -78,3 +78,38 @@ def test_a_quality_finding_shows_its_rows_and_no_slow_events() -> None:
     ]
     assert "7" in html_latency
     assert orjson.loads(render_text(report, "json"))["findings"][1]["rows"] == 1234
+
+
+def test_a_long_metric_name_is_never_cut_to_an_ellipsis_in_the_table() -> None:
+    # Fourteen suspect columns at 160 characters once cut "cpu_usage_short" to "cpu_usage_sh…", which
+    # could be any of several metrics: the name folds instead, and the other columns give way.
+    from mlprom.analysis.suspects import Suspect
+
+    labels = {"instance": "127.0.0.1:38489", "job": "node"}
+    long_name = "cpu_usage_short_with_a_much_longer_recording_rule_name"
+    suspects = tuple(
+        Suspect(
+            name,
+            labels,
+            33.1,
+            1.0,
+            0.51,
+            0.05,
+            181,
+            579,
+            39,
+            134,
+            rank=i + 1,
+            q_value=0.017,
+            significant=True,
+            source="mixed",
+        )
+        for i, name in enumerate(("cpu_usage_short", long_name))
+    )
+    report = CorrelationReport(DAY, AT, "critical", COUNTS, 5, (), suspects, model="churn")
+    table = render_text(report, "table").split("Significant suspects", 1)[1]
+    assert "…" not in "".join(line.split("│")[3] for line in table.splitlines() if line.count("│") > 3)
+    assert "│ cpu_usage_short " in table, table
+    # The long name is shown whole, folded over lines of its cell.
+    cells = [line.split("│")[3].strip() for line in table.splitlines() if line.count("│") > 3]
+    assert long_name in "".join(cells), table
