@@ -501,10 +501,13 @@ class Config(_Frozen):
         return parse_storage_url(self.storage.url)
 
 
+_CPU_IDLE = 'node_cpu_seconds_total{mode=~"idle|iowait"}'
 DEFAULT_QUERIES: dict[str, Any] = {
-    # Usage is 1 - idle; the seed measured idle itself. Unit: share of CPU time busy, 0-1, per instance.
+    # Usage is 1 - (idle + iowait), averaged over the instance's CPUs. iowait is idle time (the CPU had
+    # nothing to run while a task waited for its disk): counted as busy, a disk incident reads as a CPU one.
+    # Unit: share of CPU time busy, 0-1, per instance.
     "cpu_usage": {
-        "expr": '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "expr": f"1 - avg by (instance) (sum without (mode) (rate({_CPU_IDLE}[1m])))",
         "unit": "ratio",
         "direction": "rise",
     },
@@ -552,7 +555,7 @@ DEFAULT_QUERIES: dict[str, Any] = {
     # Short-window and pressure series (node-exporter, Linux PSI): they move within one scrape of a
     # short incident, where a [1m] average of a saturated CPU barely does. Unit: share of wall time.
     "cpu_usage_short": {
-        "expr": '1 - avg by (instance) (irate(node_cpu_seconds_total{mode="idle"}[1m]))',
+        "expr": f"1 - avg by (instance) (sum without (mode) (irate({_CPU_IDLE}[1m])))",
         "unit": "ratio",
         "direction": "rise",
     },
