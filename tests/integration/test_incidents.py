@@ -47,6 +47,10 @@ QUIET_SECONDS = 20.0
 # plus a window: 35 s apart, events 30 s ahead sit 5 s before the next window, an alignment almost as good
 # as the true one, and the skew is ambiguous (docs/correlation.md, "Clock skew").
 CPU_QUIET_SECONDS = 45.0
+# The disk's series are [1m] rates: 20 s after a window its rate still holds most of the window's bytes,
+# so the quiet steps between windows look like the loaded ones and the shift test loses the contrast
+# (disk_write_io at +67 sigma came out q = 0.25-0.35 with 20 s gaps). 45 s gaps let the rate fall back.
+IO_QUIET_SECONDS = 45.0
 # stress-ng arguments: CPU hogs four times the two cores over; buffered writes that queue the model's
 # fsync behind the writeback (direct or synced writes left its fsync as fast as in the quiet; a second
 # writer doubled the runnable tasks more than the fsync's wait).
@@ -163,7 +167,7 @@ def incidents(prometheus_stack: PrometheusStack, tmp_path_factory: pytest.TempPa
     runs["cpu ahead"] = _skewed(runs["cpu"], base, prometheus_stack)
     # The IO model's own CPU work is small, so its time is the fsync's, not the CPU it shares.
     io_model = ForestModel(trees=10, feature_log=base / "features.jsonl")
-    runs["io"] = _scenario("io", prometheus_stack, base, io_model, IO_LOAD)
+    runs["io"] = _scenario("io", prometheus_stack, base, io_model, IO_LOAD, quiet=IO_QUIET_SECONDS)
     for run in runs.values():
         print(run.describe())  # shown with -s or on failure: what each scenario measured
     return runs
