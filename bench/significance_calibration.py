@@ -31,7 +31,8 @@ from mlprom.analysis.suspects import GridSeries, QueryGrid, rank_suspects  # noq
 STEP = 30.0
 STEPS = 2880  # one day
 SERIES = 18
-LAGS = [30.0 * k for k in range(11)]  # correlate's defaults at a 30 s step: ten lags of a step up to max_lag 5m
+# correlate's defaults at a 30 s step: ten lags of a step up to max_lag 5m
+LAGS = [30.0 * k for k in range(11)]
 FDR = 0.05
 ORIGIN = 1_764_547_200.0  # 2025-12-01T00:00Z: only the times' spacing matters
 

@@ -150,6 +150,8 @@ def suspects_text(suspects: Sequence[Suspect]) -> str:
         q = f", q = {suspect.q_value:.2g}" if suspect.q_value is not None else ""
         parts.append(f"{suspect_series(suspect)} {suspect_movement(suspect)} ({suspect.effect:+.1f} σ{q})")
     return _cut("; ".join(parts), MAX_SUSPECTS_TEXT)
+
+
 def quality_finding(metric: str, verdict: QualityVerdict) -> Finding:
     """A quality metric judged over its window (docs/correlation.md, "Quality findings"): the window's
     value, the rows and events it rests on; no slow events, which a window's mean does not have."""
