@@ -134,6 +134,13 @@ def _suspects_title(report: CorrelationReport) -> str:
     return f"{what} (departure from baseline during slow predictions; {test}{fdr})"
 
 
+def _add_column(table: Any, column: str) -> None:
+    """The metric column names the finding or suspect: folded onto a second line when the table is narrow,
+    never cut to an ellipsis ("cpu_usage_sh…" could be two metrics); the other columns give way first."""
+    name = column == "metric"
+    table.add_column(column, no_wrap=name, overflow="fold" if name else "ellipsis")
+
+
 @to_table.register
 def _report_table(report: CorrelationReport) -> Any:
     from rich.console import Group
@@ -158,8 +165,7 @@ def _report_table(report: CorrelationReport) -> Any:
         "first seen",
         "last seen",
     ):
-        name = column == "metric"  # as in the suspects table: never an ellipsis in the name
-        findings.add_column(column, no_wrap=name, overflow="fold" if name else "ellipsis")
+        _add_column(findings, column)
     for f in report.findings:
         findings.add_row(
             Text(f.severity, style="bold red" if f.severity == "critical" else "yellow"),
@@ -174,10 +180,7 @@ def _report_table(report: CorrelationReport) -> Any:
     parts.append(findings if report.findings else Text("No findings."))
     suspects = Table(title=_suspects_title(report), header_style="bold")
     for column in SUSPECT_COLUMNS:
-        # The metric names the suspect: folded onto a second line when the table is narrow, never cut to
-        # an ellipsis ("cpu_usage_sh…" could be two metrics); the other columns give way first.
-        name = column == "metric"
-        suspects.add_column(column, no_wrap=name, overflow="fold" if name else "ellipsis")
+        _add_column(suspects, column)
     shown = _shown_suspects(report)
     for s in shown:
         suspects.add_row(*_suspect_cells(s))
