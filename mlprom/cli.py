@@ -310,11 +310,11 @@ class _Fleet:
     @property
     def single(self) -> str | None:
         """One --model and no --all-models: the command's usual run and output, for that model."""
-        return self.models[0] if len(self.models) == 1 and not self.all_models else None
+        return self.models[0] if len(set(self.models)) == 1 and not self.all_models else None
 
     @property
     def many(self) -> bool:
-        return self.all_models or len(self.models) > 1
+        return self.all_models or len(set(self.models)) > 1
 
 
 def _run_stage(
@@ -330,8 +330,9 @@ def _run_stage(
 ) -> None:
     """Load config, run `body`, render its result, push a heartbeat, exit with the result's `exit_code`.
 
-    `out` writes the rendered result to that file (atomically) instead of stdout; `assets` is the
-    directory for the PNG that `-o markdown` links to; `fmt` overrides the global -o.
+    `out` writes the rendered result to that file (atomically) instead of stdout (`report` with several
+    models: one file per model in that directory); `assets` is the directory for the PNG that
+    `-o markdown` links to; `fmt` overrides the global -o.
     SIGTERM/SIGINT end the run with 143/130 and one line on stderr, after the stage saved what it
     measured; `heartbeat=False` (dry runs) pushes nothing, since a dry run is not the job being done.
     `fleet` runs `body` once per model instead (stages/fleet.py) and prints one summary line each.
@@ -343,12 +344,8 @@ def _run_stage(
     # Refused before anything runs: a capture must not be taken only to fail at rendering.
     if fmt == "html" and stage not in HTML_STAGES:
         raise _fail(f"-o html is for correlate and report only; {stage} prints table, json or markdown", 2)
-    if fleet is not None and fleet.many and (fmt == "html" or out is not None or assets is not None):
-        raise _fail(
-            f"{stage} with several models prints one summary line per model: -o html, --out and --assets "
-            "render one model's report (give one --model)",
-            2,
-        )
+    if fleet is not None and fleet.many:
+        _check_fleet_output(stage, _Output(fmt, out, assets))
     if assets is not None and fmt != "markdown":
         raise _fail("--assets goes with -o markdown (the markdown links the picture it writes there)", 2)
     if assets is not None:
@@ -362,6 +359,32 @@ def _run_stage(
     with interrupts.handling():
         code = _guarded(g, stage, body, heartbeat, started, _Output(fmt, out, assets), fleet)
     raise typer.Exit(code)
+
+
+def _check_fleet_output(stage: str, output: _Output) -> None:
+    """Several models print one summary line each: `report --out DIR` also writes a file per model into
+    an existing directory; otherwise -o html, --out and --assets (one model's page) are exit 2."""
+    if stage == "report" and output.out is not None:
+        from mlprom.errors import InputError
+        from mlprom.render.directory import check_directory
+
+        try:
+            check_directory(output.out, output.fmt)
+        except InputError as err:
+            raise _fail(str(err), 2) from None
+        return
+    if output.fmt == "html" or output.out is not None or output.assets is not None:
+        if stage == "report":
+            raise _fail(
+                "report with several models prints one summary line per model: -o html and --assets "
+                "write files, so give --out DIR (one file per model) or one --model",
+                2,
+            )
+        raise _fail(
+            f"{stage} with several models prints one summary line per model: -o html, --out and --assets "
+            "render one model's report (give one --model)",
+            2,
+        )
 
 
 def _interrupted_line(signum: int, detail: str = "") -> int:
@@ -394,7 +417,7 @@ def _guarded(
         if fleet is not None:
             fleet = _checked_models(fleet)
         if fleet is not None and fleet.many:
-            return _run_fleet(g, stage, body, heartbeat, config, fleet)
+            return _run_fleet(g, stage, body, heartbeat, config, fleet, output)
         if fleet is not None and fleet.single is not None:
             config = config.for_model(fleet.single)
         result = body(config)
@@ -482,9 +505,11 @@ def _run_fleet(
     heartbeat: bool,
     config: Config,
     fleet: _Fleet,
+    output: _Output,
 ) -> int:
-    """`body` for each model (stages/fleet.py), each with its own heartbeat; one summary line per model
-    and one error line per failed model; the exit code is the worst by FLEET_EXIT_ORDER."""
+    """`body` for each model (stages/fleet.py), each with its own heartbeat and, with `output.out` (a
+    directory), its own file; one summary line per model and one error line per failed model; the exit
+    code is the worst by FLEET_EXIT_ORDER."""
     from mlprom.errors import NoDataError
     from mlprom.render import render
     from mlprom.runtime import interrupts
@@ -510,16 +535,28 @@ def _run_fleet(
         return _heartbeat(own, stage, seconds, result, result.exit_code)
 
     work = fleet.shared_body or (lambda own, _shared: body(own))
-    outcome = runner.run(
-        config, stage, models, work, jobs=fleet.jobs or runner.default_jobs(stage), after=after
-    )
+    jobs = fleet.jobs or runner.default_jobs(stage)
+    publish = None if output.out is None else _publisher(output.out, output)
+    outcome = runner.run(config, stage, models, work, jobs=jobs, after=after, publish=publish)
     for member in outcome.members:
         if member.error is not None:
             typer.echo(f"mlprom: error: model {member.model}: {_line(member.error)}", err=True)
     code = outcome.exit_code
     if models and not (g.quiet and code == 0):
-        render(outcome, g.fmt(), config=config)
+        # The pages are in their files (`report --out DIR -o html`); stdout has the summary lines.
+        render(outcome, "table" if g.fmt() == "html" else g.fmt(), config=config)
     return code
+
+
+def _publisher(directory: str, output: _Output) -> Callable[[str, Config, StageResult], str]:
+    """`report --out DIR` with several models: each model's result into DIR/<model>.<ext>."""
+
+    def publish(model: str, own: Config, result: StageResult) -> str:
+        from mlprom.render.directory import write_model_report
+
+        return write_model_report(directory, model, result, output.fmt, config=own, assets=output.assets)
+
+    return publish
 
 
 DateOpt = Annotated[
@@ -809,7 +846,9 @@ def report(
         str | None,
         typer.Option(
             "--out",
-            help="Write to this file (atomically) instead of stdout. Without -o, .html/.md/.json pick the format.",
+            help="Write to this file (atomically) instead of stdout. Without -o, .html/.md/.json pick the "
+            "format. With several models: an existing directory, one file per model (MODEL.html, .md or "
+            ".json; html without -o); stdout keeps the summary lines.",
             rich_help_panel=PANEL_BEHAVIOUR,
         ),
     ] = None,
@@ -822,7 +861,11 @@ def report(
     import os
 
     g: Globals = ctx.obj
-    fmt = g.output or (_OUT_SUFFIXES.get(os.path.splitext(out)[1].lower()) if out else None) or "table"
+    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model", "reports"), _on_date(date))
+    if fleet.many and out is not None:
+        fmt = g.output or "html"  # a directory has no suffix to tell
+    else:
+        fmt = g.output or (_OUT_SUFFIXES.get(os.path.splitext(out)[1].lower()) if out else None) or "table"
 
     def body(config: Config) -> StageResult:
         from mlprom.dates import parse_date
@@ -831,7 +874,6 @@ def report(
         return stage.run(config, parse_date(date))
 
     # A reader, not a pipeline stage: it pushes no heartbeat.
-    fleet = _Fleet(tuple(models or ()), all_models, jobs, ("model", "reports"), _on_date(date))
     _run_stage(ctx, "report", body, assets=assets, out=out, fmt=fmt, heartbeat=False, fleet=fleet)
 
 

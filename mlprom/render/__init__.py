@@ -53,9 +53,17 @@ def render(result: Any, fmt: str, *, config: Config | None = None, assets: str |
 
 
 def render_text(
-    result: Any, fmt: str, *, config: Config | None = None, assets: str | None = None, out: str | None = None
+    result: Any,
+    fmt: str,
+    *,
+    config: Config | None = None,
+    assets: str | None = None,
+    out: str | None = None,
+    model: str | None = None,
 ) -> str:
-    """`result` in `fmt` as text, for stdout or for the file `out` (--out); a table is plain text 160 wide."""
+    """`result` in `fmt` as text, for stdout or for the file `out` (--out); a table is plain text 160 wide.
+
+    `model` names the --assets PNG after that model too (`report --out DIR`: models share `assets`)."""
     if fmt == "html":
         from mlprom.render.html import to_html
 
@@ -77,7 +85,7 @@ def render_text(
             from mlprom.render.picture import with_timeline_picture
 
             link_from = os.path.dirname(out) if out is not None else None
-            text = with_timeline_picture(result, text, assets, link_from)
+            text = with_timeline_picture(result, text, assets, link_from, model)
         return text
     import io
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,14 @@ PANELS = 3  # suspect series under the prediction panel
 VERMILLION, BLUE, SKY_BLUE, BLUISH_GREEN, ORANGE = "#D55E00", "#0072B2", "#56B4E9", "#009E73", "#E69F00"
 
 
-def picture_name(document: dict[str, Any]) -> str:
+def picture_name(document: dict[str, Any], model: str | None = None) -> str:
+    """`timeline-D.png`, or `timeline-MODEL-D.png` for one of several models sharing a directory (the
+    date has a fixed length, so two models' names never meet)."""
     day = str(document.get("date") or "undated")
     safe = "".join(c for c in day if c.isalnum() or c == "-") or "undated"
+    if model is not None:
+        own = "".join(c for c in model if c.isascii() and (c.isalnum() or c in "-._"))
+        return f"timeline-{own}-{safe}.png"
     return f"timeline-{safe}.png"
 
 
@@ -44,11 +50,14 @@ def _md_text(text: str) -> str:
     return " ".join(out.split())
 
 
-def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: str | None = None) -> str:
+def with_timeline_picture(
+    result: Any, markdown: str, assets: str, link_from: str | None = None, model: str | None = None
+) -> str:
     """Write the timeline PNG into `assets` and put a link to it under the markdown's first line.
 
     The link is relative to `link_from` (the directory of the --out file) when given, so the markdown
-    and its picture can be published together; else it is the path as given.
+    and its picture can be published together; else it is the path as given. `model`: the PNG's name
+    carries it (picture_name).
     """
     from mlprom.errors import InputError
 
@@ -66,7 +75,7 @@ def with_timeline_picture(result: Any, markdown: str, assets: str, link_from: st
     else:
         from mlprom.render.files import write_bytes_atomically
 
-        path = os.path.join(assets, picture_name(document))
+        path = os.path.join(assets, picture_name(document, model))
         write_bytes_atomically(path, timeline_png(document, timeline))
         alt = _md_text(f"Timeline of {document.get('model') or 'the model'} on {document.get('date')} (UTC)")
         if link_from is not None:
@@ -112,13 +121,19 @@ def _frame(ax: Axes, timeline: Timeline, y_label: str) -> None:
     ax.set_ylim(min(0.0, bottom), max(0.0, top) or 1.0)
 
 
+# matplotlib is not thread-safe, and `report --out DIR --jobs N` renders models in threads: one figure
+# at a time (drawing holds the GIL anyway, so nothing is lost).
+_DRAWING = threading.Lock()
+
+
 def timeline_png(document: dict[str, Any], timeline: Timeline, dpi: int = 100) -> bytes:
     """The timeline figure as PNG bytes."""
     import io
 
-    figure = timeline_figure(document, timeline, dpi)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": "mlprom"})
+    with _DRAWING:
+        figure = timeline_figure(document, timeline, dpi)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": "mlprom"})
     return buffer.getvalue()
 
 

@@ -555,10 +555,13 @@ class FleetMember:
     result: Any = None  # the stage's own result (a StageResult), None when the run raised
     error: str | None = None
     seconds: float = 0.0
+    out: str | None = None  # the file its result was written to (`report --out DIR`)
 
     def to_dict(self) -> dict[str, Any]:
-        # The model's usual JSON document, plus the model and its own exit code.
+        # The model's usual JSON document, plus the model, its own exit code and the file written.
         head: dict[str, Any] = {"model": self.model, "exit_code": self.exit_code}
+        if self.out is not None:
+            head["out"] = self.out
         if self.result is None:
             return {"schema_version": SCHEMA_VERSION, **head, "error": self.error}
         # A stored report keeps the version it was written with (render/json.py `document`).

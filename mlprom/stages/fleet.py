@@ -154,6 +154,9 @@ Work = Callable[["Config", Shared], "StageResult"]
 # After a model's run: its config, result and duration in seconds -> an exit code folded into the model's
 # (the heartbeat push: 3 when it failed on an otherwise clean run).
 After = Callable[["Config", "StageResult", float], int]
+# Before `After`: the model's name, config and result -> the file it wrote the result to (`report --out
+# DIR`); its MlpromError is the model's, as the run's own would be.
+Publish = Callable[[str, "Config", "StageResult"], str]
 
 
 def run(
@@ -164,9 +167,10 @@ def run(
     *,
     jobs: int,
     after: After | None = None,
+    publish: Publish | None = None,
 ) -> FleetResult:
     """Run `work` once per model with `config.for_model(model)` and one `Shared` for the whole run, at
-    most `jobs` at a time.
+    most `jobs` at a time; `publish` each model's result as it ends, then `after`.
 
     A model's MlpromError (or any other exception: a bug, exit 2) ends that model's run only; its exit
     code and message are its member's. Interrupted (SIGTERM, SIGINT) ends the whole run: models not
@@ -180,7 +184,7 @@ def run(
     def one(model: str) -> FleetMember:
         prefix.local.model = model
         try:
-            return _run_one(config, model, lambda own: work(own, shared), after)
+            return _run_one(config, model, lambda own: work(own, shared), after, publish)
         finally:
             prefix.local.model = None
 
@@ -205,16 +209,21 @@ def run(
 
 
 def _run_one(
-    config: Config, model: str, work: Callable[[Config], StageResult], after: After | None
+    config: Config,
+    model: str,
+    work: Callable[[Config], StageResult],
+    after: After | None,
+    publish: Publish | None = None,
 ) -> FleetMember:
     started = time.monotonic()
     try:
         own = config.for_model(model)
         result = work(own)
         code = result.exit_code
+        out = publish(model, own, result) if publish is not None else None
         if after is not None:
             code = max(code, after(own, result, time.monotonic() - started))
-        return FleetMember(model, code, result, seconds=time.monotonic() - started)
+        return FleetMember(model, code, result, seconds=time.monotonic() - started, out=out)
     except MlpromError as exc:
         return FleetMember(model, exc.exit_code, error=str(exc), seconds=time.monotonic() - started)
     except Exception as exc:  # noqa: BLE001 - one model's bug must not stop the others; reported as exit 2

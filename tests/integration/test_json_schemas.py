@@ -234,3 +234,8 @@ def test_a_fleet_run_validates_and_each_model_keeps_its_document(write_config: C
     assert [m["model"] for m in printed] == sorted(m["model"] for m in printed) and len(printed) == 2
     for member in printed:
         validate("report", {k: v for k, v in member.items() if k != "exit_code"})
+    site = path.parent / "site"
+    site.mkdir()
+    shown = _json(path, "report", "--date", DAY.isoformat(), "--all-models", "--out", str(site))
+    validate("fleet", shown)
+    assert [m["out"] for m in shown] == [str(site / f"{m['model']}.json") for m in printed]

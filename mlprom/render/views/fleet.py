@@ -45,10 +45,18 @@ def _profile_line(result: ProfileResult) -> tuple[str, str]:
 
 
 def summary(member: FleetMember) -> tuple[str, str]:
-    """(status, one line of text) for a model's run; the error itself when it failed."""
+    """(status, one line of text) for a model's run, the file it wrote first (`report --out DIR`: a narrow
+    terminal cuts the counts before the path); the error itself when it failed."""
     result = member.result
     if result is None:
         return ("no_data" if member.exit_code == 4 else "error"), member.error or ""
+    status, text = _result_line(result)
+    if member.out is not None:
+        return status, f"wrote {member.out}" + (f"; {text}" if text else "")
+    return status, text
+
+
+def _result_line(result: object) -> tuple[str, str]:
     if isinstance(result, StoredReport):
         result = result.report
     if isinstance(result, CorrelationReport):

@@ -95,6 +95,30 @@ def test_after_folds_a_failed_heartbeat_into_that_model_only() -> None:
     assert [m.exit_code for m in result.members] == [0, 3]
 
 
+def test_publish_names_each_models_file_and_its_failure_stays_that_models() -> None:
+    from mlprom.errors import InputError
+
+    config = load_config_text("", "<test>", env={})
+
+    def work(own: Config, _shared: fleet.Shared) -> _Done:
+        return _Done(own.model.name, 0.0)
+
+    def publish(model: str, own: Config, _result: object) -> str:
+        assert own.model.name == model
+        if model == "b":
+            raise InputError("cannot write site/b.html: is a symbolic link")
+        return f"site/{model}.html"
+
+    result = fleet.run(config, "report", ["a", "b", "c"], work, jobs=2, publish=publish)
+    assert [(m.model, m.exit_code, m.out) for m in result.members] == [
+        ("a", 0, "site/a.html"),
+        ("b", 2, None),
+        ("c", 0, "site/c.html"),
+    ]
+    assert result.members[1].error == "cannot write site/b.html: is a symbolic link"
+    assert result.to_dict()[0]["out"] == "site/a.html" and "out" not in result.to_dict()[1]
+
+
 def test_selected_models_keeps_the_order_given_once_each_and_refuses_a_bad_name() -> None:
     assert fleet.selected_models(["b", "a", "b"]) == ["b", "a"]
     with pytest.raises(ValueError, match="'a/b'"):
