@@ -11,12 +11,15 @@ times at the calendar's ends, a partition that is a symlink loop or a file, an o
 looping object, a 200 MB line, random bytes, a gzip bomb), and what a person reads (a label with a
 right-to-left override, ESC and BEL through alert --dry-run in JSON, markdown and table and the HTML
 report; a javascript: runbook_url; series differing only in __name__ as two alerts; prune when the
-store's newest write is 400 days old). For each run: is the exit code in the contract's
-set, did a traceback or a secret reach the output, did it end by its documented deadline (+ start-up
-margin)? Cases with an expected outcome also count as handled when the exit code is the expected one,
-the message names the culprit and nothing stored before the run is lost.
+store's newest write is 400 days old), and what a run is given or meets while it stores (a
+10,000-column CSV to capture-model, and one whose last row is a field short; a disk that is full once
+Alertmanager has taken the alerts, RLIMIT_FSIZE 0 in the child; an archived range stored invalid, its
+values null, a time at +-1e300 or its JSON cut short, which a re-run must replace). For each run: is
+the exit code in the contract's set, did a traceback or a secret reach the output, did it end by its
+documented deadline (+ start-up margin)? Cases with an expected outcome also count as handled when the
+exit code is the expected one, the message names the culprit and nothing stored before the run is lost.
 
-Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands|stored|shown]
+Run: python bench/fault_campaign.py [--variants 60] [--workers 4] [--seed 1] [--only hands|stored|shown|input]
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,12 +138,24 @@ class Ran:
         return self.stdout + self.stderr
 
 
-def _run_mlprom(args: list[str], deadline: float, work: Path) -> Ran:
-    """`python -m mlprom ARGS` in `work`, killed `MARGIN` seconds past `deadline`."""
+# The child that meets a full disk: every file it writes may hold at most 0 bytes (RLIMIT_FSIZE), and
+# SIGXFSZ is ignored so a write fails with EFBIG instead of killing it; both survive the exec. Set here,
+# not in preexec_fn, which is unsafe with the campaign's worker threads.
+DISK_FULL = (
+    "import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0)); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'mlprom', *sys.argv[1:]])"
+)
+
+
+def _run_mlprom(args: list[str], deadline: float, work: Path, disk_full: bool = False) -> Ran:
+    """`python -m mlprom ARGS` in `work`, killed `MARGIN` seconds past `deadline` (with `disk_full`, in a
+    process that can write no byte to any file)."""
     started = time.monotonic()
+    start = [sys.executable, "-c", DISK_FULL] if disk_full else [sys.executable, "-m", "mlprom"]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "mlprom", *args],
+            [*start, *args],
             capture_output=True,
             text=True,
             timeout=deadline + MARGIN,
@@ -651,6 +668,8 @@ def run_hands_case(case: Case, workdir: Path) -> Outcome:
         "thresholds": {"cpu_usage": 0.9},
     }
     config.write_text(yaml.safe_dump(document))
+    if case.upstream == "input":
+        return run_input_case(case, work, config, document)
     if case.upstream in ("event", "report", "lock", "out", "stored"):
         seed_report(config, [{"instance": "a:9100"}])
     if case.upstream == "shown":
@@ -738,6 +757,176 @@ def _finish_hands_case(case: Case, work: Path, data: Path, args: list[str], dead
     return _outcome(case, ran, deadline, _lost(before, _stored(data)), shown)
 
 
+# ---------------------------------------------------------------- input: a wide CSV, a full disk, ranges
+
+WIDE_COLUMNS = 10_000  # bench/csv_wide.py: 1.3 s to read at 10,000 columns, 20.6 s before the fix
+WIDE_ROWS = 100
+# No upstream: its time is local work (MLflow's import and a run in a local database, about 2.5 s on a
+# quiet machine, then 1.3 s of reading), bounded by the machine's speed rather than a timeout, like
+# STORED_SECONDS. Before the frame was built per dtype, the reading alone took 20.6 s.
+INPUT_SECONDS = 15.0
+PREV_DAY = "2026-11-19"
+# An archive across midnight: two range objects, infra/dt=PREV_DAY/... and infra/dt=DAY/....
+RANGE_FROM, RANGE_TO, RANGE_STEP = f"{PREV_DAY}T23:30:00Z", f"{DAY}T00:30:00Z", 60.0
+# (mode, command, expected exit, what stderr must name): docs/reliability.md, "Fault campaign"
+INPUT_CASES: tuple[tuple[str, str, int, str], ...] = (
+    ("wide-csv", "capture-model", 0, ""),
+    ("wide-csv-ragged", "capture-model", 2, f"expected {WIDE_COLUMNS} fields as in the header"),
+    ("state-disk-full", "alert", 3, "could not be written"),
+    ("range-values-null", "capture-infra", 0, "'t' and 'v' are not lists of one length"),
+    ("range-times-1e300", "capture-infra", 0, "time 1e+300 is not a finite time inside the range"),
+    ("range-times-minus-1e300", "capture-infra", 0, "time -1e+300 is not a finite time inside the range"),
+    ("range-truncated", "capture-infra", 0, "not valid JSON"),
+)
+
+
+def input_cases() -> list[Case]:
+    return [
+        Case(f"input/{mode}/{command}", "input", command, None, mode, code, names)
+        for mode, command, code, names in INPUT_CASES
+    ]
+
+
+def _write_wide_csv(path: Path, ragged: bool) -> None:
+    """x1, x2 (what the test model reads), then columns of integers and text with blanks; `ragged`: the
+    last row one field short."""
+    with path.open("w") as out:
+        out.write(",".join(["x1", "x2", *(f"c{j}" for j in range(WIDE_COLUMNS - 2))]) + "\n")
+        for i in range(WIDE_ROWS):
+            cells = [str(0.9 * (i % 2)), "0.2"]
+            cells += [str(i * j) if j % 3 else ("" if i % 2 else "t") for j in range(WIDE_COLUMNS - 2)]
+            if ragged and i == WIDE_ROWS - 1:
+                cells.pop()
+            out.write(",".join(cells) + "\n")
+
+
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _mlflow_database(workdir: Path) -> Path:
+    """An MLflow tracking database with its tables made (by one small capture-model run, once per
+    campaign): copied into a wide case's directory, so its time is the CSV's, not MLflow creating its
+    tables (about 3 s of a shared machine's disk)."""
+    template = workdir / "mlflow-template"
+    with _TEMPLATE_LOCK:
+        if not (template / "mlflow.db").is_file():
+            template.mkdir(exist_ok=True)
+            (template / "mlprom.yaml").write_text(yaml.safe_dump({"storage": {"url": "data"}}))
+            (template / "in.csv").write_text("x1,x2\n0.1,0.2\n")
+            args = ["-c", "mlprom.yaml", "-q", "capture-model", "--input", "in.csv", "--model", MODEL]
+            _run_mlprom(args, INPUT_SECONDS, template)
+    return template / "mlflow.db"
+
+
+def _range_pieces() -> list[float]:
+    """The start of each day's piece of RANGE_FROM..RANGE_TO (what capture-infra asks Prometheus)."""
+    from datetime import datetime
+
+    start = datetime.fromisoformat(RANGE_FROM).timestamp()
+    midnight = datetime.fromisoformat(f"{DAY}T00:00:00+00:00").timestamp()
+    return [start, midnight]
+
+
+def _matrix(start: float) -> Behaviour:
+    values = [[start, "0.5"], [start + RANGE_STEP, "0.75"]]
+    result = [{"metric": {"instance": "a:9100"}, "values": values}]
+    return ok({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def _spoil_range(path: Path, mode: str) -> None:
+    """An archived range as a disk, an older mlprom or a killed writer may have left it."""
+    good = path.read_bytes()
+    if mode == "range-truncated":
+        path.write_bytes(good[: len(good) // 2])
+        return
+    document = json.loads(good)
+    series = document["series"][0]
+    if mode == "range-values-null":
+        series["v"] = None
+    else:
+        series["t"][-1] = 1e300 if mode == "range-times-1e300" else -1e300
+    path.write_text(json.dumps(document))
+
+
+def run_input_case(case: Case, work: Path, config: Path, document: dict[str, Any]) -> Outcome:
+    """What a run is given and what it stores: each case starts from a healthy run (for state and
+    ranges), spoils one thing, runs again and checks the result and the store."""
+    from tests.faults.harness import seed_report
+
+    data = work / "data"
+    if case.command == "capture-model":
+        with contextlib.suppress(OSError):  # without it, MLflow makes its tables in the run
+            shutil.copyfile(_mlflow_database(work.parent), work / "mlflow.db")
+        source = work / "wide.csv"
+        _write_wide_csv(source, ragged=case.mode == "wide-csv-ragged")
+        model = ["--model", MODEL, "--batch-size", "50", "--sample-rate", "1", "--date", DAY]
+        args = ["-c", str(config), "-o", "json", "capture-model", "--input", str(source), *model]
+        ran = _run_mlprom(args, INPUT_SECONDS, work)
+        checked = True
+        if ran.code == 0:
+            # Every row read and predicted, its events stored (a wide batch is not dropped).
+            try:
+                result = json.loads(ran.stdout)
+                checked = (result["rows"], result["batches"], result["events"]) == (WIDE_ROWS, 2, 2)
+            except (ValueError, KeyError):
+                checked = False
+        return _outcome(case, ran, INPUT_SECONDS, False, checked)
+
+    with contextlib.ExitStack() as stack:
+        if case.command == "alert":
+            alertmanager = stack.enter_context(running_hostile_server(Behaviour("alertmanager")))
+            document["alertmanager"]["urls"] = [alertmanager.url]
+            config.write_text(yaml.safe_dump(document))
+            # The state as yesterday's run left it (a:9100 firing), then today's report (b:9100).
+            seed_report(config, [{"instance": "a:9100"}], day=PREV_DAY)
+            first = _run_mlprom(["-c", str(config), "alert", "--date", PREV_DAY], 2 * TIMEOUT, work)
+            seed_report(config, [{"instance": "b:9100"}])
+            if first.code != 0 or not (data / "alerts" / "model=m" / "state.json").is_file():
+                return _outcome(case, first, 2 * TIMEOUT, False, False)  # no state to start from
+            before, taken = _stored(data), len(alertmanager.accepted)
+            deadline = TIMEOUT + TIMEOUT  # the POST, then the state's lock (storage.timeout)
+            ran = _run_mlprom(["-c", str(config), "alert", "--date", DAY], deadline, work, disk_full=True)
+            after = _stored(data)
+            # One line says both: the alerts reached Alertmanager, the state was not written.
+            said = any(
+                "Alertmanager accepted" in line and case.names in line for line in ran.stderr.splitlines()
+            )
+            kept = after.get("alerts/model=m/state.json") == before["alerts/model=m/state.json"]
+            litter = [k for k in after if Path(k).name.startswith(".tmp-")]
+            checked = said and kept and not litter and len(alertmanager.accepted) > taken
+            return _outcome(case, ran, deadline, _lost(before, after) or not kept, checked)
+
+        prometheus = stack.enter_context(running_hostile_server(ok({"status": "error"}, 400)))
+        prometheus.body_rules = [(f"start={a:.3f}".encode(), _matrix(a)) for a in _range_pieces()]
+        document["prometheus"] = {"url": prometheus.url, "timeout": f"{TIMEOUT:g}s"}
+        config.write_text(yaml.safe_dump(document))
+        archive = ["-c", str(config), "-o", "json", "capture-infra", "--from", RANGE_FROM, "--to", RANGE_TO]
+        archive += ["--step", f"{RANGE_STEP:g}s"]
+        deadline = TIMEOUT + TIMEOUT  # the queries (concurrently), then the writes
+        first = _run_mlprom(archive, deadline, work)
+        stored = sorted(str(p.relative_to(data)) for p in data.rglob("range-*.json"))
+        if first.code != 0 or len(stored) != 2:
+            return _outcome(case, first, deadline, False, False)  # no archive to start from
+        spoiled = next(k for k in stored if f"dt={DAY}" in k)
+        good = json.loads((data / spoiled).read_bytes())
+        _spoil_range(data / spoiled, case.mode)
+        before = _stored(data)
+        ran = _run_mlprom(archive, deadline, work)
+        after = _stored(data)
+    # Replaced (and listed as repaired, not as existing), the other day's object left as it was, nothing
+    # else in the store changed or added.
+    try:
+        result = json.loads(ran.stdout)
+        listed = (result["repaired"], result["stored"]) == ([spoiled], [])
+        listed = listed and spoiled not in result["existing"]
+        repaired = json.loads((data / spoiled).read_bytes()) == good
+    except (OSError, ValueError, KeyError):
+        listed = repaired = False
+    after.pop(spoiled, None)
+    before.pop(spoiled)
+    return _outcome(case, ran, deadline, after != before, listed and repaired)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", type=int, default=60, help="generated cases beyond the fixed matrix")
@@ -746,10 +935,11 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print every case")
     parser.add_argument(
         "--only",
-        choices=("all", "hands", "stored", "shown"),
+        choices=("all", "hands", "stored", "shown", "input"),
         default="all",
         help="hands: redirects and the local classes only; stored: the odd stored objects only; "
-        "shown: what a person reads (bidi and controls, runbook_url), alert identity, a clock ahead",
+        "shown: what a person reads (bidi and controls, runbook_url), alert identity, a clock ahead; "
+        "input: a wide CSV, a disk full after Alertmanager took the alerts, invalid archived ranges",
     )
     args = parser.parse_args()
 
@@ -757,8 +947,8 @@ def main() -> None:
     if args.only == "hands":
         campaign = [c for c in campaign if "/redirect-" in c.name]
         args.variants = 0
-    local = hands_cases() + shown_cases()
-    if args.only in ("stored", "shown"):
+    local = hands_cases() + shown_cases() + input_cases()
+    if args.only in ("stored", "shown", "input"):
         campaign, args.variants = [], 0
         local = [c for c in local if c.upstream == args.only]
     # This process writes the alert cases' reports to moto before each run.
@@ -820,6 +1010,10 @@ def main() -> None:
         f"- cases with an expected outcome (redirects, files, locks, output, listings): {len(expected)}; "
         f"handled (exit code, culprit named, nothing stored lost): {len(expected) - len(unhandled)}; "
         f"stored data lost: {len(lost)} (goal 0)"
+    )
+    print(
+        f"- bounded (ended by the deadline + {MARGIN:g} s start-up): {len(outcomes) - len(hangs)} of "
+        f"{len(outcomes)}"
     )
     slowest = max(expected, key=lambda o: o.seconds - o.deadline) if expected else None
     if slowest is not None:
