@@ -194,10 +194,11 @@ def run(
     require_extra(
         ("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)"
     )
-    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, require_stores
     from mlprom.storage.inputs import open_input
 
     rate = _checked_rate(config, model_uri, model_ref, predict, batch_size, sample_rate)
+    require_stores(config)  # a database store on mlflow-skinny: exit 2 before a model is loaded or a run made
     started_at = datetime.now(UTC)
     day = day or started_at.date()
     # A past --date replays an input into that partition: timestamps keep their time of day.
