@@ -198,7 +198,6 @@ def run(
     from mlprom.storage.inputs import open_input
 
     rate = _checked_rate(config, model_uri, model_ref, predict, batch_size, sample_rate)
-    require_stores(config)  # a database store on mlflow-skinny: exit 2 before a model is loaded or a run made
     started_at = datetime.now(UTC)
     day = day or started_at.date()
     # A past --date replays an input into that partition: timestamps keep their time of day.
@@ -210,6 +209,7 @@ def run(
     source = open_input(input_path, config)
     try:
         _check_label_column(source, input_path, label_column)
+        require_stores(config)  # a database store on mlflow-skinny: exit 2 before the model loads, no run
         version: str | None = None
         loaded: LoadedModel | None = None
         if predict is None:

@@ -7,7 +7,8 @@ venv checks that SQLAlchemy, alembic and Flask are absent, runs
 `python -m mlprom capture-model --model-uri models:/NAME@champion` against the server and checks the run,
 then that a sqlite tracking URI and MLflow's default store are refused (exit 2, one line naming
 `mlprom[mlflow]`, nothing on stdout). Here the run is read back again with the suite's MLflow client.
-Some 35 s once the wheelhouse is filled (the wheel's build included); the first run downloads the wheels.
+About 40 s once the wheelhouse is filled (the wheel's build included, a load average of 2); the first run
+downloads the wheels it lacks.
 """
 
 from __future__ import annotations
