@@ -1,6 +1,6 @@
 """Installed size and package count of each install variant, and the import time of each stage.
 
-    python bench/install_weight.py [--variants lean,assets,mlflow] [--repeat 7]
+    python bench/install_weight.py [--variants lean,assets,tracking,mlflow] [--repeat 7]
 
 Builds the wheel of this tree, installs it into a fresh venv per variant (the package index or pip's
 cache supplies the dependencies), and prints a markdown table: packages (pip, setuptools and wheel not
@@ -31,7 +31,7 @@ STAGES = (
     "rules",
     "capture_model",
 )
-EXTRAS = {"lean": "", "assets": "[assets]", "mlflow": "[mlflow]"}
+EXTRAS = {"lean": "", "assets": "[assets]", "tracking": "[tracking]", "mlflow": "[mlflow]"}
 
 
 def _run(argv: list[str]) -> str:

@@ -14,6 +14,16 @@ tags, params, dataset and model inputs), the summary metrics on the run and on t
 the capture-summary.json artifact. Then failures: a model version that does not exist (exit 2, no
 run) and a model that raises (exit 2, the run FAILED). Prints one line per version with the install
 and check seconds; exits 1 when a version fails. tests/integration/test_mlflow_versions.py runs it.
+
+    python bench/mlflow_compat.py --tracking URL [VERSION ...] [--wheel PATH] [--wheelhouse DIR]
+
+checks the `tracking` extra instead: `<wheel>[tracking]` with `mlflow-skinny==VERSION`, against the
+running tracking server at URL (`mlflow server --host 127.0.0.1 --port 5000`, say). This interpreter's
+MLflow registers the model there under a new name; in the venv, `--check-tracking` makes sure SQLAlchemy,
+alembic and Flask are not installed, runs the same capture against the server and checks it the same
+way, then that a sqlite tracking URI, and MLflow's default store (sqlite:///mlflow.db), are refused
+(exit 2, one line naming `mlprom[mlflow]`). The report line adds the run's id.
+tests/integration/test_tracking_install.py runs it against the suite's `mlflow server`.
 """
 
 from __future__ import annotations
@@ -57,8 +67,8 @@ def _expect(condition: bool, what: str) -> None:
         raise AssertionError(what)
 
 
-def _register(uri: str) -> None:
-    """Two versions of a sum-rule pyfunc under `churn`; alias `champion` on version 2."""
+def _register(uri: str, name: str = "churn") -> None:
+    """Two versions of a sum-rule pyfunc under `name`; alias `champion` on version 2."""
     import mlflow
     import mlflow.pyfunc
 
@@ -69,9 +79,9 @@ def _register(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
     for _ in range(2):
         mlflow.pyfunc.log_model(
-            name="model", python_model=SumRule(), registered_model_name="churn", pip_requirements=["mlflow"]
+            name="model", python_model=SumRule(), registered_model_name=name, pip_requirements=["mlflow"]
         )
-    mlflow.MlflowClient().set_registered_model_alias("churn", "champion", "2")
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "2")
 
 
 def _write_inputs(work: Path, uri: str, experiment: str, **mlflow_options: Any) -> None:
@@ -85,14 +95,15 @@ def _write_inputs(work: Path, uri: str, experiment: str, **mlflow_options: Any) 
     (work / "mlprom.yaml").write_text(json.dumps(config))  # JSON is YAML
 
 
-def _check_capture(work: Path, uri: str) -> None:
-    """The good path: run, tags, inputs, metrics on the run and on the LoggedModel, the summary artifact."""
+def _check_capture(work: Path, uri: str, name: str = "churn") -> str:
+    """The good path: run, tags, inputs, metrics on the run and on the LoggedModel, the summary artifact.
+    The run's id."""
     from mlflow.tracking import MlflowClient
 
     # system_metrics on: the [mlflow] extra does not bring psutil, so a warning says so and the run goes on.
     _write_inputs(work, uri, "compat", system_metrics=True)
     done = _mlprom(
-        "capture-model", "--model-uri", "models:/churn@champion", "--input", str(work / "in.csv"),
+        "capture-model", "--model-uri", f"models:/{name}@champion", "--input", str(work / "in.csv"),
         "--label-column", "label", "--batch-size", "10", cwd=work,
     )  # fmt: skip
     _expect(done.returncode == 0, f"capture-model exited {done.returncode}: {done.stderr[-1500:]}")
@@ -108,11 +119,11 @@ def _check_capture(work: Path, uri: str) -> None:
     )
     tags = run.data.tags
     _expect(bool(tags.get("mlflow.user")) and tags.get("mlflow.source.type") == "LOCAL", f"tags {tags}")
-    _expect(run.data.params.get("model_loaded_uri") == "models:/churn/2", f"params {run.data.params}")
+    _expect(run.data.params.get("model_loaded_uri") == f"models:/{name}/2", f"params {run.data.params}")
     (dataset,) = run.inputs.dataset_inputs
     _expect(dataset.dataset.name == "in.csv" and dataset.dataset.source_type == "local", "dataset input")
     _expect(json.loads(dataset.dataset.profile)["rows"] == 30, f"profile {dataset.dataset.profile}")
-    version = client.get_model_version("churn", "2")
+    version = client.get_model_version(name, "2")
     model_id = version.model_id or version.source.removeprefix("models:/")  # sqlite leaves model_id empty
     _expect([m.model_id for m in run.inputs.model_inputs] == [model_id], "model input")
     summary = {"accuracy", "prediction_time_p95_seconds", "rows"}
@@ -123,6 +134,7 @@ def _check_capture(work: Path, uri: str) -> None:
     _expect(logged["rows"].dataset_name == "in.csv", "LoggedModel metric's dataset")
     path = client.download_artifacts(run.info.run_id, "capture-summary.json", str(work))
     _expect(json.loads(Path(path).read_text()) == result, "capture-summary.json differs from -o json")
+    return str(run.info.run_id)
 
 
 def _check_failures(work: Path, uri: str) -> None:
@@ -143,6 +155,49 @@ def _check_failures(work: Path, uri: str) -> None:
     experiment = client.get_experiment_by_name("compat-failures")
     statuses = [r.info.status for r in client.search_runs([experiment.experiment_id])]
     _expect(statuses == ["FAILED"], f"failed runs' statuses {statuses}")
+
+
+# What mlflow-skinny leaves out and the `tracking` extra must not bring back: the SQLAlchemy stores and
+# their migrations, and the server's web stack.
+NOT_IN_TRACKING = ("sqlalchemy", "alembic", "flask")
+
+
+def _check_database_store_refused(work: Path) -> None:
+    """On mlflow-skinny a sqlite store, named or MLflow's default (sqlite:///mlflow.db), is refused: exit 2,
+    one line naming the `mlflow` extra, nothing on stdout, no run, no database file."""
+    for uri in (f"sqlite:///{work / 'refused.db'}", None):
+        (work / "refused").mkdir(exist_ok=True)
+        config = {"storage": {"url": str(work / "refused" / "data")}, "model": {"name": "churn"}}
+        if uri is not None:
+            config["mlflow"] = {"tracking_uri": uri}
+        (work / "refused" / "mlprom.yaml").write_text(json.dumps(config))
+        (work / "refused" / "in.csv").write_text("x1,x2\n0.1,0.2\n")
+        done = _mlprom(
+            "capture-model", "--model-uri", "models:/churn@champion", "--input", "in.csv",
+            cwd=work / "refused",
+        )  # fmt: skip
+        shown = uri or "the default store"
+        _expect(done.returncode == 2, f"{shown}: exit {done.returncode}: {done.stderr[-800:]}")
+        lines = done.stderr.strip().splitlines()
+        _expect(len(lines) == 1 and "pip install 'mlprom[mlflow]'" in lines[0], f"{shown}: {done.stderr}")
+        _expect(done.stdout == "" and "Traceback" not in done.stderr, f"{shown}: {done.stdout!r}")
+        _expect(not list((work / "refused").glob("*.db")), f"{shown}: a database file was created")
+        _expect(not (work / "refused.db").exists(), f"{shown}: {work / 'refused.db'} was created")
+
+
+def check_tracking(server: str, name: str) -> None:
+    """Run in a venv holding the `tracking` extra: no SQLAlchemy stack, a capture against the tracking
+    server `server` (model `name` registered there), database stores refused. Prints the run's id."""
+    import mlflow
+
+    present = [m for m in NOT_IN_TRACKING if _has(m)]
+    _expect(not present, f"the tracking extra installed {present}")
+    with tempfile.TemporaryDirectory() as work_dir:
+        work = Path(work_dir)
+        os.chdir(work)
+        run_id = _check_capture(work, server, name)
+        _check_database_store_refused(work)
+    print(json.dumps({"mlflow": mlflow.__version__, "ok": True, "run_id": run_id}))
 
 
 def _has(module: str) -> bool:
@@ -187,14 +242,12 @@ def _build_wheel(out: Path) -> Path:
     return wheel
 
 
-def _install(
-    python: str, wheel: Path, version: str, wheelhouse: Path, cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    """`<wheel>[mlflow]` and mlflow==version from the wheelhouse, offline; what it lacks is downloaded into it
-    first. (pip's own cache does not help here: this index's answers are not cacheable, so each install
-    would download some 700 MB again.) --no-compile: nothing is imported twice, so .pyc files only cost.
-    `cwd` is not a source tree: `python -m pip` puts the working directory on sys.path."""
-    wanted = [f"{wheel}[mlflow]", f"mlflow=={version}"]
+def _install(python: str, wanted: list[str], wheelhouse: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`wanted` (`<wheel>[mlflow]` and mlflow==version) from the wheelhouse, offline; what it lacks is
+    downloaded into it first. (pip's own cache does not help here: this index's answers are not
+    cacheable, so each install would download some 700 MB again.) --no-compile: nothing is imported
+    twice, so .pyc files only cost. `cwd` is not a source tree: `python -m pip` puts the working
+    directory on sys.path."""
     offline = [python, "-m", "pip", "install", "-q", "--no-compile", "--no-index"]
     offline += ["--find-links", str(wheelhouse)]
     env = _venv_env()
@@ -208,21 +261,37 @@ def _install(
     return done
 
 
-def compat(version: str, wheel: Path, work: Path, wheelhouse: Path) -> dict[str, Any]:
-    """Install `wheel[mlflow]` with mlflow==version into a fresh venv and run --check there."""
-    venv = work / f"mlflow-{version}"
+def compat(
+    version: str, wheel: Path, work: Path, wheelhouse: Path, server: str | None = None
+) -> dict[str, Any]:
+    """Install `wheel[mlflow]` with mlflow==version into a fresh venv and run --check there; with `server`,
+    `wheel[tracking]` with mlflow-skinny==version, a model registered on that tracking server by this
+    interpreter's MLflow, and --check-tracking."""
+    package, extra = ("mlflow-skinny", "tracking") if server else ("mlflow", "mlflow")
+    venv = work / f"{package}-{version}"
     python = str(venv / "bin" / "python")
     started = time.monotonic()
     done = _run([sys.executable, "-m", "venv", str(venv)])
     if done.returncode == 0:
-        done = _install(python, wheel, version, wheelhouse, work)
+        done = _install(python, [f"{wheel}[{extra}]", f"{package}=={version}"], wheelhouse, work)
     installed = time.monotonic()
     if done.returncode != 0:
-        return {"mlflow": version, "ok": False, "install_seconds": round(installed - started, 1),
+        return {"mlflow": version, "package": package, "ok": False,
+                "install_seconds": round(installed - started, 1),
                 "error": f"install failed: {done.stderr.strip()[-1500:]}"}  # fmt: skip
-    done = _run([python, str(Path(__file__).resolve()), "--check"], env=_venv_env(), cwd=work, timeout=600)
+    here = str(Path(__file__).resolve())
+    check = [python, here, "--check"]
+    if server:
+        name = f"churn-{os.urandom(4).hex()}"
+        done = _run([sys.executable, here, "--register", server, name], cwd=work, timeout=300)
+        if done.returncode != 0:
+            return {"mlflow": version, "package": package, "ok": False,
+                    "error": f"registering the model failed: {done.stderr.strip()[-1500:]}"}  # fmt: skip
+        check = [python, here, "--check-tracking", server, name]
+    done = _run(check, env=_venv_env(), cwd=work, timeout=600)
     report: dict[str, Any] = {
         "mlflow": version,
+        "package": package,
         "ok": done.returncode == 0,
         "install_seconds": round(installed - started, 1),
         "check_seconds": round(time.monotonic() - installed, 1),
@@ -230,7 +299,10 @@ def compat(version: str, wheel: Path, work: Path, wheelhouse: Path) -> dict[str,
     if done.returncode != 0:
         report["error"] = (done.stderr.strip() or done.stdout.strip())[-1500:]
     else:
-        report["installed"] = json.loads(done.stdout.strip().splitlines()[-1])["mlflow"]
+        checked = json.loads(done.stdout.strip().splitlines()[-1])
+        report["installed"] = checked["mlflow"]
+        if "run_id" in checked:
+            report["run_id"] = checked["run_id"]
     return report
 
 
@@ -244,17 +316,30 @@ def main() -> None:
         default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlprom" / "compat-wheels",
         help="where the dependencies' wheels are kept between runs",
     )
+    parser.add_argument(
+        "--tracking",
+        metavar="URL",
+        help="check the `tracking` extra (mlflow-skinny) against this running tracking server instead",
+    )
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--check-tracking", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS)
+    parser.add_argument("--register", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.check:
         check()
+        return
+    if args.check_tracking:
+        check_tracking(*args.check_tracking)
+        return
+    if args.register:
+        _register(*args.register)
         return
     failed = False
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         wheel = args.wheel or _build_wheel(work / "dist")
         for version in args.versions:
-            report = compat(version, wheel, work, args.wheelhouse)
+            report = compat(version, wheel, work, args.wheelhouse, args.tracking)
             failed |= not report["ok"]
             print(json.dumps(report), flush=True)
     sys.exit(1 if failed else 0)

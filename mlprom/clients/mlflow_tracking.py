@@ -73,6 +73,42 @@ def resolve_tracking_uri(config: Config) -> str:
     return str(mlflow.get_tracking_uri())
 
 
+# The SQLAlchemy stores' schemes (mlflow.store.db.db_types.DATABASE_ENGINES; a URI may add +driver).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def require_store_support(uri: str, what: str = "MLflow tracking URI") -> None:
+    """ConfigError (exit 2) when `uri` is a database store this install cannot open.
+
+    mlflow-skinny (the `tracking` extra) has the REST and file stores but not SQLAlchemy: MLflow registers
+    the database schemes only when sqlalchemy can be imported, and its stores migrate with alembic. Without
+    them a sqlite:/postgresql:/... URI (MLflow's default, sqlite:///mlflow.db, too) needs the full package."""
+    import importlib.util
+
+    from mlprom.errors import ConfigError
+
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme not in DATABASE_SCHEMES:
+        return
+    if all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", "alembic")):
+        return
+    raise ConfigError(
+        f"{what} {describe_uri(uri)} is a database store, which needs the full MLflow "
+        "(this install has mlflow-skinny, without SQLAlchemy): pip install 'mlprom[mlflow]'"
+    )
+
+
+def require_stores(config: Config) -> str:
+    """The tracking URI capture-model will use, refused (exit 2) with the registry's when this install
+    cannot open it; checked before a model is loaded or a run created."""
+    uri = resolve_tracking_uri(config)
+    require_store_support(uri)
+    registry = _registry_uri(uri)
+    if registry != uri:
+        require_store_support(registry, "MLflow registry URI")
+    return uri
+
+
 def _verbose() -> bool:
     return log.isEnabledFor(logging.DEBUG)
 

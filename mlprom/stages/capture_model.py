@@ -194,7 +194,7 @@ def run(
     require_extra(
         ("mlflow", "pandas"), "mlflow", "capture-model (its batches are pandas frames, its run MLflow's)"
     )
-    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri
+    from mlprom.clients.mlflow_tracking import MlflowRun, describe_model_uri, describe_uri, require_stores
     from mlprom.storage.inputs import open_input
 
     rate = _checked_rate(config, model_uri, model_ref, predict, batch_size, sample_rate)
@@ -209,6 +209,7 @@ def run(
     source = open_input(input_path, config)
     try:
         _check_label_column(source, input_path, label_column)
+        require_stores(config)  # a database store on mlflow-skinny: exit 2 before the model loads, no run
         version: str | None = None
         loaded: LoadedModel | None = None
         if predict is None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlprom.clients.deadline import scope
 from mlprom.clients.http import RetryPolicy, build_session, probe_ready, request
-from mlprom.errors import MlpromError, UpstreamError
+from mlprom.errors import ConfigError, MlpromError, UpstreamError
 from mlprom.layout import new_object_id
 from mlprom.redact import printable, redact_url
 from mlprom.reports.results import CheckItem, CheckResult
@@ -143,7 +143,6 @@ def _check_queries(config: Config) -> str:
     from datetime import UTC, datetime
 
     from mlprom.clients.prometheus import PrometheusClient, QueryError
-    from mlprom.errors import ConfigError
 
     session = build_session(config.prometheus, "prometheus", CHECK_RETRY)
     client = PrometheusClient(config.prometheus.url, session, min(config.prometheus.timeout, 10.0))
@@ -255,6 +254,13 @@ def _check_mlflow(config: Config) -> str:
     if importlib.util.find_spec("mlflow") is None:
         # The lean install: only capture-model uses the store, and it says which extra it needs.
         return "not checked: a store other than a tracking server needs mlflow (pip install 'mlprom[mlflow]')"
+    from mlprom.clients.mlflow_tracking import require_store_support
+
+    try:
+        require_store_support(uri)
+    except ConfigError as exc:
+        # mlflow-skinny (the `tracking` extra) cannot open a database store; capture-model says the same.
+        return f"not checked: {exc}"
     quiet_mlflow()
     with mlflow_call("listing experiments", uri):
         from mlflow.tracking import MlflowClient
