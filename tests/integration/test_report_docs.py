@@ -35,7 +35,7 @@ def test_the_commands_of_docs_report_md_run_as_shown(tmp_path: Path) -> None:
     }
 
     lines = commands()
-    assert len(lines) == 4 and all(line.startswith("mlprom ") for line in lines)
+    assert len(lines) == 5 and all(line.split(" && ")[-1].startswith("mlprom ") for line in lines)
     for line in lines:
         done = subprocess.run(
             ["bash", "-c", f"set -o pipefail; {line}"],
@@ -56,3 +56,6 @@ def test_the_commands_of_docs_report_md_run_as_shown(tmp_path: Path) -> None:
     )
     assert (tmp_path / "ci-assets" / "timeline-2026-11-20.png").stat().st_size > 10_000
     assert (tmp_path / "report.json").read_text().startswith("{")
+    # --all-models --out DIR: one page per model of the date, named after it, and nothing else.
+    assert [p.name for p in (tmp_path / "pages").iterdir()] == ["default.html"]
+    assert (tmp_path / "pages" / "default.html").read_text().startswith("<!DOCTYPE html>")
