@@ -140,13 +140,17 @@ def test_correlate_fleet_with_fail_on_never_and_a_model_without_events_exits_zer
 
 
 def test_alert_all_models_labels_each_models_alerts_and_resolves_only_its_own(
-    tmp_path: Path, alertmanager: Server
+    tmp_path: Path, alertmanager: Server, shared_store: dict[str, Any]
 ) -> None:
+    """On a local directory and on S3 (moto_server)."""
     first, second, third = models = _fleet("alert")
-    routing = {"alertmanager": {"urls": [alertmanager.url], "labels": {"env": "test"}}}
+    routing = {
+        "storage": shared_store,
+        "alertmanager": {"urls": [alertmanager.url], "labels": {"env": "test"}},
+    }
     team = {"labels": {"team": "fraud-desk"}}
     path = _write_config(tmp_path, {second: team}, **routing)
-    _store(path, models)
+    storage = _store(path, models)
     assert _invoke(path, "correlate", "--date", DAY.isoformat(), "--all-models").exit_code == 1
 
     sent = _invoke(path, "-o", "json", "alert", "--date", DAY.isoformat(), "--all-models")
@@ -169,6 +173,13 @@ def test_alert_all_models_labels_each_models_alerts_and_resolves_only_its_own(
         len(active_alerts(alertmanager.url, second, 1)) == 1
         and len(active_alerts(alertmanager.url, third, 1)) == 1
     )
+    # Each model's state in the store holds its own alerts only, the first one's resolved.
+    for model in models:
+        state = orjson.loads(storage.get_bytes(layout.alert_state_key(model)))
+        assert [(a["labels"]["model"], a["status"]) for a in state["alerts"]] == [
+            (model, "resolved" if model == first else "firing")
+        ]
+    assert not storage.exists(layout.LEGACY_ALERT_STATE_KEY)
 
 
 def test_model_flags_run_exactly_those_models_and_push_a_heartbeat_for_each(

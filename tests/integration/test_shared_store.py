@@ -31,10 +31,12 @@ START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 runner = CliRunner()
 
 
-def _config(tmp_path: Path, model: str, am: str, threshold: float = 0.9) -> Path:
+def _config(
+    tmp_path: Path, model: str, am: str, threshold: float = 0.9, storage: dict[str, Any] | None = None
+) -> Path:
     path = tmp_path / f"{model}.yaml"
     document = {
-        "storage": {"url": str(tmp_path / "shared")},
+        "storage": storage or {"url": str(tmp_path / "shared")},
         "correlate": {"infra_source": "snapshots"},
         "alertmanager": {"urls": [am]},
         "model": {"name": model},
@@ -50,10 +52,11 @@ def _invoke(path: Path, *args: str) -> Any:
 
 
 def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
-    tmp_path: Path, alertmanager: Server
+    tmp_path: Path, alertmanager: Server, shared_store: dict[str, Any]
 ) -> None:
+    """On a local directory and on S3 (moto_server)."""
     first, second = (f"{n}-{uuid.uuid4().hex[:6]}" for n in ("churn", "fraud"))
-    one, two = _config(tmp_path, first, alertmanager.url), _config(tmp_path, second, alertmanager.url)
+    one, two = (_config(tmp_path, m, alertmanager.url, storage=shared_store) for m in (first, second))
     storage = open_storage(load_config(str(one)))
     hot = QueryResult(CPU, "vector", (Series({"instance": "host-a:9100"}, 0.95),))
     write_snapshot(storage, Snapshot(START, "http://prometheus.test", {"cpu_usage": hot}))
@@ -69,7 +72,7 @@ def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
     assert len(active_alerts(alertmanager.url, first, 1)) == 1
 
     # The second model's findings clear: its alert run must not resolve the first model's alerts.
-    cleared = _config(tmp_path, second, alertmanager.url, threshold=1000)
+    cleared = _config(tmp_path, second, alertmanager.url, threshold=1000, storage=shared_store)
     assert _invoke(cleared, "correlate", "--date", DAY.isoformat()).exit_code == 0
     done = _invoke(cleared, "-o", "json", "alert", "--date", DAY.isoformat())
     assert done.exit_code == 0, done.output
