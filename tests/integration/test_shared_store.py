@@ -1,11 +1,11 @@
 """Many models in one store: each model's correlate writes its own report, each model's alert resolves
-only its own alerts (a real Alertmanager), and a store written in the previous layout (one report and
-one alert state per store) keeps working for the model it belongs to."""
+only its own alerts (a real Alertmanager), and a store written in the previous layout (one report, drift
+sample and alert state per store) keeps working for the model it belongs to."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,11 @@ def test_two_models_in_one_store_keep_their_own_reports_and_alerts(
 
 
 def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
-    tmp_path: Path, alertmanager: Server
+    tmp_path: Path, alertmanager: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mlprom.reports import legacy
+
+    monkeypatch.setattr(legacy, "_told", set())  # the line is said once per process: forget earlier tests
     model = f"old-{uuid.uuid4().hex[:6]}"
     path = _config(tmp_path, model, alertmanager.url)
     storage = open_storage(load_config(str(path)))
@@ -94,12 +97,22 @@ def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
     write_events(storage, [Event(START, model, 12.0, True, 10)])
     assert _invoke(path, "correlate", "--date", DAY.isoformat(), "--fail-on", "never").exit_code == 0
     assert _invoke(path, "alert", "--date", DAY.isoformat()).exit_code == 0
-    # Move what this release wrote to where the previous one wrote it.
-    for new, old in (
-        (layout.report_key(DAY, model), layout.legacy_report_key(DAY)),
-        (layout.alert_state_key(model), layout.LEGACY_ALERT_STATE_KEY),
+    # Move what this release wrote to where the previous one wrote it, the report's hour 10 and the drift
+    # sample's prediction times changed so that values read from these old objects can be told apart
+    # from values the date's events would give (one event, 12 s).
+    report = orjson.loads(storage.get_bytes(layout.report_key(DAY, model)))
+    (ten,) = (h for h in report["profile"]["hours"] if h["hour"] == 10)
+    assert (ten["events"], ten["slow"]) == (1, 1)
+    ten.update(events=7, slow=3, p95=4.5)
+    sample = orjson.loads(storage.get_bytes(layout.drift_sample_key(DAY, model)))
+    assert sample["distributions"]["prediction_time"]["values"] == [12.0]
+    sample["distributions"]["prediction_time"] = {"seen": 3, "sum": 21.0, "mean": 7.0, "values": [7.0] * 3}
+    for new, old, body in (
+        (layout.report_key(DAY, model), layout.legacy_report_key(DAY), orjson.dumps(report)),
+        (layout.drift_sample_key(DAY, model), layout.legacy_drift_sample_key(DAY), orjson.dumps(sample)),
+        (layout.alert_state_key(model), layout.LEGACY_ALERT_STATE_KEY, None),
     ):
-        storage.put_bytes(old, storage.get_bytes(new))
+        storage.put_bytes(old, body or storage.get_bytes(new))
         storage.delete_many([new])
 
     shown = _invoke(path, "-o", "json", "report", "--date", DAY.isoformat())
@@ -109,6 +122,28 @@ def test_a_store_of_the_previous_layout_keeps_working_for_its_model(
     # Another model of the store finds no report of its own in the old one.
     other = _config(tmp_path, "someone-else", alertmanager.url)
     assert _invoke(other, "report", "--date", DAY.isoformat()).exit_code == 4
+
+    # profile over the old report: the forecast's hour 10 is the old object's.
+    profiled = _invoke(path, "-o", "json", "profile", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert profiled.exit_code == 0, profiled.output
+    forecast = orjson.loads(profiled.stdout)
+    assert forecast["days_used"] == [DAY.isoformat()] and forecast["missing"] == []
+    (slot,) = (s for s in forecast["forecast"]["slots"] if s["hour"] == 10)
+    assert (slot["events"], slot["slow"], slot["p95"]) == (7.0, 3.0, 4.5)
+
+    # The next date's drift reference: DAY from the old drift sample, not from DAY's events; another
+    # model does not take the old sample for its own.
+    later = START + timedelta(days=1)
+    write_snapshot(storage, Snapshot(later, "http://prometheus.test", {"cpu_usage": hot}))
+    write_events(storage, [Event(later, model, 12.0, True, 10), Event(later, "someone-else", 12.0, True, 10)])
+    for config, n_reference, mean_reference in ((path, 3, 7.0), (other, 0, None)):
+        done = _invoke(
+            config, "-o", "json", "correlate", "--date", later.date().isoformat(), "--fail-on", "never"
+        )
+        assert done.exit_code == 0, done.output
+        assert "unusable drift sample" not in done.stderr
+        drift = orjson.loads(done.stdout)["drift"]["distributions"]["prediction_time"]
+        assert (drift["n_reference"], drift["mean_reference"]) == (n_reference, mean_reference)
 
     # The alert state: the old one's alerts of this model are taken over, nothing is resolved or resent
     # as new, and the model's own state is written from then on.
