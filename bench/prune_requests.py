@@ -70,7 +70,9 @@ def main() -> None:
             process.wait(timeout=10)
 
     total = args.objects + args.keep
-    expected_pages = math.ceil(total / 1000) + 3  # the model prefix, plus one (empty) page per other stage
+    # The model prefix, one (empty) page per other stage, and the listing of the models' alert states
+    # (alerts/model=, none here).
+    expected_pages = math.ceil(total / 1000) + 3 + 1
     expected_deletes = math.ceil(args.objects / 1000)
     cpu = platform.processor() or platform.machine()
     print(f"- command: `python bench/prune_requests.py --objects {args.objects} --keep {args.keep}`")
@@ -87,13 +89,16 @@ def main() -> None:
     print("| --- | --- | --- |")
     print(f"| ListObjectsV2 | {counter.counts.get('ListObjectsV2', 0)} | {expected_pages} (pages of 1,000) |")
     print(f"| DeleteObjects | {counter.counts.get('DeleteObjects', 0)} | {expected_deletes} (ceil(n/1000)) |")
-    print(f"| GetObject | {counter.counts.get('GetObject', 0)} | 1 (alerts/state.json) |")
+    print(
+        f"| GetObject | {counter.counts.get('GetObject', 0)} | 1 (the previous layout's alerts/state.json, absent) |"
+    )
     print(f"| total | {sum(counter.counts.values())} | {expected_pages + expected_deletes + 1} |")
     print("")
     print(f"Wall time {elapsed:.1f} s (moto on the same machine; indicative only).")
     ok = (
         counter.counts.get("DeleteObjects") == expected_deletes
         and counter.counts.get("ListObjectsV2") == expected_pages
+        and counter.counts.get("GetObject") == 1
         and result.objects == args.objects
     )
     sys.exit(0 if ok else 1)
