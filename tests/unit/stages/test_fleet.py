@@ -4,6 +4,7 @@ others, and the exit code folds worst first (3 > 2 > 1 > 4 > 0)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,3 +205,59 @@ def test_a_fleet_run_hands_every_model_one_shared_and_the_next_run_a_new_one() -
     fleet.run(config, "correlate", ["a", "b", "c"], work, jobs=2)
     fleet.run(config, "correlate", ["a"], work, jobs=1)
     assert seen[0] is seen[1] is seen[2] and seen[3] is not seen[0]
+
+
+def _in_flight(jobs: int, names: list[str]) -> tuple[int, list[str], fleet.FleetResult]:
+    """Run `names` through fleet.run at `jobs`: the most models seen running at once and the order of
+    their starts and ends. The first models are held until as many as may run are running (or 5 s), and
+    a moment longer, so one past the cap would be seen; then they all go."""
+    config = load_config_text("", "<test>", env={})
+    changed = threading.Condition()
+    release = threading.Event()
+    running = 0
+    peak = 0
+    order: list[str] = []
+
+    def work(own: Config, _shared: fleet.Shared) -> _Done:
+        nonlocal running, peak
+        with changed:
+            running += 1
+            peak = max(peak, running)
+            order.append(f"start {own.model.name}")
+            changed.notify_all()
+        assert release.wait(5)
+        with changed:
+            running -= 1
+            order.append(f"end {own.model.name}")
+        return _Done(own.model.name, 0.0)
+
+    results: list[FleetResult] = []
+    runner = threading.Thread(
+        target=lambda: results.append(fleet.run(config, "alert", names, work, jobs=jobs))
+    )
+    runner.start()
+    expected = min(jobs, len(names))
+    with changed:
+        assert changed.wait_for(lambda: running == expected, timeout=5), (running, expected)
+    time.sleep(0.2)  # room for a model past the cap to start (it would raise the peak)
+    release.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    return peak, order, results[0]
+
+
+@pytest.mark.parametrize(("jobs", "models"), [(2, 5), (3, 7), (8, 3)])
+def test_at_most_jobs_models_run_at_once_and_that_many_do(jobs: int, models: int) -> None:
+    names = [f"m{i}" for i in range(models)]
+    peak, order, result = _in_flight(jobs, names)
+    assert peak == min(jobs, models)
+    assert sorted(order) == sorted([f"start {n}" for n in names] + [f"end {n}" for n in names])
+    assert [m.model for m in result.members] == names and result.exit_code == 0
+
+
+def test_jobs_1_runs_the_models_one_at_a_time_in_order() -> None:
+    names = ["c", "a", "b"]
+    peak, order, result = _in_flight(1, names)
+    assert peak == 1
+    assert order == [f"{step} {n}" for n in names for step in ("start", "end")]
+    assert [m.model for m in result.members] == names and result.exit_code == 0
