@@ -161,8 +161,9 @@ def test_shared_loads_a_key_once_while_the_other_threads_wait_for_it() -> None:
 
     def load(key: str) -> list[str]:
         calls.append(key)
-        started.set()
-        release.wait(5)
+        if key == "a":  # held until released; "b" is not
+            started.set()
+            assert release.wait(5)
         return [key]
 
     got: list[list[str]] = []
