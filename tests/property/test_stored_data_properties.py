@@ -5,6 +5,7 @@ stored before is still there byte for byte (only the date's report and drift sam
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from mlprom import layout
 from mlprom.cli import app
 from tests.property.strategies import (
     CLOSED,
@@ -148,18 +150,24 @@ def _good_store(root: Path) -> None:
     report=reports(),
     state=st.one_of(st.none(), states()),
     fmt=st.sampled_from(["table", "json", "markdown"]),
+    own=st.booleans(),
 )
 def test_readers_keep_the_contract_on_any_stored_data(
-    event_body: bytes, snapshot: Any, report: Any, state: Any, fmt: str
+    event_body: bytes, snapshot: Any, report: Any, state: Any, fmt: str, own: bool
 ) -> None:
+    """The hostile report and alert state at the model's own keys, or at the previous layout's (one per
+    store), which a model without its own reads."""
+    day = date.fromisoformat(DAY)
+    report_key = layout.report_key(day, "default") if own else layout.legacy_report_key(day)
+    state_key = layout.alert_state_key("default") if own else layout.LEGACY_ALERT_STATE_KEY
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         _good_store(root)
         _put(root, f"model/dt={DAY}/model=default/100000-{'6' * 16}.jsonl", event_body)
         _put(root, f"infra/dt={DAY}/100000-{'7' * 16}.json", snapshot)
-        _put(root, f"reports/dt={DAY}/correlation.json", report)
+        _put(root, report_key, report)
         if state is not None:
-            _put(root, "alerts/state.json", state)
+            _put(root, state_key, state)
         config = Path(tmp) / "mlprom.yaml"
         config.write_text(
             yaml.safe_dump(
@@ -185,7 +193,8 @@ def test_readers_keep_the_contract_on_any_stored_data(
             assert_contract(result.exit_code, result.output)
             if fmt == "json" and result.exit_code in (0, 1):
                 orjson.loads(result.stdout)  # stdout is exactly one JSON document
-        replaced = {f"reports/dt={DAY}/correlation.json", f"reports/dt={DAY}/drift-sample.json"}
+        # correlate replaces the model's own report and drift sample; the previous layout's are never written.
+        replaced = {layout.report_key(day, "default"), layout.drift_sample_key(day, "default")}
         assert_kept(before, snapshot_files(root), replaced)
 
 
