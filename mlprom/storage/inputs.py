@@ -6,6 +6,7 @@ A batch is a pandas DataFrame; a malformed row raises InputError naming the file
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -23,8 +24,15 @@ if TYPE_CHECKING:
     from mlprom.config import Config
 
 READ_BUFFER = 1024 * 1024
-# A CSV field may be large (embedded JSON, text); Python's default limit of 128 KiB is too small.
-csv.field_size_limit(64 * 1024 * 1024)
+# The longest input line read, in characters as decoded (CSV and JSON Lines, after gzip). An input row may
+# be far wider than an event (events.log.MAX_LINE_BYTES, 4 MiB): thousands of columns, embedded JSON or
+# text. 64 Mi is the bound a CSV field already had, so every line a field of that size fits on is read. A
+# longer line is refused, read no further than the bound: unbounded, a 400 MB line was held whole as one
+# string, then parsed.
+MAX_INPUT_LINE = 64 * 1024 * 1024
+# A CSV field may be large (embedded JSON, text); Python's default limit of 128 KiB is too small. A quoted
+# field may span lines: this bounds it as MAX_INPUT_LINE bounds one line.
+csv.field_size_limit(MAX_INPUT_LINE)
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,9 @@ class InputFile:
         # newline="" keeps line endings inside quoted CSV fields, as the csv module requires.
         self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         try:
+            self._line = 0
             if self.kind == "csv":
-                self._csv = csv.reader(self._text)
+                self._csv = csv.reader(self._lines())
                 try:
                     header = next(self._csv)
                 except StopIteration:
@@ -111,7 +120,6 @@ class InputFile:
                 if len(set(self.columns)) != len(self.columns):
                     raise InputError(f"{self.location}: line 1: duplicate column names in the CSV header")
             else:
-                self._line = 0
                 self._pending = self._next_object()
                 self.columns = list(self._pending) if self._pending is not None else []
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
@@ -179,12 +187,26 @@ class InputFile:
 
     # ------------------------------------------------------------ rows
 
+    def _lines(self) -> Iterator[str]:
+        """The file's lines with their endings, each read with a bound: a line longer than MAX_INPUT_LINE
+        is an InputError naming it, read no further than the bound (memory stays bounded)."""
+        assert self._text is not None
+        limit = MAX_INPUT_LINE
+        # limit + 2: room for a line of `limit` characters and its "\r\n".
+        for line in iter(functools.partial(self._text.readline, limit + 2), ""):
+            self._line += 1
+            if len(line) > limit and len(line.rstrip("\r\n")) > limit:
+                raise InputError(
+                    f"{self.location}: line {self._line}: longer than {limit:,} characters, the limit "
+                    "for one input line"
+                )
+            yield line
+
     def _next_object(self) -> dict[str, Any] | None:
         import orjson
 
         assert self._text is not None
-        for line in self._text:
-            self._line += 1
+        for line in self._lines():
             if not line.strip():
                 continue
             try:

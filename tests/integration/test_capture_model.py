@@ -176,6 +176,27 @@ def test_unparseable_row_names_file_and_line_and_keeps_earlier_events(
     assert run.info.status == "FAILED"
 
 
+def test_an_over_long_line_names_file_and_line_and_ends_the_run_failed(
+    tmp_path: Path, write_config: Callable[..., Path], mlflow_sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprom.storage import inputs
+
+    monkeypatch.setattr(inputs, "MAX_INPUT_LINE", 200)
+    path = tmp_path / "wide.csv"
+    write_csv(path, 7)
+    with path.open("a") as handle:
+        handle.write("0.5," * 100 + "1\n")
+    _, config = make_config(write_config, mlflow_sqlite_uri, latency_threshold=0)
+    with pytest.raises(InputError, match=r"wide\.csv: line 9: longer than 200 characters"):
+        capture_model.run(
+            config, input_path=str(path), model_ref=MODEL_REF, label_column="label", batch_size=2
+        )
+    events = recent_events(open_storage(config), "churn")
+    assert sorted(e.batch for e in events) == [0, 1, 2]
+    (run,) = runs_of(config)
+    assert run.info.status == "FAILED"
+
+
 def cli(config_path: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["-c", str(config_path), "-o", "json", "capture-model", *args])
 

@@ -53,6 +53,37 @@ def test_default_cpu_query_measures_usage_not_idle() -> None:
     assert DEFAULT_QUERIES["cpu_usage"]["expr"].startswith("1 - ")
 
 
+_PER_INSTANCE = re.compile(r"\s*(sum|avg|max|min) by \(instance\) \(")
+
+
+def _aggregated_per_instance(expr: str) -> bool:
+    """The whole expression is one `sum|avg|max|min by (instance) (...)`: no label but instance survives."""
+    opening = _PER_INSTANCE.match(expr)
+    if opening is None:
+        return False
+    depth = 0
+    for position in range(opening.end() - 1, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[position], 0)
+        if depth == 0:
+            return not expr[position + 1 :].strip()
+    return False
+
+
+def test_default_disk_and_network_queries_are_one_series_per_instance() -> None:
+    # Per-device or per-interface series multiply what a snapshot stores and correlate holds (docs/scaling.md).
+    queries = load_config_text("", "<defaults>", env={}).queries
+    device_queries = {
+        name: query.expr
+        for name, query in queries.items()
+        if re.search(r"\bnode_(disk|network)_", query.expr)
+    }
+    assert len(device_queries) >= 4, device_queries  # read and written bytes, received and transmitted
+    assert {n: e for n, e in device_queries.items() if not _aggregated_per_instance(e)} == {}
+    assert not _aggregated_per_instance("sum by (instance, device) (rate(node_disk_read_bytes_total[1m]))")
+    assert not _aggregated_per_instance("sum by (instance) (rate(x[1m])) + node_disk_io_now")
+    assert not _aggregated_per_instance("rate(node_network_receive_bytes_total[1m])")
+
+
 def test_example_file_documents_and_loads() -> None:
     config = load_config(str(ROOT / "thresholds.example.yaml"), env={})
     assert config.queries["memory_usage"].unit == "percent"

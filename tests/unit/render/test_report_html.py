@@ -403,3 +403,30 @@ def test_effects_and_model_suspects_in_the_headline() -> None:
     document["suspects"] = [document["suspects"][2]]
     (headline,) = [e for e in tree(document).iter("p") if e.attrs.get("id") == "headline"]
     assert headline.text.startswith("No infrastructure series stood out; the model's own metrics moved")
+
+
+# Bidi overrides and isolates (each reorders what follows it), C0 controls (ESC, BEL, NUL, a tab) and a C1.
+CONTROLS = "\u202e\u2066\u2067\u2068\u2069\x1b\x07\x00\t\x85"
+SHOWN = "\\u202e\\u2066\\u2067\\u2068\\u2069\\x1b\\x07\\x00\\t\\x85"
+RAW_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_bidi_and_control_characters_from_data_are_shown_as_escapes_by_to_html() -> None:
+    from mlprom.render.html import to_html
+    from mlprom.reports.correlation import CorrelationReport, StoredReport
+
+    metric = "disk_write_io" + CONTROLS + "gnp.exe"
+    document = full_document(
+        planted_metric=metric, planted_labels={"instance": "node-b" + CONTROLS, "job": "n"}
+    )
+    document["model"] = "churn" + CONTROLS
+    url = "file:///data/reports/dt=2026-11-20/model=churn/correlation.json"
+    report = CorrelationReport.from_dict(document, key="reports/correlation.json", url=url)
+    text = to_html(StoredReport(report, document, "reports/correlation.json", url))
+    assert not RAW_CONTROLS.search(text), RAW_CONTROLS.findall(text)
+    root = parse_html(text)
+    assert root.iter("title")[0].text.startswith(f"mlprom report: churn{SHOWN} on 2026-11-20")
+    (panel,) = [p for p in root.by_class("suspect-panel") if p.attrs["data-rank"] == "1"]
+    assert panel.attrs["data-metric"] == f"disk_write_io{SHOWN}gnp.exe"
+    assert panel.iter("h3")[0].text == f'#1 disk_write_io{SHOWN}gnp.exe {{instance="node-b{SHOWN}", job="n"}}'
+    assert f"churn{SHOWN}" in root.text and f"node-b{SHOWN}" in root.text
