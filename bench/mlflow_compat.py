@@ -4,16 +4,17 @@
                                       (default versions: the extra's lowest and newest, 3.17.0 3.17.2)
 
 Builds the wheel of this tree (unless --wheel names one), and for each MLflow version creates a fresh
-venv (`python -m venv`), installs `<wheel>[mlflow]` with `mlflow==VERSION` (from a wheelhouse kept
-between runs, filled from the package index the first time), and runs this file with `--check` in that
-venv. The check works in a temporary directory with a sqlite tracking store. It registers a model
-`churn` (two versions, alias `champion` on the second) and runs
-`python -m mlprom capture-model --model-uri models:/churn@champion` with mlflow.system_metrics on (the
-extra brings no psutil: a warning, the run goes on); it checks the run (FINISHED, its name, context
-tags, params, dataset and model inputs), the summary metrics on the run and on the LoggedModel, and
-the capture-summary.json artifact. Then failures: a model version that does not exist (exit 2, no
-run) and a model that raises (exit 2, the run FAILED). Prints one line per version with the install
-and check seconds; exits 1 when a version fails. tests/integration/test_mlflow_versions.py runs it.
+venv (`python -m venv`), installs `<wheel>[mlflow,system-metrics]` with `mlflow==VERSION` (from a
+wheelhouse kept between runs, filled from the package index the first time), and runs this file with
+`--check` in that venv. The check works in a temporary directory with a sqlite tracking store. It
+registers a model `churn` (two versions, alias `champion` on the second; each batch sleeps 0.5 s) and
+runs `python -m mlprom capture-model --model-uri models:/churn@champion` with mlflow.system_metrics on
+(psutil from the `system-metrics` extra, MLflow's monitor sampling every 0.2 s); it checks the run
+(FINISHED, its name, context tags, params, dataset and model inputs, MLflow's `system/*` metrics), the
+summary metrics on the run and on the LoggedModel, and the capture-summary.json artifact. Then
+failures: a model version that does not exist (exit 2, no run) and a model that raises (exit 2, the run
+FAILED). Prints one line per version with the install and check seconds; exits 1 when a version fails.
+tests/integration/test_mlflow_versions.py runs it.
 
     python bench/mlflow_compat.py --tracking URL [VERSION ...] [--wheel PATH] [--wheelhouse DIR]
 
@@ -21,8 +22,9 @@ checks the `tracking` extra instead: `<wheel>[tracking]` with `mlflow-skinny==VE
 running tracking server at URL (`mlflow server --host 127.0.0.1 --port 5000`, say). This interpreter's
 MLflow registers the model there under a new name; in the venv, `--check-tracking` makes sure SQLAlchemy,
 alembic and Flask are not installed, runs the same capture against the server and checks it the same
-way, then that a sqlite tracking URI, and MLflow's default store (sqlite:///mlflow.db), are refused
-(exit 2, one line naming `mlprom[mlflow]`). The report line adds the run's id.
+way (that extra has no psutil: system metrics are a warning there, the run goes on), then that a sqlite
+tracking URI, and MLflow's default store (sqlite:///mlflow.db), are refused (exit 2, one line naming
+`mlprom[mlflow]`). The report line adds the run's id.
 tests/integration/test_tracking_install.py runs it against the suite's `mlflow server`.
 """
 
@@ -46,6 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LOWEST = "3.17.0"
 NEWEST = "3.17.2"
 BELOW = "3.18"
+# MLflow logs system metrics once per full sampling interval of a RUNNING run (10 s by default): the
+# check samples every 0.2 s and its model sleeps per batch, so the capture's 3 batches outlast several.
+SAMPLING_SECONDS = "0.2"
+BATCH_SLEEP = 0.5
 
 
 # ---------------------------------------------------------------- in the venv (--check)
@@ -55,6 +61,7 @@ def _mlprom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mlprom", "-c", str(cwd / "mlprom.yaml"), "-o", "json", *args],
         cwd=cwd,
+        env={**os.environ, "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": SAMPLING_SECONDS},
         capture_output=True,
         text=True,
         timeout=300,
@@ -68,12 +75,14 @@ def _expect(condition: bool, what: str) -> None:
 
 
 def _register(uri: str, name: str = "churn") -> None:
-    """Two versions of a sum-rule pyfunc under `name`; alias `champion` on version 2."""
+    """Two versions of a sum-rule pyfunc under `name`, each batch sleeping BATCH_SLEEP s (so a capture
+    outlasts a few system-metrics intervals); alias `champion` on version 2."""
     import mlflow
     import mlflow.pyfunc
 
     class SumRule(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            time.sleep(BATCH_SLEEP)
             return ((model_input["x1"] + model_input["x2"]) > 1).astype(int)
 
     mlflow.set_tracking_uri(uri)
@@ -96,11 +105,10 @@ def _write_inputs(work: Path, uri: str, experiment: str, **mlflow_options: Any) 
 
 
 def _check_capture(work: Path, uri: str, name: str = "churn") -> str:
-    """The good path: run, tags, inputs, metrics on the run and on the LoggedModel, the summary artifact.
-    The run's id."""
+    """The good path: run, tags, inputs, metrics on the run and on the LoggedModel, system metrics (with
+    psutil; else the warning), the summary artifact. The run's id."""
     from mlflow.tracking import MlflowClient
 
-    # system_metrics on: the [mlflow] extra does not bring psutil, so a warning says so and the run goes on.
     _write_inputs(work, uri, "compat", system_metrics=True)
     done = _mlprom(
         "capture-model", "--model-uri", f"models:/{name}@champion", "--input", str(work / "in.csv"),
@@ -113,6 +121,9 @@ def _check_capture(work: Path, uri: str, name: str = "churn") -> str:
     client = MlflowClient(uri)
     run = client.get_run(result["mlflow_run_id"])
     _expect(run.info.status == "FINISHED", f"run status {run.info.status}")
+    if _has("psutil"):
+        system = sorted(k for k in run.data.metrics if k.startswith("system/"))
+        _expect(bool(system), f"no system/* metrics: {sorted(run.data.metrics)} {done.stderr[-800:]}")
     _expect(
         re.fullmatch(r"capture-churn-\d{4}-\d{2}-\d{2}-\d{6}-[0-9a-f]{4}", run.info.run_name) is not None,
         f"run name {run.info.run_name}",
@@ -210,6 +221,7 @@ def check() -> None:
     """Run in the venv under test: print the MLflow version and OK, or the first failed check."""
     import mlflow
 
+    _expect(_has("psutil"), "the system-metrics extra installed no psutil")
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         os.chdir(work)  # the sqlite store's artifacts (./mlruns) stay in the temporary directory
@@ -243,8 +255,8 @@ def _build_wheel(out: Path) -> Path:
 
 
 def _install(python: str, wanted: list[str], wheelhouse: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`wanted` (`<wheel>[mlflow]` and mlflow==version) from the wheelhouse, offline; what it lacks is
-    downloaded into it first. (pip's own cache does not help here: this index's answers are not
+    """`wanted` (`<wheel>[mlflow,system-metrics]` and mlflow==version) from the wheelhouse, offline; what
+    it lacks is downloaded into it first. (pip's own cache does not help here: this index's answers are not
     cacheable, so each install would download some 700 MB again.) --no-compile: nothing is imported
     twice, so .pyc files only cost. `cwd` is not a source tree: `python -m pip` puts the working
     directory on sys.path."""
@@ -264,10 +276,10 @@ def _install(python: str, wanted: list[str], wheelhouse: Path, cwd: Path) -> sub
 def compat(
     version: str, wheel: Path, work: Path, wheelhouse: Path, server: str | None = None
 ) -> dict[str, Any]:
-    """Install `wheel[mlflow]` with mlflow==version into a fresh venv and run --check there; with `server`,
-    `wheel[tracking]` with mlflow-skinny==version, a model registered on that tracking server by this
-    interpreter's MLflow, and --check-tracking."""
-    package, extra = ("mlflow-skinny", "tracking") if server else ("mlflow", "mlflow")
+    """Install `wheel[mlflow,system-metrics]` with mlflow==version into a fresh venv and run --check
+    there; with `server`, `wheel[tracking]` with mlflow-skinny==version, a model registered on that
+    tracking server by this interpreter's MLflow, and --check-tracking."""
+    package, extra = ("mlflow-skinny", "tracking") if server else ("mlflow", "mlflow,system-metrics")
     venv = work / f"{package}-{version}"
     python = str(venv / "bin" / "python")
     started = time.monotonic()

@@ -41,6 +41,7 @@ PROBE_TIMEOUT = 5.0  # the /health probe before a run starts: total deadline, re
 _CREDENTIALS = re.compile(r"//[^/@\s]+@")
 DIGEST_CHARS = 32  # MLflow stores a dataset digest in 36 characters at most
 SUMMARY_ARTIFACT = "capture-summary.json"  # the capture's result (as -o json prints it), a run artifact
+REPORT_ARTIFACT_DIR = "mlprom"  # correlate's report of date D: the run artifact mlprom/correlation-D.json
 
 
 def describe_uri(uri: str) -> str:
@@ -444,6 +445,47 @@ class MlflowRun:
                 self.client.set_terminated(self.run_id, status=status)
         except UpstreamError as exc:
             log.warning("%s", exc)
+
+
+def log_report_artifact(config: Config, run_id: str, document: bytes, file_name: str) -> str:
+    """`document`, byte for byte, as the artifact REPORT_ARTIFACT_DIR/`file_name` of the existing run
+    `run_id` (a re-run overwrites it); returns the artifact's path. Raises UpstreamError (ConfigError for a
+    store this install cannot open) when the run is missing or deleted or the store fails. All of it ends
+    within PROBE_TIMEOUT + one call's deadline (call_deadline()), whatever the store does."""
+    from mlprom.clients.deadline import run_bounded
+
+    for key, value in _HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    quiet_mlflow()
+    uri = resolve_tracking_uri(config)
+    require_store_support(uri)
+    probe(uri)
+    artifact = f"{REPORT_ARTIFACT_DIR}/{file_name}"
+    # The redirect and the warning filter stay in this thread's block: they end when it stops waiting,
+    # not when an abandoned upload does.
+    with mlflow_call(f"logging {artifact}", uri):
+        run_bounded(
+            lambda: _upload(uri, run_id, document, file_name),
+            call_deadline(),
+            f"MLflow at {describe_uri(uri)}: logging {artifact}",
+        )
+    return artifact
+
+
+def _upload(uri: str, run_id: str, document: bytes, file_name: str) -> None:
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)  # a run that does not exist raises here (RESOURCE_DOES_NOT_EXIST)
+    if run.info.lifecycle_stage == "deleted":
+        raise UpstreamError(f"MLflow at {describe_uri(uri)}: run {run_id} is deleted")
+    with tempfile.TemporaryDirectory(prefix="mlprom-report-") as directory:
+        path = os.path.join(directory, file_name)
+        with open(path, "wb") as out:
+            out.write(document)
+        client.log_artifact(run_id, path, REPORT_ARTIFACT_DIR)
 
 
 def _ended_by(exc: BaseException) -> str:

@@ -300,6 +300,7 @@ class MLflowConfig(_Frozen):
     experiment: str = "mlprom"
     ui_url: str | None = None  # links in alerts; default: tracking_uri when it is http(s)
     system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network); needs psutil
+    log_report: bool = True  # correlate: the report as an artifact of the newest run the date's events name
 
     @field_validator("ui_url")
     @classmethod

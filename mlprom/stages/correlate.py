@@ -150,6 +150,7 @@ class EventPass:
     reclassified: int = 0  # events whose flag model.latency_threshold changes
     from_sketches: int = 0  # slow batches known only from latency sketches (set by analyse)
     unreadable: list[str] = field(default_factory=list)  # objects (or partitions) that could not be read
+    runs: dict[str, float] = field(default_factory=dict)  # MLflow run id -> its newest event's time
 
     @property
     def batches(self) -> int:
@@ -202,6 +203,7 @@ class EventPass:
                 column = columns.metrics.get(name)
                 if column is not None:
                     window.add_many(column, times, columns.rows, stands_for, columns.run_ids)
+        _note_runs(self.runs, times, columns.run_ids)
         self.model_sides.add_columns(columns)
         self.factors.add(columns.row_sides, columns.version_counts, columns.input_sides)
         self.drift.add_columns(columns)
@@ -279,8 +281,48 @@ def run(
         # the warnings, stderr only without -q.
         log.info("%s", note)
     report = build_report(config, storage, day, now, data, drift, analysis)
-    store(storage, config, report, data)
+    document = store(storage, config, report, data)
+    log_to_run(config, report, document, data.events.runs)
     return report
+
+
+def _note_runs(runs: dict[str, float], times: array[float], run_ids: list[str | None]) -> None:
+    """Each MLflow run the events name, with its newest event's time (most objects name one run)."""
+    named = {run for run in set(run_ids) if run is not None}
+    if len(named) == 1 and None not in run_ids:
+        (only,) = named
+        runs[only] = max(runs.get(only, -math.inf), max(times))
+        return
+    for at, run in zip(times, run_ids, strict=True):
+        if run is not None and at > runs.get(run, -math.inf):
+            runs[run] = at
+
+
+def log_to_run(config: Config, report: CorrelationReport, document: bytes, runs: dict[str, float]) -> None:
+    """The stored report, the same bytes, as the artifact mlprom/correlation-D.json of the newest MLflow
+    run the date's events name (docs/correlation.md, "On the MLflow run"). Nothing, and no MLflow import,
+    when no event names a run, mlflow.log_report is off or MLflow is not installed; a failure is one
+    warning, never the stage's: the report is stored already."""
+    if not runs or not config.mlflow.log_report:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        log.debug("the events name MLflow runs, but MLflow is not installed: the report is not logged")
+        return
+    # One run, one upload, one deadline per run of correlate: the run whose events are the newest.
+    run_id = max(runs, key=lambda run: (runs[run], run))
+    from mlprom.clients.mlflow_tracking import log_report_artifact
+    from mlprom.errors import MlpromError
+
+    try:
+        artifact = log_report_artifact(
+            config, run_id, document, f"correlation-{report.date.isoformat()}.json"
+        )
+    except MlpromError as exc:
+        log.warning("the report was not logged to MLflow run %s: %s", run_id, exc)
+        return
+    log.info("report logged to MLflow run %s as %s", run_id, artifact)
 
 
 def read_date(
@@ -474,9 +516,11 @@ def _significance(ranking: Ranking, fdr: float) -> Significance:
     )
 
 
-def store(storage: Storage, config: Config, report: CorrelationReport, data: DateData) -> None:
-    """The report (replacing the date's), then the date's drift sample for the next days' runs."""
-    write_report(storage, report)
+def store(storage: Storage, config: Config, report: CorrelationReport, data: DateData) -> bytes:
+    """The report (replacing the date's), then the date's drift sample for the next days' runs; returns
+    the report's bytes as stored."""
+    document = report_bytes(report)
+    write_report(storage, report, document)
     # The next days' runs read the sample instead of this date's events. A date without events gets
     # none: reading it costs one listing, and an empty sample most often means a run made before the
     # events arrived.
@@ -491,6 +535,7 @@ def store(storage: Storage, config: Config, report: CorrelationReport, data: Dat
         len(report.findings),
         report.url,
     )
+    return document
 
 
 def _points(infra: InfraData) -> int:
@@ -887,10 +932,15 @@ def _timeline_series(
     return out
 
 
-def write_report(storage: Storage, report: CorrelationReport) -> str:
+def report_bytes(report: CorrelationReport) -> bytes:
+    """The report document as stored: sorted keys, indented by two."""
     import orjson
 
+    return orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+def write_report(storage: Storage, report: CorrelationReport, document: bytes | None = None) -> str:
     key = layout.report_key(report.date, report.model)
     # One key per date: a re-run replaces the report atomically.
-    storage.put_bytes(key, orjson.dumps(report.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    storage.put_bytes(key, report_bytes(report) if document is None else document)
     return key
