@@ -5,9 +5,6 @@ Each case runs the CLI in a fresh interpreter and lists the modules it imported.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -17,31 +14,17 @@ import pytest
 
 from mlprom import layout
 from mlprom.storage.local import LocalStorage
+from tests.fixtures.imports import cli_imports
 from tests.fixtures.report_documents import DAY, full_document
-
-PROBE = """
-import json, sys
-sys.argv = ["mlprom", *json.loads(sys.argv[1])]
-from mlprom.cli import main
-code = 0
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
-"""
 
 HTML = "mlprom.render.html"
 PICTURE = "mlprom.render.picture"
 
 
 def modules_for(argv: list[str]) -> set[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True, text=True, timeout=120
-    )
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report["code"] in (0, None), done.stderr
-    return set(report["modules"])
+    code, modules, stderr = cli_imports(argv)
+    assert code in (0, None), stderr
+    return modules
 
 
 @pytest.fixture

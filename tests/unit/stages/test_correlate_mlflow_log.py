@@ -7,8 +7,6 @@ The real stores (sqlite, `mlflow server`) are in tests/integration/test_correlat
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from array import array
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +23,7 @@ from mlprom.events.log import write_events
 from mlprom.records import Event
 from mlprom.stages import correlate
 from mlprom.storage import open_storage
+from tests.fixtures.imports import cli_imports
 from tests.fixtures.servers import free_port
 
 DAY = date(2026, 3, 14)
@@ -120,20 +119,6 @@ def test_mlflow_down_is_one_warning_naming_the_run_and_the_exit_code_is_unchange
     assert RUN_A in lines[0] and "connection refused" in lines[0] and "secret" not in lines[0]
 
 
-PROBE = """
-import json, sys
-sys.argv = ["mlprom", *json.loads(sys.argv[1])]
-from mlprom.cli import main
-code = 0
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-print(json.dumps({"code": code, "mlflow": sorted(m for m in sys.modules if m.split(".")[0] == "mlflow")}),
-      file=sys.stderr)
-"""
-
-
 @pytest.mark.parametrize(
     ("runs", "mlflow"),
     [([None], {}), ([RUN_A], {"log_report": False})],
@@ -145,10 +130,7 @@ def test_correlate_imports_no_mlflow_without_a_run_to_log_to(
     path = _config(write_config, **mlflow)
     _events(path, runs)
     argv = ["-c", str(path), "-o", "json", "correlate", "--date", DAY.isoformat()]
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True, text=True, timeout=120
-    )
-    outcome = json.loads(done.stderr.strip().splitlines()[-1])
-    assert outcome["code"] in (0, 1, None), done.stderr
-    assert outcome["mlflow"] == [], outcome
+    code, modules, stderr = cli_imports(argv)
+    assert code in (0, 1, None), stderr
+    assert sorted(m for m in modules if m.split(".")[0] == "mlflow") == [], stderr
     assert (path.parent / "data" / layout.report_key(DAY, "churn")).is_file()
