@@ -12,18 +12,22 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlprom.config import load_config
 from mlprom.events.log import write_events
 from mlprom.records import Event
 from mlprom.storage import open_storage
 from tests.fixtures.recent import clear_of_midnight
+from tests.fixtures.servers import active_alerts
 from tests.fixtures.wheel import build_wheel
 
 pytestmark = pytest.mark.integration
@@ -110,15 +114,17 @@ def test_every_stage_but_capture_model_runs_lean_against_the_real_servers(
     lean: Path, tmp_path: Path, prometheus_stack: Any, alertmanager: Any
 ) -> None:
     clear_of_midnight(300)
+    started = time.time()
     model = "lean"
     store = tmp_path / "store"
     config = {
         "storage": {"url": str(store)},
         "prometheus": {"url": prometheus_stack.prometheus_url},
         "alertmanager": {"urls": [alertmanager.url]},
+        "pushgateway": {"url": prometheus_stack.pushgateway_url},
         "model": {"name": model, "latency_threshold": "1s", "sample_rate": 1.0},
         "queries": {"load": "node_load1"},
-        "thresholds": {"load": 1e9},
+        "thresholds": {"load": 0},  # node_load1 is past it while the model is slow: one alert to deliver
         "correlate": {"infra_source": "prometheus"},
     }
     config_path = tmp_path / "mlprom.yaml"
@@ -132,7 +138,7 @@ def test_every_stage_but_capture_model_runs_lean_against_the_real_servers(
         (["check"], {0}),
         (["capture-infra"], {0}),
         (["-o", "json", "correlate", "--date", "today"], {0, 1}),
-        (["alert", "--date", "today"], {0}),
+        (["-o", "json", "alert", "--date", "today"], {0}),
         (["rules"], {0}),
         (["report", "--date", "today", "-o", "html", "--out", str(page)], {0}),
         (["prune", "--keep-days", "30", "--dry-run"], {0}),
@@ -141,10 +147,26 @@ def test_every_stage_but_capture_model_runs_lean_against_the_real_servers(
         assert done.returncode in codes, (argv, done.returncode, done.stderr[-2000:])
         if argv == ["check"]:
             assert "not checked" in done.stdout and "mlprom[mlflow]" in done.stdout, done.stdout
+        if "alert" in argv:
+            sent = json.loads(done.stdout)
         assert "Traceback" not in done.stderr, (argv, done.stderr[-2000:])
     assert page.read_text().startswith("<!DOCTYPE html>")
     report = json.loads(_run(mlprom + ["-o", "json", "report", "--date", "today"], cwd=tmp_path).stdout)
     assert report["events"]["slow"] > 0
+    # What the lean alert said it delivered is what the real Alertmanager holds for the model.
+    assert sent["firing"] >= 1 and all(d["accepted"] for d in sent["deliveries"]), sent
+    held = active_alerts(alertmanager.url, model, sent["firing"])
+    assert sorted(a["labels"]["metric"] for a in held) == ["load"] * sent["firing"], held
+    # Each stage that ran pushed its heartbeat to the real Pushgateway, in the model's own group.
+    exposed = requests.get(prometheus_stack.pushgateway_url + "/metrics", timeout=10).text
+    pushed = {
+        sample.labels["stage"]
+        for family in text_string_to_metric_families(exposed)
+        if family.name == "mlprom_last_success_timestamp_seconds"
+        for sample in family.samples
+        if sample.labels.get("model") == model and sample.value >= started
+    }
+    assert {"check", "capture-infra", "correlate", "alert"} <= pushed, pushed
 
 
 def test_capture_model_and_assets_name_the_extra_they_need(lean: Path, tmp_path: Path) -> None:
