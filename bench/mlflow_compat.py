@@ -318,6 +318,15 @@ def compat(
     return report
 
 
+def invoke(
+    args: list[str], cwd: Path, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """This file run with `args` in a new process (the suite's tests call it so): the finished process
+    and the report it printed for each version, in order."""
+    done = _run([sys.executable, str(Path(__file__).resolve()), *args], timeout=timeout, cwd=cwd)
+    return done, [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("versions", nargs="*", default=[LOWEST, NEWEST])

@@ -8,8 +8,6 @@ runs install from it (docs/capture.md has the times).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -33,22 +31,9 @@ def test_the_extras_bounds_are_the_versions_checked() -> None:
 
 
 def test_capture_model_works_with_the_lowest_and_the_newest_supported_mlflow(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "mlflow_compat.py"),
-            mlflow_compat.LOWEST,
-            mlflow_compat.NEWEST,
-            "--wheel",
-            str(build_wheel(tmp_path / "dist")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-        cwd=tmp_path,
-    )
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    wheel = str(build_wheel(tmp_path / "dist"))
+    args = [mlflow_compat.LOWEST, mlflow_compat.NEWEST, "--wheel", wheel]
+    done, reports = mlflow_compat.invoke(args, cwd=tmp_path, timeout=1200)
     assert [r["mlflow"] for r in reports] == [mlflow_compat.LOWEST, mlflow_compat.NEWEST], done.stderr[-2000:]
     for report in reports:
         assert report["ok"], report.get("error")

@@ -13,8 +13,6 @@ downloads the wheels it lacks.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -45,23 +43,9 @@ def test_the_tracking_extra_is_mlflow_skinny_in_the_mlflow_extras_range() -> Non
 def test_capture_model_on_mlflow_skinny_against_a_tracking_server(mlflow_server: str, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "mlflow_compat.py"),
-            "--tracking",
-            mlflow_server,
-            mlflow_compat.NEWEST,
-            "--wheel",
-            str(build_wheel(tmp_path / "dist")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        cwd=tmp_path,
-    )
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    wheel = str(build_wheel(tmp_path / "dist"))
+    args = ["--tracking", mlflow_server, mlflow_compat.NEWEST, "--wheel", wheel]
+    done, reports = mlflow_compat.invoke(args, cwd=tmp_path, timeout=900)
     assert [r["mlflow"] for r in reports] == [mlflow_compat.NEWEST], done.stderr[-2000:]
     (report,) = reports
     assert report["ok"], report.get("error")
